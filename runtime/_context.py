@@ -1,0 +1,161 @@
+"""What workflow code sees: ``WorkflowContext`` and the futures its operations return.
+
+Every operation is deterministic: it only reads what arrived in journal records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random as _random
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._definitions import ActivityDefinition
+
+if TYPE_CHECKING:
+    from ._core import WorkflowCore
+    from ._event import Event
+
+T = TypeVar("T")
+
+
+class Future(Generic[T]):
+    """The eventual result of one workflow operation; resolved only by the core."""
+
+    __slots__ = ("_callbacks", "_done", "_error", "_value")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Future[T]], None]] = []
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> T:
+        if self._error is not None:
+            raise self._error
+        value: T = self._value
+        return value
+
+    def set_result(self, value: T) -> None:
+        self._finish(value, None)
+
+    def set_error(self, error: BaseException) -> None:
+        self._finish(None, error)
+
+    def _finish(self, value: Any, error: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done, self._value, self._error = True, value, error
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def add_callback(self, callback: Callable[[Future[T]], None]) -> None:
+        self._callbacks.append(callback)
+
+    def remove_callback(self, callback: Callable[[Future[T]], None]) -> None:
+        self._callbacks.remove(callback)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        if not self._done:
+            yield self
+        return self.result()
+
+
+class WorkflowContext:
+    """The handle a workflow gets as its first argument.
+
+    Workflow code must only await what this object returns; everything else
+    (``trio.sleep``, sockets, ``time.time()``) breaks replay.
+    """
+
+    def __init__(self, core: WorkflowCore, instance_id: str, workflow: str, seed: int) -> None:
+        self._core = core
+        self.instance_id = instance_id
+        self.workflow = workflow
+        self._random = _random.Random(seed)
+
+    def run(self, activity: ActivityDefinition[Any, T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Schedule an activity now and return a future of its (journaled) result."""
+        return self._core.schedule_activity(activity, args, kwargs)
+
+    def sleep(self, seconds: float) -> Future[None]:
+        """A durable timer: survives restarts and fires at the recorded time."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        return self._core.start_timer(self._core.at + seconds)
+
+    def sleep_until(self, when: dt.datetime) -> Future[None]:
+        if when.tzinfo is None:
+            raise ValueError("when must be timezone-aware")
+        return self._core.start_timer(when.timestamp())
+
+    def wait_event(
+        self,
+        type: str,
+        subject: str | None = None,
+        timeout: float | None = None,
+        data_type: Any = None,
+    ) -> Future[Event]:
+        """Wait for an event of ``type`` (and ``subject``, when given) or one targeting us."""
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        return self._core.wait_event(type, subject, timeout, data_type)
+
+    def gather(self, *aws: Awaitable[Any]) -> Future[tuple[Any, ...]]:
+        """Wait for all of ``aws`` (futures or coroutines); results in argument order.
+
+        When several fail, the first failure in argument order is raised, after all
+        of them have finished, so the outcome never depends on arrival order.
+        """
+        futures: list[Future[Any]] = []
+        for aw in aws:
+            if isinstance(aw, Future):
+                futures.append(aw)
+            elif isinstance(aw, Coroutine):
+                futures.append(self._core.spawn(aw))
+            else:
+                raise TypeError(f"gather takes futures and coroutines, not {aw!r}")
+        return _all_of(futures)
+
+    def now(self) -> dt.datetime:
+        """The time of the record being handled: the same on every replay."""
+        return dt.datetime.fromtimestamp(self._core.at, dt.UTC)
+
+    def random(self) -> float:
+        return self._random.random()
+
+    def uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self._random.getrandbits(128), version=4)
+
+
+def _all_of(futures: list[Future[Any]]) -> Future[tuple[Any, ...]]:
+    combined: Future[tuple[Any, ...]] = Future()
+    remaining = len(futures)
+
+    def on_done(_: Future[Any]) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            finish()
+
+    def finish() -> None:
+        for f in futures:
+            if f._error is not None:
+                combined.set_error(f._error)
+                return
+        combined.set_result(tuple(f._value for f in futures))
+
+    if remaining == 0:
+        finish()
+    for f in futures:
+        if f.done:
+            on_done(f)
+        else:
+            f.add_callback(on_done)
+    return combined

@@ -1,0 +1,60 @@
+"""The one cattrs converter: user values in and out of JSON, and journal records."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from ._errors import InvalidInput
+
+converter = make_converter(detailed_validation=True, forbid_extra_keys=True)
+
+
+def to_json_value(value: Any) -> Any:
+    """Unstructure a user value (attrs class, dataclass, datetime, ...) into plain JSON data."""
+    return converter.unstructure(value)
+
+
+def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
+    """Structure plain JSON data into ``type_``; a mismatch is ``InvalidInput`` naming the field."""
+    if type_ is inspect.Parameter.empty or type_ is Any:
+        return data
+    try:
+        return converter.structure(data, type_)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(cattrs.transform_error(exc, path=path)) from exc
+
+
+def dumps(data: Any) -> str:
+    """Compact, key-ordered JSON text, so equal values encode to equal text."""
+    return json.dumps(data, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def loads(text: str) -> Any:
+    return json.loads(text)
+
+
+def parameter_types(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The positional-or-keyword parameters of ``fn`` with annotations resolved."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    params = []
+    for p in inspect.signature(fn).parameters.values():
+        params.append(p.replace(annotation=hints.get(p.name, inspect.Parameter.empty)))
+    return params
+
+
+def return_type(fn: Callable[..., Any]) -> Any:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        return Any
+    return hints.get("return", Any)

@@ -1,0 +1,501 @@
+"""The sans-IO workflow core.
+
+Theory of operation
+-------------------
+A workflow instance is a journal: input records (it started, an activity attempt
+finished, a timer fired, an event arrived, a cancel was requested) each followed by
+the output records the core decided in response (an activity scheduled, a timer
+started, a wait started, the outcome). ``WorkflowCore.receive(input, at)`` takes one
+input and returns its outputs, or ``None`` when the input is stale (a result for a
+step that is no longer pending) and must not be journaled.
+
+The core drives the workflow coroutine itself: it is never scheduled by Trio.
+Workflow code awaits ``Future``s made by ``WorkflowContext``; awaiting one that is not
+done yields it to the core, which parks the task until an input resolves it. Tasks
+(the workflow and the coroutines passed to ``gather``) run in a FIFO ready queue, and
+futures wake their waiters in registration order, so the order of commands and their
+step numbers depend only on the journal. The core never awaits I/O, never reads the
+clock and never draws random numbers: time is the ``at`` of the input being handled,
+randomness is seeded by the start record.
+
+Replay feeds a recorded journal's inputs back through a fresh core and checks that it
+decides the same outputs; a difference is a ``NonDeterminismError`` naming the step.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from . import _records as r
+from ._context import Future, WorkflowContext
+from ._convert import dumps, from_json_value, to_json_value
+from ._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
+from ._errors import (
+    ActivityError,
+    EventTimeout,
+    InvalidInput,
+    NonDeterminismError,
+    UnsupportedAwait,
+    WorkflowCancelled,
+)
+from ._event import Event
+
+ActivityLookup = Callable[[str], "ActivityDefinition[Any, Any] | None"]
+
+
+@attrs.define(eq=False)
+class _ActivityStep:
+    future: Future[Any]
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    retry: RetryPolicy
+    result_type: Any
+    attempt: int = 1
+    in_backoff: bool = False
+    fire_at: float = 0.0
+
+
+@attrs.define(eq=False)
+class _TimerStep:
+    future: Future[Any]
+    fire_at: float
+
+
+@attrs.define(eq=False)
+class _WaitStep:
+    future: Future[Any]
+    type: str
+    subject: str | None
+    timeout_at: float | None
+    data_type: Any
+
+
+_Step = _ActivityStep | _TimerStep | _WaitStep
+
+
+@attrs.define(eq=False)
+class _Task:
+    coro: Coroutine[Any, Any, Any]
+    done: Future[Any]
+    waiting_on: Future[Any] | None = None
+    wake: Callable[[Future[Any]], None] | None = None
+
+
+class WorkflowCore:
+    """One instance's decisions, from its journal alone."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        instance_id: str,
+        activities: ActivityLookup | None = None,
+    ) -> None:
+        self.definition = definition
+        self.instance_id = instance_id
+        self.at = 0.0
+        self.started = False
+        self.outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled | None = None
+        self.cancel_requested = False
+        self._activities = activities
+        self._steps: dict[int, _Step] = {}
+        self._next_step = 1
+        self._tasks: list[_Task] = []
+        self._ready: collections.deque[tuple[_Task, Future[Any] | None, BaseException | None]] = (
+            collections.deque()
+        )
+        self._main: _Task | None = None
+        self._out: list[r.Output] = []
+
+    # --- what the shell asks -----------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def status(self) -> str:
+        if isinstance(self.outcome, r.WorkflowCompleted):
+            return "completed"
+        if isinstance(self.outcome, r.WorkflowFailed):
+            return "failed"
+        if isinstance(self.outcome, r.WorkflowCancelled):
+            return "cancelled"
+        for step in self._steps.values():
+            if isinstance(step, _ActivityStep) and not step.in_backoff:
+                return "running"
+        return "waiting"
+
+    def waiting_on(self) -> list[dict[str, Any]]:
+        """What the instance waits for, as plain data for its summary row."""
+        items: list[dict[str, Any]] = []
+        for n, step in sorted(self._steps.items()):
+            if isinstance(step, _ActivityStep):
+                item: dict[str, Any] = {"step": n, "kind": "activity", "name": step.name}
+                item["attempt"] = step.attempt
+                if step.in_backoff:
+                    item["retry_at"] = step.fire_at
+            elif isinstance(step, _TimerStep):
+                item = {"step": n, "kind": "timer", "fire_at": step.fire_at}
+            else:
+                item = {"step": n, "kind": "event", "type": step.type, "subject": step.subject}
+                if step.timeout_at is not None:
+                    item["timeout_at"] = step.timeout_at
+            items.append(item)
+        return items
+
+    def pending(self) -> list[r.Output]:
+        """Commands still in flight, as the outputs that issued them (for recovery)."""
+        out: list[r.Output] = []
+        for n, step in sorted(self._steps.items()):
+            if isinstance(step, _ActivityStep):
+                if step.in_backoff:
+                    out.append(r.TimerStarted(step=n, fire_at=step.fire_at, purpose="retry"))
+                else:
+                    out.append(self._scheduled(n, step))
+            elif isinstance(step, _TimerStep):
+                out.append(r.TimerStarted(step=n, fire_at=step.fire_at, purpose="sleep"))
+            else:
+                out.append(
+                    r.WaitStarted(
+                        step=n, type=step.type, subject=step.subject, timeout_at=step.timeout_at
+                    )
+                )
+        return out
+
+    def wait_for(self, step: int) -> tuple[str, str | None] | None:
+        """``(type, subject)`` if ``step`` is a pending event wait."""
+        s = self._steps.get(step)
+        return (s.type, s.subject) if isinstance(s, _WaitStep) else None
+
+    def receive(self, record: r.Input, at: float) -> list[r.Output] | None:
+        """Handle one input; return the outputs to journal after it, or None if stale."""
+        if self.finished:
+            return None
+        self.at = at
+        self._out = []
+        if not self._accept(record):
+            return None
+        self._run_ready()
+        self._check_outcome()
+        out, self._out = self._out, []
+        return out
+
+    # --- inputs --------------------------------------------------------------------
+
+    def _accept(self, record: r.Input) -> bool:
+        if isinstance(record, r.WorkflowStarted):
+            return self._start(record)
+        if not self.started:
+            return False
+        if isinstance(record, r.CancelRequested):
+            return self._cancel(record.reason)
+        step = self._steps.get(getattr(record, "step", -1))
+        if isinstance(record, r.ActivityCompleted):
+            if not self._is_attempt(step, record.attempt):
+                return False
+            assert isinstance(step, _ActivityStep)
+            del self._steps[record.step]
+            try:
+                value = from_json_value(record.result, step.result_type, path="result")
+            except InvalidInput as exc:
+                step.future.set_error(exc)
+            else:
+                step.future.set_result(value)
+            return True
+        if isinstance(record, r.ActivityFailed):
+            if not self._is_attempt(step, record.attempt):
+                return False
+            assert isinstance(step, _ActivityStep)
+            if record.retryable and record.attempt < step.retry.max_attempts:
+                step.in_backoff = True
+                step.fire_at = self.at + step.retry.delay_after(record.attempt)
+                self._out.append(
+                    r.TimerStarted(step=record.step, fire_at=step.fire_at, purpose="retry")
+                )
+            else:
+                del self._steps[record.step]
+                step.future.set_error(
+                    ActivityError(
+                        step.name, record.error.type, record.error.message, record.attempt
+                    )
+                )
+            return True
+        if isinstance(record, r.TimerFired):
+            return self._fire(record.step, step)
+        if isinstance(record, r.EventReceived):
+            if not isinstance(step, _WaitStep):
+                return False
+            del self._steps[record.step]
+            try:
+                event = from_json_value(record.event, Event, path="event")
+                if step.data_type is not None:
+                    data = from_json_value(event.data, step.data_type, path="event.data")
+                    event = attrs.evolve(event, data=data)
+            except InvalidInput as exc:
+                step.future.set_error(exc)
+            else:
+                step.future.set_result(event)
+            return True
+        return False
+
+    def _is_attempt(self, step: _Step | None, attempt: int) -> bool:
+        return isinstance(step, _ActivityStep) and not step.in_backoff and step.attempt == attempt
+
+    def _start(self, record: r.WorkflowStarted) -> bool:
+        if self.started:
+            return False
+        self.started = True
+        ctx = WorkflowContext(self, self.instance_id, self.definition.name, record.seed)
+        if self.definition.takes_input:
+            try:
+                value = from_json_value(record.input, self.definition.input_type, path="input")
+            except InvalidInput as exc:
+                self._out.append(
+                    r.WorkflowFailed(error=r.ErrorInfo(type="InvalidInput", message=str(exc)))
+                )
+                self.outcome = self._out[-1]  # type: ignore[assignment]
+                return True
+            coro = self.definition.fn(ctx, value)
+        else:
+            coro = self.definition.fn(ctx)
+        self._main = self._spawn_task(coro)
+        return True
+
+    def _fire(self, n: int, step: _Step | None) -> bool:
+        if isinstance(step, _ActivityStep):
+            if not step.in_backoff:
+                return False
+            step.in_backoff = False
+            step.attempt += 1
+            self._out.append(self._scheduled(n, step))
+            return True
+        if isinstance(step, _TimerStep):
+            del self._steps[n]
+            step.future.set_result(None)
+            return True
+        if isinstance(step, _WaitStep) and step.timeout_at is not None:
+            del self._steps[n]
+            subject = f" with subject {step.subject!r}" if step.subject is not None else ""
+            step.future.set_error(EventTimeout(f"no {step.type!r} event{subject} arrived in time"))
+            return True
+        return False
+
+    def _cancel(self, reason: str) -> bool:
+        if self.cancel_requested:
+            return False
+        self.cancel_requested = True
+        for task in self._tasks:
+            if task.waiting_on is not None and task.wake is not None:
+                task.waiting_on.remove_callback(task.wake)
+                task.waiting_on = task.wake = None
+                self._ready.append((task, None, WorkflowCancelled(reason)))
+        return True
+
+    # --- commands made by WorkflowContext --------------------------------------------
+
+    def _new_step(self, step: _Step) -> int:
+        n = self._next_step
+        self._next_step += 1
+        self._steps[n] = step
+        return n
+
+    def schedule_activity(
+        self, activity: ActivityDefinition[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> Future[Any]:
+        if not isinstance(activity, ActivityDefinition):
+            raise TypeError(f"ctx.run takes an @activity, not {activity!r}")
+        json_args = [to_json_value(a) for a in args]
+        json_kwargs = {k: to_json_value(v) for k, v in kwargs.items()}
+        dumps([json_args, json_kwargs])  # fail here, in workflow code, if not JSON
+        future: Future[Any] = Future()
+        step = _ActivityStep(
+            future=future,
+            name=activity.name,
+            args=json_args,
+            kwargs=json_kwargs,
+            retry=activity.retry,
+            result_type=activity.result_type,
+        )
+        self._out.append(self._scheduled(self._new_step(step), step))
+        return future
+
+    def start_timer(self, fire_at: float) -> Future[None]:
+        future: Future[None] = Future()
+        n = self._new_step(_TimerStep(future=future, fire_at=fire_at))
+        self._out.append(r.TimerStarted(step=n, fire_at=fire_at, purpose="sleep"))
+        return future
+
+    def wait_event(
+        self, type: str, subject: str | None, timeout: float | None, data_type: Any
+    ) -> Future[Any]:
+        future: Future[Any] = Future()
+        timeout_at = None if timeout is None else self.at + timeout
+        step = _WaitStep(
+            future=future, type=type, subject=subject, timeout_at=timeout_at, data_type=data_type
+        )
+        n = self._new_step(step)
+        self._out.append(r.WaitStarted(step=n, type=type, subject=subject, timeout_at=timeout_at))
+        return future
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
+        return self._spawn_task(coro).done
+
+    @staticmethod
+    def _scheduled(n: int, step: _ActivityStep) -> r.ActivityScheduled:
+        return r.ActivityScheduled(
+            step=n, name=step.name, args=step.args, kwargs=step.kwargs, attempt=step.attempt
+        )
+
+    # --- the scheduler -------------------------------------------------------------
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, Any]) -> _Task:
+        task = _Task(coro=coro, done=Future())
+        self._tasks.append(task)
+        self._ready.append((task, None, None))
+        return task
+
+    def _run_ready(self) -> None:
+        while self._ready:
+            task, future, error = self._ready.popleft()
+            while True:
+                try:
+                    if error is not None:
+                        yielded = task.coro.throw(error)
+                    else:
+                        yielded = task.coro.send(future.result() if future is not None else None)
+                except StopIteration as stop:
+                    self._tasks.remove(task)
+                    task.done.set_result(stop.value)
+                    break
+                except BaseException as exc:
+                    self._tasks.remove(task)
+                    task.done.set_error(exc)
+                    break
+                # A raising future is re-raised by Future.__await__ itself; we only
+                # need to resume with send(None) once it is done.
+                future, error = None, None
+                if isinstance(yielded, Future):
+                    if yielded.done:
+                        continue
+                    self._park(task, yielded)
+                    break
+                error = UnsupportedAwait(
+                    f"workflow {self.definition.name!r} awaited {_describe_await(task.coro)}; "
+                    "workflow code may only await ctx.run, ctx.sleep, ctx.sleep_until, "
+                    "ctx.wait_event and ctx.gather"
+                )
+
+    def _park(self, task: _Task, future: Future[Any]) -> None:
+        def wake(_: Future[Any]) -> None:
+            task.waiting_on = task.wake = None
+            self._ready.append((task, None, None))
+
+        task.waiting_on, task.wake = future, wake
+        future.add_callback(wake)
+
+    def _check_outcome(self) -> None:
+        main = self._main
+        if main is None or not main.done.done or self.outcome is not None:
+            return
+        try:
+            value = main.done.result()
+        except WorkflowCancelled as exc:
+            outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled = (
+                r.WorkflowCancelled(reason=exc.reason)
+            )
+        except BaseException as exc:
+            outcome = r.WorkflowFailed(error=error_info(exc))
+        else:
+            try:
+                output = to_json_value(value)
+                dumps(output)
+            except Exception as exc:
+                outcome = r.WorkflowFailed(
+                    error=r.ErrorInfo(type="TypeError", message=f"output is not JSON data: {exc}")
+                )
+            else:
+                outcome = r.WorkflowCompleted(output=output)
+        self.outcome = outcome
+        self._out.append(outcome)
+        for task in list(self._tasks):  # orphaned gather children end with the workflow
+            task.coro.close()
+        self._tasks.clear()
+        self._steps.clear()
+
+
+def error_info(exc: BaseException) -> r.ErrorInfo:
+    return r.ErrorInfo(type=type(exc).__name__, message=str(exc))
+
+
+def _describe_await(coro: Coroutine[Any, Any, Any]) -> str:
+    """Name the innermost coroutine being awaited, e.g. ``trio.sleep()``."""
+    inner: Any = coro
+    name = None
+    while inner is not None:
+        code = getattr(inner, "cr_code", None) or getattr(inner, "gi_code", None)
+        frame_obj = getattr(inner, "cr_frame", None) or getattr(inner, "gi_frame", None)
+        if code is not None:
+            module = frame_obj.f_globals.get("__name__", "") if frame_obj is not None else ""
+            name = f"{module}.{code.co_qualname}" if module else code.co_qualname
+        inner = getattr(inner, "cr_await", None) or getattr(inner, "gi_yieldfrom", None)
+    return f"{name}()" if name else "an object that is not a trioflow operation"
+
+
+def describe(record: r.Record) -> str:
+    """Human wording of a record for nondeterminism reports."""
+    if isinstance(record, r.ActivityScheduled):
+        args = [repr(a) for a in record.args] + [f"{k}={v!r}" for k, v in record.kwargs.items()]
+        return f"activity {record.name}({', '.join(args)})"
+    if isinstance(record, r.TimerStarted):
+        return f"a {record.purpose} timer"
+    if isinstance(record, r.WaitStarted):
+        return f"a wait for event {record.type!r}"
+    if isinstance(record, r.WorkflowCompleted):
+        return "workflow completion"
+    if isinstance(record, r.WorkflowFailed):
+        return f"workflow failure ({record.error.type}: {record.error.message})"
+    if isinstance(record, r.WorkflowCancelled):
+        return "workflow cancellation"
+    return r.kind_of(type(record))
+
+
+def _step_of(record: r.Record | None, default: int) -> int:
+    return int(getattr(record, "step", default))
+
+
+def replay(core: WorkflowCore, journal: Iterable[tuple[r.Record, float]]) -> None:
+    """Feed a recorded journal through ``core``; raise at the first divergence."""
+    expected: list[r.Output] = []
+    produced: list[r.Output] = []
+
+    def compare() -> None:
+        for i in range(max(len(expected), len(produced))):
+            want = expected[i] if i < len(expected) else None
+            got = produced[i] if i < len(produced) else None
+            if want != got:
+                step = _step_of(want, _step_of(got, core._next_step))
+                raise NonDeterminismError(
+                    step,
+                    describe(want) if want is not None else "nothing more",
+                    describe(got) if got is not None else "nothing",
+                )
+
+    for record, at in journal:
+        if r.is_input(record):
+            compare()
+            out = core.receive(record, at)  # type: ignore[arg-type]
+            if out is None:
+                raise NonDeterminismError(
+                    _step_of(record, 0),
+                    f"{r.kind_of(type(record))} to be accepted",
+                    "no pending step it belongs to",
+                )
+            expected, produced = [], out
+        else:
+            expected.append(record)  # type: ignore[arg-type]
+    compare()

@@ -1,0 +1,188 @@
+"""Workflow and activity definitions, and the registry that names them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+import attrs
+
+from ._convert import parameter_types, return_type
+from ._errors import WorkflowNotFound
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How often an activity is attempted and how long to wait between attempts.
+
+    The wait before attempt ``n + 1`` is ``initial_interval * backoff ** (n - 1)``,
+    capped at ``max_interval``. Exceptions listed in ``non_retryable`` fail at once.
+    """
+
+    max_attempts: int = attrs.field(default=3)
+    initial_interval: float = attrs.field(default=1.0, validator=_positive)
+    backoff: float = attrs.field(default=2.0)
+    max_interval: float = attrs.field(default=60.0, validator=_positive)
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    @max_attempts.validator
+    def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+    @backoff.validator
+    def _check_backoff(self, _: attrs.Attribute[float], value: float) -> None:
+        if value < 1:
+            raise ValueError("backoff must be >= 1")
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.initial_interval * self.backoff ** (attempt - 1), self.max_interval))
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        return not isinstance(exc, self.non_retryable)
+
+
+@attrs.frozen(kw_only=True)
+class ActivityDefinition(Generic[P, R]):
+    """An activity: a function with side effects, journaled and retried by the runtime."""
+
+    name: str
+    fn: Callable[P, Any]
+    retry: RetryPolicy
+    timeout: float | None
+    is_async: bool
+    parameters: list[inspect.Parameter] = attrs.field(eq=False)
+    result_type: Any = attrs.field(eq=False)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Calling an activity directly runs the plain function (handy in unit tests)."""
+        return self.fn(*args, **kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowDefinition:
+    """A code workflow: ``async def fn(ctx, input)``."""
+
+    name: str
+    fn: Callable[..., Any]
+    input_type: Any = attrs.field(eq=False)
+    takes_input: bool
+    trigger: str | None = None
+    kind: str = "code"
+
+
+@attrs.define(eq=False)
+class Registry:
+    """Workflows and activities by name."""
+
+    _workflows: dict[str, WorkflowDefinition] = attrs.field(factory=dict)
+    _activities: dict[str, ActivityDefinition[Any, Any]] = attrs.field(factory=dict)
+
+    def add_workflow(self, definition: WorkflowDefinition) -> None:
+        self._workflows[definition.name] = definition
+
+    def add_activity(self, definition: ActivityDefinition[Any, Any]) -> None:
+        self._activities[definition.name] = definition
+
+    def workflow(self, name: str) -> WorkflowDefinition:
+        try:
+            return self._workflows[name]
+        except KeyError:
+            raise WorkflowNotFound(f"no workflow is registered as {name!r}") from None
+
+    def activity(self, name: str) -> ActivityDefinition[Any, Any] | None:
+        return self._activities.get(name)
+
+    def workflows(self) -> Iterator[WorkflowDefinition]:
+        return iter(sorted(self._workflows.values(), key=lambda d: d.name))
+
+
+registry = Registry()
+"""The default registry that ``@workflow`` and ``@activity`` add to."""
+
+
+@overload
+def activity(fn: Callable[P, R], /) -> ActivityDefinition[P, R]: ...
+@overload
+def activity(
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> Callable[[Callable[P, R]], ActivityDefinition[P, R]]: ...
+def activity(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Declare an activity: an ``async def`` or plain function whose result is journaled.
+
+    Sync functions run in a worker thread. ``timeout`` bounds one attempt.
+    """
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be > 0")
+
+    def wrap(f: Callable[P, R]) -> ActivityDefinition[P, R]:
+        definition: ActivityDefinition[P, R] = ActivityDefinition(
+            name=name or f.__name__,
+            fn=f,
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+            is_async=inspect.iscoroutinefunction(f),
+            parameters=parameter_types(f),
+            result_type=return_type(f),
+        )
+        registry.add_activity(definition)
+        return definition
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@overload
+def workflow(fn: Callable[..., Any], /) -> WorkflowDefinition: ...
+@overload
+def workflow(
+    *, name: str | None = None, trigger: str | None = None
+) -> Callable[[Callable[..., Any]], WorkflowDefinition]: ...
+def workflow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    trigger: str | None = None,
+) -> Any:
+    """Declare a workflow: ``async def fn(ctx: WorkflowContext, input: T) -> U``."""
+
+    def wrap(f: Callable[..., Any]) -> WorkflowDefinition:
+        if not inspect.iscoroutinefunction(f):
+            raise TypeError(f"workflow {f.__name__!r} must be an async def function")
+        params = parameter_types(f)
+        if not 1 <= len(params) <= 2:
+            raise TypeError(
+                f"workflow {f.__name__!r} must take (ctx) or (ctx, input), not {len(params)} "
+                "parameters"
+            )
+        definition = WorkflowDefinition(
+            name=name or f.__name__,
+            fn=f,
+            input_type=params[1].annotation if len(params) == 2 else None,
+            takes_input=len(params) == 2,
+            trigger=trigger,
+        )
+        registry.add_workflow(definition)
+        return definition
+
+    return wrap(fn) if fn is not None else wrap

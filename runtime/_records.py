@@ -1,0 +1,202 @@
+"""Journal records: small frozen classes, stored as kind + schema version + JSON.
+
+A journal is a sequence of groups: one *input* record (something that happened to
+the instance: it started, an activity finished, a timer fired, an event arrived, a
+cancel was requested) followed by the *output* records the workflow core decided in
+response (commands issued, or the outcome). Replay feeds the inputs back through the
+core and checks that it decides the same outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+from cattrs.strategies import configure_tagged_union
+
+from ._convert import converter, dumps, loads
+
+# --- inputs -------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ErrorInfo:
+    """An exception reduced to what survives a restart: its type name and message."""
+
+    type: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowStarted:
+    VERSION: ClassVar[int] = 1
+    workflow: str
+    input: Any
+    seed: int
+
+
+@attrs.frozen(kw_only=True)
+class ActivityCompleted:
+    VERSION: ClassVar[int] = 1
+    step: int
+    attempt: int
+    result: Any
+
+
+@attrs.frozen(kw_only=True)
+class ActivityFailed:
+    """One attempt failed; ``retryable`` was decided by the executor from the policy."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+    attempt: int
+    error: ErrorInfo
+    retryable: bool
+
+
+@attrs.frozen(kw_only=True)
+class TimerFired:
+    """A timer of ``step`` is due: a sleep ends, a retry backoff ends, or a wait times out."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+
+
+@attrs.frozen(kw_only=True)
+class EventReceived:
+    VERSION: ClassVar[int] = 1
+    step: int
+    event: Any
+
+
+@attrs.frozen(kw_only=True)
+class CancelRequested:
+    VERSION: ClassVar[int] = 1
+    reason: str
+
+
+# --- outputs ------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ActivityScheduled:
+    VERSION: ClassVar[int] = 1
+    step: int
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempt: int
+
+
+@attrs.frozen(kw_only=True)
+class TimerStarted:
+    """A durable timer; ``purpose`` is ``sleep``, ``retry`` or ``timeout``."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+    fire_at: float
+    purpose: str
+
+
+@attrs.frozen(kw_only=True)
+class WaitStarted:
+    VERSION: ClassVar[int] = 1
+    step: int
+    type: str
+    subject: str | None
+    timeout_at: float | None
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowCompleted:
+    VERSION: ClassVar[int] = 1
+    output: Any
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowFailed:
+    VERSION: ClassVar[int] = 1
+    error: ErrorInfo
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowCancelled:
+    VERSION: ClassVar[int] = 1
+    reason: str
+
+
+Input = (
+    WorkflowStarted
+    | ActivityCompleted
+    | ActivityFailed
+    | TimerFired
+    | EventReceived
+    | CancelRequested
+)
+Output = (
+    ActivityScheduled
+    | TimerStarted
+    | WaitStarted
+    | WorkflowCompleted
+    | WorkflowFailed
+    | WorkflowCancelled
+)
+Record = Input | Output
+
+INPUT_TYPES: tuple[type, ...] = (
+    WorkflowStarted,
+    ActivityCompleted,
+    ActivityFailed,
+    TimerFired,
+    EventReceived,
+    CancelRequested,
+)
+_TYPES: tuple[type, ...] = (
+    *INPUT_TYPES,
+    ActivityScheduled,
+    TimerStarted,
+    WaitStarted,
+    WorkflowCompleted,
+    WorkflowFailed,
+    WorkflowCancelled,
+)
+
+
+def kind_of(cls: type) -> str:
+    """``ActivityScheduled`` -> ``activity_scheduled``."""
+    name = cls.__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+_BY_KIND: dict[str, type] = {kind_of(t): t for t in _TYPES}
+configure_tagged_union(Record, converter, tag_generator=kind_of, tag_name="kind")
+
+
+class RecordDecodeError(ValueError):
+    """A stored record has an unknown kind or a schema version newer than this code."""
+
+
+def encode(record: Record) -> tuple[str, int, str]:
+    """Return ``(kind, version, json)`` for storage; the kind is not repeated in the JSON."""
+    data = converter.unstructure(record, Record)
+    kind = data.pop("kind")
+    return kind, type(record).VERSION, dumps(data)
+
+
+def decode(kind: str, version: int, data: str) -> Record:
+    cls = _BY_KIND.get(kind)
+    if cls is None:
+        raise RecordDecodeError(f"unknown record kind {kind!r}")
+    if version > cls.VERSION:  # type: ignore[attr-defined]
+        raise RecordDecodeError(
+            f"record kind {kind!r} has schema version {version}, this code knows up to "
+            f"{cls.VERSION}"  # type: ignore[attr-defined]
+        )
+    payload = loads(data)
+    payload["kind"] = kind
+    record: Record = converter.structure(payload, Record)  # type: ignore[arg-type]
+    return record
+
+
+def is_input(record: Record) -> bool:
+    return isinstance(record, INPUT_TYPES)
