@@ -433,17 +433,24 @@ def error_info(exc: BaseException) -> r.ErrorInfo:
 
 
 def _describe_await(coro: Coroutine[Any, Any, Any]) -> str:
-    """Name the innermost coroutine being awaited, e.g. ``trio.sleep()``."""
+    """Name the call that workflow code awaited, e.g. ``trio.sleep()``.
+
+    Walks the chain of awaited coroutines and names the first one that lives in
+    another package than the workflow itself, as ``package.qualname``.
+    """
+    home = None
     inner: Any = coro
-    name = None
     while inner is not None:
         code = getattr(inner, "cr_code", None) or getattr(inner, "gi_code", None)
-        frame_obj = getattr(inner, "cr_frame", None) or getattr(inner, "gi_frame", None)
-        if code is not None:
-            module = frame_obj.f_globals.get("__name__", "") if frame_obj is not None else ""
-            name = f"{module}.{code.co_qualname}" if module else code.co_qualname
+        frame = getattr(inner, "cr_frame", None) or getattr(inner, "gi_frame", None)
+        module = frame.f_globals.get("__name__", "") if frame is not None else ""
+        package = module.split(".")[0]
+        if home is None:
+            home = package
+        elif code is not None and package != home:
+            return f"{package}.{code.co_qualname}()"
         inner = getattr(inner, "cr_await", None) or getattr(inner, "gi_yieldfrom", None)
-    return f"{name}()" if name else "an object that is not a trioflow operation"
+    return "an object that is not a trioflow operation"
 
 
 def describe(record: r.Record) -> str:
