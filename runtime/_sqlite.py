@@ -1,0 +1,432 @@
+"""`SqliteStore`: the embedded `Store`, one SQLite file opened with apsw.
+
+Theory of operation. The file runs in WAL mode, so readers never wait for the writer and the
+writer never waits for readers. The store holds two connections: the *writer* is used only by
+`write`, which the journal writer calls from a worker thread (a different one each time is
+fine: apsw connections may move between threads, they just must not be used by two at once);
+the *reader* serves every query from the Trio thread. A `write` is one `BEGIN IMMEDIATE ...
+COMMIT`; inside it each append checks its instance row, then writes its records, summary and
+timers inside a SAVEPOINT, so a refused append leaves no trace while its neighbours commit.
+
+`synchronous="normal"` loses nothing when the process dies (a commit is in the WAL before
+`write` returns) but may lose the last commits on power loss; `"full"` fsyncs the WAL on every
+commit and survives power loss too.
+
+":memory:" is rejected: a private in-memory database cannot be shared by the two connections,
+and SQLite's shared in-memory alternatives lock readers out during every write. Tests use a
+file in a temporary directory instead (on tmpfs that is as fast).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import apsw
+
+from ._store import (
+    TERMINAL,
+    Append,
+    InstanceExists,
+    InstanceRow,
+    Page,
+    SequenceConflict,
+    StoredRecord,
+    StoreError,
+    TimerRow,
+    UnknownInstance,
+)
+
+_BUSY_TIMEOUT_MS = 5_000
+_MAX_SEQ = 2**63 - 1
+_MAX_PAGE = 500
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: instances, journal, timers.
+    """
+    CREATE TABLE instances (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        workflow TEXT NOT NULL,
+        status TEXT NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        waiting_on TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        last_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX instances_status ON instances (status);
+    CREATE INDEX instances_workflow ON instances (workflow);
+    CREATE TABLE journal (
+        instance_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at REAL NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (instance_id, seq)
+    ) WITHOUT ROWID, STRICT;
+    CREATE TABLE timers (
+        instance_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        fire_at REAL NOT NULL,
+        PRIMARY KEY (instance_id, step)
+    ) WITHOUT ROWID, STRICT;
+    CREATE INDEX timers_fire_at ON timers (fire_at);
+    """,
+)
+"""Schema migrations; `PRAGMA user_version` is how many have been applied. Append, never edit."""
+
+_LAST_SEQ = "SELECT last_seq FROM instances WHERE id = ?"
+_INSERT_RECORD = (
+    "INSERT INTO journal (instance_id, seq, kind, version, at, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_INSTANCE = (
+    "INSERT INTO instances (id, workflow, status, input, output, error, waiting_on,"
+    " created_at, updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_INSTANCE = (
+    "UPDATE instances SET status = ?, output = ?, error = ?, waiting_on = ?, updated_at = ?,"
+    " last_seq = ? WHERE id = ?"
+)
+_SET_TIMER = (
+    "INSERT INTO timers (instance_id, step, fire_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (instance_id, step) DO UPDATE SET fire_at = excluded.fire_at"
+)
+_CLEAR_TIMER = "DELETE FROM timers WHERE instance_id = ? AND step = ?"
+_CLEAR_TIMERS = "DELETE FROM timers WHERE instance_id = ?"
+_ROW_COLUMNS = (
+    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
+)
+
+# Errors that concern one append's values, not the transaction: roll back that append alone.
+_APPEND_ERRORS = (
+    apsw.ConstraintError,
+    apsw.MismatchError,
+    apsw.TooBigError,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
+
+
+class SqliteStore:
+    """A `Store` in one SQLite file (WAL). See the module docstring for the design.
+
+    `write` must not run in two threads at once, and `close` must not run during a `write`: the
+    journal writer guarantees both by being the only caller of `write` and finishing first.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["normal", "full"] = "normal",
+    ) -> None:
+        if synchronous not in ("normal", "full"):
+            raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
+        filename = os.fspath(path)
+        if filename in ("", ":memory:"):
+            raise ValueError(
+                "SqliteStore needs a database file, not an in-memory database"
+                " (use a file in a temporary directory)"
+            )
+        self.path = filename
+        self.synchronous = synchronous
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._writer = _connect(filename, synchronous)
+        try:
+            mode = self._writer.pragma("journal_mode", "wal")
+            if mode != "wal":
+                raise StoreError(f"cannot use WAL journal mode on {filename!r} (got {mode!r})")
+            _migrate(self._writer, filename)
+            self._reader = _connect(filename, synchronous)
+            self._reader.pragma("query_only", True)
+        except BaseException:
+            self._writer.close()
+            raise
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def write(self, appends: Sequence[Append]) -> builtins.list[StoreError | None]:
+        self._check_open()
+        conn = self._writer
+        cursor = conn.cursor()  # one cursor for the whole group: cheaper than one per statement
+        results: list[StoreError | None] = []
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            for append in appends:
+                results.append(_apply(cursor, append))
+            cursor.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def read(
+        self, instance_id: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> builtins.list[StoredRecord]:
+        self._check_open()
+        upper = _MAX_SEQ if to_seq is None else to_seq
+        rows = self._reader.execute(
+            "SELECT seq, kind, version, at, data FROM journal"
+            " WHERE instance_id = ? AND seq >= ? AND seq <= ? ORDER BY seq",
+            (instance_id, from_seq, upper),
+        )
+        return [
+            StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data)
+            for seq, kind, version, at, data in rows
+        ]
+
+    def last_seq(self, instance_id: str) -> int:
+        self._check_open()
+        seq: int | None = self._reader.execute(_LAST_SEQ, (instance_id,)).get
+        return 0 if seq is None else seq
+
+    def get(self, instance_id: str) -> InstanceRow | None:
+        self._check_open()
+        for row in self._reader.execute(
+            f"SELECT {_ROW_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
+        ):
+            return _instance_row(row)
+        return None
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        if not 1 <= limit <= _MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
+        after = 0 if cursor is None else _decode_cursor(cursor)
+        self._check_open()
+        where = ["pk > ?"]
+        bindings: list[Any] = [after]
+        if status is not None:
+            where.append("status = ?")
+            bindings.append(status)
+        if workflow is not None:
+            where.append("workflow = ?")
+            bindings.append(workflow)
+        bindings.append(limit + 1)
+        rows: list[Any] = self._reader.execute(
+            f"SELECT pk, {_ROW_COLUMNS} FROM instances WHERE {' AND '.join(where)}"
+            " ORDER BY pk LIMIT ?",
+            bindings,
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            items=tuple(_instance_row(row[1:]) for row in rows),
+            next_cursor=_encode_cursor(rows[-1][0]) if more else None,
+        )
+
+    def unfinished(self) -> builtins.list[str]:
+        self._check_open()
+        rows = self._reader.execute(
+            "SELECT id FROM instances WHERE status IN ('running', 'waiting') ORDER BY pk"
+        )
+        return [instance_id for (instance_id,) in rows]
+
+    def timers(self) -> builtins.list[TimerRow]:
+        self._check_open()
+        rows = self._reader.execute(
+            "SELECT instance_id, step, fire_at FROM timers ORDER BY fire_at, instance_id, step"
+        )
+        return [
+            TimerRow(instance_id=instance_id, step=step, fire_at=fire_at)
+            for instance_id, step, fire_at in rows
+        ]
+
+    def counts_by_status(self) -> dict[str, int]:
+        self._check_open()
+        rows = self._reader.execute("SELECT status, count(*) FROM instances GROUP BY status")
+        return {status: count for status, count in rows}
+
+    @property
+    def schema_version(self) -> int:
+        """How many migrations the file has had (`PRAGMA user_version`)."""
+        self._check_open()
+        version: int = self._reader.pragma("user_version")
+        return version
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._reader.close()
+            self._writer.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+
+def _connect(filename: str, synchronous: str) -> apsw.Connection:
+    try:
+        conn = apsw.Connection(filename)
+    except apsw.Error as exc:
+        raise StoreError(f"cannot open database {filename!r}: {exc}") from exc
+    conn.set_busy_timeout(_BUSY_TIMEOUT_MS)
+    conn.pragma("synchronous", synchronous)
+    return conn
+
+
+def _migrate(conn: apsw.Connection, filename: str) -> None:
+    """Apply the migrations the file lacks, each in its own transaction."""
+    known = len(MIGRATIONS)
+    version: int = conn.pragma("user_version")
+    while version < known:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            version = conn.pragma("user_version")
+            if version < known:
+                conn.execute(MIGRATIONS[version])
+                version += 1
+                conn.pragma("user_version", version)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    if version > known:
+        raise StoreError(
+            f"database {filename!r} has schema version {version}, newer than this version of"
+            f" trioflow knows ({known}): upgrade trioflow to open it"
+        )
+
+
+def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
+    """Write one append inside the open transaction; return why it was refused, if it was."""
+    instance_id = append.instance_id
+    records = append.records
+    if not records and append.new is not None:
+        return SequenceConflict(f"instance {instance_id!r}: a new instance needs a first record")
+    first = records[0].seq if records else None
+    for offset, record in enumerate(records):
+        if record.seq != records[0].seq + offset:
+            return SequenceConflict(
+                f"instance {instance_id!r}: records must have consecutive seqs:"
+                f" expected seq {records[0].seq + offset}, got {record.seq}"
+            )
+    for timer in append.timers_set:
+        if timer.instance_id != instance_id:
+            return StoreError(
+                f"instance {instance_id!r}: a timer row must belong to the appending instance,"
+                f" not {timer.instance_id!r}"
+            )
+    last: int | None = cursor.execute(_LAST_SEQ, (instance_id,)).get
+    if append.new is not None:
+        if last is not None:
+            return InstanceExists(f"instance {instance_id!r} already exists")
+        last = 0
+    elif last is None:
+        return UnknownInstance(
+            f"instance {instance_id!r} does not exist (its first append must set `new`)"
+        )
+    if first is not None and first != last + 1:
+        return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
+
+    summary = append.summary
+    cursor.execute("SAVEPOINT append")
+    try:
+        cursor.executemany(
+            _INSERT_RECORD,
+            [(instance_id, r.seq, r.kind, r.version, r.at, r.data) for r in records],
+        )
+        if append.new is not None:
+            new = append.new
+            cursor.execute(
+                _INSERT_INSTANCE,
+                (
+                    instance_id,
+                    new.workflow,
+                    summary.status,
+                    new.input,
+                    summary.output,
+                    summary.error,
+                    summary.waiting_on,
+                    new.created_at,
+                    summary.updated_at,
+                    records[-1].seq,
+                ),
+            )
+        else:
+            cursor.execute(
+                _UPDATE_INSTANCE,
+                (
+                    summary.status,
+                    summary.output,
+                    summary.error,
+                    summary.waiting_on,
+                    summary.updated_at,
+                    records[-1].seq if records else last,
+                    instance_id,
+                ),
+            )
+        if summary.status in TERMINAL:
+            cursor.execute(_CLEAR_TIMERS, (instance_id,))
+        else:
+            if append.timers_cleared:
+                cursor.executemany(_CLEAR_TIMER, [(instance_id, s) for s in append.timers_cleared])
+            if append.timers_set:
+                cursor.executemany(
+                    _SET_TIMER, [(instance_id, t.step, t.fire_at) for t in append.timers_set]
+                )
+        cursor.execute("RELEASE append")
+    except _APPEND_ERRORS as exc:
+        cursor.execute("ROLLBACK TO append")
+        cursor.execute("RELEASE append")
+        error = StoreError(f"instance {instance_id!r}: the database refused the append: {exc}")
+        error.__cause__ = exc
+        return error
+    return None
+
+
+def _instance_row(row: Sequence[Any]) -> InstanceRow:
+    (id_, workflow, status, input_, output, error, waiting_on, created, updated, last) = row
+    return InstanceRow(
+        id=id_,
+        workflow=workflow,
+        status=status,
+        input=input_,
+        output=output,
+        error=error,
+        waiting_on=waiting_on,
+        created_at=created,
+        updated_at=updated,
+        last_seq=last,
+    )
+
+
+def _encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{pk}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "after" or not number.isdigit():
+            raise ValueError
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("invalid cursor") from None

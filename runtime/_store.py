@@ -1,0 +1,190 @@
+"""The storage interface: what the runtime asks of a database, and the rows it gets back.
+
+The store moves opaque JSON text. It knows instances, their journals and their timers, but not
+what a record means: encoding records is the workflow core's job. Every state change arrives as an
+`Append` (records plus the summary they lead to), so the summary row can never run ahead of the
+journal that backs it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+"""Statuses an instance never leaves. Reaching one drops the instance's remaining timer rows."""
+
+
+@attrs.frozen(kw_only=True)
+class StoredRecord:
+    """One journal record: its place in the instance's journal and its encoded payload."""
+
+    seq: int
+    kind: str
+    version: int
+    at: float  # epoch seconds
+    data: str  # JSON text
+
+
+@attrs.frozen(kw_only=True)
+class NewInstance:
+    """What is stored once, when an instance is created."""
+
+    workflow: str
+    input: str  # JSON text
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Summary:
+    """The instance's state after an append, kept in its row for queries."""
+
+    status: str
+    waiting_on: str | None = None
+    output: str | None = None
+    error: str | None = None
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class TimerRow:
+    """A durable timer: step `step` of instance `instance_id` fires at `fire_at` (epoch seconds)."""
+
+    instance_id: str
+    step: int
+    fire_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Append:
+    """Records for one instance, written atomically together with the summary they lead to."""
+
+    instance_id: str
+    records: tuple[StoredRecord, ...]
+    """Consecutive seqs; the first is `last_seq + 1` (1 for a new instance). Empty only for a
+    summary-only update of an existing instance (suspending it, say)."""
+    summary: Summary
+    new: NewInstance | None = None
+    """Set on the very first append of an instance: the instance row is created."""
+    timers_set: tuple[TimerRow, ...] = ()
+    """Upserted: (instance_id, step) -> fire_at. Each row's instance_id is this append's."""
+    timers_cleared: tuple[int, ...] = ()
+    """Steps of this instance whose timer row is deleted (before `timers_set` is applied).
+
+    A summary whose status is in TERMINAL deletes all of the instance's timer rows instead.
+    """
+
+
+@attrs.frozen(kw_only=True)
+class InstanceRow:
+    """An instance as queries see it: its creation data and its latest summary."""
+
+    id: str
+    workflow: str
+    status: str
+    input: str
+    output: str | None
+    error: str | None
+    waiting_on: str | None
+    created_at: float
+    updated_at: float
+    last_seq: int
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    """One page of `Store.list`; pass `next_cursor` back for the next page (None: last page)."""
+
+    items: tuple[InstanceRow, ...]
+    next_cursor: str | None
+
+
+class StoreError(Exception):
+    """The store refused or failed a request. Base of the more specific errors below.
+
+    Store errors are internal at the HTTP boundary (500): the runtime turns the ones a user can
+    cause (an existing instance id) into its own errors before they get there.
+    """
+
+    http_status = 500
+
+
+class InstanceExists(StoreError):
+    """A `new` append named an instance id that is already stored."""
+
+
+class UnknownInstance(StoreError):
+    """An append without `new` named an instance id that is not stored."""
+
+
+class SequenceConflict(StoreError):
+    """An append's records do not continue the instance's journal (a gap, an overlap, a new instance
+    without records,
+    or seqs that are not consecutive). With one writer per instance this means a bug or a second
+    process driving the same instance."""
+
+
+class Store(Protocol):
+    """A durable home for journals, instance summaries and timers.
+
+    `write` is called from one worker thread at a time (the journal writer's); every other
+    method is called from the Trio thread and must be quick. Implementations must not let a
+    reader see half of an append.
+    """
+
+    def write(self, appends: Sequence[Append]) -> builtins.list[StoreError | None]:
+        """Commit `appends` in one transaction, each append atomic on its own.
+
+        A refused append (InstanceExists, UnknownInstance, SequenceConflict, ...) is rolled
+        back alone and its error returned in its slot; the others commit. Appends are applied in
+        order, so a later append in the group may continue an earlier one. Raises only when the
+        transaction as a whole fails (disk full, I/O error): then nothing was committed.
+        """
+        ...
+
+    def read(
+        self, instance_id: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> builtins.list[StoredRecord]:
+        """Records `from_seq..to_seq` (inclusive; None: to the end) ordered by seq."""
+        ...
+
+    def last_seq(self, instance_id: str) -> int:
+        """The seq of the instance's last record; 0 for an unknown instance."""
+        ...
+
+    def get(self, instance_id: str) -> InstanceRow | None:
+        """The instance row, or None for an unknown instance."""
+        ...
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Instances in creation order, filtered, a page at a time.
+
+        `limit` must be 1..500 and `cursor` one this store returned, else ValueError.
+        """
+        ...
+
+    def unfinished(self) -> builtins.list[str]:
+        """Ids of instances that are `running` or `waiting`, in creation order (for recovery)."""
+        ...
+
+    def timers(self) -> builtins.list[TimerRow]:
+        """Every timer row, ordered by fire_at."""
+        ...
+
+    def counts_by_status(self) -> dict[str, int]:
+        """How many instances are in each status (for metrics)."""
+        ...
+
+    def close(self) -> None:
+        """Release the database. Idempotent."""
+        ...
