@@ -1,0 +1,315 @@
+"""The workflow actor: the I/O shell around one instance's ``WorkflowCore``.
+
+For each message it asks the core what to do, appends the input record and the
+decided outputs to the journal, waits until they are committed, and only then
+carries the commands out (run an activity, start a timer, report the outcome).
+Its state lives in the journal: starting the actor (spawn, restart after a failure,
+rehydration after passivation, recovery after a crash) replays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from . import _records as r
+from ._convert import dumps
+from ._core import WorkflowCore, replay
+from ._errors import (
+    InstanceConflict,
+    InstanceFinished,
+    NonDeterminismError,
+    Overloaded,
+    TrioflowError,
+    WorkflowNotFound,
+)
+from ._journal import JournalFull
+from ._store import TERMINAL, Append, InstanceExists, NewInstance, StoredRecord, Summary, TimerRow
+
+if TYPE_CHECKING:
+    from ._runtime import Services
+
+
+@attrs.define(eq=False)
+class Reply:
+    """A one-shot answer to whoever sent a message (set once it is committed)."""
+
+    _done: trio.Event = attrs.field(factory=trio.Event)
+    _value: Any = None
+    _error: BaseException | None = None
+
+    def set(self, value: Any) -> None:
+        if not self._done.is_set():
+            self._value = value
+            self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self._done.is_set():
+            self._error = error
+            self._done.set()
+
+    async def wait(self) -> Any:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@attrs.frozen(kw_only=True)
+class Start:
+    record: r.WorkflowStarted
+    reply: Reply
+
+
+@attrs.frozen(kw_only=True)
+class Deliver:
+    record: r.Input
+    reply: Reply | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Wake:
+    """Makes the actor resident (recovery, resume); answered once it has started."""
+
+    reply: Reply | None = None
+
+
+Message = Start | Deliver | Wake
+
+
+@attrs.define(eq=False)
+class WorkflowActor:
+    _services: Services
+    _id: str
+    _core: WorkflowCore | None = None
+    _workflow: str | None = None
+    _status: str | None = None
+    _last_seq: int = 0
+    _timer_steps: set[int] = attrs.field(factory=set)
+
+    # --- actors.Actor -------------------------------------------------------------
+
+    async def start(self) -> None:
+        services = self._services
+        row = services.store.get(self._id)
+        resuming = services.take_resume(self._id)
+        if row is None:
+            return
+        self._workflow, self._status, self._last_seq = row.workflow, row.status, row.last_seq
+        if row.status in TERMINAL or (row.status == "suspended" and not resuming):
+            return
+        try:
+            definition = services.registry.workflow(row.workflow)
+        except WorkflowNotFound as exc:
+            await self._suspend(exc)
+            return
+        core = WorkflowCore(definition, self._id, services.registry.activity)
+        journal = [
+            (r.decode(s.kind, s.version, s.data), s.at) for s in services.store.read(self._id)
+        ]
+        try:
+            replay(core, journal)
+        except NonDeterminismError as exc:
+            await self._suspend(exc)
+            return
+        self._core = core
+        for command in core.pending():
+            if isinstance(command, r.ActivityScheduled):
+                services.executor.submit(self._id, command)
+            elif isinstance(command, r.TimerStarted):
+                self._timer_steps.add(command.step)
+                if resuming:
+                    services.timers.schedule(self._id, command.step, command.fire_at)
+            elif isinstance(command, r.WaitStarted) and command.timeout_at is not None:
+                self._timer_steps.add(command.step)
+                if resuming:
+                    services.timers.schedule(self._id, command.step, command.timeout_at)
+        if resuming:
+            await self._write((), self._summary(core, services.clock.now()))
+
+    async def handle(self, message: Message) -> None:
+        if isinstance(message, Wake):
+            if message.reply is not None:
+                message.reply.set(self._status)
+        elif isinstance(message, Start):
+            await self._start(message)
+        elif isinstance(message, Deliver):
+            await self._deliver(message)
+
+    def can_passivate(self) -> bool:
+        core = self._core
+        return core is None or core.finished or core.status == "waiting"
+
+    # --- messages -------------------------------------------------------------------
+
+    async def _start(self, message: Start) -> None:
+        record = message.record
+        if self._workflow is not None:
+            if self._workflow != record.workflow:
+                message.reply.fail(
+                    InstanceConflict(
+                        f"instance {self._id!r} exists already and runs workflow "
+                        f"{self._workflow!r}, not {record.workflow!r}"
+                    )
+                )
+            else:
+                message.reply.set(False)
+            return
+        services = self._services
+        core = WorkflowCore(
+            services.registry.workflow(record.workflow), self._id, services.registry.activity
+        )
+        at = services.clock.now()
+        outputs = core.receive(record, at)
+        assert outputs is not None
+        new = NewInstance(workflow=record.workflow, input=dumps(record.input), created_at=at)
+        try:
+            await self._commit(core, record, outputs, at, new=new, fail_fast=True)
+        except InstanceExists:
+            message.reply.fail(InstanceConflict(f"instance {self._id!r} exists already"))
+            raise
+        except BaseException as exc:
+            message.reply.fail(exc)
+            raise
+        self._core, self._workflow = core, record.workflow
+        message.reply.set(True)
+        self._carry_out(core, outputs)
+
+    async def _deliver(self, message: Deliver) -> None:
+        core = self._core
+        if core is None or core.finished:
+            if message.reply is not None:
+                message.reply.fail(self._not_running())
+            return
+        at = self._services.clock.now()
+        outputs = core.receive(message.record, at)
+        if outputs is None:
+            if message.reply is not None:
+                message.reply.set(False)
+            return
+        try:
+            await self._commit(core, message.record, outputs, at)
+        except BaseException as exc:
+            if message.reply is not None:
+                message.reply.fail(exc)
+            raise  # the core ran ahead of the journal: restart replays it
+        if message.reply is not None:
+            message.reply.set(True)
+        self._carry_out(core, outputs)
+
+    def _not_running(self) -> TrioflowError:
+        if self._status in TERMINAL or (self._core is not None and self._core.finished):
+            return InstanceFinished(f"instance {self._id!r} has finished")
+        return InstanceFinished(f"instance {self._id!r} is {self._status}")
+
+    # --- journal ----------------------------------------------------------------------
+
+    async def _commit(
+        self,
+        core: WorkflowCore,
+        record: r.Input,
+        outputs: list[r.Output],
+        at: float,
+        *,
+        new: NewInstance | None = None,
+        fail_fast: bool = False,
+    ) -> None:
+        stored = []
+        for i, rec in enumerate((record, *outputs)):
+            kind, version, data = r.encode(rec)
+            stored.append(
+                StoredRecord(
+                    seq=self._last_seq + i + 1, kind=kind, version=version, at=at, data=data
+                )
+            )
+        timers_set = []
+        for o in outputs:
+            fire_at = o.fire_at if isinstance(o, r.TimerStarted) else getattr(o, "timeout_at", None)
+            if fire_at is not None:
+                timers_set.append(TimerRow(instance_id=self._id, step=o.step, fire_at=fire_at))  # type: ignore[union-attr]
+        cleared: tuple[int, ...] = ()
+        if isinstance(record, r.TimerFired | r.EventReceived) and record.step in self._timer_steps:
+            cleared = (record.step,)
+        await self._write(
+            tuple(stored),
+            self._summary(core, at),
+            new=new,
+            timers_set=tuple(timers_set),
+            timers_cleared=cleared,
+            fail_fast=fail_fast,
+        )
+
+    def _summary(self, core: WorkflowCore, at: float) -> Summary:
+        outcome = core.outcome
+        output = error = None
+        if isinstance(outcome, r.WorkflowCompleted):
+            output = dumps(outcome.output)
+        elif isinstance(outcome, r.WorkflowFailed):
+            error = dumps({"type": outcome.error.type, "message": outcome.error.message})
+        elif isinstance(outcome, r.WorkflowCancelled):
+            error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
+        waiting = None if outcome is not None else dumps(core.waiting_on())
+        return Summary(
+            status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+        )
+
+    async def _write(
+        self,
+        records: tuple[StoredRecord, ...],
+        summary: Summary,
+        *,
+        new: NewInstance | None = None,
+        timers_set: tuple[TimerRow, ...] = (),
+        timers_cleared: tuple[int, ...] = (),
+        fail_fast: bool = False,
+    ) -> None:
+        append = Append(
+            instance_id=self._id,
+            records=records,
+            summary=summary,
+            new=new,
+            timers_set=timers_set,
+            timers_cleared=timers_cleared,
+        )
+        while True:
+            try:
+                await self._services.journal.append(append)
+                break
+            except JournalFull:
+                if fail_fast:
+                    raise Overloaded("the journal queue is full; try again shortly") from None
+                await trio.sleep(0.01)
+        self._last_seq += len(records)
+        self._status = summary.status
+
+    async def _suspend(self, exc: Exception) -> None:
+        self._core = None
+        at = self._services.clock.now()
+        error = dumps({"type": type(exc).__name__, "message": str(exc)})
+        await self._write((), Summary(status="suspended", error=error, updated_at=at))
+        self._services.instance_settled(self._id)
+
+    # --- commands ---------------------------------------------------------------------
+
+    def _carry_out(self, core: WorkflowCore, outputs: list[r.Output]) -> None:
+        services = self._services
+        for o in outputs:
+            if isinstance(o, r.ActivityScheduled):
+                services.executor.submit(self._id, o)
+            elif isinstance(o, r.TimerStarted):
+                self._timer_steps.add(o.step)
+                services.timers.schedule(self._id, o.step, o.fire_at)
+            elif isinstance(o, r.WaitStarted):
+                if o.timeout_at is not None:
+                    self._timer_steps.add(o.step)
+                    services.timers.schedule(self._id, o.step, o.timeout_at)
+                services.waiting(self._id, o)
+        if core.finished:
+            self._timer_steps.clear()
+            services.instance_settled(self._id)
+
+
+ActorFactory = Callable[[str], WorkflowActor]

@@ -1,0 +1,126 @@
+"""The activity executor: runs activity attempts with bounded concurrency.
+
+It only runs one attempt and reports what happened (``ActivityCompleted`` or
+``ActivityFailed``) to the instance; retries and their backoff are decided by the
+workflow core and waited for on durable timers, so they survive a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from . import _records as r
+from ._convert import dumps, from_json_value, to_json_value
+from ._core import error_info
+from ._definitions import ActivityDefinition, Registry
+
+Deliver = Callable[[str, r.Input], Awaitable[None]]
+
+
+class ActivityNotRegistered(LookupError):
+    """The journal names an activity that this process has not registered."""
+
+
+@attrs.define(eq=False)
+class ActivityExecutor:
+    """Runs attempts in its own nursery; at most ``max_concurrent`` at a time."""
+
+    _registry: Registry
+    _deliver: Deliver
+    _limiter: trio.CapacityLimiter
+    _nursery: trio.Nursery | None = None
+    _in_flight: set[tuple[str, int, int]] = attrs.field(factory=set)
+    completed: int = 0
+    failed: int = 0
+
+    @classmethod
+    def create(cls, registry: Registry, deliver: Deliver, max_concurrent: int) -> ActivityExecutor:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent_activities must be >= 1")
+        return cls(registry, deliver, trio.CapacityLimiter(max_concurrent))
+
+    async def run(self, *, task_status: trio.TaskStatus[ActivityExecutor]) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def submit(self, instance_id: str, command: r.ActivityScheduled) -> None:
+        """Start one attempt unless the same attempt is already running."""
+        key = (instance_id, command.step, command.attempt)
+        if key in self._in_flight:
+            return
+        assert self._nursery is not None, "executor is not running"
+        self._in_flight.add(key)
+        self._nursery.start_soon(self._attempt, instance_id, command, key)
+
+    async def _attempt(
+        self, instance_id: str, command: r.ActivityScheduled, key: tuple[str, int, int]
+    ) -> None:
+        try:
+            async with self._limiter:
+                outcome = await self._call(command)
+            await self._deliver(instance_id, outcome)
+        finally:
+            self._in_flight.discard(key)
+
+    async def _call(self, command: r.ActivityScheduled) -> r.Input:
+        definition = self._registry.activity(command.name)
+        if definition is None:
+            error = r.ErrorInfo(
+                type=ActivityNotRegistered.__name__,
+                message=f"no activity is registered as {command.name!r}",
+            )
+            return self._failed(command, error, retryable=True)
+        try:
+            args, kwargs = _structure_args(definition, command)
+            timeout = definition.timeout if definition.timeout is not None else math.inf
+            with trio.fail_after(timeout):
+                if definition.is_async:
+                    value = await definition.fn(*args, **kwargs)
+                else:
+                    value = await trio.to_thread.run_sync(
+                        lambda: definition.fn(*args, **kwargs), abandon_on_cancel=True
+                    )
+            result = to_json_value(value)
+            dumps(result)
+        except trio.TooSlowError:
+            error = r.ErrorInfo(
+                type="TimeoutError",
+                message=f"attempt {command.attempt} took longer than {definition.timeout}s",
+            )
+            return self._failed(command, error, retryable=True)
+        except Exception as exc:
+            return self._failed(command, error_info(exc), definition.retry.is_retryable(exc))
+        self.completed += 1
+        return r.ActivityCompleted(step=command.step, attempt=command.attempt, result=result)
+
+    def _failed(
+        self, command: r.ActivityScheduled, error: r.ErrorInfo, retryable: bool
+    ) -> r.ActivityFailed:
+        self.failed += 1
+        return r.ActivityFailed(
+            step=command.step, attempt=command.attempt, error=error, retryable=retryable
+        )
+
+
+def _structure_args(
+    definition: ActivityDefinition[Any, Any], command: r.ActivityScheduled
+) -> tuple[list[Any], dict[str, Any]]:
+    params = definition.parameters
+    args = [
+        from_json_value(value, params[i].annotation if i < len(params) else Any, path=f"args[{i}]")
+        for i, value in enumerate(command.args)
+    ]
+    by_name = {p.name: p.annotation for p in params}
+    kwargs = {k: from_json_value(v, by_name.get(k, Any), path=k) for k, v in command.kwargs.items()}
+    return args, kwargs

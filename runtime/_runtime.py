@@ -1,0 +1,313 @@
+"""``Runtime``: opens the store, recovers every unfinished instance, and serves calls."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import random
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import attrs
+import trio
+
+from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
+
+from . import _records as r
+from ._actor import Deliver, Reply, Start, Wake, WorkflowActor
+from ._clock import WallClock
+from ._convert import dumps, from_json_value, loads, to_json_value
+from ._core import WorkflowCore, replay
+from ._definitions import Registry, WorkflowDefinition
+from ._definitions import registry as default_registry
+from ._errors import (
+    InstanceConflict,
+    InstanceFinished,
+    InstanceNotFound,
+    InvalidInput,
+    NonDeterminismError,
+    NotSuspended,
+    Overloaded,
+    WorkflowCancelled,
+    WorkflowFailed,
+)
+from ._executor import ActivityExecutor
+from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
+from ._journal import JournalFull, JournalWriter
+from ._sqlite import SqliteStore
+from ._store import TERMINAL, Append, Store, Summary
+from ._timers import TimerService
+
+
+@attrs.define(eq=False)
+class Services:
+    """What every workflow actor shares: storage, executor, timers, and the runtime's hooks."""
+
+    registry: Registry
+    store: Store
+    journal: JournalWriter
+    clock: WallClock
+    executor: ActivityExecutor = attrs.field(init=False)
+    timers: TimerService = attrs.field(init=False)
+    system: ActorSystem[str, Any] = attrs.field(init=False)
+    _resuming: set[str] = attrs.field(factory=set)
+    _settled: dict[str, trio.Event] = attrs.field(factory=dict)
+
+    async def deliver(self, instance_id: str, record: r.Input) -> None:
+        await self.system.send(instance_id, Deliver(record=record))
+
+    def take_resume(self, instance_id: str) -> bool:
+        if instance_id in self._resuming:
+            self._resuming.discard(instance_id)
+            return True
+        return False
+
+    def instance_settled(self, instance_id: str) -> None:
+        """The instance finished or was suspended: wake whoever waits for its result."""
+        event = self._settled.pop(instance_id, None)
+        if event is not None:
+            event.set()
+
+    def settled_event(self, instance_id: str) -> trio.Event:
+        return self._settled.setdefault(instance_id, trio.Event())
+
+    def waiting(self, instance_id: str, wait: r.WaitStarted) -> None:
+        """An instance started waiting for an event (the event router hooks in here)."""
+
+
+@attrs.define(eq=False)
+class Runtime:
+    """The durable workflow runtime. Open it with ``Runtime.open(path)``."""
+
+    _services: Services
+    _registry: Registry
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        path: str = "trioflow.db",
+        *,
+        synchronous: Literal["normal", "full"] = "normal",
+        registry: Registry | None = None,
+        max_resident: int = 10_000,
+        max_concurrent_activities: int = 256,
+        mailbox_capacity: int = 64,
+        restart_policy: RestartPolicy | None = None,
+    ) -> AsyncIterator[Runtime]:
+        """Open the store at ``path``, recover every unfinished instance, then yield.
+
+        On exit, running work stops, appends already queued are committed and the
+        store is closed; whatever was in flight resumes at the next open.
+        """
+        registry = registry or default_registry
+        store = SqliteStore(path, synchronous=synchronous)
+        try:
+            journal = JournalWriter(store)
+            services = Services(registry=registry, store=store, journal=journal, clock=WallClock())
+            runtime = cls(services, registry)
+            async with trio.open_nursery() as outer:
+                await outer.start(journal.run)
+                try:
+                    async with trio.open_nursery() as inner:
+                        services.executor = await inner.start(
+                            ActivityExecutor.create(
+                                registry, services.deliver, max_concurrent_activities
+                            ).run
+                        )
+                        services.timers = await inner.start(
+                            TimerService(services.clock, services.deliver).run
+                        )
+                        services.system = await inner.start(
+                            ActorSystem[str, Any](
+                                lambda key: WorkflowActor(services, key),
+                                max_resident=max_resident,
+                                mailbox_capacity=mailbox_capacity,
+                                policy=restart_policy or RestartPolicy(),
+                                on_give_up=lambda key, exc: inner.start_soon(
+                                    runtime._give_up, key, exc
+                                ),
+                            ).run
+                        )
+                        await runtime._recover()
+                        yield runtime
+                        inner.cancel_scope.cancel()
+                finally:
+                    journal.close()
+        finally:
+            store.close()
+
+    async def _recover(self) -> None:
+        services = self._services
+        for timer in services.store.timers():
+            services.timers.schedule(timer.instance_id, timer.step, timer.fire_at)
+        replies = []
+        for instance_id in services.store.unfinished():
+            reply = Reply()
+            await services.system.send(instance_id, Wake(reply=reply))
+            replies.append(reply)
+        for reply in replies:
+            await reply.wait()
+
+    async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
+        """Restart intensity exceeded: stop driving the instance, keep everything else."""
+        cause = exc.__cause__ or exc
+        error = dumps({"type": type(cause).__name__, "message": str(cause)})
+        summary = Summary(status="suspended", error=error, updated_at=self._services.clock.now())
+        await self._services.journal.append(
+            Append(instance_id=instance_id, records=(), summary=summary)
+        )
+        self._services.instance_settled(instance_id)
+
+    # --- commands ---------------------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: WorkflowDefinition | str,
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
+    ) -> str:
+        """Start an instance and return its id once its start is committed.
+
+        With ``instance_id`` the call is idempotent: an existing instance of the same
+        workflow is returned as is; one of another workflow raises ``InstanceConflict``.
+        Bad input raises ``InvalidInput`` naming the field, before anything is written.
+        """
+        name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
+        definition = self._registry.workflow(name)
+        json_input = self._check_input(definition, input)
+        if instance_id is None:
+            instance_id = uuid.uuid4().hex
+        elif not instance_id or len(instance_id) > 200:
+            raise InvalidInput(["instance_id: must be 1 to 200 characters"])
+        else:
+            row = self._services.store.get(instance_id)
+            if row is not None:
+                if row.workflow != name:
+                    raise InstanceConflict(
+                        f"instance {instance_id!r} exists already and runs workflow "
+                        f"{row.workflow!r}, not {name!r}"
+                    )
+                return instance_id
+        record = r.WorkflowStarted(workflow=name, input=json_input, seed=random.getrandbits(63))
+        reply = Reply()
+        try:
+            await self._services.system.send(instance_id, Start(record=record, reply=reply))
+        except JournalFull:
+            raise Overloaded("the journal queue is full; try again shortly") from None
+        await reply.wait()
+        return instance_id
+
+    @staticmethod
+    def _check_input(definition: WorkflowDefinition, input: Any) -> Any:
+        if not definition.takes_input:
+            if input is not None:
+                raise InvalidInput([f"input: workflow {definition.name!r} takes no input"])
+            return None
+        try:
+            json_input = to_json_value(input)
+            dumps(json_input)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput([f"input: not JSON data ({exc})"]) from exc
+        from_json_value(json_input, definition.input_type, path="input")
+        return json_input
+
+    async def cancel(self, instance_id: str, reason: str = "") -> None:
+        """Raise ``WorkflowCancelled`` at the workflow's current await."""
+        row = self._row(instance_id)
+        if row.status in TERMINAL:
+            raise InstanceFinished(f"instance {instance_id!r} has finished ({row.status})")
+        reply = Reply()
+        record = r.CancelRequested(reason=reason)
+        await self._services.system.send(instance_id, Deliver(record=record, reply=reply))
+        await reply.wait()
+
+    async def resume(self, instance_id: str) -> None:
+        """Drive a suspended instance again (after a code fix): replay, then carry on."""
+        row = self._row(instance_id)
+        if row.status != "suspended":
+            raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
+        services = self._services
+        services._resuming.add(instance_id)
+        services.system.stop(instance_id)
+        reply = Reply()
+        await services.system.send(instance_id, Wake(reply=reply))
+        await reply.wait()
+
+    # --- queries --------------------------------------------------------------------------
+
+    def _row(self, instance_id: str) -> Any:
+        row = self._services.store.get(instance_id)
+        if row is None:
+            raise InstanceNotFound(f"no instance has id {instance_id!r}")
+        return row
+
+    async def get(self, instance_id: str) -> Instance:
+        return Instance.from_row(self._row(instance_id))
+
+    async def result(self, instance_id: str, timeout: float | None = None) -> Any:
+        """Wait for the instance to finish and return its output.
+
+        A failed instance raises ``WorkflowFailed``, a cancelled one
+        ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
+        """
+        row = self._row(instance_id)
+        with trio.move_on_after(float("inf") if timeout is None else timeout):
+            while row.status not in TERMINAL and row.status != "suspended":
+                await self._services.settled_event(instance_id).wait()
+                row = self._row(instance_id)
+        if row.status == "completed":
+            return None if row.output is None else loads(row.output)
+        error = loads(row.error) if row.error else {"type": "", "message": ""}
+        if row.status == "cancelled":
+            raise WorkflowCancelled(error["message"])
+        if row.status in ("failed", "suspended"):
+            raise WorkflowFailed(error["type"], error["message"])
+        raise TimeoutError(f"instance {instance_id!r} has not finished ({row.status})")
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InstancePage:
+        page = self._services.store.list(
+            status=status, workflow=workflow, limit=limit, cursor=cursor
+        )
+        return InstancePage(
+            items=tuple(Instance.from_row(row) for row in page.items),
+            next_cursor=page.next_cursor,
+        )
+
+    async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
+        self._row(instance_id)
+        return [
+            HistoryItem(seq=s.seq, kind=s.kind, at=_time(s.at), data=loads(s.data))
+            for s in self._services.store.read(instance_id)
+        ]
+
+    async def replay(self, instance_id: str) -> ReplayReport:
+        """Re-run the recorded journal against the current code; report the first divergence."""
+        row = self._row(instance_id)
+        stored = self._services.store.read(instance_id)
+        core = WorkflowCore(
+            self._registry.workflow(row.workflow), instance_id, self._registry.activity
+        )
+        try:
+            replay(core, [(r.decode(s.kind, s.version, s.data), s.at) for s in stored])
+        except NonDeterminismError as exc:
+            return ReplayReport(
+                instance_id=instance_id,
+                records=len(stored),
+                ok=False,
+                step=exc.step,
+                divergence=str(exc),
+            )
+        return ReplayReport(instance_id=instance_id, records=len(stored), ok=True)
+
+    def workflows(self) -> builtins.list[WorkflowDefinition]:
+        return list(self._registry.workflows())
