@@ -10,6 +10,7 @@ from typing import Any
 
 import cattrs
 from cattrs.preconf.json import make_converter
+from cattrs.v import format_exception
 
 from ._errors import InvalidInput
 
@@ -28,7 +29,15 @@ def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
     try:
         return converter.structure(data, type_)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidInput(cattrs.transform_error(exc, path=path)) from exc
+        raise InvalidInput(cattrs.transform_error(exc, path=path, format_exception=_format)) from exc
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    """cattrs' wording, plus the message of a failing validator ("amount must be > 0")."""
+    text = format_exception(exc, type_)
+    if type(exc) is ValueError and str(exc):
+        return f"{text}: {exc}"
+    return text
 
 
 def dumps(data: Any) -> str:

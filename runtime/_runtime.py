@@ -103,40 +103,61 @@ class Runtime:
         """
         registry = registry or default_registry
         store = SqliteStore(path, synchronous=synchronous)
+        journal = JournalWriter(store)
+        services = Services(registry=registry, store=store, journal=journal, clock=WallClock())
+        runtime = cls(services, registry)
+        body_error: BaseException | None = None
         try:
-            journal = JournalWriter(store)
-            services = Services(registry=registry, store=store, journal=journal, clock=WallClock())
-            runtime = cls(services, registry)
             async with trio.open_nursery() as outer:
                 await outer.start(journal.run)
                 try:
                     async with trio.open_nursery() as inner:
-                        services.executor = await inner.start(
-                            ActivityExecutor.create(
-                                registry, services.deliver, max_concurrent_activities
-                            ).run
-                        )
-                        services.timers = await inner.start(
-                            TimerService(services.clock, services.deliver).run
-                        )
-                        services.system = await inner.start(
-                            ActorSystem[str, Any](
-                                lambda key: WorkflowActor(services, key),
-                                max_resident=max_resident,
-                                mailbox_capacity=mailbox_capacity,
-                                policy=restart_policy or RestartPolicy(),
-                                on_give_up=lambda key, exc: inner.start_soon(
-                                    runtime._give_up, key, exc
-                                ),
-                            ).run
+                        await runtime._start_services(
+                            inner,
+                            max_resident,
+                            max_concurrent_activities,
+                            mailbox_capacity,
+                            restart_policy or RestartPolicy(),
                         )
                         await runtime._recover()
-                        yield runtime
+                        try:
+                            yield runtime
+                        except BaseException as exc:
+                            body_error = exc
+                            raise
                         inner.cancel_scope.cancel()
                 finally:
                     journal.close()
+        except BaseExceptionGroup as group:
+            # The caller's own exception comes out as itself, not wrapped in our nurseries.
+            if body_error is not None and _only(group, body_error):
+                raise body_error from None
+            raise
         finally:
             store.close()
+
+    async def _start_services(
+        self,
+        nursery: trio.Nursery,
+        max_resident: int,
+        max_concurrent_activities: int,
+        mailbox_capacity: int,
+        policy: RestartPolicy,
+    ) -> None:
+        services = self._services
+        services.executor = await nursery.start(
+            ActivityExecutor.create(self._registry, services.deliver, max_concurrent_activities).run
+        )
+        services.timers = await nursery.start(TimerService(services.clock, services.deliver).run)
+        services.system = await nursery.start(
+            ActorSystem[str, Any](
+                lambda key: WorkflowActor(services, key),
+                max_resident=max_resident,
+                mailbox_capacity=mailbox_capacity,
+                policy=policy,
+                on_give_up=lambda key, exc: nursery.start_soon(self._give_up, key, exc),
+            ).run
+        )
 
     async def _recover(self) -> None:
         services = self._services
@@ -311,3 +332,14 @@ class Runtime:
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:
         return list(self._registry.workflows())
+
+
+def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:
+    """True when every leaf of ``group`` is ``error`` or a cancellation."""
+    for leaf in group.exceptions:
+        if isinstance(leaf, BaseExceptionGroup):
+            if not _only(leaf, error):
+                return False
+        elif leaf is not error and not isinstance(leaf, trio.Cancelled):
+            return False
+    return True
