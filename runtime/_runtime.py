@@ -95,14 +95,17 @@ class Runtime:
         max_concurrent_activities: int = 256,
         mailbox_capacity: int = 64,
         restart_policy: RestartPolicy | None = None,
+        store: Store | None = None,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
         On exit, running work stops, appends already queued are committed and the
-        store is closed; whatever was in flight resumes at the next open.
+        store is closed; whatever was in flight resumes at the next open. ``store``
+        replaces the SQLite file with another ``Store`` (it is closed on exit too).
         """
         registry = registry or default_registry
-        store = SqliteStore(path, synchronous=synchronous)
+        if store is None:
+            store = SqliteStore(path, synchronous=synchronous)
         journal = JournalWriter(store)
         services = Services(registry=registry, store=store, journal=journal, clock=WallClock())
         runtime = cls(services, registry)
