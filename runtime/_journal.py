@@ -20,7 +20,7 @@ import attrs
 import trio
 import trio.testing
 
-from ._store import Append, Store, StoreError
+from ._store import Store, StoreError, Write
 
 
 class JournalFull(Exception):
@@ -55,7 +55,7 @@ class JournalStats:
 
 @attrs.define(eq=False)
 class _Batch:
-    appends: list[Append] = attrs.Factory(list)
+    appends: list[Write] = attrs.Factory(list)
     results: list[StoreError | None] = attrs.Factory(list)
     done: trio.Event = attrs.Factory(trio.Event)
 
@@ -98,7 +98,7 @@ class JournalWriter:
     def stats(self) -> JournalStats:
         return self._stats
 
-    async def append(self, append: Append) -> None:
+    async def append(self, append: Write) -> None:
         """Write `append`; return once the transaction holding it committed.
 
         Raises the append's own `StoreError` if the store refused it (or the whole transaction

@@ -29,9 +29,20 @@ from typing import Any, Literal
 
 import apsw
 
+from ._sqlite_events import (
+    CLEAR_WAIT,
+    CLEAR_WAITS,
+    SET_WAIT,
+    events_for,
+    insert_event,
+    purge_events,
+    waits_for,
+    waits_of,
+)
 from ._store import (
     TERMINAL,
     Append,
+    EventRow,
     InstanceExists,
     InstanceRow,
     Page,
@@ -40,6 +51,8 @@ from ._store import (
     StoreError,
     TimerRow,
     UnknownInstance,
+    WaitRow,
+    Write,
 )
 
 _BUSY_TIMEOUT_MS = 5_000
@@ -80,6 +93,31 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (instance_id, step)
     ) WITHOUT ROWID, STRICT;
     CREATE INDEX timers_fire_at ON timers (fire_at);
+    """,
+    # 2: events (deduplicated by source and id) and the waits that take them.
+    """
+    CREATE TABLE events (
+        pos INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        subject TEXT,
+        instanceid TEXT,
+        event TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (source, id)
+    ) STRICT;
+    CREATE INDEX events_type_subject ON events (type, subject);
+    CREATE INDEX events_instanceid ON events (instanceid) WHERE instanceid IS NOT NULL;
+    CREATE INDEX events_received_at ON events (received_at);
+    CREATE TABLE waits (
+        instance_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        subject TEXT,
+        PRIMARY KEY (instance_id, step)
+    ) WITHOUT ROWID, STRICT;
+    CREATE INDEX waits_type_subject ON waits (type, subject);
     """,
 )
 """Schema migrations; `PRAGMA user_version` is how many have been applied. Append, never edit."""
@@ -160,15 +198,21 @@ class SqliteStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def write(self, appends: Sequence[Append]) -> builtins.list[StoreError | None]:
+    def write(self, appends: Sequence[Write]) -> builtins.list[StoreError | None]:
         self._check_open()
         conn = self._writer
         cursor = conn.cursor()  # one cursor for the whole group: cheaper than one per statement
         results: list[StoreError | None] = []
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            for append in appends:
-                results.append(_apply(cursor, append))
+            for item in appends:
+                if isinstance(item, Append):
+                    results.append(_apply(cursor, item))
+                elif isinstance(item, EventRow):
+                    results.append(insert_event(cursor, item))
+                else:
+                    purge_events(cursor, item)
+                    results.append(None)
             cursor.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -253,6 +297,20 @@ class SqliteStore:
             TimerRow(instance_id=instance_id, step=step, fire_at=fire_at)
             for instance_id, step, fire_at in rows
         ]
+
+    def waits_for(self, type: str, subject: str | None) -> builtins.list[WaitRow]:
+        self._check_open()
+        return waits_for(self._reader, type, subject)
+
+    def waits_of(self, instance_id: str) -> builtins.list[WaitRow]:
+        self._check_open()
+        return waits_of(self._reader, instance_id)
+
+    def events_for(
+        self, type: str, subject: str | None, instance_id: str, since: float
+    ) -> builtins.list[EventRow]:
+        self._check_open()
+        return events_for(self._reader, type, subject, instance_id, since)
 
     def counts_by_status(self) -> dict[str, int]:
         self._check_open()
@@ -384,7 +442,15 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
             )
         if summary.status in TERMINAL:
             cursor.execute(_CLEAR_TIMERS, (instance_id,))
+            cursor.execute(CLEAR_WAITS, (instance_id,))
         else:
+            if append.waits_cleared:
+                cursor.executemany(CLEAR_WAIT, [(instance_id, s) for s in append.waits_cleared])
+            if append.waits_set:
+                cursor.executemany(
+                    SET_WAIT,
+                    [(instance_id, w.step, w.type, w.subject) for w in append.waits_set],
+                )
             if append.timers_cleared:
                 cursor.executemany(_CLEAR_TIMER, [(instance_id, s) for s in append.timers_cleared])
             if append.timers_set:

@@ -59,6 +59,36 @@ class TimerRow:
 
 
 @attrs.frozen(kw_only=True)
+class WaitRow:
+    """Step `step` of instance `instance_id` waits for an event of `type` (and `subject`)."""
+
+    instance_id: str
+    step: int
+    type: str
+    subject: str | None
+
+
+@attrs.frozen(kw_only=True)
+class EventRow:
+    """A stored event; `(source, id)` is unique. `event` is the whole event as JSON text."""
+
+    source: str
+    id: str
+    type: str
+    subject: str | None
+    instanceid: str | None
+    event: str
+    received_at: float
+
+
+@attrs.frozen(kw_only=True)
+class PurgeEvents:
+    """Delete the events received before `before` (epoch seconds): the retention period."""
+
+    before: float
+
+
+@attrs.frozen(kw_only=True)
 class Append:
     """Records for one instance, written atomically together with the summary they lead to."""
 
@@ -76,6 +106,14 @@ class Append:
 
     A summary whose status is in TERMINAL deletes all of the instance's timer rows instead.
     """
+    waits_set: tuple[WaitRow, ...] = ()
+    """Event waits started by these records (upserted by step)."""
+    waits_cleared: tuple[int, ...] = ()
+    """Steps of this instance whose wait row is deleted; a TERMINAL summary deletes them all."""
+
+
+Write = Append | EventRow | PurgeEvents
+"""What one `Store.write` group holds."""
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +165,10 @@ class SequenceConflict(StoreError):
     process driving the same instance."""
 
 
+class DuplicateEvent(StoreError):
+    """An event with that `(source, id)` is stored already: a redelivery."""
+
+
 class Store(Protocol):
     """A durable home for journals, instance summaries and timers.
 
@@ -135,8 +177,11 @@ class Store(Protocol):
     reader see half of an append.
     """
 
-    def write(self, appends: Sequence[Append]) -> builtins.list[StoreError | None]:
+    def write(self, appends: Sequence[Write]) -> builtins.list[StoreError | None]:
         """Commit `appends` in one transaction, each append atomic on its own.
+
+        An `EventRow` whose `(source, id)` is stored already is refused with `DuplicateEvent`;
+        `PurgeEvents` never fails on its own.
 
         A refused append (InstanceExists, UnknownInstance, SequenceConflict, ...) is rolled
         back alone and its error returned in its slot; the others commit. Appends are applied in
@@ -179,6 +224,22 @@ class Store(Protocol):
 
     def timers(self) -> builtins.list[TimerRow]:
         """Every timer row, ordered by fire_at."""
+        ...
+
+    def waits_for(self, type: str, subject: str | None) -> builtins.list[WaitRow]:
+        """Waits for events of `type` whose subject is None or `subject`."""
+        ...
+
+    def waits_of(self, instance_id: str) -> builtins.list[WaitRow]:
+        """The event waits of one instance."""
+        ...
+
+    def events_for(
+        self, type: str, subject: str | None, instance_id: str, since: float
+    ) -> builtins.list[EventRow]:
+        """Stored events a new wait may take, in arrival order: of `type`, received at or after
+        `since`, and either targeting `instance_id` or untargeted with a matching subject (any
+        subject when `subject` is None)."""
         ...
 
     def counts_by_status(self) -> dict[str, int]:
