@@ -29,7 +29,9 @@ def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
     try:
         return converter.structure(data, type_)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidInput(cattrs.transform_error(exc, path=path, format_exception=_format)) from exc
+        raise InvalidInput(
+            cattrs.transform_error(exc, path=path, format_exception=_format)
+        ) from exc
 
 
 def _format(exc: BaseException, type_: Any) -> str:
