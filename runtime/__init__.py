@@ -24,6 +24,7 @@ from ._errors import WorkflowCancelled as WorkflowCancelled
 from ._errors import WorkflowFailed as WorkflowFailed
 from ._errors import WorkflowNotFound as WorkflowNotFound
 from ._event import Event as Event
+from ._events import PublishResult as PublishResult
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
 from ._instance import InstancePage as InstancePage
@@ -46,6 +47,7 @@ __all__ = [
     "NonDeterminismError",
     "NotSuspended",
     "Overloaded",
+    "PublishResult",
     "Registry",
     "ReplayReport",
     "RetryPolicy",

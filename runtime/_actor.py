@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from . import _records as r
-from ._convert import dumps
+from ._convert import dumps, loads
 from ._core import WorkflowCore, replay
 from ._errors import (
     InstanceConflict,
@@ -27,7 +27,16 @@ from ._errors import (
     WorkflowNotFound,
 )
 from ._journal import JournalFull
-from ._store import TERMINAL, Append, InstanceExists, NewInstance, StoredRecord, Summary, TimerRow
+from ._store import (
+    TERMINAL,
+    Append,
+    InstanceExists,
+    NewInstance,
+    StoredRecord,
+    Summary,
+    TimerRow,
+    WaitRow,
+)
 
 if TYPE_CHECKING:
     from ._runtime import Services
@@ -88,6 +97,7 @@ class WorkflowActor:
     _workflow: str | None = None
     _status: str | None = None
     _last_seq: int = 0
+    _created_at: float = 0.0
     _timer_steps: set[int] = attrs.field(factory=set)
 
     # --- actors.Actor -------------------------------------------------------------
@@ -99,6 +109,7 @@ class WorkflowActor:
         if row is None:
             return
         self._workflow, self._status, self._last_seq = row.workflow, row.status, row.last_seq
+        self._created_at = row.created_at
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             return
         try:
@@ -129,6 +140,8 @@ class WorkflowActor:
                     services.timers.schedule(self._id, command.step, command.timeout_at)
         if resuming:
             await self._write((), self._summary(core, services.clock.now()))
+        # An event may have been stored but not delivered before a crash or while suspended.
+        await self._take_stored_events(core, core.pending())
 
     async def handle(self, message: Message) -> None:
         if isinstance(message, Wake):
@@ -174,9 +187,10 @@ class WorkflowActor:
         except BaseException as exc:
             message.reply.fail(exc)
             raise
-        self._core, self._workflow = core, record.workflow
+        self._core, self._workflow, self._created_at = core, record.workflow, at
         message.reply.set(True)
         self._carry_out(core, outputs)
+        await self._take_stored_events(core, outputs)
 
     async def _deliver(self, message: Deliver) -> None:
         core = self._core
@@ -199,6 +213,28 @@ class WorkflowActor:
         if message.reply is not None:
             message.reply.set(True)
         self._carry_out(core, outputs)
+        await self._take_stored_events(core, outputs)
+
+    async def _take_stored_events(self, core: WorkflowCore, outputs: list[r.Output]) -> None:
+        """A new wait first takes a matching event that arrived before it (not yet consumed)."""
+        waits = [o for o in outputs if isinstance(o, r.WaitStarted)]
+        while waits and not core.finished:
+            wait = waits.pop(0)
+            rows = self._services.store.events_for(
+                wait.type, wait.subject, self._id, self._created_at
+            )
+            for row in rows:
+                if (row.source, row.id) in core.consumed:
+                    continue
+                record = r.EventReceived(step=wait.step, event=loads(row.event))
+                at = self._services.clock.now()
+                more = core.receive(record, at)
+                if more is None:
+                    continue
+                await self._commit(core, record, more, at)
+                self._carry_out(core, more)
+                waits += [o for o in more if isinstance(o, r.WaitStarted)]
+                break
 
     def _not_running(self) -> TrioflowError:
         if self._status in TERMINAL or (self._core is not None and self._core.finished):
@@ -231,14 +267,25 @@ class WorkflowActor:
             if fire_at is not None:
                 timers_set.append(TimerRow(instance_id=self._id, step=o.step, fire_at=fire_at))  # type: ignore[union-attr]
         cleared: tuple[int, ...] = ()
-        if isinstance(record, r.TimerFired | r.EventReceived) and record.step in self._timer_steps:
-            cleared = (record.step,)
+        waits_cleared: tuple[int, ...] = ()
+        if isinstance(record, r.TimerFired | r.EventReceived):
+            waits_cleared = (record.step,)
+            if record.step in self._timer_steps:
+                self._timer_steps.discard(record.step)
+                cleared = (record.step,)
+        waits_set = tuple(
+            WaitRow(instance_id=self._id, step=o.step, type=o.type, subject=o.subject)
+            for o in outputs
+            if isinstance(o, r.WaitStarted)
+        )
         await self._write(
             tuple(stored),
             self._summary(core, at),
             new=new,
             timers_set=tuple(timers_set),
             timers_cleared=cleared,
+            waits_set=waits_set,
+            waits_cleared=waits_cleared,
             fail_fast=fail_fast,
         )
 
@@ -264,9 +311,13 @@ class WorkflowActor:
         new: NewInstance | None = None,
         timers_set: tuple[TimerRow, ...] = (),
         timers_cleared: tuple[int, ...] = (),
+        waits_set: tuple[WaitRow, ...] = (),
+        waits_cleared: tuple[int, ...] = (),
         fail_fast: bool = False,
     ) -> None:
         append = Append(
+            waits_set=waits_set,
+            waits_cleared=waits_cleared,
             instance_id=self._id,
             records=records,
             summary=summary,
@@ -302,11 +353,9 @@ class WorkflowActor:
             elif isinstance(o, r.TimerStarted):
                 self._timer_steps.add(o.step)
                 services.timers.schedule(self._id, o.step, o.fire_at)
-            elif isinstance(o, r.WaitStarted):
-                if o.timeout_at is not None:
-                    self._timer_steps.add(o.step)
-                    services.timers.schedule(self._id, o.step, o.timeout_at)
-                services.waiting(self._id, o)
+            elif isinstance(o, r.WaitStarted) and o.timeout_at is not None:
+                self._timer_steps.add(o.step)
+                services.timers.schedule(self._id, o.step, o.timeout_at)
         if core.finished:
             self._timer_steps.clear()
             services.instance_settled(self._id)

@@ -28,7 +28,7 @@ def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
         return data
     try:
         return converter.structure(data, type_)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:  # cattrs raises what the hooks raise (AttributeError, ...)
         raise InvalidInput(
             cattrs.transform_error(exc, path=path, format_exception=_format)
         ) from exc

@@ -110,6 +110,8 @@ class WorkflowCore:
         )
         self._main: _Task | None = None
         self._out: list[r.Output] = []
+        self.consumed: set[tuple[str, str]] = set()
+        """``(source, id)`` of every event this instance has taken."""
 
     # --- what the shell asks -----------------------------------------------------
 
@@ -228,9 +230,10 @@ class WorkflowCore:
         if isinstance(record, r.TimerFired):
             return self._fire(record.step, step)
         if isinstance(record, r.EventReceived):
-            if not isinstance(step, _WaitStep):
+            if not isinstance(step, _WaitStep) or not self._matches(step, record.event):
                 return False
             del self._steps[record.step]
+            self.consumed.add((str(record.event.get("source")), str(record.event.get("id"))))
             try:
                 event = from_json_value(record.event, Event, path="event")
                 if step.data_type is not None:
@@ -242,6 +245,16 @@ class WorkflowCore:
                 step.future.set_result(event)
             return True
         return False
+
+    def _matches(self, step: _WaitStep, event: Any) -> bool:
+        if not isinstance(event, dict) or event.get("type") != step.type:
+            return False
+        if (event.get("source"), event.get("id")) in self.consumed:
+            return False
+        target = event.get("instanceid")
+        if target is not None:
+            return bool(target == self.instance_id)
+        return step.subject is None or event.get("subject") == step.subject
 
     def _is_attempt(self, step: _Step | None, attempt: int) -> bool:
         return isinstance(step, _ActivityStep) and not step.in_backoff and step.attempt == attempt

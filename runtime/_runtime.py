@@ -32,6 +32,8 @@ from ._errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
+from ._event import Event
+from ._events import PublishResult, publish, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
 from ._journal import JournalFull, JournalWriter
@@ -72,9 +74,6 @@ class Services:
     def settled_event(self, instance_id: str) -> trio.Event:
         return self._settled.setdefault(instance_id, trio.Event())
 
-    def waiting(self, instance_id: str, wait: r.WaitStarted) -> None:
-        """An instance started waiting for an event (the event router hooks in here)."""
-
 
 @attrs.define(eq=False)
 class Runtime:
@@ -96,13 +95,18 @@ class Runtime:
         mailbox_capacity: int = 64,
         restart_policy: RestartPolicy | None = None,
         store: Store | None = None,
+        event_retention: float = 7 * 86400,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
         On exit, running work stops, appends already queued are committed and the
         store is closed; whatever was in flight resumes at the next open. ``store``
         replaces the SQLite file with another ``Store`` (it is closed on exit too).
+        Events are kept for ``event_retention`` seconds (a wait that begins later than
+        that after its event arrived does not see it).
         """
+        if event_retention <= 0:
+            raise ValueError("event_retention must be > 0")
         registry = registry or default_registry
         if store is None:
             store = SqliteStore(path, synchronous=synchronous)
@@ -123,6 +127,7 @@ class Runtime:
                             restart_policy or RestartPolicy(),
                         )
                         await runtime._recover()
+                        inner.start_soon(runtime._purge_events, event_retention)
                         try:
                             yield runtime
                         except BaseException as exc:
@@ -173,6 +178,11 @@ class Runtime:
             replies.append(reply)
         for reply in replies:
             await reply.wait()
+
+    async def _purge_events(self, retention: float) -> None:
+        while True:
+            await purge(self._services, retention)
+            await trio.sleep(min(retention, 3600.0))
 
     async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
         """Restart intensity exceeded: stop driving the instance, keep everything else."""
@@ -237,6 +247,14 @@ class Runtime:
             raise InvalidInput([f"input: not JSON data ({exc})"]) from exc
         from_json_value(json_input, definition.input_type, path="input")
         return json_input
+
+    async def publish(self, event: Event) -> PublishResult:
+        """Store ``event`` (answered once committed), deliver it, start what it triggers.
+
+        A redelivery (same ``source`` and ``id``) is reported as a duplicate and
+        delivered nowhere twice.
+        """
+        return await publish(self, self._services, event)
 
     async def cancel(self, instance_id: str, reason: str = "") -> None:
         """Raise ``WorkflowCancelled`` at the workflow's current await."""

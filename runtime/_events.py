@@ -1,0 +1,129 @@
+"""The event router: stores an event, then hands it to every instance waiting for it.
+
+An event is committed before anything else happens, so a crash after that loses
+nothing: an instance whose wait missed the delivery takes the stored event when it
+next starts (``WorkflowActor._take_stored_events``), and so does a wait that begins
+after the event arrived.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import _records as r
+from ._actor import Deliver, Reply
+from ._convert import dumps, to_json_value
+from ._errors import InvalidInput, Overloaded, TrioflowError
+from ._event import Event
+from ._journal import JournalFull
+from ._store import DuplicateEvent, EventRow, PurgeEvents
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime, Services
+
+_TRIGGER_NAMESPACE = uuid.UUID("6f1c1a52-3b8e-4f5e-9a53-6b1d3b0f7c21")
+
+
+@attrs.frozen(kw_only=True)
+class PublishResult:
+    """What happened to a published event.
+
+    ``duplicate``: its ``(source, id)`` was received before; nothing else happened.
+    ``delivered``: instances that took it. ``started``: instances its type triggered.
+    ``rejected``: triggered workflows that refused its data, with the reason.
+    """
+
+    duplicate: bool
+    delivered: tuple[str, ...] = ()
+    started: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    stored: bool = True
+
+
+def trigger_instance_id(workflow: str, event: Event) -> str:
+    """The id an event-triggered instance gets: the same for every redelivery."""
+    key = uuid.uuid5(_TRIGGER_NAMESPACE, f"{workflow}\x00{event.source}\x00{event.id}")
+    return f"{workflow}-{key.hex}"
+
+
+def check_event(event: Event) -> dict[str, Any]:
+    """The event as JSON data; ``InvalidInput`` naming the first bad attribute."""
+    problems = [
+        f"event.{name}: must be a non-empty string"
+        for name in ("type", "source", "id")
+        if not isinstance(getattr(event, name), str) or not getattr(event, name)
+    ]
+    for name in ("subject", "instanceid", "time"):
+        value = getattr(event, name)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"event.{name}: must be a string")
+    if problems:
+        raise InvalidInput(problems)
+    data: dict[str, Any] = to_json_value(event)
+    try:
+        dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput([f"event.data: not JSON data ({exc})"]) from exc
+    return data
+
+
+async def publish(runtime: Runtime, services: Services, event: Event) -> PublishResult:
+    data = check_event(event)
+    row = EventRow(
+        source=event.source,
+        id=event.id,
+        type=event.type,
+        subject=event.subject,
+        instanceid=event.instanceid,
+        event=dumps(data),
+        received_at=services.clock.now(),
+    )
+    try:
+        await services.journal.append(row)
+    except DuplicateEvent:
+        return PublishResult(duplicate=True, stored=True)
+    except JournalFull:
+        raise Overloaded("the journal queue is full; try again shortly") from None
+
+    if event.instanceid is not None:
+        waits = [w for w in services.store.waits_of(event.instanceid) if w.type == event.type]
+    else:
+        waits = services.store.waits_for(event.type, event.subject)
+    replies: list[tuple[str, Reply]] = []
+    for wait in waits:
+        reply = Reply()
+        record = r.EventReceived(step=wait.step, event=data)
+        await services.system.send(wait.instance_id, Deliver(record=record, reply=reply))
+        replies.append((wait.instance_id, reply))
+    delivered: list[str] = []
+    for instance_id, reply in replies:
+        try:
+            taken = await reply.wait()
+        except TrioflowError:
+            continue
+        if taken is True and instance_id not in delivered:
+            delivered.append(instance_id)
+
+    started: list[str] = []
+    rejected: list[str] = []
+    for definition in services.registry.workflows():
+        if definition.trigger != event.type:
+            continue
+        instance_id = trigger_instance_id(definition.name, event)
+        try:
+            started.append(await runtime.start(definition, event.data, instance_id=instance_id))
+        except InvalidInput as exc:
+            rejected.append(f"{definition.name}: {exc}")
+    return PublishResult(
+        duplicate=False,
+        delivered=tuple(delivered),
+        started=tuple(started),
+        rejected=tuple(rejected),
+    )
+
+
+async def purge(services: Services, retention: float) -> None:
+    await services.journal.append(PurgeEvents(before=services.clock.now() - retention))
