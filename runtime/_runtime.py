@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import time
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import attrs
@@ -96,6 +97,7 @@ class Runtime:
         restart_policy: RestartPolicy | None = None,
         store: Store | None = None,
         event_retention: float = 7 * 86400,
+        wall_time: Callable[[], float] = time.time,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -103,7 +105,8 @@ class Runtime:
         store is closed; whatever was in flight resumes at the next open. ``store``
         replaces the SQLite file with another ``Store`` (it is closed on exit too).
         Events are kept for ``event_retention`` seconds (a wait that begins later than
-        that after its event arrived does not see it).
+        that after its event arrived does not see it). ``wall_time`` is read once,
+        at open; from then on time advances with Trio's clock.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
@@ -111,7 +114,9 @@ class Runtime:
         if store is None:
             store = SqliteStore(path, synchronous=synchronous)
         journal = JournalWriter(store)
-        services = Services(registry=registry, store=store, journal=journal, clock=WallClock())
+        services = Services(
+            registry=registry, store=store, journal=journal, clock=WallClock(wall_time())
+        )
         runtime = cls(services, registry)
         body_error: BaseException | None = None
         try:
