@@ -131,13 +131,13 @@ class WorkflowActor:
             if isinstance(command, r.ActivityScheduled):
                 services.executor.submit(self._id, command)
             elif isinstance(command, r.TimerStarted):
+                # A timer whose firing was lost (its append failed, or it fired while the
+                # instance was suspended) fires again; one still pending is not doubled.
                 self._timer_steps.add(command.step)
-                if resuming:
-                    services.timers.schedule(self._id, command.step, command.fire_at)
+                services.timers.schedule(self._id, command.step, command.fire_at)
             elif isinstance(command, r.WaitStarted) and command.timeout_at is not None:
                 self._timer_steps.add(command.step)
-                if resuming:
-                    services.timers.schedule(self._id, command.step, command.timeout_at)
+                services.timers.schedule(self._id, command.step, command.timeout_at)
         if resuming:
             await self._write((), self._summary(core, services.clock.now()))
         # An event may have been stored but not delivered before a crash or while suspended.
@@ -196,13 +196,16 @@ class WorkflowActor:
         core = self._core
         if core is None or core.finished:
             if message.reply is not None:
-                message.reply.fail(self._not_running())
+                if core is not None and self._has_taken(core, message.record):
+                    message.reply.set(True)
+                else:
+                    message.reply.fail(self._not_running())
             return
         at = self._services.clock.now()
         outputs = core.receive(message.record, at)
         if outputs is None:
             if message.reply is not None:
-                message.reply.set(False)
+                message.reply.set(self._has_taken(core, message.record))
             return
         try:
             await self._commit(core, message.record, outputs, at)
@@ -235,6 +238,14 @@ class WorkflowActor:
                 self._carry_out(core, more)
                 waits += [o for o in more if isinstance(o, r.WaitStarted)]
                 break
+
+    @staticmethod
+    def _has_taken(core: WorkflowCore, record: r.Input) -> bool:
+        """An event delivered twice (by its publisher, and from the store when the instance
+        started) counts as delivered once."""
+        if not isinstance(record, r.EventReceived) or not isinstance(record.event, dict):
+            return False
+        return (record.event.get("source"), record.event.get("id")) in core.consumed
 
     def _not_running(self) -> TrioflowError:
         if self._status in TERMINAL or (self._core is not None and self._core.finished):

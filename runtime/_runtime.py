@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import time
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
@@ -355,6 +355,11 @@ class Runtime:
                 divergence=str(exc),
             )
         return ReplayReport(instance_id=instance_id, records=len(stored), ok=True)
+
+    @property
+    def resident(self) -> int:
+        """How many workflow actors are in memory (the rest are rows, rehydrated on demand)."""
+        return self._services.system.resident
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:
         return list(self._registry.workflows())

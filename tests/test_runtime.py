@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import attrs
@@ -181,7 +182,7 @@ async def test_retries_back_off_on_durable_timers(
     async with Runtime.open(db) as rt:
         iid = await rt.start(rt_retry, 2)
         assert await rt.result(iid, timeout=1000) == 3
-        gaps = [b - a for a, b in zip(FLAKY_CALLS, FLAKY_CALLS[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(FLAKY_CALLS)]
         assert gaps == [30, 60]
         kinds = [h.kind for h in await rt.history(iid)]
         assert kinds.count("activity_failed") == 2
