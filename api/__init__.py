@@ -1,0 +1,1 @@
+"""trioflow's HTTP front end and command line."""

@@ -9,6 +9,7 @@ rehydration after passivation, recovery after a crash) replays it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ from ._store import (
 
 if TYPE_CHECKING:
     from ._runtime import Services
+
+_log = logging.getLogger("trioflow")
 
 
 @attrs.define(eq=False)
@@ -114,8 +117,12 @@ class WorkflowActor:
             return
         try:
             definition = services.registry.workflow(row.workflow)
-        except WorkflowNotFound as exc:
-            await self._suspend(exc)
+        except WorkflowNotFound:
+            # Another deployment's workflow: leave its instance as it is for a process
+            # that has the code, rather than marking it suspended.
+            _log.warning(
+                "instance %s runs unknown workflow %r; not driving it", self._id, row.workflow
+            )
             return
         core = WorkflowCore(definition, self._id, services.registry.activity)
         journal = [
