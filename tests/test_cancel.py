@@ -96,9 +96,7 @@ async def test_cancelling_a_finished_or_unknown_instance_is_a_clear_error(
             await rt.cancel("ghost")
 
 
-async def test_a_cancel_survives_a_restart(
-    db: str, autojump_clock: trio.testing.MockClock
-) -> None:
+async def test_a_cancel_survives_a_restart(db: str, autojump_clock: trio.testing.MockClock) -> None:
     REFUNDS.clear()
     async with Runtime.open(db) as rt:
         iid = await rt.start(cx_order, "B2")
