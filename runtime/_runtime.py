@@ -339,22 +339,7 @@ class Runtime:
 
     async def replay(self, instance_id: str) -> ReplayReport:
         """Re-run the recorded journal against the current code; report the first divergence."""
-        row = self._row(instance_id)
-        stored = self._services.store.read(instance_id)
-        core = WorkflowCore(
-            self._registry.workflow(row.workflow), instance_id, self._registry.activity
-        )
-        try:
-            replay(core, [(r.decode(s.kind, s.version, s.data), s.at) for s in stored])
-        except NonDeterminismError as exc:
-            return ReplayReport(
-                instance_id=instance_id,
-                records=len(stored),
-                ok=False,
-                step=exc.step,
-                divergence=str(exc),
-            )
-        return ReplayReport(instance_id=instance_id, records=len(stored), ok=True)
+        return replay_report(self._registry, self._services.store, instance_id)
 
     @property
     def resident(self) -> int:
@@ -374,3 +359,23 @@ def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> boo
         elif leaf is not error and not isinstance(leaf, trio.Cancelled):
             return False
     return True
+
+
+def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayReport:
+    """Replay one instance's journal through the code in ``registry``, touching nothing."""
+    row = store.get(instance_id)
+    if row is None:
+        raise InstanceNotFound(f"no instance has id {instance_id!r}")
+    stored = store.read(instance_id)
+    core = WorkflowCore(registry.workflow(row.workflow), instance_id, registry.activity)
+    try:
+        replay(core, [(r.decode(s.kind, s.version, s.data), s.at) for s in stored])
+    except NonDeterminismError as exc:
+        return ReplayReport(
+            instance_id=instance_id,
+            records=len(stored),
+            ok=False,
+            step=exc.step,
+            divergence=str(exc),
+        )
+    return ReplayReport(instance_id=instance_id, records=len(stored), ok=True)
