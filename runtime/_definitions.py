@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
 
@@ -111,6 +111,15 @@ registry = Registry()
 """The default registry that ``@workflow`` and ``@activity`` add to."""
 
 
+class _ActivityDecorator(Protocol):
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> ActivityDefinition[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> ActivityDefinition[P, R]: ...
+
+
+@overload
+def activity(fn: Callable[P, Awaitable[R]], /) -> ActivityDefinition[P, R]: ...
 @overload
 def activity(fn: Callable[P, R], /) -> ActivityDefinition[P, R]: ...
 @overload
@@ -119,7 +128,7 @@ def activity(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
-) -> Callable[[Callable[P, R]], ActivityDefinition[P, R]]: ...
+) -> _ActivityDecorator: ...
 def activity(
     fn: Callable[P, R] | None = None,
     /,
