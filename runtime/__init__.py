@@ -30,6 +30,7 @@ from ._instance import Instance as Instance
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
 from ._runtime import Runtime as Runtime
+from ._runtime import RuntimeStats as RuntimeStats
 
 __all__ = [
     "ActivityDefinition",
@@ -52,6 +53,7 @@ __all__ = [
     "ReplayReport",
     "RetryPolicy",
     "Runtime",
+    "RuntimeStats",
     "TrioflowError",
     "UnsupportedAwait",
     "WorkflowCancelled",

@@ -78,7 +78,8 @@ class WorkflowContext:
         self._core = core
         self.instance_id = instance_id
         self.workflow = workflow
-        self._random = _random.Random(seed)
+        self._seed = seed
+        self._rng: _random.Random | None = None  # seeding is costly: only when asked for
 
     def run(self, activity: ActivityDefinition[Any, T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule an activity now and return a future of its (journaled) result."""
@@ -127,11 +128,18 @@ class WorkflowContext:
         """The time of the record being handled: the same on every replay."""
         return dt.datetime.fromtimestamp(self._core.at, dt.UTC)
 
+    def _random(self) -> _random.Random:
+        if self._rng is None:
+            self._rng = _random.Random(self._seed)
+        return self._rng
+
     def random(self) -> float:
-        return self._random.random()
+        """A float in [0, 1), the same on every replay."""
+        return self._random().random()
 
     def uuid4(self) -> uuid.UUID:
-        return uuid.UUID(int=self._random.getrandbits(128), version=4)
+        """A random UUID, the same on every replay."""
+        return uuid.UUID(int=self._random().getrandbits(128), version=4)
 
 
 def _all_of(futures: list[Future[Any]]) -> Future[tuple[Any, ...]]:

@@ -7,7 +7,6 @@ workflow core and waited for on durable timers, so they survive a crash.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -83,14 +82,11 @@ class ActivityExecutor:
             return self._failed(command, error, retryable=True)
         try:
             args, kwargs = _structure_args(definition, command)
-            timeout = definition.timeout if definition.timeout is not None else math.inf
-            with trio.fail_after(timeout):
-                if definition.is_async:
-                    value = await definition.fn(*args, **kwargs)
-                else:
-                    value = await trio.to_thread.run_sync(
-                        lambda: definition.fn(*args, **kwargs), abandon_on_cancel=True
-                    )
+            if definition.timeout is None:  # no cancel scope: it costs on the hot path
+                value = await _invoke(definition, args, kwargs)
+            else:
+                with trio.fail_after(definition.timeout):
+                    value = await _invoke(definition, args, kwargs)
             result = to_json_value(value)
             dumps(result)
         except trio.TooSlowError:
@@ -111,6 +107,16 @@ class ActivityExecutor:
         return r.ActivityFailed(
             step=command.step, attempt=command.attempt, error=error, retryable=retryable
         )
+
+
+async def _invoke(
+    definition: ActivityDefinition[Any, Any], args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    if definition.is_async:
+        return await definition.fn(*args, **kwargs)
+    return await trio.to_thread.run_sync(
+        lambda: definition.fn(*args, **kwargs), abandon_on_cancel=True
+    )
 
 
 def _structure_args(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import math
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -37,7 +38,7 @@ from ._event import Event
 from ._events import PublishResult, publish, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
-from ._journal import JournalFull, JournalWriter
+from ._journal import JournalFull, JournalStats, JournalWriter
 from ._sqlite import SqliteStore
 from ._store import TERMINAL, Append, Store, Summary
 from ._timers import TimerService
@@ -74,6 +75,21 @@ class Services:
 
     def settled_event(self, instance_id: str) -> trio.Event:
         return self._settled.setdefault(instance_id, trio.Event())
+
+
+@attrs.frozen(kw_only=True)
+class RuntimeStats:
+    """A snapshot for metrics: instance counts come from the store, the rest from this process."""
+
+    instances: Mapping[str, int]
+    """Instances by status (every instance ever started is counted under one)."""
+    journal: JournalStats
+    journal_queued: int
+    mailbox_depth: int
+    resident: int
+    activities_completed: int
+    activities_failed: int
+    activities_in_flight: int
 
 
 @attrs.define(eq=False)
@@ -301,10 +317,11 @@ class Runtime:
         ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
         """
         row = self._row(instance_id)
-        with trio.move_on_after(float("inf") if timeout is None else timeout):
-            while row.status not in TERMINAL and row.status != "suspended":
-                await self._services.settled_event(instance_id).wait()
-                row = self._row(instance_id)
+        if row.status not in TERMINAL and row.status != "suspended":
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                while row.status not in TERMINAL and row.status != "suspended":
+                    await self._services.settled_event(instance_id).wait()
+                    row = self._row(instance_id)
         if row.status == "completed":
             return None if row.output is None else loads(row.output)
         error = loads(row.error) if row.error else {"type": "", "message": ""}
@@ -345,6 +362,20 @@ class Runtime:
     def resident(self) -> int:
         """How many workflow actors are in memory (the rest are rows, rehydrated on demand)."""
         return self._services.system.resident
+
+    def stats(self) -> RuntimeStats:
+        """Counters and gauges for metrics; reads one small query and in-memory counters."""
+        services = self._services
+        return RuntimeStats(
+            instances=services.store.counts_by_status(),
+            journal=services.journal.stats,
+            journal_queued=services.journal.queued,
+            mailbox_depth=services.system.mailbox_depth,
+            resident=services.system.resident,
+            activities_completed=services.executor.completed,
+            activities_failed=services.executor.failed,
+            activities_in_flight=services.executor.in_flight,
+        )
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:
         return list(self._registry.workflows())

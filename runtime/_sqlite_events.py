@@ -41,9 +41,13 @@ def purge_events(cursor: apsw.Cursor, purge: PurgeEvents) -> None:
 
 
 def waits_for(conn: apsw.Connection, type: str, subject: str | None) -> list[WaitRow]:
+    # Two index searches, not `subject IS NULL OR subject = ?`: SQLite would answer that OR by
+    # scanning every wait of the type, which makes each publish O(waits) with many parked.
     rows = conn.execute(
-        "SELECT instance_id, step, type, subject FROM waits"
-        " WHERE type = ? AND (subject IS NULL OR subject = ?) ORDER BY instance_id, step",
+        "SELECT instance_id, step, type, subject FROM waits WHERE type = ?1 AND subject = ?2"
+        " UNION ALL"
+        " SELECT instance_id, step, type, subject FROM waits WHERE type = ?1 AND subject IS NULL"
+        " ORDER BY instance_id, step",
         (type, subject),
     )
     return [WaitRow(instance_id=i, step=s, type=t, subject=subj) for i, s, t, subj in rows]
@@ -60,11 +64,19 @@ def waits_of(conn: apsw.Connection, instance_id: str) -> list[WaitRow]:
 def events_for(
     conn: apsw.Connection, type: str, subject: str | None, instance_id: str, since: float
 ) -> list[EventRow]:
+    # One index search per way to match (targeted at the instance, or by subject), not one OR:
+    # SQLite would answer the OR by scanning every stored event of the type, and every wait
+    # that starts (or is rehydrated) asks this, so that scan made parking M instances O(M^2).
+    # A wait for any subject still reads every untargeted event of its type: it may take any.
+    by_subject = "subject = ?4 AND " if subject is not None else ""
     rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE type = ? AND received_at >= ?"
-        " AND (instanceid = ? OR (instanceid IS NULL AND (? IS NULL OR subject = ?)))"
+        f"SELECT pos, {_EVENT_COLUMNS} FROM events"
+        " WHERE type = ?1 AND instanceid = ?2 AND received_at >= ?3"
+        " UNION ALL"
+        f" SELECT pos, {_EVENT_COLUMNS} FROM events"
+        f" WHERE type = ?1 AND {by_subject}instanceid IS NULL AND received_at >= ?3"
         " ORDER BY pos",
-        (type, since, instance_id, subject, subject),
+        (type, instance_id, since, subject),
     )
     return [
         EventRow(
@@ -76,5 +88,5 @@ def events_for(
             event=event,
             received_at=received_at,
         )
-        for source, id_, type_, subj, target, event, received_at in rows
+        for _pos, source, id_, type_, subj, target, event, received_at in rows
     ]
