@@ -114,6 +114,7 @@ class WorkflowActor:
         self._workflow, self._status, self._last_seq = row.workflow, row.status, row.last_seq
         self._created_at = row.created_at
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
+            services.instance_settled(self._id)  # in case a waiter missed the moment
             return
         try:
             definition = services.registry.workflow(row.workflow)

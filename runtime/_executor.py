@@ -44,10 +44,13 @@ class ActivityExecutor:
         return cls(registry, deliver, trio.CapacityLimiter(max_concurrent))
 
     async def run(self, *, task_status: trio.TaskStatus[ActivityExecutor]) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            task_status.started(self)
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
 
     @property
     def in_flight(self) -> int:
@@ -58,9 +61,13 @@ class ActivityExecutor:
         key = (instance_id, command.step, command.attempt)
         if key in self._in_flight:
             return
-        assert self._nursery is not None, "executor is not running"
+        if self._nursery is None:
+            return  # shutting down: the attempt is journaled and runs after recovery
         self._in_flight.add(key)
-        self._nursery.start_soon(self._attempt, instance_id, command, key)
+        try:
+            self._nursery.start_soon(self._attempt, instance_id, command, key)
+        except RuntimeError:  # the nursery closed under us during shutdown: same as above
+            self._in_flight.discard(key)
 
     async def _attempt(
         self, instance_id: str, command: r.ActivityScheduled, key: tuple[str, int, int]
