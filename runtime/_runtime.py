@@ -364,7 +364,7 @@ class Runtime:
         return self._services.system.resident
 
     def stats(self) -> RuntimeStats:
-        """Counters and gauges for metrics; reads one small query and in-memory counters."""
+        """Counters and gauges for metrics: one count-by-status query, the rest from memory."""
         services = self._services
         return RuntimeStats(
             instances=services.store.counts_by_status(),

@@ -1,0 +1,235 @@
+"""``create_app``: the route table and its handlers.
+
+A handler only translates: it reads the request, makes one runtime call and shapes
+the answer. Failures are raised, never answered here: ``_problems.to_problem``
+turns them into problem documents, the middleware (``_middleware.install``) wraps
+every route with request ids, the access log, the bearer token and the body limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+from prometheus_client.registry import CollectorRegistry
+from quart import Response, request
+from quart.typing import ResponseReturnValue
+from quart_trio import QuartTrio
+
+from runtime import (
+    Event,
+    Instance,
+    InstanceFinished,
+    PublishResult,
+    Runtime,
+    WorkflowCancelled,
+    WorkflowFailed,
+)
+
+from . import _cloudevents as cloudevents
+from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ._metrics import STATUSES, metrics_registry, render
+from ._middleware import install, read_body, read_json
+from ._openapi import OPENAPI
+from ._problems import HTTPProblem, to_problem
+
+MAX_PAGE = 500
+MAX_WAIT = 60.0
+View = Callable[..., Awaitable[ResponseReturnValue]]
+N = TypeVar("N", int, float)
+
+
+def create_app(
+    runtime: Runtime, *, token: str | None = None, max_body: int = 1_048_576
+) -> QuartTrio:
+    """The HTTP API of ``runtime``, which must be open while the app serves.
+
+    ``token``: every route but ``/healthz`` needs ``Authorization: Bearer <token>``.
+    ``max_body``: larger request bodies are refused with 413. The runtime is kept in
+    ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
+    """
+    app = QuartTrio(__name__, static_folder=None)
+    install(app, token=token, max_body=max_body)
+    handlers = Handlers(runtime=runtime, registry=metrics_registry(runtime))
+    for method, rule, view in routes(handlers):
+        app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
+    app.register_error_handler(Exception, to_problem)
+    app.extensions["trioflow.runtime"] = runtime
+    return app
+
+
+def routes(h: Handlers) -> list[tuple[str, str, View]]:
+    """The whole HTTP surface, one route a line (``openapi.json`` describes the same)."""
+    return [
+        ("GET", "/healthz", h.healthz),
+        ("GET", "/workflows", h.list_workflows),
+        ("POST", "/workflows/<name>", h.start),
+        ("GET", "/instances", h.list_instances),
+        ("GET", "/instances/<instance_id>", h.get_instance),
+        ("GET", "/instances/<instance_id>/result", h.result),
+        ("GET", "/instances/<instance_id>/history", h.history),
+        ("POST", "/instances/<instance_id>/cancel", h.cancel),
+        ("POST", "/instances/<instance_id>/events", h.send_event),
+        ("POST", "/events", h.publish_cloudevents),
+        ("POST", "/", h.publish_cloudevents),
+        ("GET", "/metrics", h.metrics),
+        ("GET", "/openapi.json", h.openapi),
+    ]
+
+
+@attrs.frozen(kw_only=True)
+class Handlers:
+    """One method per route; the runtime is their only dependency."""
+
+    runtime: Runtime
+    registry: CollectorRegistry
+
+    async def healthz(self) -> ResponseReturnValue:
+        return {"status": "ok"}
+
+    async def list_workflows(self) -> ResponseReturnValue:
+        items = [
+            {"name": d.name, "kind": d.kind, "trigger": d.trigger} for d in self.runtime.workflows()
+        ]
+        return {"items": items}
+
+    async def start(self, name: str) -> ResponseReturnValue:
+        value = await read_json(allow_empty=True)
+        key = request.headers.get("Idempotency-Key")
+        instance_id = await self.runtime.start(name, value, instance_id=key)
+        instance = await self.runtime.get(instance_id)
+        body = {"instance_id": instance_id, "status": instance.status}
+        return body, 202, {"Location": f"/instances/{urllib.parse.quote(instance_id, safe='')}"}
+
+    async def list_instances(self) -> ResponseReturnValue:
+        status = request.args.get("status")
+        if status is not None and status not in STATUSES:
+            raise _bad_query("status", f"must be one of {', '.join(STATUSES)}")
+        limit = _number_arg("limit", int, default=100, low=1, high=MAX_PAGE)
+        try:
+            page = await self.runtime.list(
+                status=status,
+                workflow=request.args.get("workflow"),
+                limit=limit,
+                cursor=request.args.get("cursor"),
+            )
+        except ValueError as exc:  # the store refuses a cursor it did not hand out
+            raise _bad_query("cursor", str(exc)) from None
+        return {"items": [_document(i) for i in page.items], "next_cursor": page.next_cursor}
+
+    async def get_instance(self, instance_id: str) -> ResponseReturnValue:
+        return _document(await self.runtime.get(instance_id))
+
+    async def result(self, instance_id: str) -> ResponseReturnValue:
+        wait = _number_arg("wait", float, default=0.0, low=0.0, high=MAX_WAIT)
+        # Every outcome (and "not yet") is read from the instance below.
+        with contextlib.suppress(TimeoutError, WorkflowFailed, WorkflowCancelled):
+            await self.runtime.result(instance_id, timeout=wait)
+        instance = await self.runtime.get(instance_id)
+        if instance.status == "completed":
+            return {"status": instance.status, "output": instance.output}
+        if instance.finished or instance.status == "suspended":
+            return {"status": instance.status, "error": instance.error}
+        return {"status": instance.status}, 202
+
+    async def history(self, instance_id: str) -> ResponseReturnValue:
+        items = await self.runtime.history(instance_id)
+        return {
+            "items": [
+                {"seq": i.seq, "kind": i.kind, "at": i.at.isoformat(), "data": i.data}
+                for i in items
+            ]
+        }
+
+    async def cancel(self, instance_id: str) -> ResponseReturnValue:
+        value = await read_json(allow_empty=True)
+        body = _object({} if value is None else value, fields={"reason"})
+        reason = body.get("reason", "")
+        if not isinstance(reason, str):
+            raise HTTPProblem(400, "reason: must be a string", kind="invalid-body", field="reason")
+        await self.runtime.cancel(instance_id, reason=reason)
+        instance = await self.runtime.get(instance_id)
+        return {"instance_id": instance_id, "status": instance.status}, 202
+
+    async def send_event(self, instance_id: str) -> ResponseReturnValue:
+        body = _object(await read_json(), fields={"type", "data", "subject"})
+        instance = await self.runtime.get(instance_id)
+        if instance.finished:
+            raise InstanceFinished(f"instance {instance_id!r} has finished ({instance.status})")
+        event = Event(
+            type=body.get("type", ""),
+            subject=body.get("subject"),
+            data=body.get("data"),
+            instanceid=instance_id,
+        )
+        return _published(await self.runtime.publish(event)), 202
+
+    async def publish_cloudevents(self) -> ResponseReturnValue:
+        body = await read_body()
+        events, batch = cloudevents.parse(request.mimetype, request.headers.items(), body)
+        # Every event was checked before the first is published: a bad batch stores nothing.
+        results = [_published(await self.runtime.publish(event)) for event in events]
+        return ({"items": results} if batch else results[0]), 202
+
+    async def metrics(self) -> ResponseReturnValue:
+        return Response(render(self.registry), content_type=METRICS_CONTENT_TYPE)
+
+    async def openapi(self) -> ResponseReturnValue:
+        return OPENAPI
+
+
+def _document(instance: Instance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "workflow": instance.workflow,
+        "status": instance.status,
+        "input": instance.input,
+        "output": instance.output,
+        "error": instance.error,
+        "waiting_on": instance.waiting_on,
+        "created_at": instance.created_at.isoformat(),
+        "updated_at": instance.updated_at.isoformat(),
+    }
+
+
+def _published(result: PublishResult) -> dict[str, Any]:
+    return {
+        "duplicate": result.duplicate,
+        "delivered": list(result.delivered),
+        "started": list(result.started),
+        "rejected": list(result.rejected),
+        "stored": result.stored,
+    }
+
+
+def _object(value: Any, *, fields: set[str]) -> dict[str, Any]:
+    """``value`` as a JSON object holding only ``fields`` (a 400 naming the others)."""
+    if not isinstance(value, dict):
+        expected = ", ".join(sorted(fields))
+        raise HTTPProblem(400, f"the body must be a JSON object ({expected})", kind="invalid-body")
+    unknown = sorted(set(value) - fields)
+    if unknown:
+        raise HTTPProblem(
+            400, f"{unknown[0]}: unknown field", kind="invalid-body", field=unknown[0]
+        )
+    return value
+
+
+def _number_arg(name: str, kind: type[N], *, default: N, low: N, high: N) -> N:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise _bad_query(name, f"must be a number from {low} to {high}") from None
+    if not low <= value <= high:  # NaN fails this too
+        raise _bad_query(name, f"must be a number from {low} to {high}")
+    return value
+
+
+def _bad_query(name: str, message: str) -> HTTPProblem:
+    return HTTPProblem(400, f"{name}: {message}", kind="invalid-query", parameter=name)

@@ -1,0 +1,115 @@
+"""``GET /metrics``: the runtime's counters in the Prometheus text format.
+
+Nothing is counted twice: at each scrape one collector reads ``Runtime.stats()`` and
+turns it into metric families. Starts and completions are derived from the stored
+instances (every instance ever started has a status; finished statuses are final),
+so they survive restarts; the rest describes this process since it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from runtime import Runtime
+
+STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "suspended")
+FINISHED = ("completed", "failed", "cancelled")
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class RuntimeCollector(Collector):
+    """Reads the runtime's stats at scrape time."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registered without a trial collection: the runtime may not be running yet
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._runtime.stats()
+        instances = GaugeMetricFamily(
+            "trioflow_instances", "Workflow instances by status.", labels=["status"]
+        )
+        for status in sorted({*STATUSES, *stats.instances}):
+            instances.add_metric([status], stats.instances.get(status, 0))
+        yield instances
+        yield CounterMetricFamily(
+            "trioflow_instance_starts",
+            "Workflow instances started (all stored instances).",
+            value=sum(stats.instances.values()),
+        )
+        completions = CounterMetricFamily(
+            "trioflow_instance_completions",
+            "Workflow instances that finished, by final status.",
+            labels=["status"],
+        )
+        for status in FINISHED:
+            completions.add_metric([status], stats.instances.get(status, 0))
+        yield completions
+        attempts = CounterMetricFamily(
+            "trioflow_activity_attempts",
+            "Activity attempts this process finished, by outcome.",
+            labels=["outcome"],
+        )
+        attempts.add_metric(["completed"], stats.activities_completed)
+        attempts.add_metric(["failed"], stats.activities_failed)
+        yield attempts
+        yield GaugeMetricFamily(
+            "trioflow_activities_in_flight",
+            "Activity attempts running now.",
+            value=stats.activities_in_flight,
+        )
+        journal = stats.journal
+        yield SummaryMetricFamily(
+            "trioflow_journal_batch_size",
+            "Appends per journal transaction (group commit).",
+            count_value=journal.batches,
+            sum_value=journal.appends,
+        )
+        yield SummaryMetricFamily(
+            "trioflow_journal_commit_seconds",
+            "Time spent committing journal transactions.",
+            count_value=journal.batches,
+            sum_value=journal.commit_seconds,
+        )
+        yield CounterMetricFamily(
+            "trioflow_journal_failed_batches",
+            "Journal transactions that failed as a whole.",
+            value=journal.failed_batches,
+        )
+        yield GaugeMetricFamily(
+            "trioflow_journal_queued",
+            "Appends waiting for their commit.",
+            value=stats.journal_queued,
+        )
+        yield GaugeMetricFamily(
+            "trioflow_mailbox_depth",
+            "Messages queued in the mailboxes of resident instances.",
+            value=stats.mailbox_depth,
+        )
+        yield GaugeMetricFamily(
+            "trioflow_resident_instances",
+            "Workflow instances held in memory.",
+            value=stats.resident,
+        )
+
+
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+    """A registry of its own per app, so several apps (tests) never collide in the global one."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeCollector(runtime))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,212 @@
+"""Middleware composed around the route table, and the JSON body rules every route shares.
+
+A request meets, in order: ``begin`` (request id, start time), ``authenticate``
+(bearer token), ``limit_body`` (declared size); the handler; then ``finish`` (echo the
+request id, one access-log line). Errors raised anywhere in between become problem
+documents (``_problems.to_problem``) and still pass through ``finish``. Around it all,
+at the ASGI level, ``drain_unread_body`` keeps keep-alive connections usable after a
+response that did not read the body. ``read_json`` is how a route reads a JSON body.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import trio
+from hypercorn.typing import (
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+)
+from quart import Response, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ._problems import HTTPProblem
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+"""The id of the request the current task serves ("-" outside a request)."""
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_JSON_TYPE = re.compile(r"application/(?:[a-z0-9.!#$&^_-]+\+)?json")
+_OPEN_PATHS = frozenset({"/healthz"})
+DRAIN_SECONDS = 10.0
+ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Coroutine[Any, Any, None]]
+_access_log = logging.getLogger("trioflow.access")
+
+
+class RequestIdFilter(logging.Filter):
+    """Sets ``record.request_id`` to the current request's id, for formatters to print.
+
+    ``create_app`` puts it on trioflow's API loggers; add it to a handler to cover
+    every logger whose records pass through that handler.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def install(app: QuartTrio, *, token: str | None, max_body: int) -> None:
+    """Register the middleware on ``app``; ``token=None`` leaves every route open."""
+    if max_body < 1:
+        raise ValueError("max_body must be >= 1")
+    # Quart counts the body as it arrives too: a chunked body has no Content-Length to check.
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    for name in ("trioflow.access", "trioflow.api"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RequestIdFilter) for f in logger.filters):
+            logger.addFilter(RequestIdFilter())
+    expected = None if token is None else token.encode()
+
+    async def begin() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        request_id.set(given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex)
+        g.started = time.perf_counter()
+
+    async def authenticate() -> None:
+        if expected is None or request.path in _OPEN_PATHS:
+            return
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise HTTPProblem(
+                401,
+                "this route needs an 'Authorization: Bearer <token>' header",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="trioflow"'},
+            )
+        if not hmac.compare_digest(given.strip().encode(), expected):
+            raise HTTPProblem(
+                401,
+                "the bearer token is not valid",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="trioflow", error="invalid_token"'},
+            )
+
+    async def limit_body() -> None:
+        declared = request.content_length
+        if declared is not None and declared > max_body:
+            raise HTTPProblem(
+                413,
+                f"the body is {declared} bytes; at most {max_body} are accepted",
+                kind="too-large",
+            )
+
+    async def finish(response: Response) -> Response:
+        rid = request_id.get()
+        response.headers["X-Request-ID"] = rid
+        started: float = g.get("started", time.perf_counter())
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        _access_log.info(
+            "method=%s path=%s status=%d duration_ms=%.3f request_id=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            rid,
+            extra={
+                "http_method": request.method,
+                "http_path": request.path,
+                "http_status": response.status_code,
+                "duration_ms": duration_ms,
+            },
+        )
+        return response
+
+    app.before_request(begin)
+    app.before_request(authenticate)
+    app.before_request(limit_body)
+    app.after_request(finish)
+    app.asgi_app = drain_unread_body(app.asgi_app)  # type: ignore[method-assign, assignment]
+
+
+def drain_unread_body(asgi_app: ASGIApp) -> ASGIApp:
+    """Wrap ``asgi_app`` so that a response is finished only once the request body was read.
+
+    Hypercorn hands body chunks to the app through a bounded queue, and when a response
+    ends it puts one more message there (``http.disconnect``): if a route answered without
+    reading a large body (401, 413 on the declared length), that put blocks for good and
+    the keep-alive connection hangs. Quart goes on reading (and dropping, past the limit)
+    the body while the response goes out, so the last piece of the response waits for the
+    end of the body, at most DRAIN_SECONDS.
+    """
+
+    async def app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "http":
+            await asgi_app(scope, receive, send)
+            return
+        body_read = trio.Event()
+
+        async def observed_receive() -> ASGIReceiveEvent:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def send_once_read(message: ASGISendEvent) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                with trio.move_on_after(DRAIN_SECONDS):
+                    await body_read.wait()
+            await send(message)
+
+        await asgi_app(scope, observed_receive, send_once_read)
+
+    return app
+
+
+def is_json(mimetype: str) -> bool:
+    """``application/json`` or any ``application/...+json``."""
+    return _JSON_TYPE.fullmatch(mimetype.lower()) is not None
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value in ``body``; a 400 problem when it is not JSON (NaN included)."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise HTTPProblem(
+            400, f"the body is not valid JSON: {exc}", kind="malformed-json"
+        ) from None
+
+
+async def read_body() -> bytes:
+    """The request body; a 413 when it grows past the limit as it arrives."""
+    try:
+        body = await request.get_data(as_text=False)
+    except RequestEntityTooLarge:
+        limit = request.max_content_length
+        raise HTTPProblem(
+            413, f"the body is over the limit ({limit} bytes)", kind="too-large"
+        ) from None
+    assert isinstance(body, bytes)
+    return body
+
+
+async def read_json(*, allow_empty: bool = False) -> Any:
+    """The request's JSON body: 415 unless it is JSON, 400 when it does not parse.
+
+    ``allow_empty``: an empty body (of any or no content type) reads as None.
+    """
+    body = await read_body()
+    if not body and allow_empty:
+        return None
+    if not is_json(request.mimetype):
+        got = request.mimetype or "no content type"
+        raise HTTPProblem(
+            415, f"the body must be application/json, not {got}", kind="unsupported-media-type"
+        )
+    return decode_json(body)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

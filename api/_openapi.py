@@ -1,0 +1,375 @@
+"""``GET /openapi.json``: the OpenAPI 3.1 description of every route, kept as plain data.
+
+A test checks that its paths and methods are exactly the app's routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": f"#/components/responses/Problem{status}"} for status in statuses}
+
+
+_INSTANCE_ID = {
+    "name": "instance_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+_PUBLISHED = _json(_ref("PublishResult"), "The event is stored (committed); what happened to it.")
+_CLOUDEVENT_BODY = {
+    "description": "Structured mode (one event), batch mode (a JSON array), or binary mode "
+    "(attributes in ce-* headers, the data as the body).",
+    "required": True,
+    "content": {
+        "application/cloudevents+json": {"schema": _ref("CloudEvent")},
+        "application/cloudevents-batch+json": {
+            "schema": {"type": "array", "items": _ref("CloudEvent")}
+        },
+        "application/json": {"schema": {}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+}
+_CLOUDEVENT_RESPONSES = {
+    "202": {
+        "description": "Every event is stored: one result, or {items} for a batch.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _ref("PublishResult"),
+                        {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {
+                                "items": {"type": "array", "items": _ref("PublishResult")}
+                            },
+                        },
+                    ]
+                }
+            }
+        },
+    },
+    **_problems(400, 401, 413, 415, 503),
+}
+
+_STATUS = {
+    "type": "string",
+    "enum": ["running", "waiting", "completed", "failed", "cancelled", "suspended"],
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "trioflow",
+        "version": "0.1.0",
+        "description": "Durable workflows on Trio: start instances, query them, send them events.",
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness check (no token needed)",
+                "security": [],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"status": {"const": "ok"}}}, "Alive."
+                    )
+                },
+            }
+        },
+        "/workflows": {
+            "get": {
+                "summary": "The registered workflows",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ref("Workflow")}},
+                        },
+                        "Every workflow, by name.",
+                    ),
+                    **_problems(401),
+                },
+            }
+        },
+        "/workflows/{name}": {
+            "post": {
+                "summary": "Start an instance; the body is the workflow's input",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "description": "The instance id: a repeated start returns that instance.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                ],
+                "requestBody": {"content": {"application/json": {"schema": {}}}},
+                "responses": {
+                    "202": _json(_ref("Started"), "The start is committed."),
+                    **_problems(400, 401, 404, 409, 413, 415, 503),
+                },
+            }
+        },
+        "/instances": {
+            "get": {
+                "summary": "Instances in creation order, a page at a time",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": _STATUS},
+                    {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {"type": "array", "items": _ref("Instance")},
+                                "next_cursor": {"type": ["string", "null"]},
+                            },
+                        },
+                        "One page; pass next_cursor back for the next one.",
+                    ),
+                    **_problems(400, 401),
+                },
+            }
+        },
+        "/instances/{instance_id}": {
+            "get": {
+                "summary": "One instance",
+                "parameters": [_INSTANCE_ID],
+                "responses": {
+                    "200": _json(_ref("Instance"), "The instance."),
+                    **_problems(401, 404),
+                },
+            }
+        },
+        "/instances/{instance_id}/result": {
+            "get": {
+                "summary": "The outcome, waiting up to `wait` seconds for it",
+                "parameters": [
+                    _INSTANCE_ID,
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("Outcome"), "Finished (or suspended): output or error."),
+                    "202": _json(_ref("Outcome"), "Not finished within `wait`: the status."),
+                    **_problems(400, 401, 404),
+                },
+            }
+        },
+        "/instances/{instance_id}/history": {
+            "get": {
+                "summary": "The instance's journal",
+                "parameters": [_INSTANCE_ID],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ref("Record")}},
+                        },
+                        "Every record, in order.",
+                    ),
+                    **_problems(401, 404),
+                },
+            }
+        },
+        "/instances/{instance_id}/cancel": {
+            "post": {
+                "summary": "Cancel the instance at its current await",
+                "parameters": [_INSTANCE_ID],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"reason": {"type": "string"}},
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "202": _json(_ref("Started"), "The cancellation is committed."),
+                    **_problems(400, 401, 404, 409, 415),
+                },
+            }
+        },
+        "/instances/{instance_id}/events": {
+            "post": {
+                "summary": "Send an event to this instance only",
+                "parameters": [_INSTANCE_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["type"],
+                                "properties": {
+                                    "type": {"type": "string", "minLength": 1},
+                                    "subject": {"type": "string"},
+                                    "data": {},
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                "responses": {"202": _PUBLISHED, **_problems(400, 401, 404, 409, 413, 415, 503)},
+            }
+        },
+        "/events": {
+            "post": {
+                "summary": "Receive CloudEvents (HTTP binding 1.0)",
+                "requestBody": _CLOUDEVENT_BODY,
+                "responses": _CLOUDEVENT_RESPONSES,
+            }
+        },
+        "/": {
+            "post": {
+                "summary": "Receive CloudEvents (HTTP binding 1.0), as POST /events",
+                "requestBody": _CLOUDEVENT_BODY,
+                "responses": _CLOUDEVENT_RESPONSES,
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "The Prometheus text format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_problems(401),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1."), **_problems(401)},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {
+            f"Problem{status}": {
+                "description": description,
+                "content": {"application/problem+json": {"schema": _ref("Problem")}},
+            }
+            for status, description in {
+                400: "Bad request: the detail names the field or attribute.",
+                401: "Missing or wrong bearer token.",
+                404: "No such workflow or instance.",
+                409: "Conflict: another workflow has that id, or the instance has finished.",
+                413: "The body is too large.",
+                415: "The body is not of a supported content type.",
+                503: "Overloaded: retry after the Retry-After header's seconds.",
+            }.items()
+        },
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "description": "RFC 9457 problem details.",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "errors": {"type": "array"},
+                    "attribute": {"type": "string"},
+                },
+            },
+            "Workflow": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"enum": ["code", "bpmn"]},
+                    "trigger": {"type": ["string", "null"]},
+                },
+            },
+            "Started": {
+                "type": "object",
+                "properties": {"instance_id": {"type": "string"}, "status": _STATUS},
+            },
+            "Instance": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "workflow": {"type": "string"},
+                    "status": _STATUS,
+                    "input": {},
+                    "output": {},
+                    "error": {},
+                    "waiting_on": {},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                },
+            },
+            "Outcome": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": _STATUS, "output": {}, "error": {}},
+            },
+            "Record": {
+                "type": "object",
+                "properties": {
+                    "seq": {"type": "integer"},
+                    "kind": {"type": "string"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "data": {},
+                },
+            },
+            "PublishResult": {
+                "type": "object",
+                "properties": {
+                    "duplicate": {"type": "boolean"},
+                    "delivered": {"type": "array", "items": {"type": "string"}},
+                    "started": {"type": "array", "items": {"type": "string"}},
+                    "rejected": {"type": "array", "items": {"type": "string"}},
+                    "stored": {"const": True},
+                },
+            },
+            "CloudEvent": {
+                "type": "object",
+                "required": ["specversion", "id", "source", "type"],
+                "properties": {
+                    "specversion": {"const": "1.0"},
+                    "id": {"type": "string", "minLength": 1},
+                    "source": {"type": "string", "minLength": 1},
+                    "type": {"type": "string", "minLength": 1},
+                    "subject": {"type": "string"},
+                    "time": {"type": "string", "format": "date-time"},
+                    "datacontenttype": {"type": "string"},
+                    "dataschema": {"type": "string"},
+                    "instanceid": {"type": "string", "description": "Target one instance."},
+                    "data": {},
+                },
+                "propertyNames": {"pattern": "^[a-z0-9]{1,20}$"},
+            },
+        },
+    },
+}

@@ -1,0 +1,116 @@
+"""Errors as problem documents (RFC 9457, ``application/problem+json``).
+
+Every error response of the API comes out of ``to_problem``: one small mapping from
+an exception to a status, a title and a detail. Runtime errors carry their status
+(``status_hint``), HTTP-level failures raise ``HTTPProblem``, Quart's own errors
+(unknown route, wrong method, body too large) are ``HTTPException``s, and anything
+else is a 500 whose details go to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from quart import Response, has_request_context, request
+from werkzeug.exceptions import HTTPException
+
+from runtime import InvalidInput, Overloaded, TrioflowError
+
+PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("trioflow.api")
+
+
+class HTTPProblem(Exception):
+    """A failure of the HTTP exchange itself (bad body, missing token, ...), not of the runtime.
+
+    ``kind`` names the problem type (``urn:trioflow:problem:<kind>``; None for plain
+    HTTP semantics, ``about:blank``); ``extensions`` are extra members of the document.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """A problem document whose ``instance`` is the request path."""
+    document: dict[str, Any] = {
+        "type": f"urn:trioflow:problem:{kind}" if kind else "about:blank",
+        "title": title or _phrase(status),
+        "status": status,
+        "detail": detail,
+    }
+    if has_request_context():
+        document["instance"] = request.path
+    document.update(extensions or {})
+    return Response(
+        json.dumps(document), status=status, headers=dict(headers or {}), content_type=PROBLEM_JSON
+    )
+
+
+def to_problem(exc: Exception) -> Response:
+    """The one mapping from an exception to an error response."""
+    if isinstance(exc, HTTPProblem):
+        return problem_response(
+            exc.status,
+            exc.detail,
+            kind=exc.kind,
+            headers=exc.headers,
+            extensions=exc.extensions,
+        )
+    if isinstance(exc, HTTPException) and exc.code is not None:
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        detail = exc.description or _phrase(exc.code)
+        return problem_response(exc.code, detail, title=exc.name, headers=headers)
+    status = exc.status_hint if isinstance(exc, TrioflowError) else getattr(exc, "http_status", 500)
+    if status == 503:
+        # Backpressure (a full queue) or a closing journal: the client may simply retry.
+        detail = str(exc) if isinstance(exc, Overloaded) else "the service cannot take this now"
+        return problem_response(503, detail, kind="overloaded", headers={"Retry-After": "1"})
+    if isinstance(exc, TrioflowError) and 400 <= status < 500:
+        extensions = {"errors": exc.problems} if isinstance(exc, InvalidInput) else {}
+        return problem_response(
+            status,
+            str(exc),
+            kind=_kebab(type(exc).__name__),
+            title=_kebab(type(exc).__name__).replace("-", " ").capitalize(),
+            extensions=extensions,
+        )
+    _log.error("unexpected error while serving a request", exc_info=exc)
+    return problem_response(500, "an unexpected error occurred; the server log has the details")
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

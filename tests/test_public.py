@@ -1,0 +1,24 @@
+"""The packages' public faces are exactly the intended names."""
+
+from __future__ import annotations
+
+import api
+import runtime
+
+
+def test_runtime_public_names() -> None:
+    assert set(runtime.__all__) == {
+        "ActivityDefinition", "ActivityError", "Event", "EventTimeout", "Future",
+        "HistoryItem", "Instance", "InstanceConflict", "InstanceFinished",
+        "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
+        "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
+        "RetryPolicy", "Runtime", "RuntimeStats", "TrioflowError", "UnsupportedAwait",
+        "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
+        "WorkflowNotFound", "activity", "registry", "workflow",
+    }  # fmt: skip
+    assert all(hasattr(runtime, name) for name in runtime.__all__)
+
+
+def test_api_public_names() -> None:
+    assert set(api.__all__) == {"HTTPProblem", "create_app", "read_json", "run", "serve"}
+    assert all(hasattr(api, name) for name in api.__all__)
