@@ -65,10 +65,13 @@ def events_for(
     conn: apsw.Connection, type: str, subject: str | None, instance_id: str, since: float
 ) -> list[EventRow]:
     # One index search per way to match (targeted at the instance, or by subject), not one OR:
-    # SQLite would answer the OR by scanning every stored event of the type, and every wait
-    # that starts (or is rehydrated) asks this, so that scan made parking M instances O(M^2).
+    # SQLite would answer the OR by scanning every stored event of the type, and every wait that
+    # starts or is rehydrated asks this, so waking M parked instances took O(M^2) row reads.
     # A wait for any subject still reads every untargeted event of its type: it may take any.
-    by_subject = "subject = ?4 AND " if subject is not None else ""
+    by_subject = "" if subject is None else "subject = ?4 AND "
+    bindings: tuple[str | float, ...] = (type, instance_id, since)
+    if subject is not None:
+        bindings += (subject,)
     rows = conn.execute(
         f"SELECT pos, {_EVENT_COLUMNS} FROM events"
         " WHERE type = ?1 AND instanceid = ?2 AND received_at >= ?3"
@@ -76,7 +79,7 @@ def events_for(
         f" SELECT pos, {_EVENT_COLUMNS} FROM events"
         f" WHERE type = ?1 AND {by_subject}instanceid IS NULL AND received_at >= ?3"
         " ORDER BY pos",
-        (type, instance_id, since, subject),
+        bindings,
     )
     return [
         EventRow(
