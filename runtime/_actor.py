@@ -102,11 +102,14 @@ class WorkflowActor:
     _last_seq: int = 0
     _created_at: float = 0.0
     _timer_steps: set[int] = attrs.field(factory=set)
+    _last_summary: Summary | None = None
 
     # --- actors.Actor -------------------------------------------------------------
 
     async def start(self) -> None:
         services = self._services
+        if services.take_new(self._id):
+            return  # a Start message follows; there is no row to read yet
         row = services.store.get(self._id)
         resuming = services.take_resume(self._id)
         if row is None:
@@ -354,6 +357,7 @@ class WorkflowActor:
                 await trio.sleep(0.01)
         self._last_seq += len(records)
         self._status = summary.status
+        self._last_summary = summary
 
     async def _suspend(self, exc: Exception) -> None:
         self._core = None
@@ -377,7 +381,7 @@ class WorkflowActor:
                 services.timers.schedule(self._id, o.step, o.timeout_at)
         if core.finished:
             self._timer_steps.clear()
-            services.instance_settled(self._id)
+            services.instance_settled(self._id, self._last_summary)
 
 
 ActorFactory = Callable[[str], WorkflowActor]

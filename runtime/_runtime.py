@@ -30,7 +30,6 @@ from ._errors import (
     InvalidInput,
     NonDeterminismError,
     NotSuspended,
-    Overloaded,
     WorkflowCancelled,
     WorkflowFailed,
 )
@@ -38,10 +37,12 @@ from ._event import Event
 from ._events import PublishResult, publish, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
-from ._journal import JournalFull, JournalStats, JournalWriter
+from ._journal import JournalStats, JournalWriter
 from ._sqlite import SqliteStore
 from ._store import TERMINAL, Append, Store, Summary
 from ._timers import TimerService
+
+SETTLED = TERMINAL | {"suspended"}
 
 
 @attrs.define(eq=False)
@@ -56,7 +57,8 @@ class Services:
     timers: TimerService = attrs.field(init=False)
     system: ActorSystem[str, Any] = attrs.field(init=False)
     _resuming: set[str] = attrs.field(factory=set)
-    _settled: dict[str, trio.Event] = attrs.field(factory=dict)
+    _fresh: set[str] = attrs.field(factory=set)
+    _settled: dict[str, Settled] = attrs.field(factory=dict)
 
     async def deliver(self, instance_id: str, record: r.Input) -> None:
         await self.system.send(instance_id, Deliver(record=record))
@@ -67,14 +69,36 @@ class Services:
             return True
         return False
 
-    def instance_settled(self, instance_id: str) -> None:
-        """The instance finished or was suspended: wake whoever waits for its result."""
-        event = self._settled.pop(instance_id, None)
-        if event is not None:
-            event.set()
+    def expect_new(self, instance_id: str) -> None:
+        """The next actor for ``instance_id`` starts a new instance: it need not read its row."""
+        self._fresh.add(instance_id)
 
-    def settled_event(self, instance_id: str) -> trio.Event:
-        return self._settled.setdefault(instance_id, trio.Event())
+    def take_new(self, instance_id: str) -> bool:
+        if instance_id in self._fresh:
+            self._fresh.discard(instance_id)
+            return True
+        return False
+
+    def instance_settled(self, instance_id: str, summary: Summary | None = None) -> None:
+        """The instance finished or was suspended: wake whoever waits for its result."""
+        settled = self._settled.pop(instance_id, None)
+        if settled is not None:
+            settled.summary = summary
+            settled.event.set()
+
+    def settled(self, instance_id: str) -> Settled:
+        settled = self._settled.get(instance_id)
+        if settled is None:
+            settled = self._settled[instance_id] = Settled()
+        return settled
+
+
+@attrs.define(eq=False)
+class Settled:
+    """Wakes result waiters; carries the final summary so they need not read it back."""
+
+    event: trio.Event = attrs.field(factory=trio.Event)
+    summary: Summary | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -248,10 +272,12 @@ class Runtime:
                 return instance_id
         record = r.WorkflowStarted(workflow=name, input=json_input, seed=random.getrandbits(63))
         reply = Reply()
+        self._services.expect_new(instance_id)
         try:
             await self._services.system.send(instance_id, Start(record=record, reply=reply))
-        except JournalFull:
-            raise Overloaded("the journal queue is full; try again shortly") from None
+        except BaseException:
+            self._services.take_new(instance_id)
+            raise
         await reply.wait()
         return instance_id
 
@@ -317,19 +343,24 @@ class Runtime:
         ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
         """
         row = self._row(instance_id)
-        if row.status not in TERMINAL and row.status != "suspended":
+        status, output, error_text = row.status, row.output, row.error
+        if status not in SETTLED:
             with trio.move_on_after(math.inf if timeout is None else timeout):
-                while row.status not in TERMINAL and row.status != "suspended":
-                    await self._services.settled_event(instance_id).wait()
-                    row = self._row(instance_id)
-        if row.status == "completed":
-            return None if row.output is None else loads(row.output)
-        error = loads(row.error) if row.error else {"type": "", "message": ""}
-        if row.status == "cancelled":
+                while status not in SETTLED:
+                    settled = self._services.settled(instance_id)
+                    await settled.event.wait()
+                    summary = settled.summary
+                    if summary is None:
+                        summary = self._row(instance_id)
+                    status, output, error_text = summary.status, summary.output, summary.error
+        if status == "completed":
+            return None if output is None else loads(output)
+        error = loads(error_text) if error_text else {"type": "", "message": ""}
+        if status == "cancelled":
             raise WorkflowCancelled(error["message"])
-        if row.status in ("failed", "suspended"):
+        if status in ("failed", "suspended"):
             raise WorkflowFailed(error["type"], error["message"])
-        raise TimeoutError(f"instance {instance_id!r} has not finished ({row.status})")
+        raise TimeoutError(f"instance {instance_id!r} has not finished ({status})")
 
     async def list(
         self,
