@@ -295,6 +295,11 @@ class WorkflowActor:
             if record.step in self._timer_steps:
                 self._timer_steps.discard(record.step)
                 cleared = (record.step,)
+        withdrawn = tuple(o.step for o in outputs if isinstance(o, r.StepCancelled))
+        if withdrawn:
+            waits_cleared += withdrawn
+            cleared += tuple(n for n in withdrawn if n in self._timer_steps)
+            self._timer_steps.difference_update(withdrawn)
         waits_set = tuple(
             WaitRow(instance_id=self._id, step=o.step, type=o.type, subject=o.subject)
             for o in outputs

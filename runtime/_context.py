@@ -23,9 +23,10 @@ T = TypeVar("T")
 class Future(Generic[T]):
     """The eventual result of one workflow operation; resolved only by the core."""
 
-    __slots__ = ("_callbacks", "_done", "_error", "_value")
+    __slots__ = ("_callbacks", "_done", "_error", "_value", "step")
 
     def __init__(self) -> None:
+        self.step: int | None = None  # the journal step of the operation, if it is one
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
@@ -114,15 +115,29 @@ class WorkflowContext:
         When several fail, the first failure in argument order is raised, after all
         of them have finished, so the outcome never depends on arrival order.
         """
-        futures: list[Future[Any]] = []
-        for aw in aws:
-            if isinstance(aw, Future):
-                futures.append(aw)
-            elif isinstance(aw, Coroutine):
-                futures.append(self._core.spawn(aw))
-            else:
-                raise TypeError(f"gather takes futures and coroutines, not {aw!r}")
-        return _all_of(futures)
+        return _all_of([self._as_future(aw) for aw in aws])
+
+    def first(self, *aws: Awaitable[Any]) -> Future[tuple[int, Any]]:
+        """Wait for whichever of ``aws`` finishes first: ``(its index, its result)``.
+
+        If it failed, its error is raised. The others keep going: withdraw them with
+        ``ctx.cancel`` if their outcome no longer matters (a timer racing an event, say).
+        """
+        futures = [self._as_future(aw) for aw in aws]
+        if not futures:
+            raise ValueError("first needs at least one awaitable")
+        return _first_of(futures)
+
+    def cancel(self, operation: Future[Any]) -> bool:
+        """Withdraw a pending ``run``, ``sleep`` or ``wait_event``; False if it had finished."""
+        return self._core.cancel_step(operation)
+
+    def _as_future(self, aw: Awaitable[Any]) -> Future[Any]:
+        if isinstance(aw, Future):
+            return aw
+        if isinstance(aw, Coroutine):
+            return self._core.spawn(aw)
+        raise TypeError(f"expected a future or a coroutine, not {aw!r}")
 
     def now(self) -> dt.datetime:
         """The time of the record being handled: the same on every replay."""
@@ -167,3 +182,33 @@ def _all_of(futures: list[Future[Any]]) -> Future[tuple[Any, ...]]:
         else:
             f.add_callback(on_done)
     return combined
+
+
+def _first_of(futures: list[Future[Any]]) -> Future[tuple[int, Any]]:
+    winner: Future[tuple[int, Any]] = Future()
+    for index, f in enumerate(futures):
+        if f.done:
+            _settle_first(winner, index, f)
+            return winner
+
+    def make(index: int) -> Callable[[Future[Any]], None]:
+        def on_done(f: Future[Any]) -> None:
+            _settle_first(winner, index, f)
+            for other in futures:
+                if other is not f and not other.done:
+                    other.remove_callback(callbacks[id(other)])
+
+        return on_done
+
+    callbacks: dict[int, Callable[[Future[Any]], None]] = {}
+    for index, f in enumerate(futures):
+        callbacks[id(f)] = make(index)
+        f.add_callback(callbacks[id(f)])
+    return winner
+
+
+def _settle_first(winner: Future[tuple[int, Any]], index: int, f: Future[Any]) -> None:
+    if f._error is not None:
+        winner.set_error(f._error)
+    else:
+        winner.set_result((index, f._value))

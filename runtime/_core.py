@@ -315,7 +315,23 @@ class WorkflowCore:
         n = self._next_step
         self._next_step += 1
         self._steps[n] = step
+        step.future.step = n
         return n
+
+    def cancel_step(self, future: Future[Any]) -> bool:
+        """Withdraw a pending operation: its result, firing or event is ignored from now on.
+
+        Returns False when it had already finished. A withdrawn activity attempt may still
+        run to its end (at least once), but nothing waits for it.
+        """
+        n = future.step
+        step = self._steps.get(n) if n is not None else None
+        if step is None or step.future is not future:
+            return False
+        del self._steps[n]  # type: ignore[arg-type]
+        self._out.append(r.StepCancelled(step=n))  # type: ignore[arg-type]
+        future.set_error(StepWithdrawn(f"step {n} was withdrawn"))
+        return True
 
     def schedule_activity(
         self, activity: ActivityDefinition[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]
@@ -441,6 +457,10 @@ class WorkflowCore:
         self._steps.clear()
 
 
+class StepWithdrawn(Exception):
+    """The operation was withdrawn with ``ctx.cancel``; nothing will resolve it."""
+
+
 def error_info(exc: BaseException) -> r.ErrorInfo:
     return r.ErrorInfo(type=type(exc).__name__, message=str(exc))
 
@@ -481,6 +501,8 @@ def describe(record: r.Record) -> str:
         return f"workflow failure ({record.error.type}: {record.error.message})"
     if isinstance(record, r.WorkflowCancelled):
         return "workflow cancellation"
+    if isinstance(record, r.StepCancelled):
+        return f"withdrawal of step {record.step}"
     return r.kind_of(type(record))
 
 

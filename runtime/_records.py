@@ -108,6 +108,14 @@ class WaitStarted:
 
 
 @attrs.frozen(kw_only=True)
+class StepCancelled:
+    """The workflow withdrew a pending operation (the loser of ``ctx.first``, say)."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+
+
+@attrs.frozen(kw_only=True)
 class WorkflowCompleted:
     VERSION: ClassVar[int] = 1
     output: Any
@@ -137,6 +145,7 @@ Output = (
     ActivityScheduled
     | TimerStarted
     | WaitStarted
+    | StepCancelled
     | WorkflowCompleted
     | WorkflowFailed
     | WorkflowCancelled
@@ -156,6 +165,7 @@ _TYPES: tuple[type, ...] = (
     ActivityScheduled,
     TimerStarted,
     WaitStarted,
+    StepCancelled,
     WorkflowCompleted,
     WorkflowFailed,
     WorkflowCancelled,

@@ -203,3 +203,45 @@ def test_replay_against_changed_code_names_the_step_and_both_commands() -> None:
     assert info.value.step == 2
     assert "charge('A1', 9.5)" in str(info.value)
     assert "charge('A1', 19.0)" in str(info.value)
+
+
+def test_first_returns_the_winner_and_cancel_withdraws_the_loser() -> None:
+    @workflow(name="race")
+    async def race(ctx: Any) -> Any:
+        timer = ctx.sleep(60)
+        wait = ctx.wait_event("paid")
+        index, value = await ctx.first(wait, timer)
+        ctx.cancel(timer if index == 0 else wait)
+        return [index, None if value is None else value.type]
+
+    core = WorkflowCore(race, "i")
+    assert core.receive(r.WorkflowStarted(workflow="race", input=None, seed=1), 0.0) == [
+        r.TimerStarted(step=1, fire_at=60.0, purpose="sleep"),
+        r.WaitStarted(step=2, type="paid", subject=None, timeout_at=None),
+    ]
+    event = {"type": "paid", "source": "s", "id": "e1"}
+    assert core.receive(r.EventReceived(step=2, event=event), 5.0) == [
+        r.StepCancelled(step=1),
+        r.WorkflowCompleted(output=[0, "paid"]),
+    ]
+    assert core.receive(r.TimerFired(step=1), 60.0) is None
+
+
+def test_a_withdrawn_step_ignores_its_late_result_and_is_not_reissued() -> None:
+    @workflow(name="withdraw")
+    async def withdraw(ctx: Any) -> str:
+        slow = ctx.run(charge, "A", 1.0)
+        index, _ = await ctx.first(slow, ctx.sleep(5))
+        assert index == 1
+        ctx.cancel(slow)
+        await ctx.sleep(100)
+        return "done"
+
+    core = WorkflowCore(withdraw, "i")
+    core.receive(r.WorkflowStarted(workflow="withdraw", input=None, seed=1), 0.0)
+    assert core.receive(r.TimerFired(step=2), 5.0) == [
+        r.StepCancelled(step=1),
+        r.TimerStarted(step=3, fire_at=105.0, purpose="sleep"),
+    ]
+    assert core.receive(r.ActivityCompleted(step=1, attempt=1, result="late"), 6.0) is None
+    assert core.pending() == [r.TimerStarted(step=3, fire_at=105.0, purpose="sleep")]

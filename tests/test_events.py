@@ -183,3 +183,25 @@ async def test_events_past_their_retention_are_forgotten(
         await settle(rt, iid)
         await rt.publish(Event(type="memo"))
         assert await rt.result(iid) == "forgotten"
+
+
+async def test_a_withdrawn_wait_takes_no_event(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    @workflow(name="ev_race")
+    async def race(ctx: WorkflowContext) -> Any:
+        wait = ctx.wait_event("approval")
+        index, _ = await ctx.first(wait, ctx.sleep(60))
+        if index == 1:
+            ctx.cancel(wait)
+        await ctx.sleep(600)
+        return index
+
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(race)
+        with trio.move_on_after(120):
+            await rt.result(iid)
+        result = await rt.publish(Event(type="approval"))
+        assert result.delivered == ()
+        assert await rt.result(iid) == 1
+        assert "step_cancelled" in [h.kind for h in await rt.history(iid)]
