@@ -119,8 +119,11 @@ class WorkflowActor:
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
+        journal = [
+            (r.decode(s.kind, s.version, s.data), s.at) for s in services.store.read(self._id)
+        ]
         try:
-            definition = services.registry.workflow(row.workflow)
+            definition = services.registry.workflow(row.workflow, started_version(journal))
         except WorkflowNotFound:
             # Another deployment's workflow: leave its instance as it is for a process
             # that has the code, rather than marking it suspended.
@@ -129,9 +132,6 @@ class WorkflowActor:
             )
             return
         core = WorkflowCore(definition, self._id, services.registry.activity)
-        journal = [
-            (r.decode(s.kind, s.version, s.data), s.at) for s in services.store.read(self._id)
-        ]
         try:
             replay(core, journal)
         except NonDeterminismError as exc:
@@ -184,7 +184,9 @@ class WorkflowActor:
             return
         services = self._services
         core = WorkflowCore(
-            services.registry.workflow(record.workflow), self._id, services.registry.activity
+            services.registry.workflow(record.workflow, record.version),
+            self._id,
+            services.registry.activity,
         )
         at = services.clock.now()
         outputs = core.receive(record, at)
@@ -390,3 +392,10 @@ class WorkflowActor:
 
 
 ActorFactory = Callable[[str], WorkflowActor]
+
+
+def started_version(journal: list[tuple[r.Record, float]]) -> str | None:
+    """The definition version an instance started with (None for unversioned code)."""
+    if journal and isinstance(journal[0][0], r.WorkflowStarted):
+        return journal[0][0].version
+    return None

@@ -79,6 +79,9 @@ class WorkflowDefinition:
     takes_input: bool
     trigger: str | None = None
     kind: str = "code"
+    version: str | None = None
+    """Set for definitions that change under running instances (BPMN): each instance
+    runs the version it started with."""
 
 
 @attrs.define(eq=False)
@@ -86,19 +89,27 @@ class Registry:
     """Workflows and activities by name."""
 
     _workflows: dict[str, WorkflowDefinition] = attrs.field(factory=dict)
+    _versions: dict[tuple[str, str], WorkflowDefinition] = attrs.field(factory=dict)
     _activities: dict[str, ActivityDefinition[Any, Any]] = attrs.field(factory=dict)
 
     def add_workflow(self, definition: WorkflowDefinition) -> None:
+        """Register (or replace) a workflow; a versioned one keeps its older versions."""
         self._workflows[definition.name] = definition
+        if definition.version is not None:
+            self._versions[(definition.name, definition.version)] = definition
 
     def add_activity(self, definition: ActivityDefinition[Any, Any]) -> None:
         self._activities[definition.name] = definition
 
-    def workflow(self, name: str) -> WorkflowDefinition:
+    def workflow(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """The latest definition of ``name``, or the given ``version`` of it."""
         try:
+            if version is not None:
+                return self._versions[(name, version)]
             return self._workflows[name]
         except KeyError:
-            raise WorkflowNotFound(f"no workflow is registered as {name!r}") from None
+            which = f"version {version!r} of " if version is not None else ""
+            raise WorkflowNotFound(f"no workflow is registered as {which}{name!r}") from None
 
     def activity(self, name: str) -> ActivityDefinition[Any, Any] | None:
         return self._activities.get(name)

@@ -33,6 +33,7 @@ class WorkflowStarted:
     workflow: str
     input: Any
     seed: int
+    version: str | None = None  # of the definition (a BPMN file's hash): kept for life
 
 
 @attrs.frozen(kw_only=True)

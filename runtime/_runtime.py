@@ -17,7 +17,7 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import Deliver, Reply, Start, Wake, WorkflowActor
+from ._actor import Deliver, Reply, Start, Wake, WorkflowActor, started_version
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
 from ._core import WorkflowCore, replay
@@ -270,7 +270,12 @@ class Runtime:
                         f"{row.workflow!r}, not {name!r}"
                     )
                 return instance_id
-        record = r.WorkflowStarted(workflow=name, input=json_input, seed=random.getrandbits(63))
+        record = r.WorkflowStarted(
+            workflow=name,
+            input=json_input,
+            seed=random.getrandbits(63),
+            version=definition.version,
+        )
         reply = Reply()
         self._services.expect_new(instance_id)
         try:
@@ -429,9 +434,11 @@ def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayR
     if row is None:
         raise InstanceNotFound(f"no instance has id {instance_id!r}")
     stored = store.read(instance_id)
-    core = WorkflowCore(registry.workflow(row.workflow), instance_id, registry.activity)
+    journal = [(r.decode(s.kind, s.version, s.data), s.at) for s in stored]
+    definition = registry.workflow(row.workflow, started_version(journal))
+    core = WorkflowCore(definition, instance_id, registry.activity)
     try:
-        replay(core, [(r.decode(s.kind, s.version, s.data), s.at) for s in stored])
+        replay(core, journal)
     except NonDeterminismError as exc:
         return ReplayReport(
             instance_id=instance_id,

@@ -11,8 +11,10 @@ from runtime import (
     NotSuspended,
     Runtime,
     WorkflowContext,
+    WorkflowDefinition,
     WorkflowFailed,
     activity,
+    registry,
     workflow,
 )
 
@@ -110,3 +112,31 @@ async def test_a_removed_step_is_reported(db: str, autojump_clock: trio.testing.
         assert not report.ok and report.step == 1
         assert "nd_charge(1)" in (report.divergence or "")
         assert "timer" in (report.divergence or "")
+
+
+def versioned(version: str, answer: str) -> None:
+    async def flow(ctx: WorkflowContext) -> str:
+        await ctx.sleep(3600)
+        return answer
+
+    registry.add_workflow(
+        WorkflowDefinition(
+            name="nd_versioned", fn=flow, input_type=None, takes_input=False, version=version
+        )
+    )
+
+
+async def test_running_instances_keep_the_version_they_started_with(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    versioned("v1", "old")
+    async with Runtime.open(db) as rt:
+        old = await rt.start("nd_versioned")
+        with trio.move_on_after(1):
+            await rt.result(old)
+    versioned("v2", "new")
+    async with Runtime.open(db) as rt:
+        new = await rt.start("nd_versioned")
+        assert await rt.result(old) == "old"
+        assert await rt.result(new) == "new"
+        assert (await rt.replay(old)).ok
