@@ -1,0 +1,251 @@
+"""HTTP starts: N `POST /workflows/{name}` through the API on loopback, `--concurrency` at once.
+
+The workflow (`benchmarks/_bench_app.py`) runs one trivial activity; a request's answer (202)
+comes once the instance's start is committed, so the figure is starts per second through the
+HTTP stack, with the instances running alongside. The client is `httpx.AsyncClient` (HTTP/1.1,
+keep-alive, `--concurrency` connections, one client each), each connection sending its next
+request as soon as the last one is answered. Latency runs from just before a request is sent to
+when its answer was read. Prints one JSON line. A progress bar is shown on stderr when stderr is a
+terminal and `rich` is installed.
+
+By default the server (`api.serve`, Hypercorn) and the client share this process and its one Trio
+thread, so they take turns on one core: the figure is the cost of both. `--external` runs the
+server as `python -m api serve benchmarks/_bench_app.py` in a process of its own (which logs
+every request, as `trioflow serve` does), so that on a machine with two cores or more the server
+is measured with a core to itself, as long as the client keeps up.
+
+    python benchmarks/http.py [--n 5000] [--concurrency 64] [--external] [--db PATH]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named like the standard library's `http`, and running a script puts its folder
+# first on the import path: `import http` (in httpx, werkzeug) would then find this file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import contextlib  # noqa: E402
+import functools  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import ssl  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import trio  # noqa: E402
+
+from api import create_app, serve  # noqa: E402
+from api._serve import load_app_module  # noqa: E402
+from runtime import Runtime  # noqa: E402
+
+APP = os.path.join(_HERE, "_bench_app.py")
+WORKFLOW = "bench_http_one"
+READY_TIMEOUT = 30.0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Send N POST /workflows/{name} to the HTTP API on 127.0.0.1, CONCURRENCY at"
+        " once over keep-alive connections, and print one JSON line: starts/s, p50/p99 request"
+        " latency, errors, peak RSS."
+    )
+    parser.add_argument("--n", type=int, default=5000, help="requests to send (default 5000)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="requests in flight at once, one per pooled connection (default 64)",
+    )
+    parser.add_argument(
+        "--external",
+        action="store_true",
+        help="run the server in a process of its own (python -m api serve) instead of in this one",
+    )
+    parser.add_argument(
+        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
+    )
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.concurrency < 1:
+        parser.error("--n and --concurrency must be >= 1")
+    if args.db is not None and os.path.exists(args.db):
+        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
+    return args
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """Yield a function to call once per answered request; draws a bar only on a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    try:
+        console = importlib.import_module("rich.console")  # optional: not a dependency
+        progress_bar = importlib.import_module("rich.progress")
+    except ImportError:
+        yield lambda: None
+        return
+    # rich draws on stdout by default; stdout carries the JSON line.
+    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("requests", total=total)
+        yield lambda: progress.advance(task)
+
+
+async def _drive(base_url: str, n: int, concurrency: int) -> dict[str, Any]:
+    """Send N starts from `concurrency` workers, measure, then check one instance's result."""
+    latencies: list[float] = []
+    errors: collections.Counter[str] = collections.Counter()
+    next_request = iter(range(n))
+    last_id: list[str] = []
+    # One client of one keep-alive connection per worker: together a pool of `concurrency`
+    # connections. A single pool that size costs more than the server: httpcore 1.0's pool walks
+    # every connection on each request (about two thirds of the process's CPU at 64).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    # Never used (plain HTTP), but each client would otherwise build one and load the CA bundle.
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0, verify=tls)
+            )
+            for _ in range(concurrency)
+        ]
+        with _progress(n) as advance:
+
+            async def worker(client: httpx.AsyncClient) -> None:
+                for i in next_request:  # shared: each request is taken by one worker
+                    began = time.perf_counter()
+                    try:
+                        response = await client.post(f"/workflows/{WORKFLOW}", json=i)
+                    except httpx.HTTPError as exc:
+                        errors[type(exc).__name__] += 1
+                    else:
+                        latencies.append(time.perf_counter() - began)
+                        if response.status_code == 202:
+                            last_id[:] = [response.json()["instance_id"]]
+                        else:
+                            errors[str(response.status_code)] += 1
+                    advance()
+
+            began = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for client in clients:
+                    nursery.start_soon(worker, client)
+            seconds = time.perf_counter() - began
+        if last_id:  # the starts did start something that runs: one result, end to end
+            answer = await clients[0].get(f"/instances/{last_id[0]}/result", params={"wait": "30"})
+            if answer.status_code != 200 or answer.json().get("status") != "completed":
+                raise AssertionError(f"instance {last_id[0]} answered {answer.text}")
+    latencies.sort()
+    if len(latencies) > 1:
+        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    else:
+        cuts = (latencies or [0.0]) * 99
+    started = n - sum(errors.values())
+    return {
+        "n": n,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 3),
+        "starts_per_s": round(started / seconds, 1),
+        "p50_ms": round(1000 * cuts[49], 2),
+        "p99_ms": round(1000 * cuts[98], 2),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+    }
+
+
+async def _in_process(path: str, n: int, concurrency: int) -> dict[str, Any]:
+    load_app_module(APP)
+    async with Runtime.open(path) as runtime:
+        app = create_app(runtime)
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            binds: list[str] = await nursery.start(
+                functools.partial(serve, app, host="127.0.0.1", port=0, shutdown_trigger=stop.wait)
+            )
+            try:
+                result = await _drive(binds[0], n, concurrency)
+            finally:
+                stop.set()
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _wait_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        with trio.fail_after(READY_TIMEOUT):
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"the server exited with status {server.returncode}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        return
+                await trio.sleep(0.05)
+
+
+def _external(tmp: str, path: str, n: int, concurrency: int) -> dict[str, Any]:
+    port = _free_port()  # picked here, bound by the server: another process could race for it
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = os.path.join(tmp, "server.log")
+    command = [sys.executable, "-m", "api", "serve", APP, "--db", path, "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "TRIOFLOW_TOKEN"}
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=tmp, stdout=log, stderr=log, env=env)
+    try:
+        try:
+            trio.run(_wait_ready, base_url, server)
+        except (RuntimeError, TimeoutError) as exc:
+            with open(log_path, errors="replace") as log_text:
+                tail = log_text.read()[-2000:]
+            raise SystemExit(f"http.py: the server did not come up ({exc}):\n{tail}") from None
+        result = trio.run(_drive, base_url, n, concurrency)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    # The largest waited-for child is the server: its peak RSS.
+    result["server_peak_rss_mb"] = round(_peak_rss_mb(resource.RUSAGE_CHILDREN), 1)
+    return result
+
+
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    peak = resource.getrusage(who).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.abspath(args.db or os.path.join(tmp, "http.db"))
+        if args.external:
+            result = _external(tmp, path, args.n, args.concurrency)
+        else:
+            result = trio.run(_in_process, path, args.n, args.concurrency)
+    mode = {"mode": "external" if args.external else "in-process"}
+    rss = {"peak_rss_mb": round(_peak_rss_mb(), 1)}
+    print(json.dumps({"benchmark": "http", **mode, **result, **rss}))
+
+
+if __name__ == "__main__":
+    main()

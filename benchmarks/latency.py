@@ -1,0 +1,175 @@
+"""Latency under a fixed offered load: a two-activity workflow started `--rate` times a second.
+
+An open-loop generator: instance i is due at `t0 + i / rate` and is started then, whether or not
+the earlier ones have finished (each start runs in a task of its own). An instance's latency runs
+from the time it was due to when `rt.result` returned its output, so a start that the generator
+issued late (because the process was busy) counts its delay: coordinated omission is not hidden.
+Prints one JSON line. A progress bar is shown on stderr when stderr is a terminal and `rich` is
+installed.
+
+    python benchmarks/latency.py [--rate 500] [--seconds 10] [--sync normal|full] [--db PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import trio
+
+from runtime import Overloaded, Runtime, WorkflowContext, activity, workflow
+
+
+@activity
+async def bench_latency_first(n: int) -> int:
+    return n + 1
+
+
+@activity
+async def bench_latency_second(n: int) -> int:
+    return n * 2
+
+
+@workflow
+async def bench_latency_two_steps(ctx: WorkflowContext, n: int) -> int:
+    # `Any`: mypy types `ctx.run` of an async activity as the coroutine, not its result.
+    first: Any = await ctx.run(bench_latency_first, n)
+    second: Any = await ctx.run(bench_latency_second, first)
+    return int(second)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Start a two-activity workflow RATE times a second for SECONDS, on a schedule"
+        " that does not wait for earlier instances, and print one JSON line: the rates achieved"
+        " and p50/p99/p999/max latency from each instance's due time to its result."
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="offered starts per second (default 500)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="how long to offer the load (default 10)"
+    )
+    parser.add_argument(
+        "--sync",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite synchronous mode (default normal)",
+    )
+    parser.add_argument(
+        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
+    )
+    args = parser.parse_args(argv)
+    if args.rate <= 0 or args.seconds <= 0:
+        parser.error("--rate and --seconds must be > 0")
+    if args.db is not None and os.path.exists(args.db):
+        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
+    return args
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """Yield a function to call once per finished instance; draws a bar only on a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    try:
+        console = importlib.import_module("rich.console")  # optional: not a dependency
+        progress_bar = importlib.import_module("rich.progress")
+    except ImportError:
+        yield lambda: None
+        return
+    # rich draws on stdout by default; stdout carries the JSON line.
+    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("instances", total=total)
+        yield lambda: progress.advance(task)
+
+
+async def _run(
+    path: str, rate: float, seconds: float, sync: Literal["normal", "full"]
+) -> dict[str, Any]:
+    total = max(1, round(rate * seconds))
+    latencies: list[float] = []
+    overloaded = 0
+    in_flight = max_in_flight = 0
+    max_lag = 0.0
+    async with Runtime.open(path, synchronous=sync) as rt:
+        with _progress(total) as advance:
+
+            async def one(i: int, due: float) -> None:
+                nonlocal overloaded, in_flight
+                try:
+                    instance_id = await rt.start(bench_latency_two_steps, i)
+                    result = await rt.result(instance_id)
+                except Overloaded:
+                    overloaded += 1
+                    return
+                finally:
+                    in_flight -= 1
+                    advance()
+                latencies.append(trio.current_time() - due)
+                if result != (i + 1) * 2:
+                    raise AssertionError(f"instance {i} returned {result!r}")
+
+            async with trio.open_nursery() as nursery:
+                t0 = trio.current_time()
+                for i in range(total):
+                    due = t0 + i / rate
+                    await trio.sleep_until(due)
+                    max_lag = max(max_lag, trio.current_time() - due)
+                    in_flight += 1
+                    max_in_flight = max(max_in_flight, in_flight)
+                    nursery.start_soon(one, i, due)
+                issued = trio.current_time() - t0
+            finished = trio.current_time() - t0
+    latencies.sort()
+    if len(latencies) > 1:
+        cuts = statistics.quantiles(latencies, n=1000, method="inclusive")
+    else:
+        cuts = (latencies or [0.0]) * 999
+    # The last start was due at (total - 1) / rate: count the interval it opens as well.
+    span = issued + 1 / rate
+    return {
+        "benchmark": "latency",
+        "offered_rate": rate,
+        "seconds": seconds,
+        "sync": sync,
+        "instances": total,
+        "completed": len(latencies),
+        "overloaded": overloaded,
+        "start_rate": round(total / span, 1),
+        "completion_rate": round(len(latencies) / finished, 1),
+        "p50_ms": round(1000 * cuts[499], 2),
+        "p99_ms": round(1000 * cuts[989], 2),
+        "p999_ms": round(1000 * cuts[998], 2),
+        "max_ms": round(1000 * latencies[-1], 2) if latencies else 0.0,
+        "max_start_lag_ms": round(1000 * max_lag, 2),
+        "max_in_flight": max_in_flight,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.db or os.path.join(tmp, "latency.db")
+        result = trio.run(_run, path, args.rate, args.seconds, args.sync)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
