@@ -313,6 +313,15 @@ class Process:
     all_elements: Mapping[str, FlowNode] = _map_field()
     all_flows: Mapping[str, SequenceFlow] = _map_field()
 
+    @property
+    def none_start_event(self) -> str | None:
+        """The id of the start event a plain ``start`` uses (a file has at most one)."""
+        for start_id in self.start_events:
+            start = self.elements[start_id]
+            if isinstance(start, StartEvent) and start.trigger is None:
+                return start_id
+        return None
+
     def element(self, element_id: str) -> FlowNode:
         """The element with that id at any depth (KeyError when there is none)."""
         return self.all_elements[element_id]

@@ -1,0 +1,115 @@
+"""BPMN 2.0 for trioflow: the parsed model, a FEEL-subset evaluator, timers and an SVG view.
+
+Everything here is pure: parsing reads the bytes it is given (or the file named), and
+nothing touches the clock, the network or the journal.
+"""
+
+from ._feel import Expression as Expression
+from ._feel import FeelError as FeelError
+from ._feel import compile as compile_expression
+from ._feel import evaluate as evaluate_expression
+from ._feel import evaluate_condition as evaluate_condition
+from ._model import Activity as Activity
+from ._model import BoundaryEvent as BoundaryEvent
+from ._model import Bounds as Bounds
+from ._model import BpmnError as BpmnError
+from ._model import Definitions as Definitions
+from ._model import Diagram as Diagram
+from ._model import Edge as Edge
+from ._model import EndEvent as EndEvent
+from ._model import ErrorDeclaration as ErrorDeclaration
+from ._model import ErrorEventDefinition as ErrorEventDefinition
+from ._model import EventBasedGateway as EventBasedGateway
+from ._model import EventDefinition as EventDefinition
+from ._model import ExclusiveGateway as ExclusiveGateway
+from ._model import FlowNode as FlowNode
+from ._model import Gateway as Gateway
+from ._model import InclusiveGateway as InclusiveGateway
+from ._model import IntermediateCatchEvent as IntermediateCatchEvent
+from ._model import IntermediateThrowEvent as IntermediateThrowEvent
+from ._model import LinkEventDefinition as LinkEventDefinition
+from ._model import Message as Message
+from ._model import MessageEventDefinition as MessageEventDefinition
+from ._model import ParallelGateway as ParallelGateway
+from ._model import Participant as Participant
+from ._model import Point as Point
+from ._model import Process as Process
+from ._model import ReceiveTask as ReceiveTask
+from ._model import Scope as Scope
+from ._model import SendTask as SendTask
+from ._model import SequenceFlow as SequenceFlow
+from ._model import ServiceTask as ServiceTask
+from ._model import Shape as Shape
+from ._model import StartEvent as StartEvent
+from ._model import SubProcess as SubProcess
+from ._model import Task as Task
+from ._model import TerminateEventDefinition as TerminateEventDefinition
+from ._model import TimerEventDefinition as TimerEventDefinition
+from ._model import TimerKind as TimerKind
+from ._model import UnsafeXmlError as UnsafeXmlError
+from ._model import UserTask as UserTask
+from ._model import VariableMapping as VariableMapping
+from ._parser import parse as parse
+from ._svg import render as render_svg
+from ._timers import Cycle as Cycle
+from ._timers import TimerError as TimerError
+from ._timers import first_due as first_due
+from ._timers import parse_cycle as parse_cycle
+from ._timers import parse_date as parse_date
+from ._timers import parse_duration as parse_duration
+
+__all__ = [
+    "Activity",
+    "BoundaryEvent",
+    "Bounds",
+    "BpmnError",
+    "Cycle",
+    "Definitions",
+    "Diagram",
+    "Edge",
+    "EndEvent",
+    "ErrorDeclaration",
+    "ErrorEventDefinition",
+    "EventBasedGateway",
+    "EventDefinition",
+    "ExclusiveGateway",
+    "Expression",
+    "FeelError",
+    "FlowNode",
+    "Gateway",
+    "InclusiveGateway",
+    "IntermediateCatchEvent",
+    "IntermediateThrowEvent",
+    "LinkEventDefinition",
+    "Message",
+    "MessageEventDefinition",
+    "ParallelGateway",
+    "Participant",
+    "Point",
+    "Process",
+    "ReceiveTask",
+    "Scope",
+    "SendTask",
+    "SequenceFlow",
+    "ServiceTask",
+    "Shape",
+    "StartEvent",
+    "SubProcess",
+    "Task",
+    "TerminateEventDefinition",
+    "TimerError",
+    "TimerEventDefinition",
+    "TimerKind",
+    "UnsafeXmlError",
+    "UserTask",
+    "VariableMapping",
+    "compile_expression",
+    "evaluate_condition",
+    "evaluate_expression",
+    "first_due",
+    "parse",
+    "parse_cycle",
+    "parse_date",
+    "parse_duration",
+    "render_svg",
+]

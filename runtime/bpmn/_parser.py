@@ -1,0 +1,643 @@
+"""BPMN 2.0 XML to the frozen model, refusing anything it cannot run.
+
+The XML is read by defusedxml, so entity declarations and external references are refused
+before anything expands. The parser then walks each process scope by scope: every child
+element is either parsed, a known artifact that changes nothing (lanes, annotations,
+groups, documentation), or a problem naming its id and type; nothing is skipped in
+silence. Problems are collected across the whole file and raised together as one
+``BpmnError``, so a user fixes a diagram in one round.
+
+Extension elements in other namespaces than Zeebe's are vendor metadata and are ignored;
+Zeebe elements are parsed when supported, ignored when they are pure metadata (forms,
+properties, version tags), and reported otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+# Typed by types-defusedxml when installed; without it mypy sees Any, which is fine too.
+import defusedxml  # type: ignore[import-untyped, unused-ignore]
+import defusedxml.ElementTree as DefusedET  # type: ignore[import-untyped, unused-ignore]
+
+from . import _feel, _timers
+from ._checks import check_scope
+from ._layout import BPMNDI, read_diagram
+from ._model import (
+    Activity,
+    BoundaryEvent,
+    BpmnError,
+    Definitions,
+    Diagram,
+    EndEvent,
+    ErrorDeclaration,
+    ErrorEventDefinition,
+    EventBasedGateway,
+    EventDefinition,
+    ExclusiveGateway,
+    FlowNode,
+    InclusiveGateway,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    LinkEventDefinition,
+    Message,
+    MessageEventDefinition,
+    ParallelGateway,
+    Participant,
+    Process,
+    ReceiveTask,
+    SendTask,
+    SequenceFlow,
+    ServiceTask,
+    StartEvent,
+    SubProcess,
+    Task,
+    TerminateEventDefinition,
+    TimerEventDefinition,
+    UnsafeXmlError,
+    UserTask,
+    VariableMapping,
+)
+
+MODEL = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+ZEEBE = "http://camunda.org/schema/zeebe/1.0"
+
+_NODE_CLASSES: dict[str, type[FlowNode]] = {
+    cls.kind: cls
+    for cls in (
+        StartEvent, EndEvent, IntermediateCatchEvent, IntermediateThrowEvent, BoundaryEvent,
+        Task, ServiceTask, SendTask, UserTask, ReceiveTask, SubProcess,
+        ExclusiveGateway, InclusiveGateway, ParallelGateway, EventBasedGateway,
+    )
+}  # fmt: skip
+
+#: which event definitions each kind of event accepts (start events in subprocesses: none)
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "startEvent": ("messageEventDefinition", "timerEventDefinition"),
+    "endEvent": ("terminateEventDefinition", "errorEventDefinition"),
+    "intermediateCatchEvent": (
+        "messageEventDefinition", "timerEventDefinition", "linkEventDefinition",
+    ),
+    "intermediateThrowEvent": ("linkEventDefinition",),
+    "boundaryEvent": ("timerEventDefinition", "messageEventDefinition", "errorEventDefinition"),
+}  # fmt: skip
+_NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent")
+
+#: children that describe an element without changing what it does
+_NODE_CHILDREN = frozenset({"incoming", "outgoing", "documentation", "extensionElements"})
+_ARTIFACTS = frozenset({"laneSet", "textAnnotation", "association", "group"})
+_ROOT_DECLARATIONS = frozenset(
+    {"signal", "escalation", "itemDefinition", "category", "documentation", "extensionElements"}
+)
+_ZEEBE_METADATA = frozenset(
+    {
+        "properties",
+        "formDefinition",
+        "userTaskForm",
+        "userTask",
+        "versionTag",
+        "taskSchedule",
+        "priorityDefinition",
+        "modelerTemplate",
+    }
+)
+_ZEEBE_ALLOWED: dict[str, frozenset[str]] = {
+    "serviceTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
+    "sendTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
+    "userTask": frozenset({"assignmentDefinition", "taskHeaders", "ioMapping"}),
+}
+_NO_MAPPINGS = frozenset(
+    {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "process"}
+)
+
+
+def _local(tag: str) -> tuple[str, str]:
+    namespace, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    return namespace, name
+
+
+def _q(namespace: str, name: str) -> str:
+    return f"{{{namespace}}}{name}"
+
+
+def parse(source: bytes | str | os.PathLike[str]) -> Definitions:
+    """Parse a BPMN file: bytes, XML text, or a path (a str not starting with ``<``)."""
+    if isinstance(source, bytes):
+        data = source
+    elif isinstance(source, str) and source.lstrip().startswith("<"):
+        data = source.lstrip().encode()  # an XML declaration must come first
+    else:
+        data = Path(source).read_bytes()
+    return _Parser(data).definitions(_read_xml(data))
+
+
+def _read_xml(data: bytes) -> ET.Element:
+    try:
+        root: ET.Element = DefusedET.fromstring(data)
+        return root
+    except defusedxml.EntitiesForbidden as error:
+        if error.sysid or error.pubid:
+            raise UnsafeXmlError(
+                f"the XML declares the external entity {error.name!r} "
+                f"(SYSTEM {error.sysid!r}); external entities are refused"
+            ) from None
+        raise UnsafeXmlError(
+            f"the XML declares the entity {error.name!r}; entity declarations are refused "
+            "(they allow entity-expansion attacks such as 'billion laughs')"
+        ) from None
+    except defusedxml.ExternalReferenceForbidden as error:
+        raise UnsafeXmlError(
+            f"the XML refers to the external resource {error.sysid!r}; external "
+            "references are refused"
+        ) from None
+    except defusedxml.DefusedXmlException as error:
+        raise UnsafeXmlError(f"the XML was refused as unsafe: {error}") from None
+    except ET.ParseError as error:
+        raise BpmnError(f"the file is not well-formed XML: {error}") from None
+
+
+@attrs.define
+class _Draft:
+    """A flow node before its scope is complete: incoming and outgoing come last."""
+
+    cls: type[FlowNode]
+    fields: dict[str, Any]
+    kind: str
+
+
+@attrs.frozen(kw_only=True)
+class _Scope:
+    elements: dict[str, FlowNode]
+    flows: dict[str, SequenceFlow]
+    start_events: tuple[str, ...]
+    link_catches: dict[str, str]
+
+
+class _Parser:
+    def __init__(self, data: bytes) -> None:
+        self.version = hashlib.sha256(data).hexdigest()
+        self.problems: list[str] = []
+        self.ids: set[str] = set()
+        self.messages: dict[str, Message] = {}
+        self.errors: dict[str, ErrorDeclaration] = {}
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def unsupported(self, element: ET.Element, owner: str | None = None) -> None:
+        _, kind = _local(element.tag)
+        element_id = element.get("id")
+        if element_id is not None:
+            self.problem(f"element {element_id!r} of type {kind!r} is not supported")
+        elif owner is not None:
+            self.problem(f"element {owner!r} has a child {kind!r}, which is not supported")
+        else:
+            self.problem(f"element of type {kind!r} is not supported")
+
+    # --- the file -------------------------------------------------------------------
+
+    def definitions(self, root: ET.Element) -> Definitions:
+        if root.tag != _q(MODEL, "definitions"):
+            namespace, name = _local(root.tag)
+            raise BpmnError(
+                f"not a BPMN 2.0 file: the root element is {name!r} in namespace "
+                f"{namespace or 'none'!r}, expected 'definitions' in {MODEL!r}"
+            )
+        for element in root.iter():
+            element_id = element.get("id")
+            if element_id is not None:
+                if element_id in self.ids:
+                    self.problem(f"duplicate id {element_id!r}")
+                self.ids.add(element_id)
+        for child in root:
+            if child.tag == _q(MODEL, "message"):
+                self.message(child)
+            elif child.tag == _q(MODEL, "error"):
+                error_id = child.get("id", "")
+                self.errors[error_id] = ErrorDeclaration(
+                    id=error_id, name=child.get("name"), error_code=child.get("errorCode")
+                )
+        processes: dict[str, Process] = {}
+        participants: dict[str, Participant] = {}
+        diagrams: list[Diagram] = []
+        for child in root:
+            namespace, name = _local(child.tag)
+            if namespace == MODEL and name == "process":
+                process = self.process(child)
+                processes[process.id] = process
+            elif namespace == MODEL and name == "collaboration":
+                participants.update(self.collaboration(child))
+            elif namespace == BPMNDI and name == "BPMNDiagram":
+                diagram, problems = read_diagram(child, self.ids)
+                diagrams.append(diagram)
+                self.problems.extend(problems)
+            elif namespace != MODEL or name not in {"message", "error", *_ROOT_DECLARATIONS}:
+                self.unsupported(child)
+        for participant in participants.values():
+            if participant.process_id is not None and participant.process_id not in processes:
+                self.problem(
+                    f"participant {participant.id!r} refers to unknown process "
+                    f"{participant.process_id!r}"
+                )
+        if self.problems:
+            raise BpmnError(self.problems)
+        return Definitions(
+            id=root.get("id"),
+            target_namespace=root.get("targetNamespace"),
+            version=self.version,
+            processes=processes,
+            messages=self.messages,
+            errors=self.errors,
+            participants=participants,
+            diagrams=tuple(diagrams),
+        )
+
+    def message(self, element: ET.Element) -> None:
+        message_id = element.get("id", "")
+        name = element.get("name")
+        if not name:
+            self.problem(f"message {message_id!r} has no name")
+        extensions = self.extensions(element, message_id, "message", frozenset({"subscription"}))
+        subscription = extensions.get("subscription")
+        key = None if subscription is None else subscription.get("correlationKey")
+        if key:
+            self.check_expression(message_id, "correlationKey", key)
+        self.messages[message_id] = Message(id=message_id, name=name or "", correlation_key=key)
+
+    def collaboration(self, element: ET.Element) -> Iterator[tuple[str, Participant]]:
+        for child in element:
+            namespace, name = _local(child.tag)
+            if namespace == MODEL and name == "participant":
+                participant = Participant(
+                    id=child.get("id", ""),
+                    name=child.get("name"),
+                    process_id=child.get("processRef"),
+                )
+                yield participant.id, participant
+            elif namespace != MODEL or name not in {"messageFlow", *_ARTIFACTS, *_NODE_CHILDREN}:
+                self.unsupported(child)
+
+    # --- processes and scopes ---------------------------------------------------------
+
+    def process(self, element: ET.Element) -> Process:
+        process_id = element.get("id", "")
+        self.extensions(element, process_id, "process", frozenset())
+        scope = self.scope(element, None)
+        all_elements: dict[str, FlowNode] = {}
+        all_flows: dict[str, SequenceFlow] = {}
+        _flatten(scope.elements, scope.flows, all_elements, all_flows)
+        return Process(
+            id=process_id,
+            name=element.get("name"),
+            is_executable=element.get("isExecutable", "false").strip().lower() == "true",
+            version=self.version,
+            elements=scope.elements,
+            flows=scope.flows,
+            start_events=scope.start_events,
+            link_catches=scope.link_catches,
+            all_elements=all_elements,
+            all_flows=all_flows,
+        )
+
+    def scope(self, container: ET.Element, parent_id: str | None) -> _Scope:
+        """Parse the children of a process or subprocess, then connect and check them."""
+        owner = container.get("id", "")
+        drafts: dict[str, _Draft] = {}
+        flows: dict[str, SequenceFlow] = {}
+        for child in container:
+            namespace, name = _local(child.tag)
+            if namespace == MODEL and name in _NODE_CHILDREN | _ARTIFACTS:
+                continue
+            if namespace == MODEL and name.endswith("LoopCharacteristics"):
+                self.problem(f"element {owner!r} has {name}, which is not supported")
+            elif namespace == MODEL and name == "sequenceFlow":
+                flow = self.sequence_flow(child, parent_id)
+                flows[flow.id] = flow
+            elif namespace == MODEL and name in _NODE_CLASSES and child.get("id"):
+                draft = self.node(child, name, parent_id)
+                if draft is not None:
+                    drafts[child.get("id", "")] = draft
+            elif namespace == MODEL and name in _NODE_CLASSES:
+                self.problem(f"an element of type {name!r} in {owner!r} has no id")
+            else:
+                self.unsupported(child, owner)
+        return self.connect(owner, drafts, flows, parent_id)
+
+    def connect(
+        self,
+        owner: str,
+        drafts: dict[str, _Draft],
+        flows: dict[str, SequenceFlow],
+        parent_id: str | None,
+    ) -> _Scope:
+        incoming: dict[str, list[str]] = defaultdict(list)
+        outgoing: dict[str, list[str]] = defaultdict(list)
+        for flow in flows.values():
+            ends_known = True
+            for end, ref in (("source", flow.source), ("target", flow.target)):
+                if ref not in drafts:
+                    ends_known = False
+                    where = (
+                        "which is not in the same process or subprocess"
+                        if ref in self.ids
+                        else "which does not exist"
+                    )
+                    self.problem(f"sequence flow {flow.id!r} has {end} {ref!r}, {where}")
+            if ends_known:
+                outgoing[flow.source].append(flow.id)
+                incoming[flow.target].append(flow.id)
+        attached: dict[str, list[str]] = defaultdict(list)
+        for node_id, draft in drafts.items():
+            if draft.cls is BoundaryEvent:
+                target = draft.fields["attached_to"]
+                if target not in drafts:
+                    self.problem(
+                        f"boundary event {node_id!r} is attached to {target!r}, which is not "
+                        "an activity of the same process or subprocess"
+                    )
+                elif not issubclass(drafts[target].cls, Activity):
+                    self.problem(
+                        f"boundary event {node_id!r} is attached to {target!r}, which is a "
+                        f"{drafts[target].kind}, not a task or subprocess"
+                    )
+                else:
+                    attached[target].append(node_id)
+        elements: dict[str, FlowNode] = {}
+        for node_id, draft in drafts.items():
+            draft.fields["incoming"] = tuple(incoming[node_id])
+            draft.fields["outgoing"] = tuple(outgoing[node_id])
+            if issubclass(draft.cls, Activity):
+                draft.fields["boundary_events"] = tuple(attached[node_id])
+            elements[node_id] = draft.cls(**draft.fields)
+        link_catches, problems = check_scope(owner, parent_id, elements, flows)
+        self.problems.extend(problems)
+        starts = tuple(i for i, e in elements.items() if isinstance(e, StartEvent))
+        return _Scope(
+            elements=elements, flows=flows, start_events=starts, link_catches=link_catches
+        )
+
+    def sequence_flow(self, element: ET.Element, parent_id: str | None) -> SequenceFlow:
+        flow_id = element.get("id", "")
+        condition: str | None = None
+        for child in element:
+            namespace, name = _local(child.tag)
+            if namespace == MODEL and name == "conditionExpression":
+                condition = (child.text or "").strip() or None
+                if condition is not None:
+                    self.check_expression(flow_id, "condition", condition, always=True)
+            elif namespace != MODEL or name not in ("documentation", "extensionElements"):
+                self.unsupported(child, flow_id)
+        for attribute in ("sourceRef", "targetRef"):
+            if not element.get(attribute):
+                self.problem(f"sequence flow {flow_id!r} has no {attribute}")
+        return SequenceFlow(
+            id=flow_id,
+            name=element.get("name"),
+            source=element.get("sourceRef", ""),
+            target=element.get("targetRef", ""),
+            condition=condition,
+            parent_id=parent_id,
+        )
+
+    # --- flow nodes ---------------------------------------------------------------
+
+    def node(self, element: ET.Element, kind: str, parent_id: str | None) -> _Draft | None:
+        node_id = element.get("id", "")
+        fields: dict[str, Any] = {"id": node_id, "name": element.get("name")}
+        fields["parent_id"] = parent_id
+        allowed = _ZEEBE_ALLOWED.get(kind, frozenset() if kind in _NO_MAPPINGS else {"ioMapping"})
+        extensions = self.extensions(element, node_id, kind, frozenset(allowed))
+        if "ioMapping" in extensions:
+            fields["inputs"], fields["outputs"] = self.mappings(extensions["ioMapping"], node_id)
+        definitions: list[ET.Element] = []
+        if kind != "subProcess":
+            for child in element:
+                namespace, name = _local(child.tag)
+                if namespace == MODEL and name in _NODE_CHILDREN:
+                    continue
+                if namespace == MODEL and name.endswith("EventDefinition") and kind in _TRIGGERS:
+                    definitions.append(child)
+                elif namespace == MODEL and name.endswith("LoopCharacteristics"):
+                    self.problem(
+                        f"element {node_id!r} of type {kind!r} has {name}, which is not supported"
+                    )
+                else:
+                    self.unsupported(child, node_id)
+        if kind in _TRIGGERS:
+            trigger = self.trigger(element, kind, parent_id, definitions)
+            if trigger is False:
+                return None
+            fields["trigger"] = trigger
+        if kind == "boundaryEvent":
+            fields["attached_to"] = element.get("attachedToRef", "")
+            fields["cancel_activity"] = element.get("cancelActivity", "true").strip() != "false"
+        elif kind in ("exclusiveGateway", "inclusiveGateway"):
+            fields["default"] = element.get("default")
+        elif kind in ("serviceTask", "sendTask"):
+            fields.update(self.job(extensions, node_id))
+        elif kind == "userTask":
+            assignment = extensions.get("assignmentDefinition")
+            if assignment is not None:
+                fields["assignee"] = assignment.get("assignee")
+                fields["candidate_groups"] = assignment.get("candidateGroups")
+            fields["headers"] = self.headers(extensions)
+        if kind in ("receiveTask", "sendTask"):
+            message = self.message_ref(element, node_id, required=kind == "receiveTask")
+            if message is None and kind == "receiveTask":
+                return None
+            fields["message"] = message
+        if kind == "subProcess":
+            if element.get("triggeredByEvent", "false").strip() == "true":
+                self.problem(
+                    f"element {node_id!r} of type 'subProcess' is an event subprocess, "
+                    "which is not supported"
+                )
+                return None
+            inner = self.scope(element, node_id)
+            fields.update(
+                elements=inner.elements,
+                flows=inner.flows,
+                start_events=inner.start_events,
+                link_catches=inner.link_catches,
+            )
+        return _Draft(_NODE_CLASSES[kind], fields, kind)
+
+    def trigger(
+        self, element: ET.Element, kind: str, parent_id: str | None, definitions: list[ET.Element]
+    ) -> EventDefinition | bool | None:
+        """The event definition, None for a none event, or False after a problem."""
+        node_id = element.get("id", "")
+        if not definitions:
+            if kind in _NEEDS_TRIGGER:
+                self.problem(
+                    f"element {node_id!r} of type {kind!r} without an event definition "
+                    "is not supported"
+                )
+                return False
+            return None
+        if len(definitions) > 1:
+            self.problem(
+                f"element {node_id!r} of type {kind!r} has several event definitions, "
+                "which is not supported"
+            )
+            return False
+        definition = definitions[0]
+        _, name = _local(definition.tag)
+        allowed = () if kind == "startEvent" and parent_id is not None else _TRIGGERS[kind]
+        if name not in allowed:
+            where = " in a subprocess" if kind == "startEvent" and parent_id is not None else ""
+            self.problem(
+                f"element {node_id!r} of type {kind!r} with {name}{where} is not supported"
+            )
+            return False
+        if name == "messageEventDefinition":
+            message = self.message_ref(definition, node_id, required=True)
+            return False if message is None else MessageEventDefinition(message=message)
+        if name == "timerEventDefinition":
+            return self.timer(definition, node_id)
+        if name == "errorEventDefinition":
+            return self.error_definition(definition, node_id, kind)
+        if name == "linkEventDefinition":
+            link = definition.get("name", "").strip()
+            if not link:
+                self.problem(f"link event {node_id!r} has no name on its linkEventDefinition")
+                return False
+            return LinkEventDefinition(name=link)
+        return TerminateEventDefinition()
+
+    def timer(self, definition: ET.Element, node_id: str) -> TimerEventDefinition | bool:
+        found = []
+        for child in definition:
+            namespace, name = _local(child.tag)
+            kinds = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
+            if namespace == MODEL and name in kinds:
+                found.append((kinds[name], (child.text or "").strip()))
+            elif namespace != MODEL or name not in _NODE_CHILDREN:
+                self.unsupported(child, node_id)
+        if len(found) != 1 or not found[0][1]:
+            self.problem(
+                f"timer event {node_id!r} needs exactly one non-empty timeDuration, "
+                "timeDate or timeCycle"
+            )
+            return False
+        kind, text = found[0]
+        timer = TimerEventDefinition(kind=kind, expression=text)  # type: ignore[arg-type]
+        try:
+            _timers.check_timer(timer)
+        except BpmnError as error:
+            self.problem(f"timer event {node_id!r}: {error}")
+            return False
+        return timer
+
+    def error_definition(
+        self, definition: ET.Element, node_id: str, kind: str
+    ) -> ErrorEventDefinition | bool:
+        ref = definition.get("errorRef")
+        if ref is None:
+            if kind == "endEvent":
+                self.problem(f"error end event {node_id!r} needs an errorRef")
+                return False
+            return ErrorEventDefinition()
+        if ref not in self.errors:
+            self.problem(f"element {node_id!r} refers to unknown error {ref!r}")
+            return False
+        error = self.errors[ref]
+        if kind == "endEvent" and not error.error_code:
+            self.problem(f"error {ref!r} thrown by end event {node_id!r} has no errorCode")
+        return ErrorEventDefinition(error=error)
+
+    def message_ref(self, element: ET.Element, node_id: str, *, required: bool) -> Message | None:
+        """The referenced message; None when absent or unknown (a problem if it mattered)."""
+        ref = element.get("messageRef")
+        if ref is None:
+            if required:
+                self.problem(f"element {node_id!r} needs a messageRef")
+            return None
+        if ref not in self.messages:
+            self.problem(f"element {node_id!r} refers to unknown message {ref!r}")
+            return None
+        return self.messages[ref]
+
+    # --- extension elements -----------------------------------------------------------
+
+    def extensions(
+        self, element: ET.Element, owner: str, kind: str, allowed: frozenset[str]
+    ) -> dict[str, ET.Element]:
+        found: dict[str, ET.Element] = {}
+        for block in element.findall(_q(MODEL, "extensionElements")):
+            for child in block:
+                namespace, name = _local(child.tag)
+                if namespace != ZEEBE or name in _ZEEBE_METADATA:
+                    continue
+                if name in allowed:
+                    found[name] = child
+                else:
+                    self.problem(
+                        f"element {owner!r} of type {kind!r} has zeebe:{name}, "
+                        "which is not supported"
+                    )
+        return found
+
+    def mappings(
+        self, block: ET.Element, owner: str
+    ) -> tuple[tuple[VariableMapping, ...], tuple[VariableMapping, ...]]:
+        lists: dict[str, list[VariableMapping]] = {"input": [], "output": []}
+        for child in block:
+            namespace, name = _local(child.tag)
+            if namespace != ZEEBE or name not in lists:
+                self.unsupported(child, owner)
+                continue
+            source, target = child.get("source", "").strip(), child.get("target", "").strip()
+            if not source or not target:
+                self.problem(f"zeebe:{name} of {owner!r} needs a source and a target")
+                continue
+            self.check_expression(owner, f"{name} mapping to {target!r}", source)
+            lists[name].append(VariableMapping(source=source, target=target))
+        return tuple(lists["input"]), tuple(lists["output"])
+
+    def job(self, extensions: dict[str, ET.Element], owner: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {"headers": self.headers(extensions)}
+        definition = extensions.get("taskDefinition")
+        if definition is not None:
+            fields["task_type"] = definition.get("type") or None
+            retries = definition.get("retries", "3").strip()
+            if retries.isdigit():
+                fields["retries"] = int(retries)
+            else:
+                self.problem(f"element {owner!r}: retries {retries!r} is not a whole number")
+        return fields
+
+    def headers(self, extensions: dict[str, ET.Element]) -> dict[str, str]:
+        block = extensions.get("taskHeaders")
+        if block is None:
+            return {}
+        return {h.get("key", ""): h.get("value", "") for h in block if h.get("key")}
+
+    def check_expression(self, owner: str, what: str, text: str, *, always: bool = False) -> None:
+        """Compile a FEEL text now, so a syntax error fails the load and not an instance."""
+        if always or text.lstrip().startswith("="):
+            try:
+                _feel.compile(text)
+            except _feel.FeelError as error:
+                self.problem(f"element {owner!r}: {what}: {error}")
+
+
+def _flatten(
+    elements: Any,
+    flows: Any,
+    all_elements: dict[str, FlowNode],
+    all_flows: dict[str, SequenceFlow],
+) -> None:
+    all_flows.update(flows)
+    for element_id, element in elements.items():
+        all_elements[element_id] = element
+        if isinstance(element, SubProcess):
+            _flatten(element.elements, element.flows, all_elements, all_flows)

@@ -1,0 +1,148 @@
+"""The SVG view of a process: well-formed, one shape per element, state marked, text escaped."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import defusedxml.ElementTree as DefusedET
+import pytest
+
+from runtime.bpmn import BpmnError, parse, render_svg
+
+FIXTURES = Path(__file__).parent / "bpmn"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def shapes(svg: str) -> dict[str, ET.Element]:
+    root = DefusedET.fromstring(svg)
+    return {g.get("data-element-id", ""): g for g in root.iter(f"{SVG}g")}
+
+
+def test_ordering_is_well_formed_with_a_shape_per_element_and_flow() -> None:
+    definitions = parse(FIXTURES / "ordering.bpmn")
+    process = definitions.processes["ordering-items-workflow"]
+    svg = render_svg(definitions, process.id)
+    root = DefusedET.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    assert root.get("viewBox") == "113 80 1517 420"
+    drawn = shapes(svg)
+    assert set(drawn) == set(process.all_elements) | set(process.all_flows)
+    assert "<script" not in svg and "<style" not in svg and "href=" not in svg
+
+
+def test_each_kind_gets_its_own_figure() -> None:
+    definitions = parse(FIXTURES / "ordering.bpmn")
+    drawn = shapes(render_svg(definitions, "ordering-items-workflow"))
+
+    def children(element_id: str) -> list[str]:
+        return [child.tag.removeprefix(SVG) for child in drawn[element_id]]
+
+    start, end = drawn["Start_OrderReceived"], drawn["End_OrderCompleted"]
+    assert children("Start_OrderReceived")[:2] == ["title", "circle"]
+    start_width = float(start.find(f"{SVG}circle").get("stroke-width", ""))  # type: ignore[union-attr]
+    end_width = float(end.find(f"{SVG}circle").get("stroke-width", ""))  # type: ignore[union-attr]
+    assert end_width > start_width
+    assert children("Task_ValidateOrder")[:2] == ["title", "rect"]
+    assert drawn["Task_ValidateOrder"].find(f"{SVG}rect").get("rx") == "10"  # type: ignore[union-attr]
+    for gateway in ("Gateway_Paid", "Gateway_Fork", "Gateway_AwaitPayment"):
+        assert "polygon" in children(gateway)
+    assert "path" in children("Gateway_Paid")  # the X
+    assert children("Gateway_AwaitPayment").count("polygon") == 2  # diamond and pentagon
+    assert children("Event_PaymentReceived").count("circle") == 2  # intermediate: double ring
+    flow = drawn["Flow_ToValidate"].find(f"{SVG}polyline")
+    assert flow is not None and flow.get("points") == "188,220 240,220"
+    assert flow.get("marker-end") == "url(#ordering-items-workflow-arrow)"
+    assert drawn["Task_ValidateOrder"].get("class") == "bpmn-serviceTask"
+    text = "".join(drawn["Task_FriendlyReminder"].itertext())
+    assert "Send friendly" in text and "reminder" in text  # wrapped onto two lines
+
+
+def test_completed_and_active_elements_are_marked() -> None:
+    definitions = parse(FIXTURES / "ordering.bpmn")
+    svg = render_svg(
+        definitions,
+        "ordering-items-workflow",
+        completed={"Start_OrderReceived", "Flow_ToValidate", "Task_ValidateOrder"},
+        active={"Task_SendBill"},
+    )
+    drawn = shapes(svg)
+    assert drawn["Task_ValidateOrder"].get("class") == "bpmn-serviceTask bpmn-completed"
+    assert drawn["Task_SendBill"].get("class") == "bpmn-serviceTask bpmn-active"
+    assert drawn["Task_FriendlyReminder"].get("class") == "bpmn-serviceTask"
+    done = drawn["Task_ValidateOrder"].find(f"{SVG}rect")
+    busy = drawn["Task_SendBill"].find(f"{SVG}rect")
+    idle = drawn["Task_FriendlyReminder"].find(f"{SVG}rect")
+    assert done is not None and busy is not None and idle is not None
+    assert done.get("stroke") == "#2e7d32"
+    assert (busy.get("stroke"), busy.get("fill")) == ("#ef6c00", "#ffe0b2")
+    assert float(busy.get("stroke-width", "")) > float(idle.get("stroke-width", ""))
+    flow = drawn["Flow_ToValidate"].find(f"{SVG}polyline")
+    assert flow is not None and flow.get("stroke") == "#2e7d32"
+    assert flow.get("marker-end") == "url(#ordering-items-workflow-arrow-completed)"
+
+
+def test_names_are_escaped() -> None:
+    name = 'Check <b>&amp; "quote" \'s'
+    source = f"""<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+        xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+        xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+        xmlns:di="http://www.omg.org/spec/DD/20100524/DI">
+      <bpmn:process id="p&lt;1&gt;" name="A &amp; B" isExecutable="true">
+        <bpmn:startEvent id="S" name="&lt;start&gt;"/>
+        <bpmn:task id="T" name="{name.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")}"/>
+        <bpmn:endEvent id="E"/>
+        <bpmn:sequenceFlow id="F1" name="a &lt; b" sourceRef="S" targetRef="T"/>
+        <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E"/>
+      </bpmn:process>
+      <bpmndi:BPMNDiagram id="D"><bpmndi:BPMNPlane id="P" bpmnElement="p&lt;1&gt;">
+        <bpmndi:BPMNShape id="S_di" bpmnElement="S"><dc:Bounds x="0" y="22" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="T_di" bpmnElement="T"><dc:Bounds x="80" y="0" width="100" height="80"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="E_di" bpmnElement="E"><dc:Bounds x="230" y="22" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNEdge id="F1_di" bpmnElement="F1"><di:waypoint x="36" y="40"/><di:waypoint x="80" y="40"/></bpmndi:BPMNEdge>
+        <bpmndi:BPMNEdge id="F2_di" bpmnElement="F2"><di:waypoint x="180" y="40"/><di:waypoint x="230" y="40"/></bpmndi:BPMNEdge>
+      </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+    </bpmn:definitions>"""  # noqa: E501
+    definitions = parse(source)
+    svg = render_svg(definitions, "p<1>")
+    assert "<b>" not in svg and "<start>" not in svg
+    root = DefusedET.fromstring(svg)  # still well-formed
+    assert root.get("aria-label") == "A & B"
+    drawn = shapes(svg)
+    assert drawn["T"].findtext(f"{SVG}title") == name
+    assert "".join(drawn["T"].itertext()).startswith(name)
+    assert drawn["S"].findtext(f"{SVG}title") == "<start>"
+    assert "a < b" in "".join(drawn["F1"].itertext())
+    markers = [m.get("id") for m in root.iter(f"{SVG}marker")]
+    assert markers == ["p_1_-arrow", "p_1_-arrow-completed", "p_1_-arrow-active"]
+
+
+def test_subprocess_pool_and_markers() -> None:
+    definitions = parse(FIXTURES / "subprocess.bpmn")
+    svg = render_svg(definitions, "fulfilment", active={"Sub_Wrap"}, completed={"Sub_Start"})
+    drawn = shapes(svg)
+    process = definitions.processes["fulfilment"]
+    assert set(process.all_elements) | set(process.all_flows) | {"Pool_Shop"} == set(drawn)
+    assert drawn["Pool_Shop"].findtext(f"{SVG}title") == "Shop & Co"
+    assert "Pool_Customer" not in drawn  # another process's pool
+    assert drawn["Sub_Wrap"].get("class") == "bpmn-serviceTask bpmn-active"
+    # the subprocess is drawn before (under) its children
+    order = list(drawn)
+    assert order.index("Sub_Pack") < order.index("Sub_Wrap")
+    assert "Pack <fragile> items" in "".join(drawn["Sub_Pack"].itertext())
+
+
+def test_every_fixture_with_a_layout_renders() -> None:
+    for path in sorted(FIXTURES.glob("*.bpmn")):
+        definitions = parse(path)
+        for process_id in definitions.processes:
+            if definitions.diagram_for(process_id) is not None:
+                DefusedET.fromstring(render_svg(definitions, process_id))
+
+
+def test_missing_process_or_layout_is_an_error() -> None:
+    definitions = parse(FIXTURES / "tasks.bpmn")
+    with pytest.raises(BpmnError, match="process 'tasks' has no diagram"):
+        render_svg(definitions, "tasks")
+    with pytest.raises(BpmnError, match="there is no process 'nope'"):
+        render_svg(definitions, "nope")
