@@ -139,6 +139,13 @@ class WorkflowContext:
             return self._core.spawn(aw)
         raise TypeError(f"expected a future or a coroutine, not {aw!r}")
 
+    def expose(self, state: Any) -> None:
+        """Make ``state`` readable with ``Runtime.query`` (a view of progress, say).
+
+        It is rebuilt by replay, never stored: keep it a function of the journal.
+        """
+        self._core.exposed = state
+
     def now(self) -> dt.datetime:
         """The time of the record being handled: the same on every replay."""
         return dt.datetime.fromtimestamp(self._core.at, dt.UTC)

@@ -110,6 +110,8 @@ class WorkflowCore:
         )
         self._main: _Task | None = None
         self._out: list[r.Output] = []
+        self.exposed: Any = None
+        """What the workflow published with ``ctx.expose`` (read by ``Runtime.query``)."""
         self.consumed: set[tuple[str, str]] = set()
         """``(source, id)`` of every event this instance has taken."""
 

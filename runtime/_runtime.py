@@ -390,6 +390,11 @@ class Runtime:
             for s in self._services.store.read(instance_id)
         ]
 
+    async def query(self, instance_id: str) -> Any:
+        """What the instance exposed with ``ctx.expose``, rebuilt by replaying its journal."""
+        core = replayed_core(self._registry, self._services.store, instance_id)
+        return core.exposed
+
     async def replay(self, instance_id: str) -> ReplayReport:
         """Re-run the recorded journal against the current code; report the first divergence."""
         return replay_report(self._registry, self._services.store, instance_id)
@@ -428,23 +433,35 @@ def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> boo
     return True
 
 
-def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayReport:
-    """Replay one instance's journal through the code in ``registry``, touching nothing."""
+def _journal_core(
+    registry: Registry, store: Store, instance_id: str
+) -> tuple[WorkflowCore, builtins.list[tuple[r.Record, float]]]:
     row = store.get(instance_id)
     if row is None:
         raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    stored = store.read(instance_id)
-    journal = [(r.decode(s.kind, s.version, s.data), s.at) for s in stored]
+    journal = [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id)]
     definition = registry.workflow(row.workflow, started_version(journal))
-    core = WorkflowCore(definition, instance_id, registry.activity)
+    return WorkflowCore(definition, instance_id, registry.activity), journal
+
+
+def replayed_core(registry: Registry, store: Store, instance_id: str) -> WorkflowCore:
+    """A throwaway core brought up to date by replay (a divergence raises)."""
+    core, journal = _journal_core(registry, store, instance_id)
+    replay(core, journal)
+    return core
+
+
+def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayReport:
+    """Replay one instance's journal through the code in ``registry``, touching nothing."""
+    core, journal = _journal_core(registry, store, instance_id)
     try:
         replay(core, journal)
     except NonDeterminismError as exc:
         return ReplayReport(
             instance_id=instance_id,
-            records=len(stored),
+            records=len(journal),
             ok=False,
             step=exc.step,
             divergence=str(exc),
         )
-    return ReplayReport(instance_id=instance_id, records=len(stored), ok=True)
+    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)

@@ -253,3 +253,25 @@ async def test_an_unfinished_instance_is_recovered_when_the_runtime_opens_again(
 async def _history(db: str, iid: str) -> Any:
     async with Runtime.open(db) as rt:
         return await rt.history(iid)
+
+
+@workflow(name="rt_progress")
+async def rt_progress(ctx: WorkflowContext, steps: int) -> int:
+    done: list[int] = []
+    ctx.expose({"done": done})
+    for n in range(steps):
+        await ctx.sleep(10)
+        done.append(n)
+    return len(done)
+
+
+async def test_query_rebuilds_what_the_workflow_exposed(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(rt_progress, 3)
+        with trio.move_on_after(25):
+            await rt.result(iid)
+        assert await rt.query(iid) == {"done": [0, 1]}
+        await rt.result(iid)
+        assert await rt.query(iid) == {"done": [0, 1, 2]}
