@@ -23,26 +23,23 @@ import os
 import sys
 
 # This file is named like the standard library's `http`, and running a script puts its folder
-# first on the import path: `import http` (in httpx, werkzeug) would then find this file.
+# first on the import path: `import http` (in httpx, werkzeug) would then find this file. The
+# folder goes last instead, behind the standard library, where `_common` is still found.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
 import contextlib  # noqa: E402
 import functools  # noqa: E402
-import importlib  # noqa: E402
-import json  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import ssl  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import httpx  # noqa: E402
 import trio  # noqa: E402
@@ -50,6 +47,11 @@ import trio  # noqa: E402
 from api import create_app, serve  # noqa: E402
 from api._serve import load_app_module  # noqa: E402
 from runtime import Runtime  # noqa: E402
+
+if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
+    from benchmarks import _common
+else:  # run as a script, this file's folder is last on the import path (see above)
+    import _common
 
 APP = os.path.join(_HERE, "_bench_app.py")
 WORKFLOW = "bench_http_one"
@@ -62,45 +64,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         " once over keep-alive connections, and print one JSON line: starts/s, p50/p99 request"
         " latency, errors, peak RSS."
     )
-    parser.add_argument("--n", type=int, default=5000, help="requests to send (default 5000)")
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=64,
-        help="requests in flight at once, one per pooled connection (default 64)",
+    _common.add_n_option(parser, 5000, "requests to send")
+    _common.add_concurrency_option(
+        parser, 64, "requests in flight at once, one per pooled connection"
     )
     parser.add_argument(
         "--external",
         action="store_true",
         help="run the server in a process of its own (python -m api serve) instead of in this one",
     )
-    parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
-    )
-    args = parser.parse_args(argv)
-    if args.n < 1 or args.concurrency < 1:
-        parser.error("--n and --concurrency must be >= 1")
-    if args.db is not None and os.path.exists(args.db):
-        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
-    return args
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """Yield a function to call once per answered request; draws a bar only on a terminal."""
-    if not sys.stderr.isatty():
-        yield lambda: None
-        return
-    try:
-        console = importlib.import_module("rich.console")  # optional: not a dependency
-        progress_bar = importlib.import_module("rich.progress")
-    except ImportError:
-        yield lambda: None
-        return
-    # rich draws on stdout by default; stdout carries the JSON line.
-    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("requests", total=total)
-        yield lambda: progress.advance(task)
+    return _common.parse_n_and_concurrency(parser, argv)
 
 
 async def _drive(base_url: str, n: int, concurrency: int) -> dict[str, Any]:
@@ -122,7 +95,7 @@ async def _drive(base_url: str, n: int, concurrency: int) -> dict[str, Any]:
             )
             for _ in range(concurrency)
         ]
-        with _progress(n) as advance:
+        with _common.progress("requests", n) as advance:
 
             async def worker(client: httpx.AsyncClient) -> None:
                 for i in next_request:  # shared: each request is taken by one worker
@@ -148,19 +121,13 @@ async def _drive(base_url: str, n: int, concurrency: int) -> dict[str, Any]:
             answer = await clients[0].get(f"/instances/{last_id[0]}/result", params={"wait": "30"})
             if answer.status_code != 200 or answer.json().get("status") != "completed":
                 raise AssertionError(f"instance {last_id[0]} answered {answer.text}")
-    latencies.sort()
-    if len(latencies) > 1:
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    else:
-        cuts = (latencies or [0.0]) * 99
     started = n - sum(errors.values())
     return {
         "n": n,
         "concurrency": concurrency,
         "seconds": round(seconds, 3),
         "starts_per_s": round(started / seconds, 1),
-        "p50_ms": round(1000 * cuts[49], 2),
-        "p99_ms": round(1000 * cuts[98], 2),
+        **_common.p50_p99_ms(latencies),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors),
     }
@@ -201,50 +168,45 @@ async def _wait_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
                 await trio.sleep(0.05)
 
 
-def _external(tmp: str, path: str, n: int, concurrency: int) -> dict[str, Any]:
+def _external(path: str, n: int, concurrency: int) -> dict[str, Any]:
     port = _free_port()  # picked here, bound by the server: another process could race for it
     base_url = f"http://127.0.0.1:{port}"
-    log_path = os.path.join(tmp, "server.log")
     command = [sys.executable, "-m", "api", "serve", APP, "--db", path, "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if k != "TRIOFLOW_TOKEN"}
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=tmp, stdout=log, stderr=log, env=env)
-    try:
+    with tempfile.TemporaryDirectory() as tmp:  # the server's working folder and its log
+        log_path = os.path.join(tmp, "server.log")
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(command, cwd=tmp, stdout=log, stderr=log, env=env)
         try:
-            trio.run(_wait_ready, base_url, server)
-        except (RuntimeError, TimeoutError) as exc:
-            with open(log_path, errors="replace") as log_text:
-                tail = log_text.read()[-2000:]
-            raise SystemExit(f"http.py: the server did not come up ({exc}):\n{tail}") from None
-        result = trio.run(_drive, base_url, n, concurrency)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            try:
+                trio.run(_wait_ready, base_url, server)
+            except (RuntimeError, TimeoutError) as exc:
+                with open(log_path, errors="replace") as log_text:
+                    tail = log_text.read()[-2000:]
+                raise SystemExit(f"http.py: the server did not come up ({exc}):\n{tail}") from None
+            result = trio.run(_drive, base_url, n, concurrency)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     # The largest waited-for child is the server: its peak RSS.
-    result["server_peak_rss_mb"] = round(_peak_rss_mb(resource.RUSAGE_CHILDREN), 1)
+    result["server_peak_rss_mb"] = _common.peak_rss_mb(resource.RUSAGE_CHILDREN)
     return result
-
-
-def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    peak = resource.getrusage(who).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.abspath(args.db or os.path.join(tmp, "http.db"))
+    with _common.database_path(args.db, "http.db") as path:
         if args.external:
-            result = _external(tmp, path, args.n, args.concurrency)
+            result = _external(path, args.n, args.concurrency)
         else:
             result = trio.run(_in_process, path, args.n, args.concurrency)
     mode = {"mode": "external" if args.external else "in-process"}
-    rss = {"peak_rss_mb": round(_peak_rss_mb(), 1)}
-    print(json.dumps({"benchmark": "http", **mode, **result, **rss}))
+    rss = {"peak_rss_mb": _common.peak_rss_mb()}
+    _common.print_json_line({"benchmark": "http", **mode, **result, **rss})
 
 
 if __name__ == "__main__":

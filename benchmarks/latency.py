@@ -13,20 +13,16 @@ installed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import json
-import os
-import resource
-import statistics
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
 from runtime import Overloaded, Runtime, WorkflowContext, activity, workflow
+
+if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
+    from benchmarks import _common
+else:  # run as a script, this file's folder comes first on the import path
+    import _common
 
 
 @activity
@@ -59,39 +55,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="how long to offer the load (default 10)"
     )
-    parser.add_argument(
-        "--sync",
-        choices=("normal", "full"),
-        default="normal",
-        help="SQLite synchronous mode (default normal)",
+    _common.add_sync_option(parser)
+    return _common.parse_args(
+        parser,
+        argv,
+        "--rate and --seconds must be > 0",
+        lambda args: args.rate <= 0 or args.seconds <= 0,
     )
-    parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
-    )
-    args = parser.parse_args(argv)
-    if args.rate <= 0 or args.seconds <= 0:
-        parser.error("--rate and --seconds must be > 0")
-    if args.db is not None and os.path.exists(args.db):
-        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
-    return args
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """Yield a function to call once per finished instance; draws a bar only on a terminal."""
-    if not sys.stderr.isatty():
-        yield lambda: None
-        return
-    try:
-        console = importlib.import_module("rich.console")  # optional: not a dependency
-        progress_bar = importlib.import_module("rich.progress")
-    except ImportError:
-        yield lambda: None
-        return
-    # rich draws on stdout by default; stdout carries the JSON line.
-    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("instances", total=total)
-        yield lambda: progress.advance(task)
 
 
 async def _run(
@@ -103,7 +73,7 @@ async def _run(
     in_flight = max_in_flight = 0
     max_lag = 0.0
     async with Runtime.open(path, synchronous=sync) as rt:
-        with _progress(total) as advance:
+        with _common.progress("instances", total) as advance:
 
             async def one(i: int, due: float) -> None:
                 nonlocal overloaded, in_flight
@@ -132,10 +102,7 @@ async def _run(
                 issued = trio.current_time() - t0
             finished = trio.current_time() - t0
     latencies.sort()
-    if len(latencies) > 1:
-        cuts = statistics.quantiles(latencies, n=1000, method="inclusive")
-    else:
-        cuts = (latencies or [0.0]) * 999
+    cuts = _common.cut_points(latencies, 1000)
     # The last start was due at (total - 1) / rate: count the interval it opens as well.
     span = issued + 1 / rate
     return {
@@ -154,21 +121,15 @@ async def _run(
         "max_ms": round(1000 * latencies[-1], 2) if latencies else 0.0,
         "max_start_lag_ms": round(1000 * max_lag, 2),
         "max_in_flight": max_in_flight,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": _common.peak_rss_mb(),
     }
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = args.db or os.path.join(tmp, "latency.db")
+    with _common.database_path(args.db, "latency.db") as path:
         result = trio.run(_run, path, args.rate, args.seconds, args.sync)
-    print(json.dumps(result))
+    _common.print_json_line(result)
 
 
 if __name__ == "__main__":

@@ -14,22 +14,19 @@ JSON line. A progress bar is shown on stderr when stderr is a terminal and `rich
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import importlib
-import json
 import os
-import resource
-import statistics
-import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from runtime import Event, Runtime, WorkflowContext, workflow
+
+if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
+    from benchmarks import _common
+else:  # run as a script, this file's folder comes first on the import path
+    import _common
 
 
 @workflow
@@ -57,47 +54,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=500,
         help="starts, then publishes, in flight at once (default 500)",
     )
-    parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
+    return _common.parse_args(
+        parser,
+        argv,
+        "--m and --batch must be >= 1, --max-resident >= 0",
+        lambda args: args.m < 1 or args.batch < 1 or args.max_resident < 0,
     )
-    args = parser.parse_args(argv)
-    if args.m < 1 or args.batch < 1 or args.max_resident < 0:
-        parser.error("--m and --batch must be >= 1, --max-resident >= 0")
-    if args.db is not None and os.path.exists(args.db):
-        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
-    return args
-
-
-@contextlib.contextmanager
-def _progress(description: str, total: int) -> Iterator[Callable[[], None]]:
-    """Yield a function to call once per item done; draws a bar only on a terminal."""
-    if not sys.stderr.isatty():
-        yield lambda: None
-        return
-    try:
-        console = importlib.import_module("rich.console")  # optional: not a dependency
-        progress_bar = importlib.import_module("rich.progress")
-    except ImportError:
-        yield lambda: None
-        return
-    # rich draws on stdout by default; stdout carries the JSON line.
-    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda: progress.advance(task)
-
-
-async def _in_pool(count: int, width: int, one: Callable[[int], Awaitable[None]]) -> None:
-    """Call `one(i)` for i in range(count), `width` at a time, from `width` long-lived tasks
-    (not one task per item: M parked tasks would be measured as the runtime's memory)."""
-    items = iter(range(count))
-
-    async def worker() -> None:
-        for i in items:  # one shared iterator: each i goes to exactly one worker
-            await one(i)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(min(width, count)):
-            nursery.start_soon(worker)
 
 
 async def _run(path: str, m: int, max_resident: int, batch: int) -> dict[str, Any]:
@@ -107,19 +69,19 @@ async def _run(path: str, m: int, max_resident: int, batch: int) -> dict[str, An
         gc.collect()
         rss_before = _current_rss()
 
-        with _progress("starting", m) as advance:
+        with _common.progress("starting", m) as advance:
 
             async def start(i: int) -> None:
                 ids[i] = await rt.start(bench_parked, str(i), instance_id=f"parked-{i}")
                 advance()
 
             began = time.perf_counter()
-            await _in_pool(m, batch, start)
+            await _common.in_pool(m, batch, start)
             start_seconds = time.perf_counter() - began
 
         gc.collect()
         rss_parked = _current_rss()
-        peak_parked = _peak_rss()
+        peak_parked = _common.peak_rss_mb()
         resident_parked = rt.resident
         # Sampled, not all M: a full check would page through every row and touch the cache.
         for i in range(0, m, max(1, m // 100)):
@@ -127,7 +89,7 @@ async def _run(path: str, m: int, max_resident: int, batch: int) -> dict[str, An
             if status != "waiting":
                 raise AssertionError(f"instance {ids[i]} is {status}, not parked")
 
-        with _progress("resuming", m) as advance:
+        with _common.progress("resuming", m) as advance:
 
             async def wake(i: int) -> None:
                 sent = time.perf_counter()
@@ -138,7 +100,7 @@ async def _run(path: str, m: int, max_resident: int, batch: int) -> dict[str, An
                 advance()
 
             began = time.perf_counter()
-            await _in_pool(m, batch, wake)
+            await _common.in_pool(m, batch, wake)
             resume_seconds = time.perf_counter() - began
 
         left = await rt.list(status="waiting", limit=1)
@@ -149,7 +111,6 @@ async def _run(path: str, m: int, max_resident: int, batch: int) -> dict[str, An
                 raise AssertionError(f"instance {ids[i]} returned the wrong event data")
         resident_after = rt.resident
 
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if m > 1 else latencies * 99
     return {
         "benchmark": "parked",
         "m": m,
@@ -159,17 +120,16 @@ async def _run(path: str, m: int, max_resident: int, batch: int) -> dict[str, An
         "starts_per_s": round(m / start_seconds, 1),
         "rss_before_mb": _mb(rss_before),
         "rss_parked_mb": _mb(rss_parked),
-        "peak_rss_parked_mb": _mb(peak_parked),
+        "peak_rss_parked_mb": peak_parked,
         "rss_per_instance_bytes": None
         if rss_before is None or rss_parked is None
         else round((rss_parked - rss_before) / m),
         "resident_parked": resident_parked,
         "resume_seconds": round(resume_seconds, 3),
         "resumes_per_s": round(m / resume_seconds, 1),
-        "resume_p50_ms": round(1000 * cuts[49], 2),
-        "resume_p99_ms": round(1000 * cuts[98], 2),
+        **_common.p50_p99_ms(latencies, prefix="resume_"),
         "resident_after": resident_after,
-        "peak_rss_mb": _mb(_peak_rss()),
+        "peak_rss_mb": _common.peak_rss_mb(),
     }
 
 
@@ -183,22 +143,15 @@ def _current_rss() -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _peak_rss() -> int:
-    """Peak resident set size so far, in bytes."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes vs KiB
-
-
 def _mb(size: int | None) -> float | None:
     return None if size is None else round(size / (1024 * 1024), 1)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = args.db or os.path.join(tmp, "parked.db")
+    with _common.database_path(args.db, "parked.db") as path:
         result = trio.run(_run, path, args.m, args.max_resident, args.batch)
-    print(json.dumps(result))
+    _common.print_json_line(result)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from runtime import Runtime, WorkflowContext, activity, workflow
+
+if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
+    from benchmarks import _common
+else:  # run as a script, this file's folder comes first on the import path
+    import _common
 
 _HANG = False
 """True in the child: the second activity never returns, so the kill finds it in flight."""
@@ -69,33 +71,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=10_000,
         help="Runtime.open max_resident in both processes (default 10000)",
     )
-    parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
-    )
     parser.add_argument("--create", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.k < 1 or args.max_resident < 0:
-        parser.error("--k must be >= 1, --max-resident >= 0")
-    if args.db is not None and os.path.exists(args.db):
-        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
-    return args
+    return _common.parse_args(
+        parser,
+        argv,
+        "--k must be >= 1, --max-resident >= 0",
+        lambda args: args.k < 1 or args.max_resident < 0,
+    )
 
 
 def _instance_ids(k: int) -> list[str]:
     return [f"recover-{i}" for i in range(k)]
-
-
-async def _in_pool(count: int, width: int, one: Callable[[int], Awaitable[None]]) -> None:
-    """Call `one(i)` for i in range(count) from `width` tasks sharing one iterator."""
-    items = iter(range(count))
-
-    async def worker() -> None:
-        for i in items:
-            await one(i)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(min(width, count)):
-            nursery.start_soon(worker)
 
 
 async def _create(path: str, k: int, max_resident: int) -> None:
@@ -108,7 +94,7 @@ async def _create(path: str, k: int, max_resident: int) -> None:
         async def start(i: int) -> None:
             await rt.start(bench_recovery, i, instance_id=ids[i])
 
-        await _in_pool(k, 500, start)
+        await _common.in_pool(k, 500, start)
         # Polling the summary rows: "in flight" is what the journal says, which is what counts.
         pending = ids
         while pending:
@@ -151,7 +137,7 @@ async def _recover(path: str, k: int, max_resident: int) -> dict[str, Any]:
             if result != (i + 1) * 2:
                 raise AssertionError(f"instance {ids[i]} returned {result!r}")
 
-        await _in_pool(k, 500, finish)
+        await _common.in_pool(k, 500, finish)
         complete_seconds = time.perf_counter() - began
     if _reran != k:
         raise AssertionError(f"{_reran} second activities ran again, not {k}")
@@ -165,11 +151,6 @@ async def _recover(path: str, k: int, max_resident: int) -> dict[str, Any]:
     }
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
-
-
 def main(argv: list[str] | None = None) -> None:
     global _HANG
     args = _parse(argv)
@@ -177,8 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         _HANG = True
         trio.run(_create, args.db, args.k, args.max_resident)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = args.db or os.path.join(tmp, "recovery.db")
+    with _common.database_path(args.db, "recovery.db") as path:
         create_seconds = _run_child(path, args.k, args.max_resident)
         db_bytes = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
         figures = trio.run(_recover, path, args.k, args.max_resident)
@@ -189,9 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         "create_seconds": create_seconds,
         "db_mb": round(db_bytes / (1024 * 1024), 1),
         **figures,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": _common.peak_rss_mb(),
     }
-    print(json.dumps(result))
+    _common.print_json_line(result)
 
 
 if __name__ == "__main__":

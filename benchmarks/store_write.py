@@ -12,13 +12,18 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from runtime._journal import JournalWriter
 from runtime._sqlite import SqliteStore
 from runtime._store import Append, NewInstance, StoredRecord, Summary
+
+if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
+    from benchmarks import _common
+else:  # run as a script, this file's folder comes first on the import path
+    import _common
 
 APPENDS = 20_000
 RECORDS_PER_APPEND = 2
@@ -75,7 +80,7 @@ async def main(directory: str | None) -> None:
         for synchronous in ("normal", "full"):
             path = os.path.join(tmp, f"{synchronous}.db")
             result[synchronous] = await _measure(path, synchronous)
-    print(json.dumps(result))
+    _common.print_json_line(result)
 
 
 if __name__ == "__main__":

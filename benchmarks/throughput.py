@@ -10,21 +10,17 @@ on stderr when stderr is a terminal and `rich` is installed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import json
-import os
-import resource
-import statistics
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
 from runtime import Runtime, WorkflowContext, activity, workflow
+
+if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
+    from benchmarks import _common
+else:  # run as a script, this file's folder comes first on the import path
+    import _common
 
 
 @activity
@@ -50,46 +46,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         description="Run N instances of a two-activity workflow on a fresh SQLite file and print"
         " one JSON line: instances/s, activities/s, p50/p99 start-to-finish latency, peak RSS."
     )
-    parser.add_argument("--n", type=int, default=5000, help="instances to run (default 5000)")
-    parser.add_argument(
-        "--sync",
-        choices=("normal", "full"),
-        default="normal",
-        help="SQLite synchronous mode (default normal)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=500,
-        help="instances started and not yet finished at once (default 500)",
-    )
-    parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
-    )
-    args = parser.parse_args(argv)
-    if args.n < 1 or args.concurrency < 1:
-        parser.error("--n and --concurrency must be >= 1")
-    if args.db is not None and os.path.exists(args.db):
-        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
-    return args
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """Yield a function to call once per finished instance; draws a bar only on a terminal."""
-    if not sys.stderr.isatty():
-        yield lambda: None
-        return
-    try:
-        console = importlib.import_module("rich.console")  # optional: not a dependency
-        progress_bar = importlib.import_module("rich.progress")
-    except ImportError:
-        yield lambda: None
-        return
-    # rich draws on stdout by default; stdout carries the JSON line.
-    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("instances", total=total)
-        yield lambda: progress.advance(task)
+    _common.add_n_option(parser, 5000)
+    _common.add_sync_option(parser)
+    _common.add_concurrency_option(parser, 500)
+    return _common.parse_n_and_concurrency(parser, argv)
 
 
 async def _run(
@@ -98,7 +58,7 @@ async def _run(
     latencies: list[float] = []
     limiter = trio.CapacityLimiter(concurrency)
     async with Runtime.open(path, synchronous=sync) as rt:
-        with _progress(n) as advance:
+        with _common.progress("instances", n) as advance:
 
             async def one(i: int) -> None:
                 async with limiter:
@@ -115,33 +75,20 @@ async def _run(
                 for i in range(n):
                     nursery.start_soon(one, i)
             seconds = time.perf_counter() - began
-    latencies.sort()
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if n > 1 else latencies * 99
     return {
         "benchmark": "throughput",
         "n": n,
         "sync": sync,
         "concurrency": concurrency,
-        "seconds": round(seconds, 3),
-        "instances_per_s": round(n / seconds, 1),
-        "steps_per_s": round(2 * n / seconds, 1),
-        "p50_ms": round(1000 * cuts[49], 2),
-        "p99_ms": round(1000 * cuts[98], 2),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        **_common.throughput_figures(n, seconds, latencies),
     }
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = args.db or os.path.join(tmp, "throughput.db")
+    with _common.database_path(args.db, "throughput.db") as path:
         result = trio.run(_run, path, args.n, args.sync, args.concurrency)
-    print(json.dumps(result))
+    _common.print_json_line(result)
 
 
 if __name__ == "__main__":

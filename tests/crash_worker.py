@@ -14,11 +14,11 @@ line for one activity is a re-run of that attempt after the crash.
 from __future__ import annotations
 
 import functools
-import os
 import random
 import sys
 
 import trio
+from _processes import record_effect
 
 from runtime import Runtime, WorkflowContext, activity, workflow
 
@@ -38,13 +38,7 @@ def expected_output(instance_id: str, n: int) -> str:
 
 
 async def _side_effect(instance_id: str, name: str) -> None:
-    # One unbuffered O_APPEND write per line: once os.write returns the line is in the kernel,
-    # so it survives a SIGKILL of this process (fsync would only add power-loss safety).
-    fd = os.open(EFFECTS_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"{instance_id} {name} {os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
+    record_effect(EFFECTS_PATH, instance_id, name)
     await trio.sleep(random.uniform(0.01, 0.05))  # the rest of the work: the kill can land here
 
 

@@ -13,10 +13,10 @@ activity and tell the killed child's runs from the ones after recovery.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import trio
+from _processes import record_effect
 
 from runtime import Runtime, WorkflowContext, activity, workflow
 
@@ -54,13 +54,7 @@ def effects_of(instance_id: str) -> tuple[str, ...]:
 
 @activity
 def parked_effect(instance_id: str, name: str) -> str:
-    # One unbuffered O_APPEND write per line: once os.write returns the line is in the kernel,
-    # so it survives a SIGKILL of this process.
-    fd = os.open(EFFECTS_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"{instance_id} {name} {os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
+    record_effect(EFFECTS_PATH, instance_id, name)
     return name
 
 

@@ -9,17 +9,14 @@ was in flight runs again once (at-least-once, never more).
 
 from __future__ import annotations
 
-import collections
-import functools
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import crash_worker
 import pytest
 import trio
+from _processes import Key, read_effects, run_until_killed
 
 from runtime import Runtime
 from runtime import _records as r
@@ -30,19 +27,6 @@ KILL_AFTER_LINES = 450
 """Side effects seen before the kill, of 600. Activities run 16 at a time in FIFO order, so at
 450 the first instances have finished, the rest are at their last or second step, 16 activities
 are in flight, and the run has about a third of a second left."""
-
-REPO = Path(__file__).resolve().parent.parent
-Key = tuple[str, str]  # (instance id, activity name)
-
-
-def _effects(path: Path) -> dict[Key, list[int]]:
-    """Each activity's runs, as the pids that ran it, in the order they ran."""
-    runs: dict[Key, list[int]] = collections.defaultdict(list)
-    if path.exists():
-        for line in path.read_text().splitlines():
-            instance_id, name, pid = line.split()
-            runs[instance_id, name].append(int(pid))
-    return runs
 
 
 def _journal_at_kill(db: Path) -> tuple[set[Key], int]:
@@ -63,43 +47,16 @@ def _journal_at_kill(db: Path) -> tuple[set[Key], int]:
 
 async def _run_child_until_killed(db: Path, effects: Path, stderr_path: Path) -> int:
     """Start the child, wait until it made progress, SIGKILL it; return its pid."""
-    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    command = [
-        sys.executable,
-        str(Path(crash_worker.__file__)),
-        str(db),
-        str(effects),
-        str(INSTANCES),
-    ]
-    with stderr_path.open("wb") as stderr:
-        async with trio.open_nursery() as nursery:
-            process: trio.Process = await nursery.start(
-                functools.partial(
-                    trio.run_process,
-                    command,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    env=env,
-                    check=False,
-                )
-            )
-            assert process.stdout is not None
-            with trio.fail_after(20):
-                output = b""
-                while b"started\n" not in output:
-                    chunk = await process.stdout.receive_some()
-                    assert chunk, await trio.Path(stderr_path).read_text()
-                    output += chunk
-                # Polling a file: the progress is another process's, no Trio event tells us.
-                while sum(map(len, _effects(effects).values())) < KILL_AFTER_LINES:  # noqa: ASYNC110
-                    await trio.sleep(0.005)
-            os.kill(process.pid, signal.SIGKILL)
-            await process.wait()
-            output += await process.stdout.receive_some()
-    assert process.returncode == -signal.SIGKILL, await trio.Path(stderr_path).read_text()
-    assert b"finished" not in output
-    return process.pid
+    killed = await run_until_killed(
+        crash_worker.__file__,
+        [str(db), str(effects), str(INSTANCES)],
+        stderr_path,
+        ready=b"started\n",
+        timeout=20,
+        until=lambda: sum(map(len, read_effects(effects).values())) >= KILL_AFTER_LINES,
+    )
+    assert b"finished" not in killed.output
+    return killed.pid
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
@@ -110,7 +67,7 @@ async def test_a_killed_process_loses_nothing_and_reruns_only_what_was_in_flight
     child = await _run_child_until_killed(db, effects, tmp_path / "child-stderr.txt")
 
     completed_at_kill, unfinished_at_kill = _journal_at_kill(db)
-    runs_at_kill = _effects(effects)
+    runs_at_kill = read_effects(effects)
     assert unfinished_at_kill > 0, "the kill came after every instance had finished"
     assert completed_at_kill, "the kill came before any activity completion was journaled"
     assert all(pids == [child] for pids in runs_at_kill.values())
@@ -128,7 +85,7 @@ async def test_a_killed_process_loses_nothing_and_reruns_only_what_was_in_flight
     assert all(k.count("activity_completed") == 3 for k in kinds)
 
     me = os.getpid()
-    runs = _effects(effects)
+    runs = read_effects(effects)
     assert runs.keys() == {(i, name) for i in ids for name in crash_worker.ACTIVITIES}
     for key, pids in runs.items():
         if key in completed_at_kill:

@@ -12,11 +12,7 @@ and every timer fired after the reopen, though it fell due while the process was
 
 from __future__ import annotations
 
-import collections
-import functools
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,24 +21,13 @@ import parked_worker
 import pytest
 import trio
 import trio.testing
+from _processes import read_effects, run_until_killed
 
 from runtime import Event, Runtime
 from runtime import _records as r
 from runtime._sqlite import SqliteStore
 
 INSTANCES = 99
-REPO = Path(__file__).resolve().parent.parent
-Key = tuple[str, str]  # (instance id, activity step name)
-
-
-def _effects(path: Path) -> dict[Key, list[int]]:
-    """Each activity's runs, as the pids that ran it, in the order they ran."""
-    runs: dict[Key, list[int]] = collections.defaultdict(list)
-    if path.exists():
-        for line in path.read_text().splitlines():
-            instance_id, name, pid = line.split()
-            runs[instance_id, name].append(int(pid))
-    return runs
 
 
 def _timers(db: Path, ids: list[str]) -> dict[str, tuple[float, float | None]]:
@@ -70,42 +55,14 @@ async def _run_child_until_killed(
 
     Returns the child's pid and the wall time of the kill.
     """
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    command = [
-        sys.executable,
-        str(Path(parked_worker.__file__)),
-        str(db),
-        str(effects),
-        str(INSTANCES),
-        str(max_resident),
-    ]
-    with stderr_path.open("wb") as stderr:
-        async with trio.open_nursery() as nursery:
-            process: trio.Process = await nursery.start(
-                functools.partial(
-                    trio.run_process,
-                    command,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    env=env,
-                    check=False,
-                )
-            )
-            assert process.stdout is not None
-            with trio.fail_after(15):
-                output = b""
-                while b"parked\n" not in output:
-                    chunk = await process.stdout.receive_some()
-                    assert chunk, await trio.Path(stderr_path).read_text()
-                    output += chunk
-            os.kill(process.pid, signal.SIGKILL)
-            killed_at = time.time()
-            await process.wait()
-    assert process.returncode == -signal.SIGKILL, await trio.Path(stderr_path).read_text()
-    return process.pid, killed_at
+    killed = await run_until_killed(
+        parked_worker.__file__,
+        [str(db), str(effects), str(INSTANCES), str(max_resident)],
+        stderr_path,
+        ready=b"parked\n",
+        timeout=15,
+    )
+    return killed.pid, killed.killed_at
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
@@ -125,7 +82,7 @@ async def test_parked_instances_survive_a_kill_and_their_timers_fire_late_once(
     with SqliteStore(db) as store:
         assert set(store.unfinished()) == set(ids)
         assert {store.get(i).status for i in ids} == {"waiting"}  # type: ignore[union-attr]
-    assert _effects(effects) == {(i, "before"): [child] for i in ids}
+    assert read_effects(effects) == {(i, "before"): [child] for i in ids}
     timers_at_kill = _timers(db, sleepers)
     assert timers_at_kill.keys() == set(sleepers)
     assert all(fired is None for _, fired in timers_at_kill.values())
@@ -167,7 +124,7 @@ async def test_parked_instances_survive_a_kill_and_their_timers_fire_late_once(
         for i in ids
         for name in parked_worker.effects_of(i)
     }
-    assert _effects(effects) == expected_runs  # every activity ran once, none twice
+    assert read_effects(effects) == expected_runs  # every activity ran once, none twice
 
     for instance_id, (due, fired) in _timers(db, sleepers).items():
         assert due < reopened_at, f"{instance_id}: its timer was not overdue at the reopen"

@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import importlib
 import importlib.metadata
-import json
 import os
-import resource
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from dbos import DBOS, DBOSConfig
+
+# `_common` is in the folder above. It goes last on the import path: that folder holds `http.py`,
+# which must not shadow the standard library's `http`.
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _common
 
 
 @DBOS.step()
@@ -55,39 +52,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         description="Run N instances of a two-step DBOS workflow on a fresh SQLite file and"
         " print one JSON line: instances/s, steps/s, p50/p99 latency, peak RSS."
     )
-    parser.add_argument("--n", type=int, default=1000, help="instances to run (default 1000)")
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=10,
-        help="instances started and not yet finished at once (default 10)",
-    )
-    parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
-    )
-    args = parser.parse_args(argv)
-    if args.n < 1 or args.concurrency < 1:
-        parser.error("--n and --concurrency must be >= 1")
-    if args.db is not None and os.path.exists(args.db):
-        parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
-    return args
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """Yield a function to call once per finished instance; draws a bar only on a terminal."""
-    if not sys.stderr.isatty():
-        yield lambda: None
-        return
-    try:
-        console = importlib.import_module("rich.console")  # optional: not a dependency
-        progress_bar = importlib.import_module("rich.progress")
-    except ImportError:
-        yield lambda: None
-        return
-    with progress_bar.Progress(console=console.Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("instances", total=total)
-        yield lambda: progress.advance(task)
+    _common.add_n_option(parser, 1000)
+    _common.add_concurrency_option(parser, 10)
+    return _common.parse_n_and_concurrency(parser, argv)
 
 
 async def _run(path: str, n: int, concurrency: int) -> dict[str, Any]:
@@ -98,53 +65,33 @@ async def _run(path: str, n: int, concurrency: int) -> dict[str, Any]:
     }
     DBOS(config=config)
     DBOS.launch()
-    latencies: list[float] = []
-    limiter = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> Any:
+        handle = await DBOS.start_workflow_async(bench_two_steps, i)
+        return await handle.get_result()
+
+    def check(i: int, result: Any) -> None:
+        if result != (i + 1) * 2:
+            raise AssertionError(f"instance {i} returned {result!r}")
+
     try:
-        with _progress(n) as advance:
-
-            async def one(i: int) -> None:
-                async with limiter:
-                    began = time.perf_counter()
-                    handle = await DBOS.start_workflow_async(bench_two_steps, i)
-                    result = await handle.get_result()
-                    latencies.append(time.perf_counter() - began)
-                if result != (i + 1) * 2:
-                    raise AssertionError(f"instance {i} returned {result!r}")
-                advance()
-
-            began = time.perf_counter()
-            await asyncio.gather(*(one(i) for i in range(n)))
-            seconds = time.perf_counter() - began
+        seconds, latencies = await _common.time_instances(n, concurrency, run, check)
     finally:
         DBOS.destroy()
-    latencies.sort()
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if n > 1 else latencies * 99
     return {
         "benchmark": "dbos",
         "version": importlib.metadata.version("dbos"),
         "n": n,
         "concurrency": concurrency,
-        "seconds": round(seconds, 3),
-        "instances_per_s": round(n / seconds, 1),
-        "steps_per_s": round(2 * n / seconds, 1),
-        "p50_ms": round(1000 * cuts[49], 2),
-        "p99_ms": round(1000 * cuts[98], 2),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        **_common.throughput_figures(n, seconds, latencies),
     }
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.abspath(args.db or os.path.join(tmp, "dbos.db"))
+    with _common.database_path(args.db, "dbos.db") as path:
         result = asyncio.run(_run(path, args.n, args.concurrency))
-    print(json.dumps(result))
+    _common.print_json_line(result)
 
 
 if __name__ == "__main__":
