@@ -309,6 +309,13 @@ class WorkflowCore:
                 task.waiting_on.remove_callback(task.wake)
                 task.waiting_on = task.wake = None
                 self._ready.append((task, None, WorkflowCancelled(reason)))
+        # Every operation in flight is withdrawn: a cancelled wait takes no event, an
+        # activity in backoff is not attempted again, a timer does not fire. Compensation
+        # code starts operations of its own.
+        for n in sorted(self._steps):
+            step = self._steps.pop(n)
+            self._out.append(r.StepCancelled(step=n))
+            step.future.set_error(WorkflowCancelled(reason))
         return True
 
     # --- commands made by WorkflowContext --------------------------------------------

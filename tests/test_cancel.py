@@ -65,8 +65,9 @@ async def test_cancel_raises_at_the_current_await_and_compensation_runs(
         assert instance.error == {"type": "WorkflowCancelled", "message": "customer asked"}
         assert REFUNDS == ["A1"]
         kinds = [h.kind for h in await rt.history(iid)]
-        assert kinds[-4:] == [
+        assert kinds[-5:] == [
             "cancel_requested",
+            "step_cancelled",  # the wait it was parked on is withdrawn
             "activity_scheduled",
             "activity_completed",
             "workflow_cancelled",
