@@ -42,9 +42,12 @@ def _format(exc: BaseException, type_: Any) -> str:
     return text
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
 def dumps(data: Any) -> str:
     """Compact, key-ordered JSON text, so equal values encode to equal text."""
-    return json.dumps(data, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    return _ENCODER.encode(data)
 
 
 def loads(text: str) -> Any:
