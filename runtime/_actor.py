@@ -138,17 +138,11 @@ class WorkflowActor:
             await self._suspend(exc)
             return
         self._core = core
+        # Re-arm what is in flight. A timer whose firing was lost (its append failed, or it
+        # fired while the instance was suspended) fires again; a pending one is not doubled,
+        # and an attempt the executor still runs is not started twice.
         for command in core.pending():
-            if isinstance(command, r.ActivityScheduled):
-                services.executor.submit(self._id, command)
-            elif isinstance(command, r.TimerStarted):
-                # A timer whose firing was lost (its append failed, or it fired while the
-                # instance was suspended) fires again; one still pending is not doubled.
-                self._timer_steps.add(command.step)
-                services.timers.schedule(self._id, command.step, command.fire_at)
-            elif isinstance(command, r.WaitStarted) and command.timeout_at is not None:
-                self._timer_steps.add(command.step)
-                services.timers.schedule(self._id, command.step, command.timeout_at)
+            self._arm(command)
         if resuming:
             await self._write((), self._summary(core, services.clock.now()))
         # An event may have been stored but not delivered before a crash or while suspended.
@@ -376,19 +370,27 @@ class WorkflowActor:
     # --- commands ---------------------------------------------------------------------
 
     def _carry_out(self, core: WorkflowCore, outputs: list[r.Output]) -> None:
-        services = self._services
         for o in outputs:
-            if isinstance(o, r.ActivityScheduled):
-                services.executor.submit(self._id, o)
-            elif isinstance(o, r.TimerStarted):
-                self._timer_steps.add(o.step)
-                services.timers.schedule(self._id, o.step, o.fire_at)
-            elif isinstance(o, r.WaitStarted) and o.timeout_at is not None:
-                self._timer_steps.add(o.step)
-                services.timers.schedule(self._id, o.step, o.timeout_at)
+            self._arm(o)
         if core.finished:
             self._timer_steps.clear()
-            services.instance_settled(self._id, self._last_summary)
+            self._services.instance_settled(self._id, self._last_summary)
+
+    def _arm(self, command: r.Output) -> None:
+        """Hand an issued command to the service that carries it out."""
+        services = self._services
+        if isinstance(command, r.ActivityScheduled):
+            services.executor.submit(self._id, command)
+            return
+        if isinstance(command, r.TimerStarted):
+            fire_at: float | None = command.fire_at
+        elif isinstance(command, r.WaitStarted):
+            fire_at = command.timeout_at
+        else:
+            return
+        if fire_at is not None:
+            self._timer_steps.add(command.step)
+            services.timers.schedule(self._id, command.step, fire_at)
 
 
 ActorFactory = Callable[[str], WorkflowActor]

@@ -79,7 +79,7 @@ from runtime import (
 )
 from runtime._journal import JournalClosed
 from runtime._sqlite import SqliteStore
-from runtime._store import Append, DuplicateEvent, EventRow, StoredRecord, StoreError, Write
+from runtime._store import Append, StoredRecord, StoreError
 
 BASE = 1_750_000_000.0
 """The wall clock at virtual time 0 of every run."""
@@ -262,44 +262,6 @@ def schedules(draw: st.DrawFn) -> list[Action]:
 # --- a store that dies ------------------------------------------------------------------------
 
 
-@attrs.define(eq=False)
-class EventDyingStore(DyingStore):
-    """``DyingStore``, where a redelivered event may be refused as a duplicate.
-
-    The same rules: only appends are counted, the death comes after the ``die_after``-th one
-    (``at_once``) or at the next write of an append, and a dead store commits nothing.
-    """
-
-    def write(self, writes: Sequence[Write]) -> list[StoreError | None]:
-        if self.dead:
-            self.refused_writes += 1
-            raise Died
-        count = len(self.committed)
-        cut = len(writes)  # commit writes[:cut]
-        for i, item in enumerate(writes):
-            if not isinstance(item, Append):
-                continue
-            if count == self.die_after:
-                cut = i
-                break
-            count += 1
-            if self.at_once and count == self.die_after:
-                cut = i + 1
-                break
-        results = self._inner.write(writes[:cut]) if cut else []
-        for item, error in zip(writes[:cut], results, strict=True):
-            assert error is None or (
-                isinstance(item, EventRow) and isinstance(error, DuplicateEvent)
-            ), error
-        self.committed += [item for item in writes[:cut] if isinstance(item, Append)]
-        if cut < len(writes) or (self.at_once and count == self.die_after):
-            self.dead = True
-            self.on_death()
-            if cut < len(writes):
-                raise Died
-        return results
-
-
 # --- running a schedule ----------------------------------------------------------------------
 
 
@@ -430,7 +392,7 @@ async def run_schedule(
                 died_at = trio.current_time()
                 scope.cancel()
 
-            store = EventDyingStore(
+            store = DyingStore(
                 SqliteStore(path),
                 die_after=None if reopened else die_after,
                 at_once=at_once,
