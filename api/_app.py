@@ -30,6 +30,7 @@ from runtime import (
 )
 
 from . import _cloudevents as cloudevents
+from . import _ui as ui
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import STATUSES, metrics_registry, render
 from ._middleware import install, read_body, read_json
@@ -77,6 +78,8 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("POST", "/", h.publish_cloudevents),
         ("GET", "/metrics", h.metrics),
         ("GET", "/openapi.json", h.openapi),
+        ("GET", "/ui/", h.ui_instances),
+        ("GET", "/ui/instances/<instance_id>", h.ui_instance),
     ]
 
 
@@ -179,6 +182,12 @@ class Handlers:
 
     async def openapi(self) -> ResponseReturnValue:
         return OPENAPI
+
+    async def ui_instances(self) -> ResponseReturnValue:
+        return await ui.instance_list(self.runtime)
+
+    async def ui_instance(self, instance_id: str) -> ResponseReturnValue:
+        return await ui.instance_page(self.runtime, instance_id)
 
 
 def _document(instance: Instance) -> dict[str, Any]:

@@ -26,6 +26,7 @@ _INSTANCE_ID = {
     "required": True,
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
 }
+_HTML = {"description": "An HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
 _PUBLISHED = _json(_ref("PublishResult"), "The event is stored (committed); what happened to it.")
 _CLOUDEVENT_BODY = {
     "description": "Structured mode (one event), batch mode (a JSON array), or binary mode "
@@ -268,6 +269,24 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "This document",
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1."), **_problems(401)},
+            }
+        },
+        "/ui/": {
+            "get": {
+                "summary": "Web viewer: the instance list",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": _HTML, **_problems(401)},
+            }
+        },
+        "/ui/instances/{instance_id}": {
+            "get": {
+                "summary": "Web viewer: one instance, its journal as a timeline, its diagram",
+                "parameters": [_INSTANCE_ID],
+                "responses": {"200": _HTML, **_problems(401, 404)},
             }
         },
     },
