@@ -40,7 +40,7 @@ from ._store import (
 )
 
 if TYPE_CHECKING:
-    from ._runtime import Services
+    from ._services import Services
 
 _log = logging.getLogger("trioflow")
 

@@ -22,7 +22,8 @@ from ._journal import JournalFull
 from ._store import DuplicateEvent, EventRow, PurgeEvents
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime, Services
+    from ._runtime import Runtime
+    from ._services import Services
 
 _TRIGGER_NAMESPACE = uuid.UUID("6f1c1a52-3b8e-4f5e-9a53-6b1d3b0f7c21")
 

@@ -1,0 +1,75 @@
+"""What every workflow actor shares: storage, executor, timers, and the runtime's hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from actors import ActorSystem
+
+from . import _records as r
+from ._actor import Deliver
+from ._clock import WallClock
+from ._definitions import Registry
+from ._executor import ActivityExecutor
+from ._journal import JournalWriter
+from ._store import Store, Summary
+from ._timers import TimerService
+
+
+@attrs.define(eq=False)
+class Services:
+    """What every workflow actor shares: storage, executor, timers, and the runtime's hooks."""
+
+    registry: Registry
+    store: Store
+    journal: JournalWriter
+    clock: WallClock
+    executor: ActivityExecutor = attrs.field(init=False)
+    timers: TimerService = attrs.field(init=False)
+    system: ActorSystem[str, Any] = attrs.field(init=False)
+    _resuming: set[str] = attrs.field(factory=set)
+    _fresh: set[str] = attrs.field(factory=set)
+    _settled: dict[str, Settled] = attrs.field(factory=dict)
+
+    async def deliver(self, instance_id: str, record: r.Input) -> None:
+        await self.system.send(instance_id, Deliver(record=record))
+
+    def take_resume(self, instance_id: str) -> bool:
+        if instance_id in self._resuming:
+            self._resuming.discard(instance_id)
+            return True
+        return False
+
+    def expect_new(self, instance_id: str) -> None:
+        """The next actor for ``instance_id`` starts a new instance: it need not read its row."""
+        self._fresh.add(instance_id)
+
+    def take_new(self, instance_id: str) -> bool:
+        if instance_id in self._fresh:
+            self._fresh.discard(instance_id)
+            return True
+        return False
+
+    def instance_settled(self, instance_id: str, summary: Summary | None = None) -> None:
+        """The instance finished or was suspended: wake whoever waits for its result."""
+        settled = self._settled.pop(instance_id, None)
+        if settled is not None:
+            settled.summary = summary
+            settled.event.set()
+
+    def settled(self, instance_id: str) -> Settled:
+        settled = self._settled.get(instance_id)
+        if settled is None:
+            settled = self._settled[instance_id] = Settled()
+        return settled
+
+
+@attrs.define(eq=False)
+class Settled:
+    """Wakes result waiters; carries the final summary so they need not read it back."""
+
+    event: trio.Event = attrs.field(factory=trio.Event)
+    summary: Summary | None = None
