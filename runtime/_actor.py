@@ -375,6 +375,9 @@ class WorkflowActor:
         if core.finished:
             self._timer_steps.clear()
             self._services.instance_settled(self._id, self._last_summary)
+            # Nothing more will happen to it: free its memory now rather than when the
+            # resident limit forces it (a late message rehydrates it from its row).
+            self._services.system.stop(self._id)
 
     def _arm(self, command: r.Output) -> None:
         """Hand an issued command to the service that carries it out."""
