@@ -27,6 +27,7 @@ from runtime import (
     Runtime,
     WorkflowCancelled,
     WorkflowFailed,
+    bpmn,
 )
 
 from . import _cloudevents as cloudevents
@@ -37,6 +38,7 @@ from ._middleware import install, read_body, read_json
 from ._openapi import OPENAPI
 from ._problems import HTTPProblem, to_problem
 
+SVG = "image/svg+xml"
 MAX_PAGE = 500
 MAX_WAIT = 60.0
 View = Callable[..., Awaitable[ResponseReturnValue]]
@@ -68,10 +70,12 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("GET", "/healthz", h.healthz),
         ("GET", "/workflows", h.list_workflows),
         ("POST", "/workflows/<name>", h.start),
+        ("GET", "/workflows/<name>/diagram.svg", h.workflow_diagram),
         ("GET", "/instances", h.list_instances),
         ("GET", "/instances/<instance_id>", h.get_instance),
         ("GET", "/instances/<instance_id>/result", h.result),
         ("GET", "/instances/<instance_id>/history", h.history),
+        ("GET", "/instances/<instance_id>/diagram.svg", h.instance_diagram),
         ("POST", "/instances/<instance_id>/cancel", h.cancel),
         ("POST", "/instances/<instance_id>/events", h.send_event),
         ("POST", "/events", h.publish_cloudevents),
@@ -106,6 +110,9 @@ class Handlers:
         instance = await self.runtime.get(instance_id)
         body = {"instance_id": instance_id, "status": instance.status}
         return body, 202, {"Location": f"/instances/{urllib.parse.quote(instance_id, safe='')}"}
+
+    async def workflow_diagram(self, name: str) -> ResponseReturnValue:
+        return Response(await bpmn.workflow_diagram(self.runtime, name), content_type=SVG)
 
     async def list_instances(self) -> ResponseReturnValue:
         status = request.args.get("status")
@@ -146,6 +153,10 @@ class Handlers:
                 for i in items
             ]
         }
+
+    async def instance_diagram(self, instance_id: str) -> ResponseReturnValue:
+        svg = await bpmn.instance_diagram(self.runtime, instance_id)
+        return Response(svg, content_type=SVG)
 
     async def cancel(self, instance_id: str) -> ResponseReturnValue:
         value = await read_json(allow_empty=True)

@@ -64,6 +64,11 @@ _CLOUDEVENT_RESPONSES = {
     **_problems(400, 401, 413, 415, 503),
 }
 
+_SVG = {
+    "description": "An SVG picture of the process, drawn from its BPMNDI layout.",
+    "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+}
+
 _STATUS = {
     "type": "string",
     "enum": ["running", "waiting", "completed", "failed", "cancelled", "suspended"],
@@ -121,6 +126,15 @@ OPENAPI: dict[str, Any] = {
                     "202": _json(_ref("Started"), "The start is committed."),
                     **_problems(400, 401, 404, 409, 413, 415, 503),
                 },
+            }
+        },
+        "/workflows/{name}/diagram.svg": {
+            "get": {
+                "summary": "The diagram of a BPMN workflow's latest version",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _SVG, **_problems(401, 404)},
             }
         },
         "/instances": {
@@ -193,6 +207,14 @@ OPENAPI: dict[str, Any] = {
                     ),
                     **_problems(401, 404),
                 },
+            }
+        },
+        "/instances/{instance_id}/diagram.svg": {
+            "get": {
+                "summary": "The diagram of a BPMN instance's version, its progress marked",
+                "description": "Completed elements and taken flows are green, active ones orange.",
+                "parameters": [_INSTANCE_ID],
+                "responses": {"200": _SVG, **_problems(401, 404, 409)},
             }
         },
         "/instances/{instance_id}/cancel": {

@@ -67,15 +67,18 @@ def problems(source: str) -> list[str]:
 def test_public_names() -> None:
     assert set(runtime.bpmn.__all__) == {
         "Activity", "BoundaryEvent", "Bounds", "BpmnError", "Cycle", "Definitions", "Diagram",
-        "Edge", "EndEvent", "ErrorDeclaration", "ErrorEventDefinition", "EventBasedGateway",
+        "DiagramNotFound", "Edge", "EndEvent", "ErrorDeclaration", "ErrorEventDefinition",
+        "EventBasedGateway",
         "EventDefinition", "ExclusiveGateway", "Expression", "FeelError", "FlowNode", "Gateway",
         "InclusiveGateway", "IntermediateCatchEvent", "IntermediateThrowEvent",
         "LinkEventDefinition", "Message", "MessageEventDefinition", "ParallelGateway",
         "Participant", "Point", "Process", "ReceiveTask", "Scope", "SendTask", "SequenceFlow",
-        "ServiceTask", "Shape", "StartEvent", "SubProcess", "Task", "TerminateEventDefinition",
+        "ServiceTask", "Shape", "StartEvent", "SubProcess", "Task", "TaskError",
+        "TerminateEventDefinition",
         "TimerError", "TimerEventDefinition", "TimerKind", "UnsafeXmlError", "UserTask",
         "VariableMapping", "compile_expression", "evaluate_condition", "evaluate_expression",
-        "first_due", "parse", "parse_cycle", "parse_date", "parse_duration", "render_svg",
+        "first_due", "handler", "instance_diagram", "load", "parse", "parse_cycle",
+        "parse_date", "parse_duration", "render_svg", "workflow_diagram",
     }  # fmt: skip
     assert all(hasattr(runtime.bpmn, name) for name in runtime.bpmn.__all__)
 

@@ -1,14 +1,22 @@
-"""BPMN 2.0 for trioflow: the parsed model, a FEEL-subset evaluator, timers and an SVG view.
+"""BPMN 2.0 for trioflow: load processes as workflows, and register their task handlers.
 
-Everything here is pure: parsing reads the bytes it is given (or the file named), and
-nothing touches the clock, the network or the journal.
+``load`` registers every executable process of a file as a versioned workflow run by a
+token interpreter on the durable core; ``handler`` registers the function a service task
+runs. The parsed model, the FEEL-subset evaluator, timers and the SVG view are pure:
+they read the bytes they are given and never touch the clock, the network or the journal.
 """
 
+from ._diagrams import DiagramNotFound as DiagramNotFound
+from ._diagrams import instance_diagram as instance_diagram
+from ._diagrams import workflow_diagram as workflow_diagram
 from ._feel import Expression as Expression
 from ._feel import FeelError as FeelError
 from ._feel import compile as compile_expression
 from ._feel import evaluate as evaluate_expression
 from ._feel import evaluate_condition as evaluate_condition
+from ._handlers import TaskError as TaskError
+from ._handlers import handler as handler
+from ._load import load as load
 from ._model import Activity as Activity
 from ._model import BoundaryEvent as BoundaryEvent
 from ._model import Bounds as Bounds
@@ -66,6 +74,7 @@ __all__ = [
     "Cycle",
     "Definitions",
     "Diagram",
+    "DiagramNotFound",
     "Edge",
     "EndEvent",
     "ErrorDeclaration",
@@ -96,6 +105,7 @@ __all__ = [
     "StartEvent",
     "SubProcess",
     "Task",
+    "TaskError",
     "TerminateEventDefinition",
     "TimerError",
     "TimerEventDefinition",
@@ -107,9 +117,13 @@ __all__ = [
     "evaluate_condition",
     "evaluate_expression",
     "first_due",
+    "handler",
+    "instance_diagram",
+    "load",
     "parse",
     "parse_cycle",
     "parse_date",
     "parse_duration",
     "render_svg",
+    "workflow_diagram",
 ]

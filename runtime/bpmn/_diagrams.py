@@ -1,0 +1,55 @@
+"""SVG diagrams of loaded BPMN workflows, and of instances with their progress marked."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._errors import TrioflowError
+from ._load import LoadedProcess, loaded_process
+from ._model import BpmnError
+from ._svg import render
+
+if TYPE_CHECKING:
+    from .._runtime import Runtime
+
+
+class DiagramNotFound(TrioflowError, LookupError):
+    """There is no diagram to draw: not a BPMN workflow, or a process without BPMNDI."""
+
+    status_hint = 404
+
+
+def _render(loaded: LoadedProcess, **marks: list[str]) -> str:
+    try:
+        return render(loaded.definitions, loaded.process.id, **marks)
+    except BpmnError as error:
+        raise DiagramNotFound(str(error)) from None
+
+
+async def workflow_diagram(runtime: Runtime, name: str) -> str:
+    """The latest version of BPMN workflow ``name`` as SVG."""
+    for definition in runtime.workflows():
+        if definition.name == name:
+            loaded = loaded_process(name, definition.version)
+            if definition.kind != "bpmn" or loaded is None:
+                raise DiagramNotFound(f"workflow {name!r} is not a BPMN process")
+            return _render(loaded)
+    raise DiagramNotFound(f"no workflow is registered as {name!r}")
+
+
+async def instance_diagram(runtime: Runtime, instance_id: str) -> str:
+    """The diagram of the instance's version, its completed and active elements marked."""
+    instance = await runtime.get(instance_id)
+    history = await runtime.history(instance_id)
+    version = history[0].data.get("version") if history else None
+    loaded = loaded_process(instance.workflow, version)
+    if loaded is None:
+        raise DiagramNotFound(
+            f"instance {instance_id!r} runs {instance.workflow!r}, which is not a loaded "
+            "BPMN process"
+        )
+    view: Any = await runtime.query(instance_id)
+    if not isinstance(view, dict):
+        view = {}
+    completed = [*view.get("completed", ()), *view.get("flows", ())]
+    return _render(loaded, completed=completed, active=list(view.get("active", ())))
