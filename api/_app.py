@@ -198,7 +198,16 @@ class Handlers:
         return await ui.instance_list(self.runtime)
 
     async def ui_instance(self, instance_id: str) -> ResponseReturnValue:
-        return await ui.instance_page(self.runtime, instance_id)
+        return await ui.instance_page(self.runtime, instance_id, diagram=_diagram_or_none)
+
+
+async def _diagram_or_none(runtime: Runtime, instance_id: str) -> str | None:
+    """The instance's BPMN diagram as inline SVG, or None for a code workflow."""
+    try:
+        svg = await bpmn.instance_diagram(runtime, instance_id)
+    except bpmn.DiagramNotFound:
+        return None
+    return svg.split("?>", 1)[-1] if svg.startswith("<?xml") else svg
 
 
 def _document(instance: Instance) -> dict[str, Any]:

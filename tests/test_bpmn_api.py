@@ -173,3 +173,14 @@ async def test_the_ordering_example_takes_an_order_and_its_payment(
         text = await page.get_data(as_text=True)
         assert "<svg" in text and "<script" not in text
         assert (await client.get("/orders/B9")).status_code == 404
+
+
+async def test_the_viewer_draws_a_bpmn_instance_with_its_state(rt: Runtime, client: Client) -> None:
+    iid = await rt.start(PROCESS, {"orderId": "V-1", "amount": 3})
+    response = await client.get(f"/ui/instances/{iid}")
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<svg" in body and "<?xml" not in body
+    plain = await rt.start("plain_code")
+    body = await (await client.get(f"/ui/instances/{plain}")).get_data(as_text=True)
+    assert "<svg" not in body
