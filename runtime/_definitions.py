@@ -82,6 +82,12 @@ class WorkflowDefinition:
     version: str | None = None
     """Set for definitions that change under running instances (BPMN): each instance
     runs the version it started with."""
+    schedule: Callable[[float], float | None] | None = attrs.field(default=None, eq=False)
+    """The first due time strictly after the given epoch seconds, or None when there is
+    none: the runtime starts an instance (input None) at each due time (``_schedule``)."""
+    schedule_relative: bool = False
+    """True: ``schedule`` works in seconds since the runtime opened instead of epoch
+    seconds (it is asked first with ``-inf``); it starts counting again at every open."""
 
 
 @attrs.define(eq=False)

@@ -38,6 +38,7 @@ from ._events import PublishResult, publish, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
 from ._journal import JournalStats, JournalWriter
+from ._schedule import run_schedules
 from ._services import Services
 from ._sqlite import SqliteStore
 from ._store import TERMINAL, Append, Store, Summary
@@ -91,7 +92,9 @@ class Runtime:
         replaces the SQLite file with another ``Store`` (it is closed on exit too).
         Events are kept for ``event_retention`` seconds (a wait that begins later than
         that after its event arrived does not see it). ``wall_time`` is read once,
-        at open; from then on time advances with Trio's clock.
+        at open; from then on time advances with Trio's clock. Workflows registered
+        with a ``schedule`` are started at their due times; the dues missed while no
+        process ran (within ``event_retention``) are started before this yields.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
@@ -118,6 +121,7 @@ class Runtime:
                         )
                         await runtime._recover()
                         inner.start_soon(runtime._purge_events, event_retention)
+                        await inner.start(run_schedules, runtime, services.clock, event_retention)
                         try:
                             yield runtime
                         except BaseException as exc:

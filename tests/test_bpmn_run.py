@@ -25,9 +25,10 @@ def registry() -> Registry:
 
 
 @contextlib.asynccontextmanager
-async def opened(db: str, registry: Registry) -> AsyncIterator[Runtime]:
-    """A runtime on ``db``; on the way out, every instance's journal must replay as it ran."""
-    async with Runtime.open(db, registry=registry, wall_time=lambda: T0) as rt:
+async def opened(db: str, registry: Registry, at: float = T0) -> AsyncIterator[Runtime]:
+    """A runtime on ``db`` opened at wall time ``at``; on the way out, every instance's
+    journal must replay as it ran."""
+    async with Runtime.open(db, registry=registry, wall_time=lambda: at) as rt:
         yield rt
         for instance in (await rt.list(limit=500)).items:
             report = await rt.replay(instance.id)
@@ -641,6 +642,30 @@ async def test_ordering_not_paid_sends_a_reminder_then_cancels(
         assert (await rt.query(iid))["completed"][-1] == "End_OrderCancelled"
 
 
+async def test_ordering_paid_after_the_reminder_runs_accounting_and_delivery(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    calls: list[str] = []
+    ordering_handlers(registry, calls)
+    bpmn.load(ORDERING, registry=registry)
+    async with opened(db, registry) as rt:
+        start = trio.current_time()
+        iid = await rt.start("ordering-items-workflow", {"orderId": "O-4", "amount": 7})
+        await trio.sleep_until(start + 10 * 60)  # between the 5- and the 15-minute timers
+        assert calls == ["validate-order", "send-bill", "send-friendly-reminder"]
+        paid = await rt.publish(Event(type="payment-received", subject="O-4", data={"paid": 7}))
+        assert paid.delivered == (iid,)
+        output = await rt.result(iid)
+        assert output["paid"] == 7 and output["send_friendly_reminder"] is True
+        assert output["update_accounting"] and output["package_and_deliver"]
+        assert sorted(calls[3:]) == ["package-and-deliver", "update-accounting"]
+        view = await rt.query(iid)
+        assert "Event_LatePaymentReceived" in view["completed"]
+        assert view["completed"][-1] == "End_OrderCompleted"
+        await trio.sleep(3600)  # the withdrawn 10-minute timer never fires
+        assert "cancel-order" not in calls and await status(rt, iid) == "completed"
+
+
 async def test_a_bpmn_instance_survives_a_restart_and_replays_without_divergence(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -709,19 +734,6 @@ def flow(flow_id: str, source: str, target: str) -> str:
     return f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}" />'
 
 
-def test_a_timer_start_event_is_refused_at_load_time(registry: Registry) -> None:
-    source = one_process(
-        "ticking",
-        '<bpmn:startEvent id="Start_Tick"><bpmn:timerEventDefinition>'
-        "<bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>"
-        '<bpmn:endEvent id="End" />' + flow("F1", "Start_Tick", "End"),
-    )
-    with pytest.raises(bpmn.BpmnError) as refused:
-        bpmn.load(source, registry=registry)
-    assert "'Start_Tick'" in str(refused.value) and "not supported" in str(refused.value)
-    assert list(registry.workflows()) == []
-
-
 def test_each_extra_start_event_is_a_workflow_of_its_own(registry: Registry) -> None:
     source = one_process(
         "two_ways",
@@ -773,3 +785,88 @@ async def test_cancelling_a_bpmn_instance_stops_all_its_tokens(
         done = Event(type="task.completed", subject=f"{iid}/Sub_TaskA")
         assert (await rt.publish(done)).delivered == ()
         assert (await rt.replay(iid)).ok
+
+
+# --- timer start events ---------------------------------------------------------------------
+
+
+def ticking(timer: str) -> str:
+    """A process started by a timer start event (``timer``: its timer definition's XML)."""
+    return one_process(
+        "ticking",
+        f'<bpmn:startEvent id="Start_Tick"><bpmn:timerEventDefinition>{timer}'
+        "</bpmn:timerEventDefinition></bpmn:startEvent>"
+        '<bpmn:endEvent id="End" />' + flow("F1", "Start_Tick", "End"),
+    )
+
+
+async def started(rt: Runtime) -> list[str]:
+    """The ids of the instances the timer started, after letting them run."""
+    await trio.testing.wait_all_tasks_blocked()
+    return sorted(instance.id for instance in (await rt.list(workflow="ticking")).items)
+
+
+async def test_a_time_date_start_event_starts_one_instance_at_the_date(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    date = "<bpmn:timeDate>2027-01-15T09:00:00Z</bpmn:timeDate>"  # an hour after T0
+    assert bpmn.load(ticking(date), registry=registry) == ["ticking"]
+    assert registry.workflow("ticking").schedule is not None
+    async with opened(db, registry) as rt:
+        await trio.sleep(3599)
+        assert await started(rt) == []
+        await trio.sleep(2)
+        assert await started(rt) == [f"ticking@{int(T0) + 3600}"]
+        assert await rt.result(f"ticking@{int(T0) + 3600}") == {}
+        await trio.sleep(7 * 86400)
+        assert await started(rt) == [f"ticking@{int(T0) + 3600}"]
+
+
+async def test_a_time_cycle_start_event_starts_one_instance_per_repetition(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(ticking("<bpmn:timeCycle>R3/PT10S</bpmn:timeCycle>"), registry=registry)
+    async with opened(db, registry) as rt:
+        await trio.sleep(25)
+        assert len(await started(rt)) == 2
+        await trio.sleep(86400)
+        assert await started(rt) == [f"ticking@{int(T0) + n}" for n in (10, 20, 30)]
+
+
+async def test_a_reopened_runtime_starts_missed_dues_and_never_a_due_twice(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    hourly = "<bpmn:timeCycle>R/2027-01-15T09:00:00Z/PT1H</bpmn:timeCycle>"  # from T0 + 1 h
+    bpmn.load(ticking(hourly), registry=registry)
+    nine, ten = f"ticking@{int(T0) + 3600}", f"ticking@{int(T0) + 7200}"
+    async with opened(db, registry) as rt:
+        await trio.sleep(1.5 * 3600)
+        assert await started(rt) == [nine]
+    async with opened(db, registry, at=T0 + 1.5 * 3600) as rt:  # reopened at once
+        assert await started(rt) == [nine]
+    async with opened(db, registry, at=T0 + 2.5 * 3600) as rt:  # down while 10:00 fell due
+        assert await started(rt) == [nine, ten]  # started before open returned
+        assert (await rt.get(ten)).status == "completed"
+        kinds = [item.kind for item in await rt.history(nine)]
+        assert kinds.count("workflow_started") == 1
+
+
+async def test_a_time_duration_start_event_counts_from_each_open(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(ticking("<bpmn:timeDuration>PT1M</bpmn:timeDuration>"), registry=registry)
+    async with opened(db, registry) as rt:
+        await trio.sleep(30)
+        assert await started(rt) == []
+        await trio.sleep(3600)
+        assert await started(rt) == [f"ticking@{int(T0) + 60}"]
+    async with opened(db, registry, at=T0 + 7200) as rt:
+        await trio.sleep(3600)
+        assert await started(rt) == [f"ticking@{int(T0) + 60}", f"ticking@{int(T0) + 7260}"]
+
+
+def test_a_timer_start_event_that_cannot_run_is_refused_at_load_time(registry: Registry) -> None:
+    with pytest.raises(bpmn.BpmnError) as refused:
+        bpmn.load(ticking("<bpmn:timeCycle>=someVariable</bpmn:timeCycle>"), registry=registry)
+    assert "'Start_Tick'" in str(refused.value)
+    assert list(registry.workflows()) == []

@@ -182,3 +182,19 @@ def test_first_due_for_each_kind() -> None:
 def test_timer_errors_are_bpmn_errors() -> None:
     with pytest.raises(BpmnError):
         parse_duration("soon")
+
+
+def test_due_after_gives_the_first_firing_strictly_after_a_moment() -> None:
+    relative = Cycle(repetitions=3, interval=10.0)  # armed at 0
+    assert [relative.due_after(t) for t in (float("-inf"), 0, 10, 19.5, 29.9, 30)] == [
+        10,
+        10,
+        20,
+        20,
+        30,
+        None,
+    ]
+    forever = Cycle(repetitions=None, interval=0.1, start=NEW_YEAR)
+    assert forever.due_after(NEW_YEAR - 1) == NEW_YEAR
+    due = forever.due_after(NEW_YEAR + 86400)
+    assert due is not None and NEW_YEAR + 86400 < due <= NEW_YEAR + 86400.1 + 1e-6

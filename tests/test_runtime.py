@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import Any
 
 import attrs
@@ -16,9 +17,11 @@ from runtime import (
     InstanceConflict,
     InstanceNotFound,
     InvalidInput,
+    Registry,
     RetryPolicy,
     Runtime,
     WorkflowContext,
+    WorkflowDefinition,
     WorkflowFailed,
     WorkflowNotFound,
     activity,
@@ -275,3 +278,45 @@ async def test_query_rebuilds_what_the_workflow_exposed(
         assert await rt.query(iid) == {"done": [0, 1]}
         await rt.result(iid)
         assert await rt.query(iid) == {"done": [0, 1, 2]}
+
+
+async def rt_ticked(ctx: WorkflowContext) -> str:
+    return ctx.instance_id
+
+
+T0 = 1_800_000_000  # a whole minute
+
+
+def every_minute_from_t0(after: float) -> float:
+    """An absolute schedule: each minute after T0."""
+    return (math.floor(max(after, T0) / 60) + 1) * 60.0
+
+
+async def test_a_schedule_starts_an_instance_at_each_due_and_catches_up_at_open(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    registry = Registry()
+    registry.add_workflow(
+        WorkflowDefinition(
+            name="rt_ticked",
+            fn=rt_ticked,
+            input_type=None,
+            takes_input=False,
+            schedule=every_minute_from_t0,
+        )
+    )
+
+    async def ids(rt: Runtime) -> list[str]:
+        await trio.testing.wait_all_tasks_blocked()
+        return sorted(i.id for i in (await rt.list(workflow="rt_ticked")).items)
+
+    async with Runtime.open(db, registry=registry, wall_time=lambda: T0 + 1) as rt:
+        await trio.sleep(150)
+        assert await ids(rt) == [f"rt_ticked@{T0 + 60}", f"rt_ticked@{T0 + 120}"]
+        assert await rt.result(f"rt_ticked@{T0 + 60}") == f"rt_ticked@{T0 + 60}"
+    # Down from T0 + 151 to T0 + 1000: the dues of the last 300 s are started at open.
+    async with Runtime.open(
+        db, registry=registry, wall_time=lambda: T0 + 1000, event_retention=300
+    ) as rt:
+        missed = [f"rt_ticked@{T0 + s}" for s in range(720, 1000, 60)]
+        assert await ids(rt) == [f"rt_ticked@{T0 + 60}", f"rt_ticked@{T0 + 120}", *missed]

@@ -3,15 +3,17 @@
 A process is registered under its id, at the version of its file (the file's SHA-256):
 loading a changed file adds a version, and instances keep the one they started with.
 The none start event is where ``Runtime.start`` begins; a message start event makes the
-workflow start on each event named like its message (``trigger``). A process with both,
-or with several message start events, gets one workflow per extra start event, named
+workflow start on each event named like its message (``trigger``); a timer start event
+makes the runtime start it at each due time of the timer (``schedule``: a date once, a
+duration once after the runtime opens, a cycle at each repetition). A process with
+several start events gets one workflow per extra start event, named
 ``<process id>:<start event id>``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import attrs
@@ -31,6 +33,7 @@ from ._model import (
 )
 from ._parser import parse
 from ._scope import Graph
+from ._timers import TimerError, start_schedule
 
 VARIABLES = dict[str, Any] | None
 
@@ -69,7 +72,7 @@ def load(source: bytes | str | os.PathLike[str], *, registry: Registry | None = 
     """
     registry = registry or default_registry
     definitions = parse(source)
-    entries: list[tuple[str, Process, str, str | None]] = []
+    entries: list[_Entry] = []
     problems: list[str] = []
     for process in definitions.executable_processes:
         entries.extend(_entry_points(process, problems))
@@ -78,19 +81,22 @@ def load(source: bytes | str | os.PathLike[str], *, registry: Registry | None = 
     if problems:
         raise BpmnError(problems)
     names = []
-    for name, process, start_id, trigger in entries:
+    for entry in entries:
+        name = entry.name
         try:
             definition = registry.workflow(name, definitions.version)
         except WorkflowNotFound:
-            loaded = LoadedProcess(definitions, process, start_id, registry)
+            loaded = LoadedProcess(definitions, entry.process, entry.start_id, registry)
             definition = WorkflowDefinition(
                 name=name,
                 fn=loaded,
                 input_type=VARIABLES,
                 takes_input=True,
-                trigger=trigger,
+                trigger=entry.trigger,
                 kind="bpmn",
                 version=definitions.version,
+                schedule=entry.schedule,
+                schedule_relative=entry.schedule_relative,
             )
             _loaded[(name, definitions.version)] = loaded
         registry.add_workflow(definition)
@@ -98,23 +104,44 @@ def load(source: bytes | str | os.PathLike[str], *, registry: Registry | None = 
     return names
 
 
-def _entry_points(
-    process: Process, problems: list[str]
-) -> list[tuple[str, Process, str, str | None]]:
-    """``(workflow name, process, start event id, trigger)`` for each start event."""
-    entries: list[tuple[str, Process, str, str | None]] = []
+@attrs.frozen(kw_only=True)
+class _Entry:
+    """One workflow of a process: where it starts, and what starts it besides ``start``."""
+
+    name: str
+    process: Process
+    start_id: str
+    trigger: str | None = None
+    schedule: Callable[[float], float | None] | None = None
+    schedule_relative: bool = False
+
+
+def _entry_points(process: Process, problems: list[str]) -> list[_Entry]:
+    """The workflow of each start event: the none start event's first."""
+    entries: list[_Entry] = []
     none_start = process.none_start_event
     if none_start is not None:
-        entries.append((process.id, process, none_start, None))
+        entries.append(_Entry(name=process.id, process=process, start_id=none_start))
     for start_id in process.start_events:
         start = process.elements[start_id]
         assert isinstance(start, StartEvent)
+        name = f"{process.id}:{start_id}" if entries else process.id
         if isinstance(start.trigger, TimerEventDefinition):
-            problems.append(
-                f"timer start event {start_id!r} of process {process.id!r} is not supported: "
-                "start its instances with Runtime.start from a scheduler instead"
+            try:
+                schedule, relative = start_schedule(start.trigger)
+            except TimerError as error:
+                problems.append(f"timer start event {start_id!r}: {error}")
+                continue
+            entries.append(
+                _Entry(
+                    name=name,
+                    process=process,
+                    start_id=start_id,
+                    schedule=schedule,
+                    schedule_relative=relative,
+                )
             )
         elif isinstance(start.trigger, MessageEventDefinition):
-            name = f"{process.id}:{start_id}" if entries else process.id
-            entries.append((name, process, start_id, start.trigger.message.name))
+            trigger = start.trigger.message.name
+            entries.append(_Entry(name=name, process=process, start_id=start_id, trigger=trigger))
     return entries

@@ -13,8 +13,9 @@ supported either.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,19 @@ class Cycle:
         if self.repetitions is not None and fired >= self.repetitions:
             return None
         return previous_due + self.interval
+
+    def due_after(self, after: float) -> float | None:
+        """The first firing strictly after ``after`` (None: all done), counting firings
+        from ``start``, or from an arming at 0 without one."""
+        first = self.start if self.start is not None else self.interval
+        fired = 0 if after < first else math.floor((after - first) / self.interval) + 1
+        while True:
+            if self.repetitions is not None and fired >= self.repetitions:
+                return None
+            due = first + fired * self.interval
+            if due > after:  # rounding may leave the first guess one interval short
+                return due
+            fired += 1
 
 
 _NUMBER = r"\d+(?:[.,]\d+)?"
@@ -205,3 +219,22 @@ def first_due(
     if definition.kind == "date":
         return parse_date(definition.expression, variables)
     return parse_cycle(definition.expression, variables).first_due(now)
+
+
+def start_schedule(
+    definition: TimerEventDefinition,
+) -> tuple[Callable[[float], float | None], bool]:
+    """A timer start event's due times, as ``(schedule, relative)`` of a workflow definition.
+
+    A date, or a cycle with a start date, gives epoch seconds; a duration, or a cycle
+    without a start date, gives offsets from when the runtime opened (``relative``). A
+    FEEL text is evaluated once, without variables: a start event has none yet.
+    """
+    if definition.kind == "cycle":
+        cycle = parse_cycle(definition.expression)
+        return cycle.due_after, cycle.start is None
+    if definition.kind == "date":
+        at, relative = parse_date(definition.expression), False
+    else:
+        at, relative = parse_duration(definition.expression), True
+    return (lambda after: at if after < at else None), relative
