@@ -25,6 +25,8 @@ from ._errors import WorkflowFailed as WorkflowFailed
 from ._errors import WorkflowNotFound as WorkflowNotFound
 from ._event import Event as Event
 from ._events import PublishResult as PublishResult
+from ._executor import ActivityInfo as ActivityInfo
+from ._executor import current_activity as current_activity
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
 from ._instance import InstancePage as InstancePage
@@ -35,6 +37,7 @@ from ._runtime import RuntimeStats as RuntimeStats
 __all__ = [
     "ActivityDefinition",
     "ActivityError",
+    "ActivityInfo",
     "Event",
     "EventTimeout",
     "Future",
@@ -62,6 +65,7 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowNotFound",
     "activity",
+    "current_activity",
     "registry",
     "workflow",
 ]

@@ -7,6 +7,7 @@ workflow core and waited for on durable timers, so they survive a crash.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,31 @@ from ._core import error_info
 from ._definitions import ActivityDefinition, Registry
 
 Deliver = Callable[[str, r.Input], Awaitable[None]]
+
+
+@attrs.frozen(kw_only=True)
+class ActivityInfo:
+    """Which attempt of which activity is running (for logs, idempotency keys, ...)."""
+
+    instance_id: str
+    activity: str
+    step: int
+    attempt: int
+
+
+_current: contextvars.ContextVar[ActivityInfo] = contextvars.ContextVar("trioflow_activity")
+
+
+def current_activity() -> ActivityInfo:
+    """The attempt being run, from inside an activity (a sync one in its thread too).
+
+    ``(instance_id, step)`` is stable across attempts and restarts: a good idempotency
+    key for the side effect.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("current_activity() is only available inside an activity") from None
 
 
 class ActivityNotRegistered(LookupError):
@@ -74,6 +100,14 @@ class ActivityExecutor:
     ) -> None:
         try:
             async with self._limiter:
+                _current.set(
+                    ActivityInfo(
+                        instance_id=instance_id,
+                        activity=command.name,
+                        step=command.step,
+                        attempt=command.attempt,
+                    )
+                )
                 outcome = await self._call(command)
             await self._deliver(instance_id, outcome)
         finally:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
 from runtime import (
     ActivityError,
+    ActivityInfo,
     RetryPolicy,
     Runtime,
     WorkflowContext,
     activity,
+    current_activity,
     workflow,
 )
 
@@ -112,3 +115,40 @@ async def test_concurrent_activities_are_limited(
         assert await rt.result(await rt.start(ac_fan)) == list(range(6))
         assert PEAK == 2
         assert trio.current_time() - before == 3
+
+
+SEEN: list[ActivityInfo] = []
+
+
+@activity(retry=RetryPolicy(max_attempts=3, initial_interval=1))
+async def ac_knows_itself() -> int:
+    info = current_activity()
+    SEEN.append(info)
+    if info.attempt < 2:
+        raise ConnectionError("first attempt fails")
+    return info.attempt
+
+
+@activity
+def ac_knows_itself_in_a_thread() -> str:
+    return current_activity().activity
+
+
+@workflow(name="ac_introspect")
+async def ac_introspect(ctx: WorkflowContext) -> list[Any]:
+    return [await ctx.run(ac_knows_itself), await ctx.run(ac_knows_itself_in_a_thread)]
+
+
+async def test_an_activity_knows_its_instance_step_and_attempt(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    SEEN.clear()
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(ac_introspect)
+        assert await rt.result(iid) == [2, "ac_knows_itself_in_a_thread"]
+    assert [(i.instance_id, i.activity, i.step, i.attempt) for i in SEEN] == [
+        (iid, "ac_knows_itself", 1, 1),
+        (iid, "ac_knows_itself", 1, 2),
+    ]
+    with pytest.raises(RuntimeError, match="only available inside an activity"):
+        current_activity()

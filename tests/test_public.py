@@ -8,13 +8,13 @@ import runtime
 
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
-        "ActivityDefinition", "ActivityError", "Event", "EventTimeout", "Future",
+        "ActivityDefinition", "ActivityError", "ActivityInfo", "Event", "EventTimeout", "Future",
         "HistoryItem", "Instance", "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
         "RetryPolicy", "Runtime", "RuntimeStats", "TrioflowError", "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
-        "WorkflowNotFound", "activity", "registry", "workflow",
+        "WorkflowNotFound", "activity", "current_activity", "registry", "workflow",
     }  # fmt: skip
     assert all(hasattr(runtime, name) for name in runtime.__all__)
 

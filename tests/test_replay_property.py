@@ -18,9 +18,7 @@ import itertools
 import json
 import logging
 import random
-import sys
 import tempfile
-import types
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +37,9 @@ from runtime import (
     WorkflowContext,
     WorkflowFailed,
     activity,
+    current_activity,
     workflow,
 )
-from runtime import _records as r
 from runtime._sqlite import SqliteStore
 from runtime._store import (
     Append,
@@ -92,18 +90,8 @@ WORLD = World()
 
 
 def _current_attempt() -> int:
-    """The attempt number of the running ``prop_call``.
-
-    Activities are not told which attempt they are, so read it from the ``ActivityScheduled``
-    command that the executor frame awaiting us (``ActivityExecutor._call``) holds.
-    """
-    frame: types.FrameType | None = sys._getframe(1)
-    while frame is not None:
-        command = frame.f_locals.get("command")
-        if isinstance(command, r.ActivityScheduled):
-            return command.attempt
-        frame = frame.f_back
-    raise AssertionError("prop_call must be run by the activity executor")
+    """The attempt number of the running ``prop_call``."""
+    return current_activity().attempt
 
 
 @activity(
