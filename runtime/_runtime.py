@@ -207,7 +207,7 @@ class Runtime:
         definition = self._registry.workflow(name)
         json_input = self._check_input(definition, input)
         if instance_id is None:
-            instance_id = uuid.uuid4().hex
+            instance_id = _new_instance_id()
         elif not instance_id or len(instance_id) > 200:
             raise InvalidInput(["instance_id: must be 1 to 200 characters"])
         else:
@@ -414,3 +414,13 @@ def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayR
             divergence=str(exc),
         )
     return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
+
+
+def _new_instance_id() -> str:
+    """A UUIDv7-style hex id: time-ordered, so new instances' rows and journal records land
+    at the end of their B-trees instead of all over them (fewer pages touched per commit)."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & (2**48 - 1)) << 80 | random.getrandbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value).hex

@@ -320,3 +320,18 @@ async def test_a_schedule_starts_an_instance_at_each_due_and_catches_up_at_open(
     ) as rt:
         missed = [f"rt_ticked@{T0 + s}" for s in range(720, 1000, 60)]
         assert await ids(rt) == [f"rt_ticked@{T0 + 60}", f"rt_ticked@{T0 + 120}", *missed]
+
+
+async def test_generated_instance_ids_are_unique_and_carry_their_start_time(db: str) -> None:
+    import time
+    import uuid
+
+    async with Runtime.open(db) as rt:
+        before = time.time()
+        ids = [await rt.start(rt_other) for _ in range(20)]
+        after = time.time()
+    assert len(set(ids)) == 20
+    for iid in ids:
+        value = uuid.UUID(iid)
+        assert value.version == 7
+        assert before - 0.001 <= (value.int >> 80) / 1000 <= after + 0.001
