@@ -50,8 +50,8 @@ def trigger_instance_id(workflow: str, event: Event) -> str:
     return f"{workflow}-{key.hex}"
 
 
-def check_event(event: Event) -> dict[str, Any]:
-    """The event as JSON data; ``InvalidInput`` naming the first bad attribute."""
+def check_event(event: Event) -> tuple[dict[str, Any], str]:
+    """The event as JSON data and text; ``InvalidInput`` naming the bad attributes."""
     problems = [
         f"event.{name}: must be a non-empty string"
         for name in ("type", "source", "id")
@@ -65,21 +65,21 @@ def check_event(event: Event) -> dict[str, Any]:
         raise InvalidInput(problems)
     data: dict[str, Any] = to_json_value(event)
     try:
-        dumps(data)
+        text = dumps(data)
     except (TypeError, ValueError) as exc:
         raise InvalidInput([f"event.data: not JSON data ({exc})"]) from exc
-    return data
+    return data, text
 
 
 async def publish(runtime: Runtime, services: Services, event: Event) -> PublishResult:
-    data = check_event(event)
+    data, text = check_event(event)
     row = EventRow(
         source=event.source,
         id=event.id,
         type=event.type,
         subject=event.subject,
         instanceid=event.instanceid,
-        event=dumps(data),
+        event=text,
         received_at=services.clock.now(),
     )
     try:
