@@ -73,6 +73,7 @@ class Reply:
 @attrs.frozen(kw_only=True)
 class Start:
     record: r.WorkflowStarted
+    input_text: str  # the input as JSON text, encoded once by Runtime.start
     reply: Reply
 
 
@@ -185,7 +186,7 @@ class WorkflowActor:
         at = services.clock.now()
         outputs = core.receive(record, at)
         assert outputs is not None
-        new = NewInstance(workflow=record.workflow, input=dumps(record.input), created_at=at)
+        new = NewInstance(workflow=record.workflow, input=message.input_text, created_at=at)
         try:
             await self._commit(core, record, outputs, at, new=new, fail_fast=True)
         except InstanceExists:

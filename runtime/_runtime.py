@@ -205,7 +205,7 @@ class Runtime:
         """
         name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
         definition = self._registry.workflow(name)
-        json_input = self._check_input(definition, input)
+        json_input, input_text = self._check_input(definition, input)
         if instance_id is None:
             instance_id = _new_instance_id()
         elif not instance_id or len(instance_id) > 200:
@@ -228,7 +228,9 @@ class Runtime:
         reply = Reply()
         self._services.expect_new(instance_id)
         try:
-            await self._services.system.send(instance_id, Start(record=record, reply=reply))
+            await self._services.system.send(
+                instance_id, Start(record=record, input_text=input_text, reply=reply)
+            )
         except BaseException:
             self._services.take_new(instance_id)
             raise
@@ -236,18 +238,19 @@ class Runtime:
         return instance_id
 
     @staticmethod
-    def _check_input(definition: WorkflowDefinition, input: Any) -> Any:
+    def _check_input(definition: WorkflowDefinition, input: Any) -> tuple[Any, str]:
+        """The input as JSON data and text, or ``InvalidInput`` naming the bad fields."""
         if not definition.takes_input:
             if input is not None:
                 raise InvalidInput([f"input: workflow {definition.name!r} takes no input"])
-            return None
+            return None, "null"
         try:
             json_input = to_json_value(input)
-            dumps(json_input)
+            text = dumps(json_input)
         except (TypeError, ValueError) as exc:
             raise InvalidInput([f"input: not JSON data ({exc})"]) from exc
         from_json_value(json_input, definition.input_type, path="input")
-        return json_input
+        return json_input, text
 
     async def publish(self, event: Event) -> PublishResult:
         """Store ``event`` (answered once committed), deliver it, start what it triggers.
