@@ -19,6 +19,7 @@ import trio
 from . import _records as r
 from ._convert import dumps, loads
 from ._core import WorkflowCore, replay
+from ._definitions import Registry
 from ._errors import (
     InstanceConflict,
     InstanceFinished,
@@ -33,6 +34,7 @@ from ._store import (
     Append,
     InstanceExists,
     NewInstance,
+    Store,
     StoredRecord,
     Summary,
     TimerRow,
@@ -120,11 +122,9 @@ class WorkflowActor:
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
-        journal = [
-            (r.decode(s.kind, s.version, s.data), s.at) for s in services.store.read(self._id)
-        ]
+        journal = read_journal(services.store, self._id)
         try:
-            definition = services.registry.workflow(row.workflow, started_version(journal))
+            core = core_for(services.registry, row.workflow, self._id, journal)
         except WorkflowNotFound:
             # Another deployment's workflow: leave its instance as it is for a process
             # that has the code, rather than marking it suspended.
@@ -132,7 +132,6 @@ class WorkflowActor:
                 "instance %s runs unknown workflow %r; not driving it", self._id, row.workflow
             )
             return
-        core = WorkflowCore(definition, self._id, services.registry.activity)
         try:
             replay(core, journal)
         except NonDeterminismError as exc:
@@ -398,6 +397,19 @@ class WorkflowActor:
 
 
 ActorFactory = Callable[[str], WorkflowActor]
+
+
+def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:
+    """An instance's journal, decoded, with each record's time."""
+    return [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id)]
+
+
+def core_for(
+    registry: Registry, workflow: str, instance_id: str, journal: list[tuple[r.Record, float]]
+) -> WorkflowCore:
+    """A fresh core for the definition version that ``journal`` started with."""
+    definition = registry.workflow(workflow, started_version(journal))
+    return WorkflowCore(definition, instance_id, registry.activity)
 
 
 def started_version(journal: list[tuple[r.Record, float]]) -> str | None:

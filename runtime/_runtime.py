@@ -17,7 +17,7 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import Deliver, Reply, Start, Wake, WorkflowActor, started_version
+from ._actor import Deliver, Reply, Start, Wake, WorkflowActor, core_for, read_journal
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
 from ._core import WorkflowCore, replay
@@ -391,9 +391,8 @@ def _journal_core(
     row = store.get(instance_id)
     if row is None:
         raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    journal = [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id)]
-    definition = registry.workflow(row.workflow, started_version(journal))
-    return WorkflowCore(definition, instance_id, registry.activity), journal
+    journal = read_journal(store, instance_id)
+    return core_for(registry, row.workflow, instance_id, journal), journal
 
 
 def replayed_core(registry: Registry, store: Store, instance_id: str) -> WorkflowCore:
