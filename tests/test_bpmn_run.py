@@ -45,6 +45,13 @@ async def status(rt: Runtime, iid: str) -> str:
     return (await rt.get(iid)).status
 
 
+async def failure(rt: Runtime, iid: str) -> WorkflowFailed:
+    """The error the instance failed with (it must fail)."""
+    with pytest.raises(WorkflowFailed) as failed:
+        await rt.result(iid)
+    return failed.value
+
+
 async def complete_task(rt: Runtime, iid: str, element_id: str, data: Any = None) -> None:
     event = Event(type="task.completed", subject=f"{iid}/{element_id}", data=data)
     assert (await rt.publish(event)).delivered == (iid,)
@@ -145,10 +152,9 @@ async def test_an_error_end_event_at_process_level_fails_the_instance_with_its_c
     bpmn.load(FIXTURES / "run_basics.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("basics_error")
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(iid)
-        assert failed.value.type == "UncaughtBpmnError"
-        assert "'BOOM'" in failed.value.message and "'End_Boom'" in failed.value.message
+        failed = await failure(rt, iid)
+        assert failed.type == "UncaughtBpmnError"
+        assert "'BOOM'" in failed.message and "'End_Boom'" in failed.message
 
 
 async def test_a_message_start_event_starts_an_instance_per_event_with_its_data(
@@ -177,11 +183,10 @@ async def test_a_missing_handler_fails_the_instance_naming_the_element(
     bpmn.load(FIXTURES / "run_basics.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("basics_unhandled", {})
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(iid)
-        assert failed.value.type == "Incident"
-        assert "'Task_Nobody'" in failed.value.message
-        assert "'nobody-handles-this'" in failed.value.message
+        failed = await failure(rt, iid)
+        assert failed.type == "Incident"
+        assert "'Task_Nobody'" in failed.message
+        assert "'nobody-handles-this'" in failed.message
 
 
 async def test_a_condition_that_is_not_a_boolean_fails_the_instance_naming_the_gateway(
@@ -190,11 +195,10 @@ async def test_a_condition_that_is_not_a_boolean_fails_the_instance_naming_the_g
     bpmn.load(FIXTURES / "run_basics.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("basics_bad_condition", {"amount": 1})
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(iid)
-        assert failed.value.type == "Incident"
-        assert "'Gateway_Check'" in failed.value.message and "'F_Then'" in failed.value.message
-        assert "not a boolean" in failed.value.message
+        failed = await failure(rt, iid)
+        assert failed.type == "Incident"
+        assert "'Gateway_Check'" in failed.message and "'F_Then'" in failed.message
+        assert "not a boolean" in failed.message
 
 
 # --- gateways, intermediate events, loops --------------------------------------------------
@@ -209,10 +213,9 @@ async def test_an_exclusive_gateway_takes_the_first_true_flow_else_the_default(
             iid = await rt.start("gw_exclusive", {"amount": amount})
             assert (await rt.result(iid))["size"] == size
         iid = await rt.start("gw_no_way", {"amount": 5})
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(iid)
-        assert "'Gateway_NoWay'" in failed.value.message
-        assert "no default flow" in failed.value.message
+        failed = await failure(rt, iid)
+        assert "'Gateway_NoWay'" in failed.message
+        assert "no default flow" in failed.message
 
 
 async def test_a_parallel_gateway_forks_and_joins(
@@ -425,12 +428,11 @@ async def test_a_failing_handler_is_retried_then_fails_the_instance_naming_the_t
     bpmn.load(FIXTURES / "run_boundaries.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("bd_error", {"card": "good"})
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(iid)
+        failed = await failure(rt, iid)
         assert len(attempts) == 5  # retries="5" on the task definition
-        assert failed.value.type == "Incident"
-        assert "'Task_Charge'" in failed.value.message
-        assert "ConnectionError: bank unreachable" in failed.value.message
+        assert failed.type == "Incident"
+        assert "'Task_Charge'" in failed.message
+        assert "ConnectionError: bank unreachable" in failed.message
 
 
 async def test_a_non_interrupting_timer_cycle_fires_while_the_task_goes_on(
@@ -550,10 +552,9 @@ async def test_an_error_end_event_in_a_subprocess_is_caught_by_its_boundary(
         caught = await rt.start("sp_error", {"code": "SUB_FAILED"})
         assert await rt.result(caught) == {"code": "SUB_FAILED", "recovered": True}
         uncaught = await rt.start("sp_error", {"code": "OTHER"})
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(uncaught)
-        assert failed.value.type == "UncaughtBpmnError"
-        assert "'OTHER'" in failed.value.message and "'Risky_Other'" in failed.value.message
+        failed = await failure(rt, uncaught)
+        assert failed.type == "UncaughtBpmnError"
+        assert "'OTHER'" in failed.message and "'Risky_Other'" in failed.message
 
 
 async def test_a_boundary_event_on_an_outer_subprocess_stops_the_inner_one_too(
@@ -766,10 +767,9 @@ async def test_a_parallel_join_no_token_can_complete_fails_the_instance(
     bpmn.load(source, registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("dead_end", {})
-        with pytest.raises(WorkflowFailed) as failed:
-            await rt.result(iid)
-        assert failed.value.type == "Incident"
-        assert "'Join_Never' waits for 'F_Other'" in failed.value.message
+        failed = await failure(rt, iid)
+        assert failed.type == "Incident"
+        assert "'Join_Never' waits for 'F_Other'" in failed.message
 
 
 async def test_cancelling_a_bpmn_instance_stops_all_its_tokens(
