@@ -56,24 +56,20 @@ async def _run(
     path: str, n: int, sync: Literal["normal", "full"], concurrency: int
 ) -> dict[str, Any]:
     latencies: list[float] = []
-    limiter = trio.CapacityLimiter(concurrency)
     async with Runtime.open(path, synchronous=sync) as rt:
         with _common.progress("instances", n) as advance:
 
             async def one(i: int) -> None:
-                async with limiter:
-                    began = time.perf_counter()
-                    instance_id = await rt.start(bench_two_steps, i)
-                    result = await rt.result(instance_id)
-                    latencies.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                instance_id = await rt.start(bench_two_steps, i)
+                result = await rt.result(instance_id)
+                latencies.append(time.perf_counter() - began)
                 if result != (i + 1) * 2:
                     raise AssertionError(f"instance {i} returned {result!r}")
                 advance()
 
             began = time.perf_counter()
-            async with trio.open_nursery() as nursery:
-                for i in range(n):
-                    nursery.start_soon(one, i)
+            await _common.in_pool(n, concurrency, one)
             seconds = time.perf_counter() - began
     return {
         "benchmark": "throughput",
