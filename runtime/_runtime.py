@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import math
 import random
 import time
 import uuid
@@ -302,14 +301,11 @@ class Runtime:
         row = self._row(instance_id)
         status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
-                while status not in SETTLED:
-                    settled = self._services.settled(instance_id)
-                    await settled.event.wait()
-                    summary = settled.summary
-                    if summary is None:
-                        summary = self._row(instance_id)
-                    status, output, error_text = summary.status, summary.output, summary.error
+            if timeout is None:  # no cancel scope: it costs on the hot path
+                status, output, error_text = await self._settle(instance_id, status)
+            else:
+                with trio.move_on_after(timeout):
+                    status, output, error_text = await self._settle(instance_id, status)
         if status == "completed":
             return None if output is None else loads(output)
         error = loads(error_text) if error_text else {"type": "", "message": ""}
@@ -318,6 +314,18 @@ class Runtime:
         if status in ("failed", "suspended"):
             raise WorkflowFailed(error["type"], error["message"])
         raise TimeoutError(f"instance {instance_id!r} has not finished ({status})")
+
+    async def _settle(self, instance_id: str, status: str) -> tuple[str, str | None, str | None]:
+        """Wait until the instance settles; its final status, output and error."""
+        output = error_text = None
+        while status not in SETTLED:
+            settled = self._services.settled(instance_id)
+            await settled.event.wait()
+            summary = settled.summary
+            if summary is None:
+                summary = self._row(instance_id)
+            status, output, error_text = summary.status, summary.output, summary.error
+        return status, output, error_text
 
     async def list(
         self,
