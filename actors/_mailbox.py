@@ -57,6 +57,10 @@ class Mailbox(Generic[M]):
         """The number of messages waiting to be received."""
         return self._receive_channel.statistics().current_buffer_used
 
+    def has_room(self) -> bool:
+        """True when `send_nowait` would queue a message rather than raise."""
+        return not self._closed and len(self) < self._capacity
+
     def send_nowait(self, message: M) -> None:
         """Queue `message`, or raise `MailboxFull` at once instead of waiting for room."""
         if self._closed:

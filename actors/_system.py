@@ -148,7 +148,16 @@ class ActorSystem(Generic[K, M]):
         resident.unhandled += 1
 
     async def send(self, key: K, message: M) -> None:
-        """Like `send_nowait`, but wait for room in a full mailbox."""
+        """Like `send_nowait`, but wait for room in a full mailbox.
+
+        A mailbox with room takes the message at once, without a checkpoint: the message is
+        queued when this returns either way, and a send per message is the hot path.
+        """
+        resident = self._accepting(key)
+        if resident.mailboxes[-1].has_room():
+            resident.mailboxes[-1].send_nowait(message)
+            resident.unhandled += 1
+            return
         while True:
             resident = self._accepting(key)
             resident.unhandled += 1
