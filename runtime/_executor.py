@@ -98,8 +98,13 @@ class ActivityExecutor:
     async def _attempt(
         self, instance_id: str, command: r.ActivityScheduled, key: tuple[str, int, int]
     ) -> None:
+        limiter = self._limiter
         try:
-            async with self._limiter:
+            try:
+                limiter.acquire_nowait()  # no checkpoint while there is room: the hot path
+            except trio.WouldBlock:
+                await limiter.acquire()
+            try:
                 _current.set(
                     ActivityInfo(
                         instance_id=instance_id,
@@ -109,6 +114,8 @@ class ActivityExecutor:
                     )
                 )
                 outcome = await self._call(command)
+            finally:
+                limiter.release()
             await self._deliver(instance_id, outcome)
         finally:
             self._in_flight.discard(key)
