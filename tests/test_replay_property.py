@@ -206,7 +206,11 @@ class DyingStore:
 
     With ``at_once`` it dies right after committing that append, so the runtime never acts
     on it; otherwise at the next write of an append, after the runtime carried out what the
-    appends so far decided (ran activities, set timers). Once dead, every write raises
+    appends so far decided (ran activities, set timers). ``die_at`` names the append instead
+    of counting: the first one it is true of is the last committed (``at_once``) or the first
+    refused. Counting suits a random crash point; naming suits a test about one instance's
+    append, since Trio orders tasks that wake at the same moment at random, and with them
+    the appends of different instances. Once dead, every write raises
     ``Died`` and commits nothing, the runtime's graceful shutdown included. Only appends are
     counted: other writes (the event purge the runtime issues when it opens) are not instance
     state, and when they come is a matter of scheduling. Everything but ``write`` and
@@ -216,6 +220,7 @@ class DyingStore:
     _inner: SqliteStore
     die_after: int | None = None
     at_once: bool = False
+    die_at: Callable[[Append], bool] | None = None
     on_death: Callable[[], None] = lambda: None
     committed: list[Append] = attrs.Factory(list)
     refused_writes: int = 0
@@ -227,15 +232,17 @@ class DyingStore:
             raise Died
         count = len(self.committed)
         cut = len(writes)  # commit writes[:cut]
+        dying = False
         for i, item in enumerate(writes):
             if not isinstance(item, Append):
                 continue
-            if count == self.die_after:
-                cut = i
+            fatal = self.die_at(item) if self.die_at is not None else None
+            if (not self.at_once and fatal) or count == self.die_after:
+                cut, dying = i, True
                 break
             count += 1
-            if self.at_once and count == self.die_after:
-                cut = i + 1
+            if self.at_once and (fatal or count == self.die_after):
+                cut, dying = i + 1, True
                 break
         results = self._inner.write(writes[:cut]) if cut else []
         for item, error in zip(writes[:cut], results, strict=True):
@@ -244,7 +251,7 @@ class DyingStore:
                 isinstance(item, EventRow) and isinstance(error, DuplicateEvent)
             ), error
         self.committed += [item for item in writes[:cut] if isinstance(item, Append)]
-        if cut < len(writes) or (self.at_once and count == self.die_after):
+        if dying:
             self.dead = True
             self.on_death()
             if cut < len(writes):

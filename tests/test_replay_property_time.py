@@ -280,6 +280,8 @@ class Driver:
     tried: int = -1
     retried: set[int] = attrs.Factory(set)
     answers: dict[int, Any] = attrs.Factory(dict)
+    tried_at: dict[int, list[float]] = attrs.Factory(dict)
+    """When each try of an action began (an action due during an outage runs after it)."""
 
     async def run(self, rt: Runtime) -> None:
         while self.done < len(self.actions):
@@ -289,6 +291,7 @@ class Driver:
             if self.tried == i:
                 self.retried.add(i)
             self.tried = i
+            self.tried_at.setdefault(i, []).append(trio.current_time() - self.t0)
             self.answers[i] = await self._perform(rt, action)
             self.done += 1
         await trio.sleep_until(self.t0 + END)
@@ -329,6 +332,7 @@ class Result:
     runs: dict[str, Run]
     answers: dict[int, Any]
     retried: frozenset[int]
+    tried_at: dict[int, list[float]]
     appends: list[Append]
     """Appends committed by the last runtime (all of them in an uninterrupted run)."""
     died_at: float | None
@@ -366,12 +370,13 @@ async def run_schedule(
     actions: list[Action],
     *,
     die_after: int | None = None,
+    die_at: Callable[[Append], bool] | None = None,
     at_once: bool = False,
     outage: float = 0.0,
     on_reopen: Callable[[Runtime], Awaitable[None]] | None = None,
 ) -> Result:
-    """Run ``actions`` against ``program``; with ``die_after``, the store dies once (see
-    ``DyingStore``) and after ``outage`` virtual seconds a fresh runtime reopens the file,
+    """Run ``actions`` against ``program``; with ``die_after`` or ``die_at``, the store dies
+    once (see ``DyingStore``) and after ``outage`` virtual seconds a fresh runtime reopens the file,
     calls ``on_reopen`` and carries on with the schedule."""
     reset_world(program)
     t0 = trio.current_time()
@@ -395,6 +400,7 @@ async def run_schedule(
             store = DyingStore(
                 SqliteStore(path),
                 die_after=None if reopened else die_after,
+                die_at=None if reopened else die_at,
                 at_once=at_once,
                 on_death=on_death,
             )
@@ -424,6 +430,7 @@ async def run_schedule(
         runs=runs,
         answers=driver.answers,
         retried=frozenset(driver.retried),
+        tried_at=driver.tried_at,
         appends=store.committed,
         died_at=None if died_at is None else died_at - t0,
         before_death=before_death,
@@ -496,7 +503,23 @@ def _matches(wait: tuple[str, str | None], ev: Event, instance_id: str) -> bool:
     return wait[1] is None or ev.subject == wait[1]
 
 
-def check_delivery(instance_id: str, run: Run, actions: Sequence[Action]) -> list[str]:
+def arrivals(result: Result, actions: Sequence[Action]) -> dict[str, float]:
+    """When each published event was stored: when its publish went through, which is later
+    than planned for one due while the process was down, and the first try for a retried
+    publish that the retry found stored already (a duplicate)."""
+    arrived = {}
+    for i, action in enumerate(actions):
+        if action.kind == "publish" and i in result.tried_at:
+            assert action.event is not None
+            tries = result.tried_at[i]
+            stored_before = len(tries) > 1 and result.answers[i][0] is True
+            arrived[action.event.id] = tries[0] if stored_before else tries[-1]
+    return arrived
+
+
+def check_delivery(
+    instance_id: str, run: Run, actions: Sequence[Action], arrived_at: dict[str, float]
+) -> list[str]:
     """Check one instance's journal against a model of event delivery; name what each
     resolved wait saw ("early", "late", "timeout", "never") for the statistics.
 
@@ -508,7 +531,7 @@ def check_delivery(instance_id: str, run: Run, actions: Sequence[Action]) -> lis
     for action in actions:
         if action.kind == "publish":
             assert action.event is not None
-            published[action.event.id] = (action.at, action.event)
+            published[action.event.id] = (arrived_at[action.event.id], action.event)
     waits: dict[int, tuple[str, str | None, float]] = {}
     taken: list[str] = []
     seen = []
@@ -573,10 +596,11 @@ def check_answers(result: Result, actions: Sequence[Action]) -> None:
 
 def check_result(result: Result, actions: Sequence[Action]) -> list[str]:
     seen = []
+    arrived_at = arrivals(result, actions)
     for instance_id, run in result.runs.items():
         assert run.replay_ok
         assert run.status != "suspended", run.error
-        seen += check_delivery(instance_id, run, actions)
+        seen += check_delivery(instance_id, run, actions, arrived_at)
     check_answers(result, actions)
     check_cancels(result, actions)
     return seen
@@ -725,12 +749,13 @@ def _publish(at: float, event_id: str = "e0") -> Action:
     return Action(at=at, kind="publish", event=ev)
 
 
-def _append_of(appends: Sequence[Append], kind: str, instance_id: str = IID) -> int:
-    """The number (from 1) of the first append of ``instance_id`` that holds a ``kind`` record."""
-    for n, append in enumerate(appends, 1):
-        if append.instance_id == instance_id and any(rec.kind == kind for rec in append.records):
-            return n
-    raise AssertionError(f"no {kind} append")
+def _holding(kind: str) -> Callable[[Append], bool]:
+    """True of an append of ``IID`` that holds a ``kind`` record (the store dies at the first)."""
+
+    def holds(append: Append) -> bool:
+        return append.instance_id == IID and any(rec.kind == kind for rec in append.records)
+
+    return holds
 
 
 def _history(result: Result, kind: str) -> list[tuple[float, Any]]:
@@ -741,13 +766,14 @@ def _pinned(
     tmp_path: Path,
     program: dict[str, Any],
     actions: list[Action],
-    crash: Callable[[Sequence[Append]], int],
+    crash: Callable[[Append], bool],
     *,
     at_once: bool,
     outage: float = 0.0,
     on_reopen: Callable[[Runtime], Awaitable[None]] | None = None,
 ) -> tuple[Result, Result]:
-    """Run uninterrupted, then die at ``crash(reference appends)``: (reference, crashed).
+    """Run uninterrupted, then die at the first append ``crash`` is true of: (reference,
+    crashed). ``at_once``: that append is committed, else it is refused.
 
     Without an outage the crashed run must equal the reference; with one, time moved on
     while the process was down and the test says what must have happened instead.
@@ -759,7 +785,7 @@ def _pinned(
             str(tmp_path / "crashed.db"),
             program,
             actions,
-            die_after=crash(reference.appends),
+            die_at=crash,
             at_once=at_once,
             outage=outage,
             on_reopen=on_reopen,
@@ -789,7 +815,7 @@ def test_an_event_stored_just_before_the_crash_is_delivered_at_reopen(tmp_path: 
         tmp_path,
         program,
         actions,
-        lambda appends: _append_of(appends, "event_received") - 1,
+        _holding("event_received"),
         at_once=False,
         on_reopen=delivered_by_recovery,
     )
@@ -810,7 +836,7 @@ def test_an_event_published_while_the_process_is_down_is_delivered_after_reopen(
         tmp_path,
         program,
         actions,
-        lambda appends: _append_of(appends, "timer_fired") - 1,
+        _holding("timer_fired"),
         at_once=False,
         outage=30,
     )
@@ -840,7 +866,7 @@ def test_a_crash_between_a_timeout_and_the_next_step(
         tmp_path,
         program,
         actions,
-        lambda appends: _append_of(appends, "timer_fired") - (0 if at_once else 1),
+        _holding("timer_fired"),
         at_once=at_once,
         outage=outage,
     )
@@ -878,7 +904,7 @@ def test_a_cancel_requested_just_before_a_crash_takes_effect_after_reopen(
         tmp_path,
         program,
         actions,
-        lambda appends: _append_of(appends, "cancel_requested") - (0 if at_once else 1),
+        _holding("cancel_requested"),
         at_once=at_once,
         outage=outage,
         on_reopen=cancelled_by_recovery if at_once else None,
