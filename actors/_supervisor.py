@@ -73,7 +73,8 @@ class _Child:
     restart: Restart
     policy: RestartPolicy
     on_give_up: Callable[[RestartIntensityExceeded], None] | None
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    scope: trio.CancelScope | None
+    """What `stop_child` cancels; None for a child started with ``stoppable=False``."""
     exits: collections.deque[float] = attrs.Factory(collections.deque)
     """Trio times of the exits inside the current window, oldest first."""
 
@@ -118,11 +119,14 @@ class Supervisor:
         restart: Restart = Restart.PERMANENT,
         policy: RestartPolicy | None = None,
         on_give_up: Callable[[RestartIntensityExceeded], None] | None = None,
+        stoppable: bool = True,
     ) -> None:
         """Run `target()` as the child `key`, restarting it as `restart` and `policy` say.
 
         With `on_give_up`, a child that exceeds its restart intensity is dropped and the callback
-        is called; its siblings keep running.
+        is called; its siblings keep running. ``stoppable=False`` runs the child without a cancel
+        scope of its own, which `stop_child` would need: cheaper for many short-lived children
+        that end by themselves.
         """
         if self._nursery is None:
             raise RuntimeError("supervisor must be running to start a child")
@@ -134,15 +138,25 @@ class Supervisor:
             restart=restart,
             policy=self._policy if policy is None else policy,
             on_give_up=on_give_up,
+            scope=trio.CancelScope() if stoppable else None,
         )
         self._children[key] = child
         self._nursery.start_soon(self._supervise, child, name=f"supervised child {key!r}")
 
     def stop_child(self, key: Hashable) -> None:
-        """Cancel the child `key` without restarting it; nothing happens if there is none."""
-        child = self._children.pop(key, None)
-        if child is not None:
-            child.scope.cancel()
+        """Cancel the child `key` without restarting it; nothing happens if there is none.
+
+        Raises `ValueError` for a child started with ``stoppable=False``.
+        """
+        child = self._children.get(key)
+        if child is None:
+            return
+        if child.scope is None:
+            raise ValueError(
+                f"child {key!r} was started with stoppable=False: it cannot be stopped"
+            )
+        del self._children[key]
+        child.scope.cancel()
 
     def __contains__(self, key: object) -> bool:
         return key in self._children
@@ -152,33 +166,40 @@ class Supervisor:
 
     async def _supervise(self, child: _Child) -> None:
         try:
-            with child.scope:
-                while True:
-                    error: Exception | None = None
-                    try:
-                        await child.target()
-                    except Exception as exc:
-                        # BaseExceptions (trio.Cancelled, KeyboardInterrupt, SystemExit) are not
-                        # failures of the child: they propagate.
-                        error = exc
-                    if child.restart is Restart.TEMPORARY or (
-                        error is None and child.restart is Restart.TRANSIENT
-                    ):
-                        if error is not None:
-                            logger.error("temporary child %r failed", child.key, exc_info=error)
-                        return
-                    exits = _record_exit(child)
-                    if exits > child.policy.max_restarts:
-                        # A child failing because its scope or the supervisor is being cancelled
-                        # is shutting down, not giving up.
-                        await trio.lowlevel.checkpoint_if_cancelled()
-                        self._give_up(child, exits, error)
-                        return
-                    logger.warning("restarting child %r", child.key, exc_info=error)
-                    await trio.sleep(_backoff(child.policy, exits))
+            if child.scope is None:
+                await self._run(child)
+            else:
+                with child.scope:
+                    await self._run(child)
         finally:
             if self._children.get(child.key) is child:
                 del self._children[child.key]
+
+    async def _run(self, child: _Child) -> None:
+        """Run the child's target, again and again as its restart kind and intensity say."""
+        while True:
+            error: Exception | None = None
+            try:
+                await child.target()
+            except Exception as exc:
+                # BaseExceptions (trio.Cancelled, KeyboardInterrupt, SystemExit) are not
+                # failures of the child: they propagate.
+                error = exc
+            if child.restart is Restart.TEMPORARY or (
+                error is None and child.restart is Restart.TRANSIENT
+            ):
+                if error is not None:
+                    logger.error("temporary child %r failed", child.key, exc_info=error)
+                return
+            exits = _record_exit(child)
+            if exits > child.policy.max_restarts:
+                # A child failing because its scope or the supervisor is being cancelled
+                # is shutting down, not giving up.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                self._give_up(child, exits, error)
+                return
+            logger.warning("restarting child %r", child.key, exc_info=error)
+            await trio.sleep(_backoff(child.policy, exits))
 
     def _give_up(self, child: _Child, exits: int, error: Exception | None) -> None:
         exceeded = RestartIntensityExceeded(child.key, exits, child.policy)

@@ -220,6 +220,7 @@ class ActorSystem(Generic[K, M]):
             functools.partial(self._serve, resident),
             restart=Restart.TRANSIENT,
             on_give_up=functools.partial(self._give_up, resident),
+            stoppable=False,  # a resident ends by closing its mailbox, never by cancellation
         )
         self._residents[key] = resident
         self._passivate_excess()
@@ -238,7 +239,14 @@ class ActorSystem(Generic[K, M]):
                     if resident.unhandled == 0:
                         self._note_if_idle(resident)
                     try:
-                        message = await mailbox.receive()
+                        # A queued message is taken without a checkpoint (`handle` has its
+                        # own); only an empty mailbox waits.
+                        message = mailbox.receive_nowait()
+                    except trio.WouldBlock:
+                        try:
+                            message = await mailbox.receive()
+                        except MailboxClosed:
+                            break
                     except MailboxClosed:
                         break
                     try:

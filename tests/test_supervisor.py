@@ -201,6 +201,27 @@ async def test_stop_child_cancels_without_restart_or_failure() -> None:
         assert given_up == []
 
 
+async def test_unstoppable_child_is_restarted_but_cannot_be_stopped() -> None:
+    starts = 0
+    restarted = trio.Event()
+
+    async def child() -> None:
+        nonlocal starts
+        starts += 1
+        if starts == 1:
+            raise ValueError("boom")
+        restarted.set()
+        await trio.sleep_forever()
+
+    async with running(Supervisor(NO_BACKOFF)) as supervisor:
+        supervisor.start_child("c", child, stoppable=False)
+        await restarted.wait()
+        with pytest.raises(ValueError, match="stoppable=False"):
+            supervisor.stop_child("c")
+        assert "c" in supervisor
+        assert starts == 2
+
+
 async def test_start_child_needs_a_running_supervisor_and_a_new_key() -> None:
     async def child() -> None:
         await trio.sleep_forever()
