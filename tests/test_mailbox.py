@@ -99,3 +99,47 @@ async def test_blocked_send_is_cancellable(autojump_clock: trio.testing.MockCloc
         await mailbox.send(1)
     assert scope.cancelled_caught
     assert len(mailbox) == 1
+
+
+async def test_a_waiting_receiver_gets_the_next_message_and_cancels_cleanly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[int](1)
+    got: list[int] = []
+
+    async def receive() -> None:
+        got.append(await mailbox.receive())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive)
+        await trio.testing.wait_all_tasks_blocked()
+        mailbox.send_nowait(7)  # handed over, not queued: the next send still has room
+        mailbox.send_nowait(8)
+    assert got == [7]
+    assert len(mailbox) == 1
+    with trio.move_on_after(1):  # a cancelled receive leaves the mailbox usable
+        mailbox.receive_nowait()
+        await mailbox.receive()
+    mailbox.send_nowait(9)
+    assert await mailbox.receive() == 9
+
+
+async def test_one_receiver_at_a_time() -> None:
+    mailbox = Mailbox[int](1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(mailbox.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(RuntimeError, match="one receiver at a time"):
+            await mailbox.receive()
+        mailbox.send_nowait(1)
+
+
+async def test_a_sender_waiting_for_room_gets_in_when_a_message_is_taken() -> None:
+    mailbox = Mailbox[int](1)
+    mailbox.send_nowait(1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(mailbox.send, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(mailbox) == 1
+        assert mailbox.receive_nowait() == 1
+    assert mailbox.receive_nowait() == 2
