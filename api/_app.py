@@ -32,6 +32,7 @@ from runtime import (
 
 from . import _cloudevents as cloudevents
 from . import _ui as ui
+from ._answer import Answer, json_answer
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import STATUSES, metrics_registry, render
 from ._middleware import install, read_body, read_json
@@ -105,11 +106,16 @@ class Handlers:
 
     async def start(self, name: str) -> ResponseReturnValue:
         value = await read_json(allow_empty=True)
-        key = request.headers.get("Idempotency-Key")
+        started = await self.started(name, value, request.headers.get("Idempotency-Key"))
+        return started.response()
+
+    async def started(self, name: str, value: Any, key: str | None) -> Answer:
+        """The start command behind ``POST /workflows/{name}``, shared with its fast path."""
         instance_id = await self.runtime.start(name, value, instance_id=key)
         instance = await self.runtime.get(instance_id)
         body = {"instance_id": instance_id, "status": instance.status}
-        return body, 202, {"Location": f"/instances/{urllib.parse.quote(instance_id, safe='')}"}
+        location = f"/instances/{urllib.parse.quote(instance_id, safe='')}"
+        return json_answer(body, 202, after=[("Location", location)])
 
     async def workflow_diagram(self, name: str) -> ResponseReturnValue:
         return Response(await bpmn.workflow_diagram(self.runtime, name), content_type=SVG)

@@ -1,11 +1,14 @@
 """Middleware composed around the route table, and the JSON body rules every route shares.
 
-A request meets, in order: ``begin`` (request id, start time), ``authenticate``
-(bearer token), ``limit_body`` (declared size); the handler; then ``finish`` (echo the
-request id, one access-log line). Errors raised anywhere in between become problem
-documents (``_problems.to_problem``) and still pass through ``finish``. Around it all,
-at the ASGI level, ``drain_unread_body`` keeps keep-alive connections usable after a
-response that did not read the body. ``read_json`` is how a route reads a JSON body.
+A request meets, in order: ``begin`` (request id, start time, then ``Rules``: bearer
+token, declared size); the handler; then ``finish`` (echo the request id, one
+access-log line). Errors raised anywhere in between become problem documents
+(``_problems.to_problem``) and still pass through ``finish``. Around it all, at the
+ASGI level, ``drain_unread_body`` keeps keep-alive connections usable after a response
+that did not read the body. ``read_json`` is how a route reads a JSON body. The rules
+themselves are plain functions of header values and bytes (``Rules``,
+``request_id_for``, ``json_body``, ``too_large``, ``log_access``): the start route's
+fast path (``_start_route``) applies the very same ones.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import attrs
 import trio
 from hypercorn.typing import (
     ASGIReceiveCallable,
@@ -57,7 +61,72 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def install(app: QuartTrio, *, token: str | None, max_body: int) -> None:
+@attrs.frozen(kw_only=True)
+class Rules:
+    """The checks a request meets before its route, as functions of header values.
+
+    The Quart hooks (``install``) and the start route's fast path (``_start_route``)
+    both ask these, so that a request meets the same rules whichever way it is served.
+    """
+
+    token: bytes | None
+    max_body: int
+
+    def authorize(self, path: str, authorization: str) -> None:
+        """A 401 unless ``authorization`` carries the bearer token (when there is one)."""
+        if self.token is None or path in _OPEN_PATHS:
+            return
+        scheme, _, given = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise HTTPProblem(
+                401,
+                "this route needs an 'Authorization: Bearer <token>' header",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="trioflow"'},
+            )
+        if not hmac.compare_digest(given.strip().encode(), self.token):
+            raise HTTPProblem(
+                401,
+                "the bearer token is not valid",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="trioflow", error="invalid_token"'},
+            )
+
+    def limit_body(self, declared: int | None) -> None:
+        """A 413 when the declared body size (Content-Length) is over the limit."""
+        if declared is not None and declared > self.max_body:
+            raise HTTPProblem(
+                413,
+                f"the body is {declared} bytes; at most {self.max_body} are accepted",
+                kind="too-large",
+            )
+
+
+def request_id_for(given: str) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is sane, a new one otherwise."""
+    return given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def log_access(method: str, path: str, status: int, started: float, rid: str) -> None:
+    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival)."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    _access_log.info(
+        "method=%s path=%s status=%d duration_ms=%.3f request_id=%s",
+        method,
+        path,
+        status,
+        duration_ms,
+        rid,
+        extra={
+            "http_method": method,
+            "http_path": path,
+            "http_status": status,
+            "duration_ms": duration_ms,
+        },
+    )
+
+
+def install(app: QuartTrio, *, token: str | None, max_body: int) -> Rules:
     """Register the middleware on ``app``; ``token=None`` leaves every route open."""
     if max_body < 1:
         raise ValueError("max_body must be >= 1")
@@ -67,67 +136,26 @@ def install(app: QuartTrio, *, token: str | None, max_body: int) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RequestIdFilter) for f in logger.filters):
             logger.addFilter(RequestIdFilter())
-    expected = None if token is None else token.encode()
+    rules = Rules(token=None if token is None else token.encode(), max_body=max_body)
 
     async def begin() -> None:
-        given = request.headers.get("X-Request-ID", "")
-        request_id.set(given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex)
+        headers = request.headers
+        request_id.set(request_id_for(headers.get("X-Request-ID", "")))
         g.started = time.perf_counter()
-
-    async def authenticate() -> None:
-        if expected is None or request.path in _OPEN_PATHS:
-            return
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise HTTPProblem(
-                401,
-                "this route needs an 'Authorization: Bearer <token>' header",
-                kind="unauthorized",
-                headers={"WWW-Authenticate": 'Bearer realm="trioflow"'},
-            )
-        if not hmac.compare_digest(given.strip().encode(), expected):
-            raise HTTPProblem(
-                401,
-                "the bearer token is not valid",
-                kind="unauthorized",
-                headers={"WWW-Authenticate": 'Bearer realm="trioflow", error="invalid_token"'},
-            )
-
-    async def limit_body() -> None:
-        declared = request.content_length
-        if declared is not None and declared > max_body:
-            raise HTTPProblem(
-                413,
-                f"the body is {declared} bytes; at most {max_body} are accepted",
-                kind="too-large",
-            )
+        rules.authorize(request.path, headers.get("Authorization", ""))
+        rules.limit_body(request.content_length)
 
     async def finish(response: Response) -> Response:
         rid = request_id.get()
         response.headers["X-Request-ID"] = rid
         started: float = g.get("started", time.perf_counter())
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        _access_log.info(
-            "method=%s path=%s status=%d duration_ms=%.3f request_id=%s",
-            request.method,
-            request.path,
-            response.status_code,
-            duration_ms,
-            rid,
-            extra={
-                "http_method": request.method,
-                "http_path": request.path,
-                "http_status": response.status_code,
-                "duration_ms": duration_ms,
-            },
-        )
+        log_access(request.method, request.path, response.status_code, started, rid)
         return response
 
     app.before_request(begin)
-    app.before_request(authenticate)
-    app.before_request(limit_body)
     app.after_request(finish)
     app.asgi_app = drain_unread_body(app.asgi_app)  # type: ignore[method-assign, assignment]
+    return rules
 
 
 def drain_unread_body(asgi_app: ASGIApp) -> ASGIApp:
@@ -179,15 +207,30 @@ def decode_json(body: bytes) -> Any:
         ) from None
 
 
+def json_body(body: bytes, mimetype: str, *, allow_empty: bool = False) -> Any:
+    """The JSON value of a request body: 415 unless ``mimetype`` is JSON, 400 when it does
+    not parse. ``allow_empty``: an empty body (of any or no content type) reads as None."""
+    if not body and allow_empty:
+        return None
+    if not is_json(mimetype):
+        got = mimetype or "no content type"
+        raise HTTPProblem(
+            415, f"the body must be application/json, not {got}", kind="unsupported-media-type"
+        )
+    return decode_json(body)
+
+
+def too_large(limit: int | None) -> HTTPProblem:
+    """The 413 for a body that grew past ``limit`` as it arrived."""
+    return HTTPProblem(413, f"the body is over the limit ({limit} bytes)", kind="too-large")
+
+
 async def read_body() -> bytes:
     """The request body; a 413 when it grows past the limit as it arrives."""
     try:
         body = await request.get_data(as_text=False)
     except RequestEntityTooLarge:
-        limit = request.max_content_length
-        raise HTTPProblem(
-            413, f"the body is over the limit ({limit} bytes)", kind="too-large"
-        ) from None
+        raise too_large(request.max_content_length) from None
     assert isinstance(body, bytes)
     return body
 
@@ -197,15 +240,7 @@ async def read_json(*, allow_empty: bool = False) -> Any:
 
     ``allow_empty``: an empty body (of any or no content type) reads as None.
     """
-    body = await read_body()
-    if not body and allow_empty:
-        return None
-    if not is_json(request.mimetype):
-        got = request.mimetype or "no content type"
-        raise HTTPProblem(
-            415, f"the body must be application/json, not {got}", kind="unsupported-media-type"
-        )
-    return decode_json(body)
+    return json_body(await read_body(), request.mimetype, allow_empty=allow_empty)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -1,10 +1,11 @@
 """Errors as problem documents (RFC 9457, ``application/problem+json``).
 
-Every error response of the API comes out of ``to_problem``: one small mapping from
-an exception to a status, a title and a detail. Runtime errors carry their status
-(``status_hint``), HTTP-level failures raise ``HTTPProblem``, Quart's own errors
-(unknown route, wrong method, body too large) are ``HTTPException``s, and anything
-else is a 500 whose details go to the log, never to the client.
+Every error response of the API comes out of ``problem_for``: one small mapping from
+an exception to a status, a title and a detail (``to_problem`` is that mapping as
+Quart's error handler). Runtime errors carry their status (``status_hint``),
+HTTP-level failures raise ``HTTPProblem``, Quart's own errors (unknown route, wrong
+method, body too large) are ``HTTPException``s, and anything else is a 500 whose
+details go to the log, never to the client.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from quart import Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from runtime import InvalidInput, Overloaded, TrioflowError
+
+from ._answer import Answer, answer
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("trioflow.api")
@@ -49,36 +52,43 @@ class HTTPProblem(Exception):
         self.extensions = extensions
 
 
-def problem_response(
+def problem_answer(
     status: int,
     detail: str,
     *,
+    path: str | None,
     kind: str | None = None,
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
-) -> Response:
-    """A problem document whose ``instance`` is the request path."""
+) -> Answer:
+    """A problem document whose ``instance`` is the request's ``path`` (when there is one)."""
     document: dict[str, Any] = {
         "type": f"urn:trioflow:problem:{kind}" if kind else "about:blank",
         "title": title or _phrase(status),
         "status": status,
         "detail": detail,
     }
-    if has_request_context():
-        document["instance"] = request.path
+    if path is not None:
+        document["instance"] = path
     document.update(extensions or {})
-    return Response(
-        json.dumps(document), status=status, headers=dict(headers or {}), content_type=PROBLEM_JSON
-    )
+    body = json.dumps(document).encode()
+    return answer(status, body, content_type=PROBLEM_JSON, before=(headers or {}).items())
 
 
 def to_problem(exc: Exception) -> Response:
-    """The one mapping from an exception to an error response."""
+    """Quart's error handler: the problem answer for ``exc`` in the current request."""
+    path = request.path if has_request_context() else None
+    return problem_for(exc, path).response()
+
+
+def problem_for(exc: BaseException, path: str | None) -> Answer:
+    """The one mapping from an exception to an error answer."""
     if isinstance(exc, HTTPProblem):
-        return problem_response(
+        return problem_answer(
             exc.status,
             exc.detail,
+            path=path,
             kind=exc.kind,
             headers=exc.headers,
             extensions=exc.extensions,
@@ -86,23 +96,28 @@ def to_problem(exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.code is not None:
         headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         detail = exc.description or _phrase(exc.code)
-        return problem_response(exc.code, detail, title=exc.name, headers=headers)
+        return problem_answer(exc.code, detail, path=path, title=exc.name, headers=headers)
     status = exc.status_hint if isinstance(exc, TrioflowError) else getattr(exc, "http_status", 500)
     if status == 503:
         # Backpressure (a full queue) or a closing journal: the client may simply retry.
         detail = str(exc) if isinstance(exc, Overloaded) else "the service cannot take this now"
-        return problem_response(503, detail, kind="overloaded", headers={"Retry-After": "1"})
+        return problem_answer(
+            503, detail, path=path, kind="overloaded", headers={"Retry-After": "1"}
+        )
     if isinstance(exc, TrioflowError) and 400 <= status < 500:
         extensions = {"errors": exc.problems} if isinstance(exc, InvalidInput) else {}
-        return problem_response(
+        return problem_answer(
             status,
             str(exc),
+            path=path,
             kind=_kebab(type(exc).__name__),
             title=_kebab(type(exc).__name__).replace("-", " ").capitalize(),
             extensions=extensions,
         )
     _log.error("unexpected error while serving a request", exc_info=exc)
-    return problem_response(500, "an unexpected error occurred; the server log has the details")
+    return problem_answer(
+        500, "an unexpected error occurred; the server log has the details", path=path
+    )
 
 
 def _kebab(name: str) -> str:
