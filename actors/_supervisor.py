@@ -12,6 +12,7 @@ failure escalates out of `Supervisor.run` to whoever runs the supervisor.
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Hashable
@@ -20,6 +21,8 @@ import attrs
 import trio
 
 logger = logging.getLogger("actors")
+_NO_SCOPE = contextlib.nullcontext()
+"""Stands in for the cancel scope of a child started with ``stoppable=False``."""
 
 
 class Restart(enum.Enum):
@@ -75,8 +78,8 @@ class _Child:
     on_give_up: Callable[[RestartIntensityExceeded], None] | None
     scope: trio.CancelScope | None
     """What `stop_child` cancels; None for a child started with ``stoppable=False``."""
-    exits: collections.deque[float] = attrs.Factory(collections.deque)
-    """Trio times of the exits inside the current window, oldest first."""
+    exits: collections.deque[float] | None = None
+    """Trio times of the exits inside the current window, oldest first (made at the first)."""
 
 
 @attrs.define(eq=False)
@@ -165,41 +168,35 @@ class Supervisor:
         return len(self._children)
 
     async def _supervise(self, child: _Child) -> None:
+        """Run the child's target, again and again as its restart kind and intensity say."""
         try:
-            if child.scope is None:
-                await self._run(child)
-            else:
-                with child.scope:
-                    await self._run(child)
+            with _NO_SCOPE if child.scope is None else child.scope:
+                while True:
+                    error: Exception | None = None
+                    try:
+                        await child.target()
+                    except Exception as exc:
+                        # BaseExceptions (trio.Cancelled, KeyboardInterrupt, SystemExit) are not
+                        # failures of the child: they propagate.
+                        error = exc
+                    if child.restart is Restart.TEMPORARY or (
+                        error is None and child.restart is Restart.TRANSIENT
+                    ):
+                        if error is not None:
+                            logger.error("temporary child %r failed", child.key, exc_info=error)
+                        return
+                    exits = _record_exit(child)
+                    if exits > child.policy.max_restarts:
+                        # A child failing because its scope or the supervisor is being cancelled
+                        # is shutting down, not giving up.
+                        await trio.lowlevel.checkpoint_if_cancelled()
+                        self._give_up(child, exits, error)
+                        return
+                    logger.warning("restarting child %r", child.key, exc_info=error)
+                    await trio.sleep(_backoff(child.policy, exits))
         finally:
             if self._children.get(child.key) is child:
                 del self._children[child.key]
-
-    async def _run(self, child: _Child) -> None:
-        """Run the child's target, again and again as its restart kind and intensity say."""
-        while True:
-            error: Exception | None = None
-            try:
-                await child.target()
-            except Exception as exc:
-                # BaseExceptions (trio.Cancelled, KeyboardInterrupt, SystemExit) are not
-                # failures of the child: they propagate.
-                error = exc
-            if child.restart is Restart.TEMPORARY or (
-                error is None and child.restart is Restart.TRANSIENT
-            ):
-                if error is not None:
-                    logger.error("temporary child %r failed", child.key, exc_info=error)
-                return
-            exits = _record_exit(child)
-            if exits > child.policy.max_restarts:
-                # A child failing because its scope or the supervisor is being cancelled
-                # is shutting down, not giving up.
-                await trio.lowlevel.checkpoint_if_cancelled()
-                self._give_up(child, exits, error)
-                return
-            logger.warning("restarting child %r", child.key, exc_info=error)
-            await trio.sleep(_backoff(child.policy, exits))
 
     def _give_up(self, child: _Child, exits: int, error: Exception | None) -> None:
         exceeded = RestartIntensityExceeded(child.key, exits, child.policy)
@@ -218,6 +215,8 @@ def _record_exit(child: _Child) -> int:
     """Count an exit at the current time and return how many fall inside the window."""
     now = trio.current_time()
     exits = child.exits
+    if exits is None:
+        exits = child.exits = collections.deque()
     exits.append(now)
     horizon = now - child.policy.within
     while exits[0] <= horizon:
