@@ -51,6 +51,16 @@ def add_sync_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_gc_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned: call runtime.tune_gc() before opening the runtime, as `trioflow serve`"
+        " does (default); default: leave Python's collector settings as they are",
+    )
+
+
 def parse_args(
     parser: argparse.ArgumentParser,
     argv: list[str] | None,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
-from runtime import Overloaded, Runtime, WorkflowContext, activity, workflow
+from runtime import Overloaded, Runtime, WorkflowContext, activity, tune_gc, workflow
 
 if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
     from benchmarks import _common
@@ -56,6 +56,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--seconds", type=float, default=10.0, help="how long to offer the load (default 10)"
     )
     _common.add_sync_option(parser)
+    _common.add_gc_option(parser)
     return _common.parse_args(
         parser,
         argv,
@@ -128,7 +129,10 @@ async def _run(
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     with _common.database_path(args.db, "latency.db") as path:
+        if args.gc == "tuned":
+            tune_gc()
         result = trio.run(_run, path, args.rate, args.seconds, args.sync)
+    result = {**result, "gc": args.gc}
     _common.print_json_line(result)
 
 

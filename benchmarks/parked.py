@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from runtime import Event, Runtime, WorkflowContext, workflow
+from runtime import Event, Runtime, WorkflowContext, tune_gc, workflow
 
 if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
     from benchmarks import _common
@@ -54,6 +54,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=500,
         help="starts, then publishes, in flight at once (default 500)",
     )
+    _common.add_gc_option(parser)
     return _common.parse_args(
         parser,
         argv,
@@ -150,7 +151,10 @@ def _mb(size: int | None) -> float | None:
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     with _common.database_path(args.db, "parked.db") as path:
+        if args.gc == "tuned":
+            tune_gc()
         result = trio.run(_run, path, args.m, args.max_resident, args.batch)
+    result = {**result, "gc": args.gc}
     _common.print_json_line(result)
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from runtime import Runtime, WorkflowContext, activity, workflow
+from runtime import Runtime, WorkflowContext, activity, tune_gc, workflow
 
 if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
     from benchmarks import _common
@@ -72,6 +72,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="Runtime.open max_resident in both processes (default 10000)",
     )
     parser.add_argument("--create", action="store_true", help=argparse.SUPPRESS)
+    _common.add_gc_option(parser)
     return _common.parse_args(
         parser,
         argv,
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     with _common.database_path(args.db, "recovery.db") as path:
         create_seconds = _run_child(path, args.k, args.max_resident)
         db_bytes = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+        if args.gc == "tuned":
+            tune_gc()
         figures = trio.run(_recover, path, args.k, args.max_resident)
     result = {
         "benchmark": "recovery",
@@ -170,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         "db_mb": round(db_bytes / (1024 * 1024), 1),
         **figures,
         "peak_rss_mb": _common.peak_rss_mb(),
+        "gc": args.gc,
     }
     _common.print_json_line(result)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
-from runtime import Runtime, WorkflowContext, activity, workflow
+from runtime import Runtime, WorkflowContext, activity, tune_gc, workflow
 
 if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
     from benchmarks import _common
@@ -49,6 +49,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     _common.add_n_option(parser, 5000)
     _common.add_sync_option(parser)
     _common.add_concurrency_option(parser, 500)
+    _common.add_gc_option(parser)
     return _common.parse_n_and_concurrency(parser, argv)
 
 
@@ -83,7 +84,10 @@ async def _run(
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     with _common.database_path(args.db, "throughput.db") as path:
+        if args.gc == "tuned":
+            tune_gc()
         result = trio.run(_run, path, args.n, args.sync, args.concurrency)
+    result = {**result, "gc": args.gc}
     _common.print_json_line(result)
 
 

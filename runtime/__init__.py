@@ -27,6 +27,7 @@ from ._event import Event as Event
 from ._events import PublishResult as PublishResult
 from ._executor import ActivityInfo as ActivityInfo
 from ._executor import current_activity as current_activity
+from ._gc import tune_gc as tune_gc
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
 from ._instance import InstancePage as InstancePage
@@ -67,5 +68,6 @@ __all__ = [
     "activity",
     "current_activity",
     "registry",
+    "tune_gc",
     "workflow",
 ]

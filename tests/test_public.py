@@ -14,7 +14,8 @@ def test_runtime_public_names() -> None:
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
         "RetryPolicy", "Runtime", "RuntimeStats", "TrioflowError", "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
-        "WorkflowNotFound", "activity", "current_activity", "registry", "workflow",
+        "WorkflowNotFound", "activity", "current_activity", "registry", "tune_gc",
+        "workflow",
     }  # fmt: skip
     assert all(hasattr(runtime, name) for name in runtime.__all__)
 
