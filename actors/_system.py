@@ -50,6 +50,9 @@ class Actor(Protocol[M_contra]):
     def can_passivate(self) -> bool:
         """True when the actor holds nothing that only lives in memory."""
 
+    def stopped(self) -> None:
+        """Its mailbox was closed and drained (passivation, `stop`): let go of what it holds."""
+
 
 @attrs.define(eq=False)
 class _Resident(Generic[K, M]):
@@ -260,6 +263,7 @@ class ActorSystem(Generic[K, M]):
                         resident.unhandled -= 1
                         del message  # a parked actor does not keep its last message alive
                 resident.actor = None
+                actor.stopped()
                 resident.mailboxes.popleft()
                 if not resident.mailboxes:
                     del self._residents[key]

@@ -161,6 +161,11 @@ class WorkflowActor:
         core = self._core
         return core is None or core.finished or core.status == "waiting"
 
+    def stopped(self) -> None:
+        if self._core is not None:
+            self._core.close()
+            self._core = None
+
     # --- messages -------------------------------------------------------------------
 
     async def _start(self, message: Start) -> None:

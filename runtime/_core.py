@@ -25,6 +25,7 @@ decides the same outputs; a difference is a ``NonDeterminismError`` naming the s
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
@@ -435,6 +436,27 @@ class WorkflowCore:
 
         task.waiting_on, task.wake = future, wake
         future.add_callback(wake)
+
+    def close(self) -> None:
+        """Let go of a core that will not be used again (its actor was passivated or stopped).
+
+        A waiting workflow's coroutine, its tasks, steps and futures refer to one another in
+        cycles that only Python's cyclic collector would free; unlinking them lets reference
+        counting free the lot at once. The coroutine is closed as the collector would close
+        it. Nothing is journaled: the instance lives on in its journal.
+        """
+        for task in self._tasks:
+            if task.waiting_on is not None and task.wake is not None:
+                task.waiting_on.remove_callback(task.wake)
+            task.waiting_on = task.wake = None
+        tasks, self._tasks = self._tasks, []
+        self._ready.clear()
+        self._steps.clear()
+        self._main = None
+        for task in tasks:
+            # RuntimeError: it awaited in a finally block; nothing it does counts any more.
+            with contextlib.suppress(RuntimeError):
+                task.coro.close()
 
     def _check_outcome(self) -> None:
         main = self._main

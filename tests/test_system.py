@@ -64,6 +64,9 @@ class Recorder:
     def can_passivate(self) -> bool:
         return self.key not in self.world.pinned
 
+    def stopped(self) -> None:
+        self.world.log.append(("stopped", self.key, None))
+
 
 @asynccontextmanager
 async def running(system: ActorSystem[str, object]) -> AsyncIterator[ActorSystem[str, object]]:
@@ -93,6 +96,8 @@ async def test_passivated_actor_rehydrates_on_next_message() -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert not system.is_resident("a")
         assert system.resident == 1
+        assert ("stopped", "a", None) in world.log
+        assert ("stopped", "b", None) not in world.log
 
         system.send_nowait("a", 2)
         await trio.testing.wait_all_tasks_blocked()
@@ -182,10 +187,12 @@ async def test_stop_finishes_queued_messages_then_removes_the_actor() -> None:
         system.stop("unknown")
         assert system.is_resident("a")  # still finishing
 
+        assert ("stopped", "a", None) not in world.log
         world.gates["a"].set()
         await trio.testing.wait_all_tasks_blocked()
         assert world.handled("a") == [1, 2]
         assert not system.is_resident("a")
+        assert world.log[-1] == ("stopped", "a", None)  # after the last message
 
 
 async def test_message_sent_while_an_actor_is_leaving_goes_to_its_next_incarnation() -> None:
