@@ -16,6 +16,8 @@ from quart import Response
 from werkzeug.datastructures import Headers
 
 JSON = "application/json"
+# One encoder, built once: json.dumps builds a new one on every call given any option.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -56,7 +58,7 @@ def answer(
 def json_answer(value: Any, status: int, *, after: Iterable[tuple[str, str]] = ()) -> Answer:
     """``value`` as compact JSON with sorted keys and a final newline (Quart's own JSON
     responses, outside debug mode, look the same)."""
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True) + "\n"
+    text = _COMPACT.encode(value) + "\n"
     return answer(status, text.encode(), content_type=JSON, after=after)
 
 
