@@ -150,7 +150,8 @@ class StartRoute:
             if key in _WANTED and key not in headers:  # the first of a repeated header counts
                 headers[key] = value.decode("latin1")
         rid = request_id_for(headers.get(b"x-request-id", ""))
-        request_id.set(rid)
+        # Quart sets the id in a task of the request's own; here it is reset on the way out.
+        token = request_id.set(rid)
         path: str = scope["path"]
         config = self._app.config
         body = _Body(receive)
@@ -180,6 +181,8 @@ class StartRoute:
                 await send({"type": "http.response.body", "body": answer.body, "more_body": False})
         except _Disconnected:
             return  # as with Quart: a request whose client left goes unanswered
+        finally:
+            request_id.reset(token)
 
 
 @attrs.define(eq=False)

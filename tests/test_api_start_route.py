@@ -15,6 +15,7 @@ import trio.testing
 from quart import Response, request
 
 from api import create_app
+from api._middleware import request_id
 from api._start_route import StartRoute
 from runtime import Overloaded, Runtime, WorkflowContext, WorkflowNotFound, activity, workflow
 
@@ -239,3 +240,13 @@ async def test_what_an_application_adds_to_the_app_still_applies(
         assert (await client.post("/workflows/sr_sleep")).status_code == 202
         assert (await client.post("/workflows/nope")).status_code == 418
         assert seen == ["/workflows/sr_sleep", "/workflows/nope"]
+
+
+async def test_the_request_id_does_not_outlive_its_request(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as runtime:
+        app = create_app(runtime)
+        sent = await call(app, "/workflows/sr_sleep", [("x-request-id", "req-9")], [END])
+        assert (b"x-request-id", b"req-9") in sent[0]["headers"]
+        assert request_id.get() == "-"
