@@ -4,6 +4,9 @@ A handler only translates: it reads the request, makes one runtime call and shap
 the answer. Failures are raised, never answered here: ``_problems.to_problem``
 turns them into problem documents, the middleware (``_middleware.install``) wraps
 every route with request ids, the access log, the bearer token and the body limit.
+``POST /workflows/{name}``, the route that takes the load, is answered in front of
+Quart by ``_start_route.StartRoute`` with the same rules and the same command
+(``Handlers.started``), as long as the app is as ``create_app`` made it.
 """
 
 from __future__ import annotations
