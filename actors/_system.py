@@ -183,6 +183,11 @@ class ActorSystem(Generic[K, M]):
                 raise
             return
 
+    def actor(self, key: K) -> Actor[M] | None:
+        """The started actor of `key`; None while it is not resident or not started."""
+        resident = self._residents.get(key)
+        return None if resident is None else resident.actor
+
     def is_resident(self, key: K) -> bool:
         """True while an actor for `key` is in memory, including one that is finishing."""
         return key in self._residents

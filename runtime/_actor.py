@@ -157,6 +157,11 @@ class WorkflowActor:
         elif isinstance(message, Deliver):
             await self._deliver(message)
 
+    @property
+    def running(self) -> bool:
+        """Started (its start committed) and not finished: its settling is still to come."""
+        return self._core is not None and not self._core.finished
+
     def can_passivate(self) -> bool:
         core = self._core
         return core is None or core.finished or core.status == "waiting"

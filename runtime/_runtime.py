@@ -298,8 +298,13 @@ class Runtime:
         A failed instance raises ``WorkflowFailed``, a cancelled one
         ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
         """
-        row = self._row(instance_id)
-        status, output, error_text = row.status, row.output, row.error
+        actor = self._services.system.actor(instance_id)
+        if isinstance(actor, WorkflowActor) and actor.running:
+            # In memory and unfinished: its settling will wake us, no need to read its row.
+            status, output, error_text = "running", None, None
+        else:
+            row = self._row(instance_id)
+            status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
             if timeout is None:  # no cancel scope: it costs on the hot path
                 status, output, error_text = await self._settle(instance_id, status)

@@ -95,6 +95,8 @@ async def test_passivated_actor_rehydrates_on_next_message() -> None:
         system.send_nowait("b", 1)
         await trio.testing.wait_all_tasks_blocked()
         assert not system.is_resident("a")
+        assert system.actor("a") is None
+        assert isinstance(system.actor("b"), Recorder)
         assert system.resident == 1
         assert ("stopped", "a", None) in world.log
         assert ("stopped", "b", None) not in world.log
