@@ -1,0 +1,68 @@
+"""Every benchmark script still runs and prints its one JSON line (tiny sizes: no measurement)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+RUNS = [
+    (
+        ["throughput.py", "--n", "40", "--concurrency", "8"],
+        {"instances_per_s", "steps_per_s", "p50_ms", "p99_ms", "peak_rss_mb"},
+    ),
+    (
+        ["throughput.py", "--n", "20", "--sync", "full", "--gc", "default"],
+        {"instances_per_s"},
+    ),
+    (
+        ["latency.py", "--rate", "40", "--seconds", "0.5"],
+        {"p50_ms", "p99_ms", "completed", "overloaded", "max_start_lag_ms"},
+    ),
+    (
+        ["parked.py", "--m", "40", "--max-resident", "10", "--batch", "8"],
+        {"rss_per_instance_bytes", "resumes_per_s", "resident_parked", "resident_after"},
+    ),
+    (
+        ["recovery.py", "--k", "20", "--max-resident", "10"],
+        {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "fields"), RUNS, ids=[" ".join(a) for a, _ in RUNS])
+def test_benchmark_prints_one_json_line(tmp_path: Path, argv: list[str], fields: set[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / argv[0]), *argv[1:], "--db", str(tmp_path / "b.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    result = json.loads(line)
+    assert result["benchmark"] == argv[0].removesuffix(".py")
+    assert fields <= set(result), fields - set(result)
+    if "--gc" in argv:
+        assert result["gc"] == argv[argv.index("--gc") + 1]
+    else:
+        assert result["gc"] == "tuned"
+
+
+def test_a_benchmark_refuses_an_existing_database(tmp_path: Path) -> None:
+    existing = tmp_path / "b.db"
+    existing.write_text("")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "throughput.py"), "--db", str(existing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "exists already" in done.stderr
