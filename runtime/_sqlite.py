@@ -202,17 +202,9 @@ class SqliteStore:
         self._check_open()
         conn = self._writer
         cursor = conn.cursor()  # one cursor for the whole group: cheaper than one per statement
-        results: list[StoreError | None] = []
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            for item in appends:
-                if isinstance(item, Append):
-                    results.append(_apply(cursor, item))
-                elif isinstance(item, EventRow):
-                    results.append(insert_event(cursor, item))
-                else:
-                    purge_events(cursor, item)
-                    results.append(None)
+            results = _write_one_by_one(cursor, appends)
             cursor.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -370,6 +362,19 @@ def _migrate(conn: apsw.Connection, filename: str) -> None:
             f"database {filename!r} has schema version {version}, newer than this version of"
             f" trioflow knows ({known}): upgrade trioflow to open it"
         )
+
+
+def _write_one_by_one(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreError | None]:
+    results: list[StoreError | None] = []
+    for item in group:
+        if isinstance(item, Append):
+            results.append(_apply(cursor, item))
+        elif isinstance(item, EventRow):
+            results.append(insert_event(cursor, item))
+        else:
+            purge_events(cursor, item)
+            results.append(None)
+    return results
 
 
 def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:

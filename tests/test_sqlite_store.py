@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,20 @@ from runtime._sqlite import MIGRATIONS, SqliteStore
 from runtime._store import (
     TERMINAL,
     Append,
+    DuplicateEvent,
+    EventRow,
     InstanceExists,
     InstanceRow,
     NewInstance,
+    PurgeEvents,
     SequenceConflict,
     StoredRecord,
     StoreError,
     Summary,
     TimerRow,
     UnknownInstance,
+    WaitRow,
+    Write,
 )
 
 
@@ -52,6 +57,25 @@ def append(
         new=NewInstance(workflow=workflow, input='{"x": 1}', created_at=1000.0) if new else None,
         **extra,
     )
+
+
+def write_one_by_one(store: SqliteStore, group: Sequence[Write]) -> list[StoreError | None]:
+    """Write `group` as `write` does after its batched path was refused: the reference outcome."""
+    cursor = store._writer.cursor()
+    cursor.execute("BEGIN IMMEDIATE")
+    results = _sqlite._write_one_by_one(cursor, group)
+    cursor.execute("COMMIT")
+    return results
+
+
+def outcome(results: list[StoreError | None]) -> list[tuple[type[StoreError], str] | None]:
+    return [None if r is None else (type(r), str(r)) for r in results]
+
+
+def dump(store: SqliteStore) -> dict[str, list[Any]]:
+    """Every row of every table, with the keys SQLite assigned (instances.pk, events.pos)."""
+    tables = ("instances", "journal", "timers", "waits", "events")
+    return {t: store._reader.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
 
 
 @pytest.fixture
@@ -420,26 +444,42 @@ def test_close_is_idempotent_and_final(tmp_path: Path) -> None:
 IDS = ("a", "b", "c", "d", "e")
 STATUSES = ("running", "waiting", "suspended", "completed", "failed", "cancelled")
 WORKFLOWS = ("orders", "billing")
-FAULTS = ("gap", "overlap", "not-consecutive", "empty", "wrong-new", "bad-payload")
+FAULTS = (
+    "gap",
+    "overlap",
+    "not-consecutive",
+    "empty",
+    "wrong-new",
+    "bad-payload",
+    "unbindable",
+    "bad-summary",
+)
+EVENT_KEYS = (("s1", "e1"), ("s1", "e2"), ("s2", "e1"))
 
 texts = st.text(max_size=8).map(json.dumps)
 times = st.floats(min_value=0, max_value=4e9, allow_nan=False)
 
 
 class StoreMachine(RuleBasedStateMachine):
-    """Random groups of appends, valid and not, against a plain-Python model of the store."""
+    """Random groups of appends (valid and not) and events against a plain-Python model of the
+    store, and against a second store that writes every group one append at a time."""
 
     def __init__(self) -> None:
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="trioflow-store-")
         self.path = f"{self.directory}/store.db"
+        self.reference_path = f"{self.directory}/reference.db"
         self.store = SqliteStore(self.path)
+        self.reference = SqliteStore(self.reference_path)
         self.rows: dict[str, InstanceRow] = {}  # in creation order
         self.journals: dict[str, list[StoredRecord]] = {}
         self.timer_rows: dict[tuple[str, int], float] = {}
+        self.wait_rows: dict[tuple[str, int], tuple[str, str | None]] = {}
+        self.events: dict[tuple[str, str], float] = {}  # in arrival order
 
     def teardown(self) -> None:
         self.store.close()
+        self.reference.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _draw_append(self, data: st.DataObject) -> tuple[Append, type[StoreError] | None]:
@@ -470,11 +510,13 @@ class StoreMachine(RuleBasedStateMachine):
         ]
         if fault == "bad-payload":
             records[-1] = attrs.evolve(records[-1], data=b"not text")
+        elif fault == "unbindable":
+            records[-1] = attrs.evolve(records[-1], data=object())
         new = not exists
         if fault == "wrong-new":
             new = exists
         summary = Summary(
-            status=data.draw(st.sampled_from(STATUSES)),
+            status=None if fault == "bad-summary" else data.draw(st.sampled_from(STATUSES)),
             waiting_on=data.draw(st.none() | st.sampled_from(["timer:3", "event:paid"])),
             output=data.draw(st.none() | texts),
             error=data.draw(st.none() | st.just("boom")),
@@ -497,6 +539,16 @@ class StoreMachine(RuleBasedStateMachine):
                 for step in data.draw(st.lists(steps, max_size=3))
             ),
             timers_cleared=tuple(data.draw(st.lists(steps, max_size=2))),
+            waits_set=tuple(
+                WaitRow(
+                    instance_id=instance_id,
+                    step=step,
+                    type=data.draw(st.sampled_from(["paid", "shipped"])),
+                    subject=data.draw(st.none() | st.just("A-1")),
+                )
+                for step in data.draw(st.lists(steps, max_size=2))
+            ),
+            waits_cleared=tuple(data.draw(st.lists(steps, max_size=2))),
         )
         error: type[StoreError] | None = {
             None: None,
@@ -507,6 +559,8 @@ class StoreMachine(RuleBasedStateMachine):
             "empty": None if exists else SequenceConflict,
             "wrong-new": UnknownInstance if not exists else InstanceExists,
             "bad-payload": StoreError,
+            "unbindable": StoreError,
+            "bad-summary": StoreError,
         }[fault]
         return built, error
 
@@ -532,28 +586,64 @@ class StoreMachine(RuleBasedStateMachine):
         )
         self.journals.setdefault(a.instance_id, []).extend(a.records)
         if s.status in TERMINAL:
-            for key in [k for k in self.timer_rows if k[0] == a.instance_id]:
-                del self.timer_rows[key]
+            for rows in (self.timer_rows, self.wait_rows):
+                for key in [k for k in rows if k[0] == a.instance_id]:
+                    del rows[key]
             return
+        for step in a.waits_cleared:
+            self.wait_rows.pop((a.instance_id, step), None)
+        for wait in a.waits_set:
+            self.wait_rows[(a.instance_id, wait.step)] = (wait.type, wait.subject)
         for step in a.timers_cleared:
             self.timer_rows.pop((a.instance_id, step), None)
         for timer in a.timers_set:
             self.timer_rows[(a.instance_id, timer.step)] = timer.fire_at
 
+    def _draw_event(self, data: st.DataObject) -> tuple[EventRow, type[StoreError] | None]:
+        source, id_ = data.draw(st.sampled_from(EVENT_KEYS))
+        row = EventRow(
+            source=source,
+            id=id_,
+            type="paid",
+            subject=None,
+            instanceid=None,
+            event="{}",
+            received_at=data.draw(times),
+        )
+        if (source, id_) in self.events:
+            return row, DuplicateEvent
+        self.events[(source, id_)] = row.received_at
+        return row, None
+
+    def _draw_purge(self, data: st.DataObject) -> PurgeEvents:
+        before = data.draw(times)
+        self.events = {key: at for key, at in self.events.items() if at >= before}
+        return PurgeEvents(before=before)
+
     @rule(data=st.data())
     def write(self, data: st.DataObject) -> None:
-        group = []
-        expected = []
-        for _ in range(data.draw(st.integers(1, 4), label="appends")):
-            built, error = self._draw_append(data)
-            group.append(built)
-            expected.append(error)
-            if error is None:
-                self._apply(built)
+        group: list[Write] = []
+        expected: list[type[StoreError] | None] = []
+        for _ in range(data.draw(st.integers(1, 6), label="writes")):
+            kind = data.draw(st.sampled_from(["append", "append", "append", "event", "purge"]))
+            if kind == "append":
+                built, error = self._draw_append(data)
+                if error is None:
+                    self._apply(built)
+                group.append(built)
+                expected.append(error)
+            elif kind == "event":
+                row, error = self._draw_event(data)
+                group.append(row)
+                expected.append(error)
+            else:
+                group.append(self._draw_purge(data))
+                expected.append(None)
         for error in expected:
-            event("append committed" if error is None else f"append refused: {error.__name__}")
+            event("write committed" if error is None else f"write refused: {error.__name__}")
         results = self.store.write(group)
         assert [None if r is None else type(r) for r in results] == expected
+        assert outcome(results) == outcome(write_one_by_one(self.reference, group))
 
     @rule(data=st.data())
     def read_range(self, data: st.DataObject) -> None:
@@ -615,10 +705,25 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.store.timers() == [
             TimerRow(instance_id=i, step=step, fire_at=fire_at) for fire_at, i, step in expected
         ]
+        for instance_id in IDS:
+            assert self.store.waits_of(instance_id) == [
+                WaitRow(instance_id=i, step=step, type=type_, subject=subject)
+                for (i, step), (type_, subject) in sorted(self.wait_rows.items())
+                if i == instance_id
+            ]
         counts: dict[str, int] = {}
         for row in self.rows.values():
             counts[row.status] = counts.get(row.status, 0) + 1
         assert self.store.counts_by_status() == counts
+
+    @invariant()
+    def events_match(self) -> None:
+        stored = self.store._reader.execute("SELECT source, id FROM events ORDER BY pos")
+        assert [tuple(key) for key in stored] == list(self.events)
+
+    @invariant()
+    def store_matches_the_one_by_one_reference(self) -> None:
+        assert dump(self.store) == dump(self.reference)
 
 
 StoreMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
