@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -76,6 +77,22 @@ def dump(store: SqliteStore) -> dict[str, list[Any]]:
     """Every row of every table, with the keys SQLite assigned (instances.pk, events.pos)."""
     tables = ("instances", "journal", "timers", "waits", "events")
     return {t: store._reader.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+
+
+@contextlib.contextmanager
+def statements(store: SqliteStore) -> Iterator[list[str]]:
+    """The SQL statements the store's writer runs inside the block."""
+    seen: list[str] = []
+
+    def trace(cursor: apsw.Cursor, sql: str, bindings: Any) -> bool:
+        seen.append(sql)
+        return True
+
+    store._writer.exec_trace = trace
+    try:
+        yield seen
+    finally:
+        store._writer.exec_trace = None
 
 
 @pytest.fixture
@@ -641,7 +658,10 @@ class StoreMachine(RuleBasedStateMachine):
                 expected.append(None)
         for error in expected:
             event("write committed" if error is None else f"write refused: {error.__name__}")
-        results = self.store.write(group)
+        with statements(self.store) as seen:
+            results = self.store.write(group)
+        # A second BEGIN means the batched path was refused and the group written one by one.
+        event("group redone one by one" if seen.count("BEGIN IMMEDIATE") > 1 else "group batched")
         assert [None if r is None else type(r) for r in results] == expected
         assert outcome(results) == outcome(write_one_by_one(self.reference, group))
 
