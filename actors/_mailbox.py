@@ -128,13 +128,13 @@ class Mailbox(Generic[M]):
         if self._receiver is not None:
             raise RuntimeError("mailbox must have one receiver at a time")
         self._receiver = trio.lowlevel.current_task()
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._receiver = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        received: M = await trio.lowlevel.wait_task_rescheduled(abort)
+        received: M = await trio.lowlevel.wait_task_rescheduled(self._abort_receive)
         return received
+
+    def _abort_receive(self, _: Any) -> trio.lowlevel.Abort:
+        """A waiting receiver was cancelled: it no longer takes the next message."""
+        self._receiver = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def close(self) -> None:
         """Refuse further messages; those already queued can still be received. Idempotent."""

@@ -30,7 +30,7 @@ class Future(Generic[T]):
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
-        self._callbacks: list[Callable[[Future[T]], None]] = []
+        self._callbacks: list[Callable[[Future[T]], None]] | None = None  # made when needed
 
     @property
     def done(self) -> bool:
@@ -52,14 +52,18 @@ class Future(Generic[T]):
         if self._done:
             return
         self._done, self._value, self._error = True, value, error
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+        callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks or ():
             callback(self)
 
     def add_callback(self, callback: Callable[[Future[T]], None]) -> None:
+        if self._callbacks is None:
+            self._callbacks = []
         self._callbacks.append(callback)
 
     def remove_callback(self, callback: Callable[[Future[T]], None]) -> None:
+        if self._callbacks is None:
+            raise ValueError("the callback was not added")
         self._callbacks.remove(callback)
 
     def __await__(self) -> Generator[Any, None, T]:

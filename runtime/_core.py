@@ -81,10 +81,15 @@ _Step = _ActivityStep | _TimerStep | _WaitStep
 
 @attrs.define(eq=False)
 class _Task:
+    core: WorkflowCore
     coro: Coroutine[Any, Any, Any]
     done: Future[Any]
     waiting_on: Future[Any] | None = None
-    wake: Callable[[Future[Any]], None] | None = None
+
+    def __call__(self, _: Future[Any]) -> None:
+        """The callback of the future it waits on (the task itself: no closure to allocate)."""
+        self.waiting_on = None
+        self.core._ready.append((self, None, None))
 
 
 class WorkflowCore:
@@ -306,9 +311,9 @@ class WorkflowCore:
             return False
         self.cancel_requested = True
         for task in self._tasks:
-            if task.waiting_on is not None and task.wake is not None:
-                task.waiting_on.remove_callback(task.wake)
-                task.waiting_on = task.wake = None
+            if task.waiting_on is not None:
+                task.waiting_on.remove_callback(task)
+                task.waiting_on = None
                 self._ready.append((task, None, WorkflowCancelled(reason)))
         # Every operation in flight is withdrawn: a cancelled wait takes no event, an
         # activity in backoff is not attempted again, a timer does not fire. Compensation
@@ -393,7 +398,7 @@ class WorkflowCore:
     # --- the scheduler -------------------------------------------------------------
 
     def _spawn_task(self, coro: Coroutine[Any, Any, Any]) -> _Task:
-        task = _Task(coro=coro, done=Future())
+        task = _Task(core=self, coro=coro, done=Future())
         self._tasks.append(task)
         self._ready.append((task, None, None))
         return task
@@ -430,12 +435,8 @@ class WorkflowCore:
                 )
 
     def _park(self, task: _Task, future: Future[Any]) -> None:
-        def wake(_: Future[Any]) -> None:
-            task.waiting_on = task.wake = None
-            self._ready.append((task, None, None))
-
-        task.waiting_on, task.wake = future, wake
-        future.add_callback(wake)
+        task.waiting_on = future
+        future.add_callback(task)  # its __call__ puts it back in the ready queue
 
     def close(self) -> None:
         """Let go of a core that will not be used again (its actor was passivated or stopped).
@@ -446,9 +447,9 @@ class WorkflowCore:
         it. Nothing is journaled: the instance lives on in its journal.
         """
         for task in self._tasks:
-            if task.waiting_on is not None and task.wake is not None:
-                task.waiting_on.remove_callback(task.wake)
-            task.waiting_on = task.wake = None
+            if task.waiting_on is not None:
+                task.waiting_on.remove_callback(task)
+                task.waiting_on = None
         tasks, self._tasks = self._tasks, []
         self._ready.clear()
         self._steps.clear()
