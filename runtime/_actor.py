@@ -281,19 +281,31 @@ class WorkflowActor:
         new: NewInstance | None = None,
         fail_fast: bool = False,
     ) -> None:
+        instance_id, seq = self._id, self._last_seq
         stored = []
-        for i, rec in enumerate((record, *outputs)):
+        timers_set: list[TimerRow] = []
+        waits_set: list[WaitRow] = []
+        withdrawn: list[int] = []
+        for rec in (record, *outputs):  # one pass: this runs for every append
+            seq += 1
             kind, version, data = r.encode(rec)
-            stored.append(
-                StoredRecord(
-                    seq=self._last_seq + i + 1, kind=kind, version=version, at=at, data=data
+            stored.append(StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data))
+            if isinstance(rec, r.TimerStarted):
+                timers_set.append(
+                    TimerRow(instance_id=instance_id, step=rec.step, fire_at=rec.fire_at)
                 )
-            )
-        timers_set = []
-        for o in outputs:
-            fire_at = o.fire_at if isinstance(o, r.TimerStarted) else getattr(o, "timeout_at", None)
-            if fire_at is not None:
-                timers_set.append(TimerRow(instance_id=self._id, step=o.step, fire_at=fire_at))  # type: ignore[union-attr]
+            elif isinstance(rec, r.WaitStarted):
+                waits_set.append(
+                    WaitRow(
+                        instance_id=instance_id, step=rec.step, type=rec.type, subject=rec.subject
+                    )
+                )
+                if rec.timeout_at is not None:
+                    timers_set.append(
+                        TimerRow(instance_id=instance_id, step=rec.step, fire_at=rec.timeout_at)
+                    )
+            elif isinstance(rec, r.StepCancelled):
+                withdrawn.append(rec.step)
         cleared: tuple[int, ...] = ()
         waits_cleared: tuple[int, ...] = ()
         if isinstance(record, r.TimerFired | r.EventReceived):
@@ -301,23 +313,17 @@ class WorkflowActor:
             if record.step in self._timer_steps:
                 self._timer_steps.discard(record.step)
                 cleared = (record.step,)
-        withdrawn = tuple(o.step for o in outputs if isinstance(o, r.StepCancelled))
         if withdrawn:
-            waits_cleared += withdrawn
+            waits_cleared += tuple(withdrawn)
             cleared += tuple(n for n in withdrawn if n in self._timer_steps)
             self._timer_steps.difference_update(withdrawn)
-        waits_set = tuple(
-            WaitRow(instance_id=self._id, step=o.step, type=o.type, subject=o.subject)
-            for o in outputs
-            if isinstance(o, r.WaitStarted)
-        )
         await self._write(
             tuple(stored),
             self._summary(core, at),
             new=new,
             timers_set=tuple(timers_set),
             timers_cleared=cleared,
-            waits_set=waits_set,
+            waits_set=tuple(waits_set),
             waits_cleared=waits_cleared,
             fail_fast=fail_fast,
         )

@@ -100,6 +100,25 @@ def dumps(data: Any) -> str:
     return _ENCODER.encode(data)
 
 
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def check_json(value: Any) -> None:
+    """Raise what ``dumps`` would raise if ``value`` is not JSON data, without encoding it
+    when it plainly is: a string, an int, a bool, None, or a flat list or string-keyed dict
+    of those (floats are encoded: NaN and infinities are refused)."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return
+    if kind is list and all(type(item) in _JSON_SCALARS for item in value):
+        return
+    if kind is dict and all(
+        type(key) is str and type(item) in _JSON_SCALARS for key, item in value.items()
+    ):
+        return
+    dumps(value)
+
+
 def loads(text: str) -> Any:
     return json.loads(text)
 

@@ -33,7 +33,7 @@ import attrs
 
 from . import _records as r
 from ._context import Future, WorkflowContext
-from ._convert import dumps, from_json_value, to_json_value
+from ._convert import check_json, from_json_value, to_json_value
 from ._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
 from ._errors import (
     ActivityError,
@@ -355,7 +355,8 @@ class WorkflowCore:
             raise TypeError(f"ctx.run takes an @activity, not {activity!r}")
         json_args = [to_json_value(a) for a in args]
         json_kwargs = {k: to_json_value(v) for k, v in kwargs.items()}
-        dumps([json_args, json_kwargs])  # fail here, in workflow code, if not JSON
+        check_json(json_args)  # fail here, in workflow code, if not JSON
+        check_json(json_kwargs)
         future: Future[Any] = Future()
         step = _ActivityStep(
             future=future,
@@ -474,7 +475,7 @@ class WorkflowCore:
         else:
             try:
                 output = to_json_value(value)
-                dumps(output)
+                check_json(output)
             except Exception as exc:
                 outcome = r.WorkflowFailed(
                     error=r.ErrorInfo(type="TypeError", message=f"output is not JSON data: {exc}")

@@ -15,7 +15,7 @@ import attrs
 import trio
 
 from . import _records as r
-from ._convert import dumps, from_json_value, to_json_value
+from ._convert import check_json, from_json_value, to_json_value
 from ._core import error_info
 from ._definitions import ActivityDefinition, Registry
 
@@ -136,7 +136,7 @@ class ActivityExecutor:
                 with trio.fail_after(definition.timeout):
                     value = await _invoke(definition, args, kwargs)
             result = to_json_value(value)
-            dumps(result)
+            check_json(result)
         except trio.TooSlowError:
             error = r.ErrorInfo(
                 type="TimeoutError",
