@@ -173,12 +173,19 @@ class StartRoute:
             log_access("POST", path, answer.status, began, rid)
             lines = [*answer.headers, (b"x-request-id", rid.encode("latin1"))]
             start = {"type": "http.response.start", "status": answer.status, "headers": lines}
+            end = {"type": "http.response.body", "body": answer.body, "more_body": False}
+            if body.complete:
+                await send(start)
+                await send(end)
+                return
+            # As drain_unread_body: the answer ends once the body was read. Quart gives up
+            # sending an answer after RESPONSE_TIMEOUT; Hypercorn's writes are shielded, so
+            # only this wait for the client can come near it.
             with trio.move_on_after(_seconds(config["RESPONSE_TIMEOUT"])):
                 await send(start)
-                if not body.complete:  # as drain_unread_body: the answer ends after the body
-                    with trio.move_on_after(DRAIN_SECONDS):
-                        await body.skip()
-                await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+                with trio.move_on_after(DRAIN_SECONDS):
+                    await body.skip()
+                await send(end)
         except _Disconnected:
             return  # as with Quart: a request whose client left goes unanswered
         finally:
