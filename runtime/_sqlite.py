@@ -15,10 +15,12 @@ for the whole group instead of six to eight per append. Each check of the one-by
 batched counterpart: seqs are checked in Python; a continuing append's row is updated only
 `WHERE id = ? AND last_seq = <its first seq - 1>`, and the number of rows changed must equal the
 number of updates (which catches an unknown instance and a gap or overlap alike); a new
-instance's INSERT fails on the UNIQUE id. An append the batched statements cannot express (no
-records, seqs out of order, an instance the batch already holds, ...) is applied one by one in
-its place, after the batch gathered before it is written. Events and purges touch tables no
-append touches, so they are written in their place without waiting for the batch.
+instance's INSERT fails on the UNIQUE id. A second append of an instance the batch holds
+already waits for that batch to be written and starts the next one. An append the batched
+statements cannot express (no records, seqs out of order, a new instance not starting at seq 1,
+a timer row of another instance) is applied one by one in its place, after the batch gathered
+before it is written. Events and purges touch tables no append touches, so they are written in
+their place without waiting for the batch.
 
 The fallback. If the database refuses any part of a batch (a constraint, a count that does not
 match, a value apsw cannot bind), the whole transaction is rolled back and the group is written
