@@ -15,7 +15,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from runtime import _sqlite
+from runtime import _sqlite, _sqlite_write
 from runtime._sqlite import MIGRATIONS, SqliteStore
 from runtime._store import (
     TERMINAL,
@@ -64,7 +64,7 @@ def write_one_by_one(store: SqliteStore, group: Sequence[Write]) -> list[StoreEr
     """Write `group` as `write` does after its batched path was refused: the reference outcome."""
     cursor = store._writer.cursor()
     cursor.execute("BEGIN IMMEDIATE")
-    results = _sqlite._write_one_by_one(cursor, group)
+    results = _sqlite_write.write_one_by_one(cursor, group)
     cursor.execute("COMMIT")
     return results
 
