@@ -185,6 +185,14 @@ def drain_unread_body(asgi_app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 with trio.move_on_after(DRAIN_SECONDS):
                     await body_read.wait()
+                # Hypercorn ends the exchange inside this send: it hands the app
+                # http.disconnect, on which Quart-Trio cancels the request's tasks, this
+                # one included, then re-arms the connection's keep-alive timer. Cut off
+                # there, the timer is never re-armed: the connection then outlives
+                # keep_alive_timeout and holds a graceful shutdown for graceful_timeout.
+                with trio.CancelScope(shield=True):
+                    await send(message)
+                return
             await send(message)
 
         await asgi_app(scope, observed_receive, send_once_read)
