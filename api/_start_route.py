@@ -18,9 +18,9 @@ like ``drain_unread_body`` it finishes an early answer only once the body is rea
 
 One difference is left, by choice: Quart-Trio watches for the client's disconnect in a
 second task and cancels the request when it comes. Here a client that leaves while its
-start is being committed is noticed only on the way out, so the start's 202 is logged
-(and sent nowhere), where Quart would log nothing; the start commits either way. A
-watcher task per request would cost more than it tells.
+start is being committed goes unnoticed: the start's 202 is logged (and sent nowhere)
+where Quart would log nothing; the start commits either way. A watcher task per request
+would cost more than it tells.
 """
 
 from __future__ import annotations
