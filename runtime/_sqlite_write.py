@@ -39,8 +39,10 @@ from ._store import (
     Append,
     EventRow,
     InstanceExists,
+    NewInstance,
     SequenceConflict,
     StoreError,
+    Summary,
     UnknownInstance,
     Write,
 )
@@ -210,18 +212,7 @@ class _Batch:
                 first - 1,
             )
         else:
-            self._new_instances += (
-                instance_id,
-                new.workflow,
-                summary.status,
-                new.input,
-                summary.output,
-                summary.error,
-                summary.waiting_on,
-                new.created_at,
-                summary.updated_at,
-                last,
-            )
+            self._new_instances += _new_instance_row(instance_id, new, summary, last)
         if summary.status in TERMINAL:
             self._ended.append(instance_id)
         else:
@@ -342,19 +333,7 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
         if append.new is not None:
             new = append.new
             cursor.execute(
-                _INSERT_INSTANCE,
-                (
-                    instance_id,
-                    new.workflow,
-                    summary.status,
-                    new.input,
-                    summary.output,
-                    summary.error,
-                    summary.waiting_on,
-                    new.created_at,
-                    summary.updated_at,
-                    records[-1].seq,
-                ),
+                _INSERT_INSTANCE, _new_instance_row(instance_id, new, summary, records[-1].seq)
             )
         else:
             cursor.execute(
@@ -394,3 +373,21 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
         error.__cause__ = exc
         return error
     return None
+
+
+def _new_instance_row(
+    instance_id: str, new: NewInstance, summary: Summary, last_seq: int
+) -> tuple[Any, ...]:
+    """The `instances` row of a new instance, in `_INSERT_INSTANCE`'s column order."""
+    return (
+        instance_id,
+        new.workflow,
+        summary.status,
+        new.input,
+        summary.output,
+        summary.error,
+        summary.waiting_on,
+        new.created_at,
+        summary.updated_at,
+        last_seq,
+    )
