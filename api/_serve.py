@@ -20,6 +20,8 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from runtime import Runtime
 
+from ._connection import install as install_connection
+
 _log = logging.getLogger("trioflow")
 
 ShutdownTrigger = Callable[[], Awaitable[None]]
@@ -44,6 +46,7 @@ async def serve(
     config.graceful_timeout = graceful_timeout
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")
+    install_connection()
     await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
 
 

@@ -1,0 +1,266 @@
+"""Hypercorn's connection with one keep-alive watcher and direct writes (api/_connection.py),
+served by ``api.serve`` on 127.0.0.1 to a real client, with Trio's mock clock."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import h11
+import hypercorn.trio.run
+import trio
+import trio.testing
+
+from api import serve
+from api._connection import Connection, install
+
+KEEP_ALIVE = 5.0  # Hypercorn's default keep_alive_timeout, which serve() keeps
+Handler = Callable[[bytes], Awaitable[bytes]]  # request body -> answer body
+
+
+def asgi(handler: Handler) -> Any:
+    """An ASGI app answering every request with 200 and ``handler(body)``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        answer = await handler(body)
+        headers = [(b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
+
+
+async def echo(body: bytes) -> bytes:
+    return body
+
+
+class Server:
+    """The app served on a free port; ``shutdown`` set, the server shuts down."""
+
+    def __init__(self, port: int, shutdown: trio.Event) -> None:
+        self.port = port
+        self.shutdown = shutdown
+        self.clients: list[Client] = []
+
+    async def client(self) -> Client:
+        client = Client(await trio.open_tcp_stream("127.0.0.1", self.port))
+        self.clients.append(client)
+        return client
+
+
+@asynccontextmanager
+async def served(handler: Handler = echo) -> AsyncIterator[Server]:
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            lambda task_status: serve(
+                asgi(handler),
+                port=0,
+                shutdown_trigger=shutdown.wait,
+                graceful_timeout=30,
+                task_status=task_status,
+            )
+        )
+        server = Server(int(binds[0].rsplit(":", 1)[1]), shutdown)
+        try:
+            yield server
+        finally:
+            server.shutdown.set()
+            for client in server.clients:
+                await client.stream.aclose()
+
+
+class Client:
+    """One HTTP/1.1 keep-alive connection, read and written with h11."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.http = h11.Connection(h11.CLIENT)
+
+    def request(self, body: bytes) -> bytes:
+        head = h11.Request(
+            method="POST",
+            target="/",
+            headers=[("Host", "test"), ("Content-Length", str(len(body)))],
+        )
+        return (
+            self.http.send(head)
+            + self.http.send(h11.Data(data=body))
+            + self.http.send(h11.EndOfMessage())
+        )
+
+    async def answer(self) -> bytes:
+        body = b""
+        while True:
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                self.http.receive_data(await self.stream.receive_some())
+            elif isinstance(event, h11.Response):
+                assert event.status_code == 200
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                self.http.start_next_cycle()
+                return body
+            else:
+                raise AssertionError(f"unexpected {event!r}")
+
+    async def ask(self, body: bytes) -> bytes:
+        await self.stream.send_all(self.request(body))
+        return await self.answer()
+
+    async def closed_by_server(self) -> bool:
+        return await self.stream.receive_some() == b""
+
+
+def server_tasks() -> list[str]:
+    """The names of the tasks that serve connections, anywhere in this run."""
+    names: list[str] = []
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        if task.name.endswith(("._run_handler", "._handle", "KeepAliveTimer._watch")):
+            names.append(task.name)
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return names
+
+
+async def test_hypercorn_serves_with_connection() -> None:
+    async with served() as server:
+        assert hypercorn.trio.run.TCPServer is Connection  # type: ignore[attr-defined]
+        assert install()  # again: nothing changes
+        client = await server.client()
+        assert await client.ask(b"ping") == b"ping"
+        assert any(name.endswith("KeepAliveTimer._watch") for name in server_tasks())
+
+
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with served() as server:
+        client = await server.client()
+        assert await client.ask(b"one") == b"one"
+        answered = trio.current_time()
+        assert await client.closed_by_server()
+        assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
+
+
+async def test_every_request_rearms_the_keep_alive_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with served() as server:
+        client = await server.client()
+        for n in range(4):  # 12 s in all, never 5 s idle
+            assert await client.ask(b"%d" % n) == b"%d" % n
+            await trio.sleep(KEEP_ALIVE - 2)
+        answered = trio.current_time()
+        assert await client.ask(b"last") == b"last"
+        assert await client.closed_by_server()
+        assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
+
+
+async def test_a_request_longer_than_the_keep_alive_timeout_is_answered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def slow(body: bytes) -> bytes:
+        await trio.sleep(4 * KEEP_ALIVE)
+        return body
+
+    async with served(slow) as server:
+        client = await server.client()
+        assert await client.ask(b"slow") == b"slow"
+        assert await client.ask(b"again") == b"again"
+
+
+async def test_a_connection_the_client_closed_leaves_no_task_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    release = trio.Event()
+
+    async def held(body: bytes) -> bytes:
+        if body == b"held":
+            await release.wait()
+        return body
+
+    async with served(held) as server:
+        idle = await server.client()
+        assert await idle.ask(b"answered") == b"answered"
+        busy = await server.client()
+        await busy.stream.send_all(busy.request(b"held"))  # and leaves before the answer
+        await trio.testing.wait_all_tasks_blocked()
+        await idle.stream.aclose()
+        await busy.stream.aclose()
+        release.set()
+        await trio.testing.wait_all_tasks_blocked()
+        # Both gone at once: neither waits out its keep-alive timeout.
+        assert server_tasks() == []
+
+
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    async with served() as server:
+        stream = (await server.client()).stream
+        bodies = [b"request %d" % n for n in range(20)]
+        await stream.send_all(b"".join(Client(stream).request(body) for body in bodies))
+        received = b""
+        for body in bodies:  # each answer read by a client that sent only its request
+            client = Client(stream)
+            client.request(body)
+            if received:  # h11 takes empty data for the end of the stream
+                client.http.receive_data(received)
+            assert await client.answer() == body
+            received = client.http.trailing_data[0]
+
+
+async def test_an_answer_larger_than_the_socket_buffers_arrives_whole() -> None:
+    big = bytes(range(256)) * (32 * 1024)  # 8 MiB, more than the kernel buffers take
+
+    async def large(body: bytes) -> bytes:
+        return big + body
+
+    async with served(large) as server:
+        client = await server.client()
+        client.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        await client.stream.send_all(client.request(b"end"))
+        await trio.testing.wait_all_tasks_blocked()  # the server is now waiting to write
+        assert await client.answer() == big + b"end"
+        assert await client.ask(b"next") == big + b"next"
+
+
+async def test_shutdown_closes_idle_connections_and_lets_a_request_finish(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    release = trio.Event()
+
+    async def held(body: bytes) -> bytes:
+        if body == b"held":
+            await release.wait()
+        return body
+
+    async with served(held) as server:
+        idle = await server.client()
+        assert await idle.ask(b"quick") == b"quick"
+        busy = await server.client()
+        await busy.stream.send_all(busy.request(b"held"))
+        await trio.testing.wait_all_tasks_blocked()
+        began = trio.current_time()
+        server.shutdown.set()
+        assert await idle.closed_by_server()
+        assert trio.current_time() - began < 1
+        release.set()
+        assert await busy.answer() == b"held"
+        assert await busy.closed_by_server()
+        assert trio.current_time() - began < 1
