@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import typing
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
 from cattrs.v import format_exception
@@ -26,6 +28,8 @@ def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
     """Structure plain JSON data into ``type_``; a mismatch is ``InvalidInput`` naming the field."""
     if type_ is inspect.Parameter.empty or type_ is Any:
         return data
+    if _has_fields(type_) and not isinstance(data, dict):  # cattrs names no type up here
+        raise InvalidInput([f"expected an object, got {_json_kind(data)} @ {path}"])
     try:
         return converter.structure(data, type_)
     except Exception as exc:  # cattrs raises what the hooks raise (AttributeError, ...)
@@ -34,12 +38,31 @@ def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
         ) from exc
 
 
+_JSON_KINDS = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+_JSON_KINDS |= {str: "a string", list: "an array", dict: "an object"}
+
+
 def _format(exc: BaseException, type_: Any) -> str:
-    """cattrs' wording, plus the message of a failing validator ("amount must be > 0")."""
+    """cattrs' wording, plus the message of a failing validator ("amount must be > 0").
+
+    Where a class with fields (attrs, dataclass) was given something that is not an object,
+    cattrs fails looking up its keys: that reads "expected an object, got null", not as the
+    ``AttributeError`` it raised.
+    """
+    if isinstance(exc, AttributeError) and _has_fields(type_) and hasattr(exc, "obj"):
+        return f"expected an object, got {_json_kind(exc.obj)}"
     text = format_exception(exc, type_)
     if type(exc) is ValueError and str(exc):
         return f"{text}: {exc}"
     return text
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _has_fields(type_: Any) -> bool:
+    return isinstance(type_, type) and (attrs.has(type_) or dataclasses.is_dataclass(type_))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)

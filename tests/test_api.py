@@ -151,6 +151,10 @@ async def test_start_errors(client: Client, autojump_clock: trio.testing.MockClo
     assert "input.age" in document["detail"]
     assert any("input.age" in error for error in document["errors"])
 
+    empty = await client.post("/workflows/api_greet")  # no body: the input is missing
+    document = await problem(empty, 400, "/workflows/api_greet")
+    assert document["errors"] == ["expected an object, got null @ input"]
+
     await start(client, "api_sleep", headers={"Idempotency-Key": "k1"})
     conflict = await client.post(
         "/workflows/api_greet", json={"name": "Ada", "age": 1}, headers={"Idempotency-Key": "k1"}

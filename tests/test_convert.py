@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
+import attrs
 import pytest
 
-from runtime._convert import check_json, dumps
+from runtime import InvalidInput
+from runtime._convert import check_json, dumps, from_json_value
 
 
 def test_dumps_is_compact_and_key_ordered() -> None:
@@ -42,3 +45,32 @@ def test_a_circular_value_is_a_value_error() -> None:
         dumps(loop)
     with pytest.raises(ValueError, match="circular or nested too deeply"):
         check_json({"a": loop})
+
+
+@attrs.frozen
+class Customer:
+    name: str
+
+
+@dataclasses.dataclass
+class Order:
+    order_id: str
+    customer: Customer
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (None, "expected an object, got null @ input"),
+        ([1], "expected an object, got an array @ input"),
+        ("A1", "expected an object, got a string @ input"),
+        ({"order_id": "A1", "customer": 5}, "expected an object, got a number @ input.customer"),
+        ({"order_id": "A1", "customer": None}, "expected an object, got null @ input.customer"),
+    ],
+)
+def test_a_class_given_something_else_than_an_object_names_what_it_got(
+    data: Any, problem: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        from_json_value(data, Order, path="input")
+    assert caught.value.problems == [problem]
