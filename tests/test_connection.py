@@ -17,6 +17,7 @@ from api import serve
 from api._connection import Connection, install
 
 KEEP_ALIVE = 5.0  # Hypercorn's default keep_alive_timeout, which serve() keeps
+WAIT_LIMIT = 60.0  # longer than any wait here should take (virtual seconds on the mock clock)
 Handler = Callable[[bytes], Awaitable[bytes]]  # request body -> answer body
 
 
@@ -45,6 +46,17 @@ def asgi(handler: Handler) -> Any:
 
 async def echo(body: bytes) -> bytes:
     return body
+
+
+def held_until(release: trio.Event) -> Handler:
+    """An echo that answers the body ``b"held"`` only once ``release`` is set."""
+
+    async def held(body: bytes) -> bytes:
+        if body == b"held":
+            await release.wait()
+        return body
+
+    return held
 
 
 class Server:
@@ -107,7 +119,8 @@ class Client:
         while True:
             event = self.http.next_event()
             if event is h11.NEED_DATA:
-                self.http.receive_data(await self.stream.receive_some())
+                with trio.fail_after(WAIT_LIMIT):
+                    self.http.receive_data(await self.stream.receive_some())
             elif isinstance(event, h11.Response):
                 assert event.status_code == 200
             elif isinstance(event, h11.Data):
@@ -123,7 +136,18 @@ class Client:
         return await self.answer()
 
     async def closed_by_server(self) -> bool:
-        return await self.stream.receive_some() == b""
+        with trio.fail_after(WAIT_LIMIT):  # a connection left open fails, not hangs
+            return await self.stream.receive_some() == b""
+
+
+async def idle_and_busy(server: Server) -> tuple[Client, Client]:
+    """A connection that was answered and is idle, and one whose request is being held."""
+    idle = await server.client()
+    assert await idle.ask(b"answered") == b"answered"
+    busy = await server.client()
+    await busy.stream.send_all(busy.request(b"held"))
+    await trio.testing.wait_all_tasks_blocked()
+    return idle, busy
 
 
 def server_tasks() -> list[str]:
@@ -190,18 +214,8 @@ async def test_a_connection_the_client_closed_leaves_no_task_behind(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     release = trio.Event()
-
-    async def held(body: bytes) -> bytes:
-        if body == b"held":
-            await release.wait()
-        return body
-
-    async with served(held) as server:
-        idle = await server.client()
-        assert await idle.ask(b"answered") == b"answered"
-        busy = await server.client()
-        await busy.stream.send_all(busy.request(b"held"))  # and leaves before the answer
-        await trio.testing.wait_all_tasks_blocked()
+    async with served(held_until(release)) as server:
+        idle, busy = await idle_and_busy(server)  # the busy one leaves before its answer
         await idle.stream.aclose()
         await busy.stream.aclose()
         release.set()
@@ -244,18 +258,8 @@ async def test_shutdown_closes_idle_connections_and_lets_a_request_finish(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     release = trio.Event()
-
-    async def held(body: bytes) -> bytes:
-        if body == b"held":
-            await release.wait()
-        return body
-
-    async with served(held) as server:
-        idle = await server.client()
-        assert await idle.ask(b"quick") == b"quick"
-        busy = await server.client()
-        await busy.stream.send_all(busy.request(b"held"))
-        await trio.testing.wait_all_tasks_blocked()
+    async with served(held_until(release)) as server:
+        idle, busy = await idle_and_busy(server)
         began = trio.current_time()
         server.shutdown.set()
         assert await idle.closed_by_server()
