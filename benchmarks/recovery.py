@@ -5,7 +5,8 @@ second activity never returns in that process, waits until every instance has fi
 activity and has its second in flight, then SIGKILLs itself. This process then opens the file
 with `Runtime.open`, which replays every journal and runs each second activity again before it
 returns, and measures the time until `open` returns (all K recovered and running again) and until
-all K have completed. Prints one JSON line.
+all K have completed. Prints one JSON line. A progress bar (the starts in the child, then the
+completions) is shown on stderr when stderr is a terminal and `rich` is installed.
 
     python benchmarks/recovery.py [--k 10000] [--max-resident 10000] [--db PATH]
 """
@@ -92,10 +93,13 @@ async def _create(path: str, k: int, max_resident: int) -> None:
     async with Runtime.open(path, max_resident=max_resident, max_concurrent_activities=k) as rt:
         began = time.perf_counter()
 
-        async def start(i: int) -> None:
-            await rt.start(bench_recovery, i, instance_id=ids[i])
+        with _common.progress("starting", k) as advance:
 
-        await _common.in_pool(k, 500, start)
+            async def start(i: int) -> None:
+                await rt.start(bench_recovery, i, instance_id=ids[i])
+                advance()
+
+            await _common.in_pool(k, 500, start)
         # Polling the summary rows: "in flight" is what the journal says, which is what counts.
         pending = ids
         while pending:
@@ -116,10 +120,11 @@ def _run_child(path: str, k: int, max_resident: int) -> float:
     """Run the child to its death; return how long it took to create the K instances."""
     command = [sys.executable, os.path.abspath(__file__), "--create", "--db", path]
     command += ["--k", str(k), "--max-resident", str(max_resident)]
-    child = subprocess.run(command, capture_output=True, check=False)
+    # The child's stderr is this one's: its progress bar shows on a terminal, its errors too.
+    child = subprocess.run(command, stdout=subprocess.PIPE, check=False)
     if child.returncode != -signal.SIGKILL:
         raise RuntimeError(
-            f"the child exited with {child.returncode}, not SIGKILL:\n{child.stderr.decode()}"
+            f"the child exited with {child.returncode}, not SIGKILL (its stderr is above)"
         )
     created: float = json.loads(child.stdout)["create_seconds"]
     return created
@@ -133,12 +138,15 @@ async def _recover(path: str, k: int, max_resident: int) -> dict[str, Any]:
         reran_at_open = _reran
         resident_at_open = rt.resident
 
-        async def finish(i: int) -> None:
-            result = await rt.result(ids[i])
-            if result != (i + 1) * 2:
-                raise AssertionError(f"instance {ids[i]} returned {result!r}")
+        with _common.progress("completing", k) as advance:
 
-        await _common.in_pool(k, 500, finish)
+            async def finish(i: int) -> None:
+                result = await rt.result(ids[i])
+                if result != (i + 1) * 2:
+                    raise AssertionError(f"instance {ids[i]} returned {result!r}")
+                advance()
+
+            await _common.in_pool(k, 500, finish)
         complete_seconds = time.perf_counter() - began
     if _reran != k:
         raise AssertionError(f"{_reran} second activities ran again, not {k}")
