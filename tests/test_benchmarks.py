@@ -29,6 +29,10 @@ RUNS = [
         {"rss_per_instance_bytes", "resumes_per_s", "resident_parked", "resident_after"},
     ),
     (
+        ["timers.py", "--n", "20", "--after", "0.2", "--over", "0.2"],
+        {"late_p50_ms", "late_p99_ms", "late_max_ms", "late_min_ms", "fires_per_s"},
+    ),
+    (
         ["recovery.py", "--k", "20", "--max-resident", "10"],
         {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
     ),
