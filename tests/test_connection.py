@@ -10,6 +10,7 @@ from typing import Any
 
 import h11
 import hypercorn.trio.run
+import pytest
 import trio
 import trio.testing
 
@@ -21,8 +22,9 @@ WAIT_LIMIT = 60.0  # longer than any wait here should take (virtual seconds on t
 Handler = Callable[[bytes], Awaitable[bytes]]  # request body -> answer body
 
 
-def asgi(handler: Handler) -> Any:
-    """An ASGI app answering every request with 200 and ``handler(body)``."""
+def asgi(handler: Handler, *, cancel_sending: bool = False) -> Any:
+    """An ASGI app answering every request with 200 and ``handler(body)``;
+    ``cancel_sending``: the answer's body is sent from a cancelled scope."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -39,7 +41,10 @@ def asgi(handler: Handler) -> Any:
         answer = await handler(body)
         headers = [(b"content-length", str(len(answer)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
+        with trio.CancelScope() as sending:
+            if cancel_sending:
+                sending.cancel()
+            await send({"type": "http.response.body", "body": answer})
 
     return app
 
@@ -74,12 +79,12 @@ class Server:
 
 
 @asynccontextmanager
-async def served(handler: Handler = echo) -> AsyncIterator[Server]:
+async def served(handler: Handler = echo, *, cancel_sending: bool = False) -> AsyncIterator[Server]:
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(
             lambda task_status: serve(
-                asgi(handler),
+                asgi(handler, cancel_sending=cancel_sending),
                 port=0,
                 shutdown_trigger=shutdown.wait,
                 graceful_timeout=30,
@@ -252,6 +257,22 @@ async def test_an_answer_larger_than_the_socket_buffers_arrives_whole() -> None:
         await trio.testing.wait_all_tasks_blocked()  # the server is now waiting to write
         assert await client.answer() == big + b"end"
         assert await client.ask(b"next") == big + b"next"
+
+
+async def test_an_answer_cancelled_while_it_is_written_ends_its_connection() -> None:
+    """As with Hypercorn's own connection: the client sees the answer cut short and the
+    connection closed, never a next answer glued to a partial one, nor a hang."""
+    big = bytes(range(256)) * (32 * 1024)
+
+    async def large(body: bytes) -> bytes:
+        return big + body
+
+    async with served(large, cancel_sending=True) as server:
+        client = await server.client()
+        client.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        await client.stream.send_all(client.request(b"end"))
+        with pytest.raises(h11.RemoteProtocolError, match="without sending complete message"):
+            await client.answer()
 
 
 async def test_shutdown_closes_idle_connections_and_lets_a_request_finish(
