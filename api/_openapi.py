@@ -117,7 +117,8 @@ OPENAPI: dict[str, Any] = {
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
-                        "description": "The instance id: a repeated start returns that instance.",
+                        "description": "The instance id: a repeated start returns that instance."
+                        " It must not contain '/' nor be '.' or '..'.",
                         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                     },
                 ],

@@ -207,8 +207,8 @@ class Runtime:
         json_input, input_text = self._check_input(definition, input)
         if instance_id is None:
             instance_id = _new_instance_id()
-        elif not instance_id or len(instance_id) > 200:
-            raise InvalidInput(["instance_id: must be 1 to 200 characters"])
+        elif problem := instance_id_problem(instance_id):
+            raise InvalidInput([f"instance_id: {problem}"])
         else:
             row = self._services.store.get(instance_id)
             if row is not None:
@@ -429,6 +429,18 @@ def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayR
             divergence=str(exc),
         )
     return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
+
+
+def instance_id_problem(instance_id: str) -> str | None:
+    """What is wrong with a caller's instance id, if anything: it must be 1 to 200
+    characters and name one path segment of a URL (``/instances/{id}``)."""
+    if not instance_id or len(instance_id) > 200:
+        return "must be 1 to 200 characters"
+    if "/" in instance_id:
+        return "must not contain '/' (it names one segment of a URL path)"
+    if instance_id in (".", ".."):
+        return "must not be '.' or '..' (a URL path would drop it)"
+    return None
 
 
 def _new_instance_id() -> str:

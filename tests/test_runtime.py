@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 from typing import Any
 
 import attrs
@@ -113,6 +114,27 @@ async def test_invalid_input_names_the_field_and_writes_nothing(db: str) -> None
         with pytest.raises(InvalidInput, match="takes no input"):
             await rt.start(rt_other, {"x": 1})
         assert (await rt.list()).items == ()
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "problem"),
+    [
+        ("", "must be 1 to 200 characters"),
+        ("x" * 201, "must be 1 to 200 characters"),
+        ("tenant/A1", "must not contain '/'"),
+        ("..", "must not be '.' or '..'"),
+    ],
+)
+async def test_an_instance_id_that_no_url_could_name_is_refused(
+    db: str, instance_id: str, problem: str
+) -> None:
+    async with Runtime.open(db) as rt:
+        with pytest.raises(InvalidInput, match=f"instance_id: {re.escape(problem)}"):
+            await rt.start(rt_order, Order("A1", 1.0), instance_id=instance_id)
+        assert await rt.start(rt_order, Order("A1", 1.0), instance_id="tenant:A1 #1?") == (
+            "tenant:A1 #1?"
+        )
+        assert [i.id for i in (await rt.list()).items] == ["tenant:A1 #1?"]
 
 
 async def test_unknown_workflow_and_instance_are_clear_errors(db: str) -> None:
