@@ -47,8 +47,8 @@ class Order:
 
     @order_id.validator
     def _order_id(self, _: attrs.Attribute[str], value: str) -> None:
-        if not value or len(value) > 64:
-            raise ValueError("order_id must be 1 to 64 characters")
+        if not value or len(value) > 64 or "/" in value:
+            raise ValueError("order_id must be 1 to 64 characters, none of them '/'")
 
     @amount.validator
     def _amount(self, _: attrs.Attribute[float], value: float) -> None:

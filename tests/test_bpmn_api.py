@@ -155,6 +155,8 @@ async def test_the_ordering_example_takes_an_order_and_its_payment(
         client = app.test_client()
         bad = await client.post("/orders", json={"orderId": "A1", "amount": -1})
         assert bad.status_code == 400 and "amount" in (await bad.get_data(as_text=True))
+        slashed = await client.post("/orders", json={"orderId": "A/1", "amount": 1})
+        assert slashed.status_code == 400 and "'/'" in (await slashed.get_data(as_text=True))
         created = await client.post("/orders", json={"orderId": "A1", "amount": 12.5})
         assert created.status_code == 202 and created.headers["Location"] == "/orders/A1"
         with trio.move_on_after(1):

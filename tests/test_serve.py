@@ -147,6 +147,8 @@ async def test_bad_requests_get_problems_and_the_server_keeps_serving(tmp_path: 
             assert r.headers["content-type"].startswith("application/problem+json")
         assert statuses[:4] == [401, 401, 400, 400]
         assert statuses[4] == 400 and statuses[5] in (400, 415) and statuses[6] == 413
+        slashed = await client.post("/orders", json={"order_id": "A/9", "amount": 1}, headers=auth)
+        assert slashed.status_code == 400 and "none of them '/'" in slashed.json()["detail"]
         assert (await client.get("/healthz")).status_code == 200
         r = await client.post("/orders", json={"order_id": "A9", "amount": 1}, headers=auth)
         assert r.status_code == 202

@@ -83,10 +83,9 @@ def check_order(body: Any) -> tuple[str, float]:
     if not isinstance(body, dict):
         raise HTTPProblem(400, 'the body must be {"orderId", "amount"}', kind="invalid-body")
     order_id, amount = body.get("orderId"), body.get("amount")
-    if not isinstance(order_id, str) or not 0 < len(order_id) <= 64:
-        raise HTTPProblem(
-            400, "orderId: must be 1 to 64 characters", kind="invalid-body", field="orderId"
-        )
+    if not isinstance(order_id, str) or not 0 < len(order_id) <= 64 or "/" in order_id:
+        detail = "orderId: must be 1 to 64 characters, none of them '/'"
+        raise HTTPProblem(400, detail, kind="invalid-body", field="orderId")
     if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
         raise HTTPProblem(400, "amount: must be a number > 0", kind="invalid-body", field="amount")
     return order_id, float(amount)
