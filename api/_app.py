@@ -23,6 +23,7 @@ from quart.typing import ResponseReturnValue
 from quart_trio import QuartTrio
 
 from runtime import (
+    STATUSES,
     Event,
     Instance,
     InstanceFinished,
@@ -37,7 +38,7 @@ from . import _cloudevents as cloudevents
 from . import _ui as ui
 from ._answer import Answer, json_answer
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ._metrics import STATUSES, metrics_registry, render
+from ._metrics import metrics_registry, render
 from ._middleware import install, read_body, read_json
 from ._openapi import OPENAPI
 from ._problems import HTTPProblem, to_problem

@@ -19,9 +19,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from runtime import Runtime
+from runtime import STATUSES, Runtime
 
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "suspended")
 FINISHED = ("completed", "failed", "cancelled")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -15,9 +15,7 @@ from typing import Any
 
 from quart import Response, request
 
-from runtime import HistoryItem, Instance, Runtime
-
-from ._metrics import STATUSES
+from runtime import STATUSES, HistoryItem, Instance, Runtime
 
 DiagramRenderer = Callable[[Runtime, str], Awaitable[str | None]]
 

@@ -34,8 +34,10 @@ from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStats as RuntimeStats
+from ._store import STATUSES as STATUSES
 
 __all__ = [
+    "STATUSES",
     "ActivityDefinition",
     "ActivityError",
     "ActivityInfo",

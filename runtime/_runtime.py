@@ -40,7 +40,7 @@ from ._journal import JournalStats, JournalWriter
 from ._schedule import run_schedules
 from ._services import Services
 from ._sqlite import SqliteStore
-from ._store import TERMINAL, Append, Store, Summary
+from ._store import STATUSES, TERMINAL, Append, Store, Summary
 from ._timers import TimerService
 
 SETTLED = TERMINAL | {"suspended"}
@@ -340,6 +340,10 @@ class Runtime:
         limit: int = 100,
         cursor: str | None = None,
     ) -> InstancePage:
+        """A page of instances in the order they were created; ``next_cursor`` continues after
+        it. An unknown ``status`` is a ``ValueError`` naming the statuses there are."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         page = self._services.store.list(
             status=status, workflow=workflow, limit=limit, cursor=cursor
         )

@@ -15,6 +15,8 @@ from typing import Protocol
 import attrs
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# Every status an instance can have, in the order a person reads them.
+STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "suspended")
 """Statuses an instance never leaves. Reaching one drops the instance's remaining timer rows."""
 
 

@@ -12,7 +12,7 @@ def test_runtime_public_names() -> None:
         "HistoryItem", "Instance", "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
-        "RetryPolicy", "Runtime", "RuntimeStats", "TrioflowError", "UnsupportedAwait",
+        "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "TrioflowError", "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
         "WorkflowNotFound", "activity", "current_activity", "registry", "tune_gc",
         "workflow",

@@ -163,6 +163,8 @@ async def test_list_pages_with_a_cursor_and_filters(db: str) -> None:
             cursor = page.next_cursor
         assert seen == ids
         assert [i.id for i in (await rt.list(status="completed", limit=500)).items] == [*ids, "o"]
+        with pytest.raises(ValueError, match=r"status must be one of running, waiting, .*'done'"):
+            await rt.list(status="done")
 
 
 async def test_history_is_the_journal_in_order(db: str) -> None:
