@@ -222,7 +222,10 @@ class WorkflowActor:
         outputs = core.receive(message.record, at)
         if outputs is None:
             if message.reply is not None:
-                message.reply.set(self._has_taken(core, message.record))
+                if core.refused is not None:
+                    message.reply.fail(core.refused)
+                else:
+                    message.reply.set(self._has_taken(core, message.record))
             return
         try:
             await self._commit(core, message.record, outputs, at)

@@ -120,6 +120,9 @@ class WorkflowCore:
         """What the workflow published with ``ctx.expose`` (read by ``Runtime.query``)."""
         self.consumed: set[tuple[str, str]] = set()
         """``(source, id)`` of every event this instance has taken."""
+        self.refused: InvalidInput | None = None
+        """Why the last input was not taken, when it was an event that matched a wait but
+        whose data does not fit the wait's ``data_type`` (None otherwise)."""
 
     # --- what the shell asks -----------------------------------------------------
 
@@ -188,6 +191,7 @@ class WorkflowCore:
             return None
         self.at = at
         self._out = []
+        self.refused = None
         if not self._accept(record):
             return None
         self._run_ready()
@@ -240,17 +244,18 @@ class WorkflowCore:
         if isinstance(record, r.EventReceived):
             if not isinstance(step, _WaitStep) or not self._matches(step, record.event):
                 return False
-            del self._steps[record.step]
-            self.consumed.add((str(record.event.get("source")), str(record.event.get("id"))))
             try:
                 event = from_json_value(record.event, Event, path="event")
                 if step.data_type is not None:
                     data = from_json_value(event.data, step.data_type, path="event.data")
                     event = attrs.evolve(event, data=data)
             except InvalidInput as exc:
-                step.future.set_error(exc)
-            else:
-                step.future.set_result(event)
+                # Data that does not fit is not this wait's event: it waits on, untouched.
+                self.refused = exc
+                return False
+            del self._steps[record.step]
+            self.consumed.add((event.source, event.id))
+            step.future.set_result(event)
             return True
         return False
 

@@ -34,7 +34,8 @@ class PublishResult:
 
     ``duplicate``: its ``(source, id)`` was received before; nothing else happened.
     ``delivered``: instances that took it. ``started``: instances its type triggered.
-    ``rejected``: triggered workflows that refused its data, with the reason.
+    ``rejected``: triggered workflows that refused its data, and waiting instances whose
+    ``data_type`` it does not fit (they wait on), each with the reason.
     """
 
     duplicate: bool
@@ -100,16 +101,19 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
         await services.system.send(wait.instance_id, Deliver(record=record, reply=reply))
         replies.append((wait.instance_id, reply))
     delivered: list[str] = []
+    rejected: list[str] = []
     for instance_id, reply in replies:
         try:
             taken = await reply.wait()
+        except InvalidInput as exc:  # its data does not fit what the instance waits for
+            rejected.append(f"{instance_id}: {exc}")
+            continue
         except TrioflowError:
             continue
         if taken is True and instance_id not in delivered:
             delivered.append(instance_id)
 
     started: list[str] = []
-    rejected: list[str] = []
     for definition in services.registry.workflows():
         if definition.trigger != event.type:
             continue

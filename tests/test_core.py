@@ -245,3 +245,23 @@ def test_a_withdrawn_step_ignores_its_late_result_and_is_not_reissued() -> None:
     ]
     assert core.receive(r.ActivityCompleted(step=1, attempt=1, result="late"), 6.0) is None
     assert core.pending() == [r.TimerStarted(step=3, fire_at=105.0, purpose="sleep")]
+
+
+def test_an_event_whose_data_does_not_fit_the_wait_is_refused_and_the_wait_goes_on() -> None:
+    @workflow(name="typed_wait")
+    async def typed_wait(ctx: Any) -> float:
+        event = await ctx.wait_event("paid", data_type=Order)
+        return float(event.data.amount)
+
+    core = WorkflowCore(typed_wait, "i")
+    core.receive(r.WorkflowStarted(workflow="typed_wait", input=None, seed=1), 0.0)
+    wrong = {"type": "paid", "source": "s", "id": "e1", "data": {"order_id": "A1"}}
+    assert core.receive(r.EventReceived(step=1, event=wrong), 1.0) is None
+    assert core.refused is not None
+    assert core.refused.problems == ["required field missing @ event.data.amount"]
+    assert core.consumed == set() and core.status == "waiting"
+    right = {**wrong, "id": "e2", "data": ORDER}
+    assert core.receive(r.EventReceived(step=1, event=right), 2.0) == [
+        r.WorkflowCompleted(output=9.5)
+    ]
+    assert core.refused is None and core.consumed == {("s", "e2")}

@@ -104,6 +104,40 @@ async def test_an_event_that_arrives_before_the_wait_is_not_lost(
         assert await rt.result(iid) == "box"
 
 
+async def test_an_event_whose_data_does_not_fit_is_rejected_and_the_instance_waits_on(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(ev_pay, "A1")
+        await settle(rt, iid)
+        wrong = paid("A1", id="e1")
+        wrong = attrs.evolve(wrong, data={"amount": "lots", "currency": "EUR"})
+        result = await rt.publish(wrong)
+        assert result.delivered == ()
+        [reason] = result.rejected
+        assert reason.startswith(f"{iid}: ") and reason.endswith("@ event.data.amount")
+        assert (await rt.get(iid)).status == "waiting"
+        assert (await rt.publish(paid("A1", id="e2"))).delivered == (iid,)
+        assert await rt.result(iid) == {"amount": 9.5, "source": "bank"}
+
+
+async def test_a_stored_event_that_does_not_fit_is_passed_over_for_one_that_does(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    @workflow(name="ev_late_payer")
+    async def late_payer(ctx: WorkflowContext, order_id: str) -> str:
+        await ctx.sleep(60)
+        event = await ctx.wait_event("payment.completed", subject=order_id, data_type=Payment)
+        return event.id
+
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(late_payer, "A1")
+        await settle(rt, iid)
+        await rt.publish(attrs.evolve(paid("A1", id="wrong"), data={"amount": 1}))
+        await rt.publish(paid("A1", id="right"))
+        assert await rt.result(iid) == "right"
+
+
 async def test_events_from_before_the_instance_started_are_not_taken(
     db: str, autojump_clock: trio.testing.MockClock
 ) -> None:
