@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from runtime import Instance, InstanceNotFound, registry
+from runtime import STATUSES, Instance, InstanceNotFound, registry
 from runtime._runtime import replay_report
 from runtime._sqlite import SqliteStore
 
@@ -35,8 +36,15 @@ def _serve(args: argparse.Namespace) -> None:
     trio.run(lambda: run(args.app, db=args.db, host=args.host, port=args.port, token=args.token))
 
 
+def _existing(path: str) -> SqliteStore:
+    """The store in ``path``, which must exist: a command that reads makes no new file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no database at {path!r} (--db names it)")
+    return SqliteStore(path)
+
+
 def _instances(args: argparse.Namespace) -> None:
-    with SqliteStore(args.db) as store:
+    with _existing(args.db) as store:
         page = store.list(status=args.status, workflow=args.workflow, limit=args.limit)
         for row in page.items:
             item = Instance.from_row(row)
@@ -44,7 +52,7 @@ def _instances(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    with SqliteStore(args.db) as store:
+    with _existing(args.db) as store:
         row = store.get(args.id)
         if row is None:
             raise InstanceNotFound(f"no instance has id {args.id!r}")
@@ -56,7 +64,7 @@ def _show(args: argparse.Namespace) -> None:
 
 def _replay(args: argparse.Namespace) -> None:
     load_app_module(args.app)
-    with SqliteStore(args.db) as store:
+    with _existing(args.db) as store:
         report = replay_report(registry, store, args.id)
     _print(report)
     if not report.ok:
@@ -76,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
-    instances.add_argument("--status")
+    instances.add_argument("--status", choices=STATUSES)
     instances.add_argument("--workflow")
     instances.add_argument("--limit", type=int, default=100)
 

@@ -1,0 +1,123 @@
+"""The ``trioflow`` command's reading commands on a database a runtime wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from api._cli import main
+from api._serve import load_app_module
+from runtime import Runtime
+
+APP = """
+from runtime import WorkflowContext, activity, workflow
+
+
+@activity
+async def cli_double(n: int) -> int:
+    return n * 2
+
+
+@workflow
+async def cli_flow(ctx: WorkflowContext, n: int) -> int:
+    return int(await ctx.run(cli_double, n + {offset}))
+"""
+
+
+def app_file(tmp_path: Path, name: str, offset: int = 0) -> str:
+    path = tmp_path / f"{name}.py"
+    path.write_text(APP.format(offset=offset))
+    return str(path)
+
+
+async def two_instances(tmp_path: Path, db: str) -> str:
+    """Runs ``cli_flow`` once to its end and returns the id; leaves a second id ``other``."""
+    load_app_module(app_file(tmp_path, "cli_app"))
+    async with Runtime.open(db) as rt:
+        done = await rt.start("cli_flow", 3, instance_id="done")
+        assert await rt.result(done, timeout=10) == 6
+        await rt.result(await rt.start("cli_flow", 1, instance_id="other"), timeout=10)
+    return done
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(argv)
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    else:
+        code = 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_instances_lists_and_filters(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await two_instances(tmp_path, db)
+    code, out, _ = run(["instances", "--db", db], capsys)
+    assert code == 0
+    assert [line.split("\t")[:3] for line in out.splitlines()] == [
+        ["done", "cli_flow", "completed"],
+        ["other", "cli_flow", "completed"],
+    ]
+    code, out, _ = run(["instances", "--db", db, "--status", "failed"], capsys)
+    assert (code, out) == (0, "")
+
+
+async def test_show_prints_the_instance_and_its_journal(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    iid = await two_instances(tmp_path, db)
+    code, out, _ = run(["show", iid, "--db", db], capsys)
+    assert code == 0
+    document, journal = out.split("\n}\n")
+    assert json.loads(document + "}")["output"] == 6
+    kinds = [line.split()[2] for line in journal.splitlines()]
+    assert kinds == [
+        "workflow_started",
+        "activity_scheduled",
+        "activity_completed",
+        "workflow_completed",
+    ]
+
+
+async def test_replay_reports_a_changed_workflow_and_exits_2(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    iid = await two_instances(tmp_path, db)
+    code, out, _ = run(["replay", iid, "--app", app_file(tmp_path, "cli_same"), "--db", db], capsys)
+    assert code == 0 and json.loads(out)["ok"] is True
+    changed = app_file(tmp_path, "cli_changed", offset=1)
+    code, out, _ = run(["replay", iid, "--app", changed, "--db", db], capsys)
+    report = json.loads(out)
+    assert code == 2 and report["ok"] is False
+    assert "cli_double(4)" in json.dumps(report)
+
+
+@pytest.mark.parametrize("command", [["instances"], ["show", "x"], ["replay", "x", "--app", "m"]])
+def test_a_reading_command_makes_no_database(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "missing.db")
+    if command[0] == "replay":
+        command[-1] = app_file(tmp_path, "cli_for_missing")
+    code, out, err = run([*command, "--db", missing], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"trioflow: no database at {missing!r} (--db names it)\n"
+    assert not os.path.exists(missing)
+
+
+async def test_unknown_instance_and_status_are_named(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await two_instances(tmp_path, db)
+    assert run(["show", "nope", "--db", db], capsys)[::2] == (
+        1,
+        "trioflow: no instance has id 'nope'\n",
+    )
+    code, _, err = run(["instances", "--db", db, "--status", "done"], capsys)
+    assert code == 2 and "invalid choice: 'done'" in err
