@@ -109,12 +109,15 @@ def request_id_for(given: str) -> str:
 
 
 def log_access(method: str, path: str, status: int, started: float, rid: str) -> None:
-    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival)."""
+    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival).
+
+    A path with control characters (``%0A`` decodes to a newline) is escaped in the line,
+    so that no request can write a log line of its own."""
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     _access_log.info(
         "method=%s path=%s status=%d duration_ms=%.3f request_id=%s",
         method,
-        path,
+        path if path.isprintable() else path.encode("unicode_escape").decode("ascii"),
         status,
         duration_ms,
         rid,

@@ -7,6 +7,8 @@ instances that are not there, bad viewer queries, and batches that are refused w
 from __future__ import annotations
 
 import json
+import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -190,3 +192,14 @@ async def test_a_bad_viewer_query_is_a_400_page_naming_the_parameter(
     assert response.status_code == 400
     assert response.mimetype == "text/html"
     assert detail in await response.get_data(as_text=True)
+
+
+async def test_a_path_cannot_write_a_log_line_of_its_own(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trioflow.access")
+    forged = "x\n2026-01-01 trioflow.access method=GET path=/ status=200"
+    response = await client.get("/instances/" + urllib.parse.quote(forged, safe=""))
+    assert response.status_code == 404
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "trioflow.access"]
+    assert "\n" not in line and "path=/instances/x\\n2026-01-01" in line
