@@ -20,12 +20,9 @@ def _problems(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/Problem{status}"} for status in statuses}
 
 
-_INSTANCE_ID = {
-    "name": "instance_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-}
+# An instance id names one URL path segment: no '/', and not '.' or '..'.
+_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^(?!\.\.?$)[^/]+$"}
+_INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": _ID_SCHEMA}
 _HTML = {"description": "An HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
 _PUBLISHED = _json(_ref("PublishResult"), "The event is stored (committed); what happened to it.")
 _CLOUDEVENT_BODY = {
@@ -123,7 +120,7 @@ OPENAPI: dict[str, Any] = {
                         " returns that instance; with another body it is a 409. The value is"
                         " read as UTF-8 (a 400 names the header when its bytes are not UTF-8)."
                         " It must not contain '/' nor be '.' or '..'.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "schema": _ID_SCHEMA,
                     },
                 ],
                 "requestBody": {"content": {"application/json": {"schema": {}}}},
