@@ -19,6 +19,7 @@ from quart.typing import TestClientProtocol as Client
 from quart.wrappers import Response
 
 from api import create_app
+from api._problems import problem_for
 from runtime import Runtime, WorkflowContext, workflow
 
 CE_JSON = {"content-type": "application/cloudevents+json"}
@@ -203,3 +204,9 @@ async def test_a_path_cannot_write_a_log_line_of_its_own(
     assert response.status_code == 404
     (line,) = [r.getMessage() for r in caplog.records if r.name == "trioflow.access"]
     assert "\n" not in line and "path=/instances/x\\n2026-01-01" in line
+
+
+def test_whatever_overflows_python_s_stack_is_a_400_not_a_500() -> None:
+    answer = problem_for(RecursionError("maximum recursion depth exceeded"), "/workflows/x")
+    assert answer.status == 400
+    assert json.loads(answer.body)["detail"] == "the request is nested too deeply to process"
