@@ -150,6 +150,8 @@ async def publish_many(
         except TrioflowError as exc:
             raise _at(index, exc) from None
         checked.append((event, data, text))
+    if not checked:
+        return []
     rows = tuple(_row(services, event, text) for event, _, text in checked)
     duplicates = set(stored)
     try:

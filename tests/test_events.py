@@ -310,3 +310,4 @@ async def test_publish_many_stores_every_event_or_none(
         assert await rt.result(iid) == ["1", "2"]
         again = await rt.publish_many([Event(type="ping", source="s", id="2"), first])
         assert [r.duplicate for r in again] == [True, True]
+        assert await rt.publish_many([]) == []
