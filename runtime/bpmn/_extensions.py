@@ -30,6 +30,8 @@ ZEEBE_ALLOWED: dict[str, frozenset[str]] = {
 NO_MAPPINGS = frozenset(
     {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "process"}
 )
+#: events that only happen: output mappings, yes; input mappings would map into nothing
+NO_INPUTS = frozenset({"startEvent", "boundaryEvent"})
 
 
 class ExtensionReader(Report):

@@ -32,7 +32,7 @@ import attrs
 
 from . import _timers
 from ._checks import check_scope
-from ._extensions import NO_MAPPINGS, ZEEBE_ALLOWED, ExtensionReader
+from ._extensions import NO_INPUTS, NO_MAPPINGS, ZEEBE_ALLOWED, ExtensionReader
 from ._layout import BPMNDI, read_diagram
 from ._model import (
     Activity,
@@ -391,6 +391,12 @@ class _Parser(ExtensionReader):
         self.vendor(element, node_id, kind)
         if "ioMapping" in extensions:
             fields["inputs"], fields["outputs"] = self.mappings(extensions["ioMapping"], node_id)
+            if fields["inputs"] and kind in NO_INPUTS:
+                self.problem(
+                    f"element {node_id!r} of type {kind!r} has zeebe:input mappings, which "
+                    f"a {kind} cannot have (nothing of it runs before it happens); "
+                    "use zeebe:output mappings"
+                )
         definitions: list[ET.Element] = []
         if kind != "subProcess":
             for child in element:
