@@ -70,7 +70,7 @@ def test_public_names() -> None:
         "DiagramNotFound", "Edge", "EndEvent", "ErrorDeclaration", "ErrorEventDefinition",
         "EventBasedGateway",
         "EventDefinition", "ExclusiveGateway", "Expression", "FeelError", "FlowNode", "Gateway",
-        "InclusiveGateway", "IntermediateCatchEvent", "IntermediateThrowEvent",
+        "InclusiveGateway", "IntermediateCatchEvent", "IntermediateThrowEvent", "Job",
         "LinkEventDefinition", "Message", "MessageEventDefinition", "ParallelGateway",
         "Participant", "Point", "Process", "ReceiveTask", "Scope", "SendTask", "SequenceFlow",
         "ServiceTask", "Shape", "StartEvent", "SubProcess", "Task", "TaskError",

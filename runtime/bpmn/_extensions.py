@@ -102,8 +102,13 @@ class ExtensionReader(Report):
             retries = definition.get("retries", "3").strip()
             if retries.isdigit():
                 fields["retries"] = int(retries)
+            elif retries.startswith("="):
+                self.check_expression(owner, "retries", retries)
+                fields["retries_expression"] = retries
             else:
-                self.problem(f"element {owner!r}: retries {retries!r} is not a whole number")
+                self.problem(
+                    f"element {owner!r}: retries {retries!r} is not a whole number or an expression"
+                )
         return fields
 
     def headers(self, extensions: dict[str, ET.Element]) -> dict[str, str]:
