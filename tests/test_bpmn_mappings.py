@@ -80,6 +80,19 @@ async def test_a_message_start_events_outputs_pick_what_the_instance_keeps(
         assert await rt.result(iid) == {"orderId": "O-7"}
 
 
+async def test_now_in_mappings_and_timers_is_the_instances_clock(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db, registry=registry, wall_time=lambda: T0) as rt:
+        iid = await rt.start("mappings_clock", {})
+        assert await rt.result(iid) == {
+            "started": "2027-01-15T08:00:00Z",
+            "day": "2027-01-15",
+            "took": "PT1H",
+        }
+        assert (await rt.replay(iid)).ok  # now() gave the same instants on replay
+
+
 HEAD = (
     '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
     'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="D">'

@@ -76,7 +76,8 @@ def test_public_names() -> None:
         "ServiceTask", "Shape", "StartEvent", "SubProcess", "Task", "TaskError",
         "TerminateEventDefinition",
         "TimerError", "TimerEventDefinition", "TimerKind", "UnsafeXmlError", "UserTask",
-        "VariableMapping", "compile_expression", "evaluate_condition", "evaluate_expression",
+        "VariableMapping", "YearsMonths", "compile_expression", "evaluate_condition",
+        "evaluate_expression",
         "first_due", "handler", "instance_diagram", "load", "parse", "parse_cycle",
         "parse_date", "parse_duration", "render_svg", "workflow_diagram",
     }  # fmt: skip

@@ -22,7 +22,7 @@ from .._context import Future
 from .._definitions import ActivityDefinition
 from .._errors import ActivityError, WorkflowCancelled
 from .._event import Event
-from ._feel_lib import describe
+from ._feel_values import describe
 from ._handlers import PREFIX, takes_job, thrown_code
 from ._incidents import Incident, Thrown, Withdrawn
 from ._model import (
@@ -265,7 +265,8 @@ async def _watch(
                 if timer.kind != "cycle" or due is None:
                     return
                 try:
-                    due = parse_cycle(timer.expression, inst.variables).next_due(due, fired)
+                    cycle = parse_cycle(timer.expression, inst.variables, now=inst.ctx.now())
+                    due = cycle.next_due(due, fired)
                 except BpmnError as error:
                     raise Incident(event.id, str(error)) from None
                 if due is None:

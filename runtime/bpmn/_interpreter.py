@@ -43,7 +43,7 @@ from .._errors import WorkflowCancelled
 from .._event import Event
 from ._activities import event_data, run_activity
 from ._feel import evaluate, evaluate_condition
-from ._feel_lib import to_string
+from ._feel_values import to_string
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
 from ._model import (
     Activity,
@@ -315,7 +315,7 @@ class Instance:
         if condition is None:
             return True
         try:
-            return evaluate_condition(condition, self.variables)
+            return evaluate_condition(condition, self.variables, now=self.ctx.now())
         except BpmnError as error:
             raise Incident(gateway.id, f"condition of flow {flow_id!r}: {error}") from None
 
@@ -326,7 +326,7 @@ class Instance:
         if not text.lstrip().startswith("="):
             return text
         try:
-            return plain(evaluate(text, variables))
+            return plain(evaluate(text, variables, now=self.ctx.now()))
         except BpmnError as error:
             raise Incident(element_id, f"{what}: {error}") from None
 
