@@ -9,7 +9,8 @@ Adding months to the 31st gives the last day of a shorter month, as in Camunda's
 The instance's clock: ``now()`` and ``today()`` read ``CLOCK``, which the evaluator sets
 to the instance's deterministic time for the length of one evaluation, so a replay sees
 the same instant. Without an instance clock (a timer start event evaluated at load time)
-they are null.
+they are null. Zeebe differs: it reads the broker's wall clock at each evaluation, which a
+durable replay could not reproduce.
 """
 
 from __future__ import annotations

@@ -63,6 +63,9 @@ def takes_job(definition: ActivityDefinition[Any, Any]) -> bool:
     return _JOB in definition.parameters
 
 
+_JOB_NAMES = ("Job", "bpmn.Job", "runtime.bpmn.Job")
+
+
 def _job_parameter(fn: Callable[..., Any]) -> str | None:
     """The name of ``fn``'s parameter annotated ``Job`` (string annotations resolved)."""
     try:
@@ -71,7 +74,7 @@ def _job_parameter(fn: Callable[..., Any]) -> str | None:
         hints = {}
     for name, parameter in inspect.signature(fn).parameters.items():
         annotation = hints.get(name, parameter.annotation)
-        if annotation is Job or annotation == "Job" or annotation == f"{__name__}.Job":
+        if annotation is Job or annotation in _JOB_NAMES:
             return name
     return None
 
