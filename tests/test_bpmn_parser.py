@@ -642,34 +642,35 @@ def test_malformed_xml_and_other_files_are_refused() -> None:
             '<bpmn:sequenceFlow id="GB" sourceRef="G" targetRef="B">'
             "<bpmn:conditionExpression>=true</bpmn:conditionExpression></bpmn:sequenceFlow>",
             "",
-            "element 'GA': condition: unexpected end of expression at position 9",
+            "element 'GA' of type 'sequenceFlow': condition: unexpected end of expression at "
+            "position 9",
         ),
         (
             '<bpmn:task id="T"><bpmn:extensionElements><zeebe:ioMapping>'
             '<zeebe:input source="=a +" target="b"/></zeebe:ioMapping>'
             "</bpmn:extensionElements></bpmn:task>",
             "",
-            "element 'T': input mapping to 'b': unexpected end of expression",
+            "element 'T' of type 'task': input mapping to 'b': unexpected end of expression",
         ),
         (
             '<bpmn:task id="T"><bpmn:extensionElements><zeebe:ioMapping>'
             '<zeebe:input source="=a"/></zeebe:ioMapping></bpmn:extensionElements></bpmn:task>',
             "",
-            "zeebe:input of 'T' needs a source and a target",
+            "zeebe:input of element 'T' of type 'task' needs a source and a target",
         ),
         (
             '<bpmn:serviceTask id="T"><bpmn:extensionElements>'
             '<zeebe:taskDefinition type="x" retries="many"/></bpmn:extensionElements>'
             "</bpmn:serviceTask>",
             "",
-            "element 'T': retries 'many' is not a whole number",
+            "element 'T' of type 'serviceTask': retries 'many' is not a whole number",
         ),
         (
             "",
             '<bpmn:message id="M"><bpmn:extensionElements>'
             '<zeebe:subscription correlationKey="=order."/></bpmn:extensionElements>'
             "</bpmn:message>",
-            "element 'M': correlationKey: expected a name after '.'",
+            "element 'M' of type 'message': correlationKey: expected a name after '.'",
         ),
         ("", '<bpmn:message id="M"/>', "message 'M' has no name"),
         (

@@ -76,7 +76,7 @@ class ExtensionReader(Report):
                 continue
             source, target = child.get("source", "").strip(), child.get("target", "").strip()
             if not source or not target:
-                self.problem(f"zeebe:{name} of {owner!r} needs a source and a target")
+                self.problem(f"zeebe:{name} of {self.named(owner)} needs a source and a target")
                 continue
             self.check_expression(owner, f"{name} mapping to {target!r}", source)
             lists[name].append(VariableMapping(source=source, target=target))
@@ -107,7 +107,8 @@ class ExtensionReader(Report):
                 fields["retries_expression"] = retries
             else:
                 self.problem(
-                    f"element {owner!r}: retries {retries!r} is not a whole number or an expression"
+                    f"{self.named(owner)}: retries {retries!r} is not a whole number or an "
+                    "expression"
                 )
         return fields
 
@@ -123,4 +124,4 @@ class ExtensionReader(Report):
             try:
                 _feel.compile(text)
             except _feel.FeelError as error:
-                self.problem(f"element {owner!r}: {what}: {error}")
+                self.problem(f"{self.named(owner)}: {what}: {error}")

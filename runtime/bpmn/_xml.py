@@ -104,6 +104,12 @@ class Report:
         else:
             self.problem(f"element of type {kind!r} is not supported", element)
 
+    def named(self, element_id: str) -> str:
+        """``element 'T' of type 'serviceTask'`` when it is the element being parsed."""
+        if self.here is not None and self.here.get("id") == element_id:
+            return f"element {element_id!r} of type {local_name(self.here.tag)[1]!r}"
+        return f"element {element_id!r}"
+
     def collect_ids(self, element: ET.Element) -> None:
         """Note every BPMN and BPMNDI id; extension elements are another vendor's business."""
         namespace, name = local_name(element.tag)
