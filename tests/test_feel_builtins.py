@@ -94,6 +94,8 @@ ITERATION = [
     ("for i in 0..4 return if i = 0 then 1 else i * partial[-1]", [1, 1, 2, 6, 24]),
     ("for x in [] return x", []),
     ("for x in nothing return x", None),
+    ("for i in 1..100000, j in 1..100000 return i", None),  # too many rounds: null
+    ("count(for i in 1..1000, j in 1..10 return i)", 10000),
     ("for o in orders return o.total", [10, 25]),
     ("some x in [1, 2, 3] satisfies x > 2", True),
     ("some x in [1, 2, 3] satisfies x > 3", False),
@@ -228,6 +230,7 @@ FUNCTIONS = [
 
 NULLS = [
     ("missing", None),
+    ("0 ** -2.5", None),
     ("missing + 1", None),
     ("missing.field", None),
     ("missing > 1", None),

@@ -3,8 +3,9 @@
 ``iterate`` walks the iteration contexts of a ``for``/``some``/``every`` as nested loops
 (the first name outermost), yielding the local variables of each round, or a single None
 when a context is not a list (the whole expression is then null). A range ``1..3`` counts
-whole numbers up or down, both ends included; a range of more than ``MAX_RANGE`` numbers
-is null rather than a way to exhaust memory.
+whole numbers up or down, both ends included. More than ``MAX_ROUNDS`` rounds in all
+(a huge range, or nested lists whose product is huge) make the expression null rather
+than a way to stall the runtime.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from . import _feel_values as values
 from ._feel_temporal import YearsMonths
 
 Scope = Mapping[str, Any]
-MAX_RANGE = 1_000_000
+MAX_ROUNDS = 100_000
 
 
 class Iteration(NamedTuple):
@@ -35,7 +36,7 @@ def _items(iteration: Iteration, scope: Scope) -> list[Any] | range | None:
     if low is None or high is None or low != int(low) or high != int(high):
         return None
     low, high = int(low), int(high)
-    if abs(high - low) >= MAX_RANGE:
+    if abs(high - low) >= MAX_ROUNDS:
         return None
     return range(low, high + 1) if low <= high else range(low, high - 1, -1)
 
@@ -56,7 +57,10 @@ def iterate(
         for item in items:
             yield from walk(index + 1, {**local, contexts[index].name: item})
 
-    for local in walk(0, dict(extra)):
+    for rounds, local in enumerate(walk(0, dict(extra))):
+        if rounds >= MAX_ROUNDS:
+            yield None
+            return
         yield local
         if local is None:
             return

@@ -115,9 +115,10 @@ def describe(value: Any) -> str:
 
 def _decimal_op(op: Callable[[Decimal, Decimal], Decimal], a: Any, b: Any) -> Decimal | None:
     try:
-        return op(Decimal(a), Decimal(b))
+        result = op(Decimal(a), Decimal(b))
     except ArithmeticError:
         return None
+    return result if result.is_finite() else None  # 0 ** -0.5 is infinite: FEEL has no such number
 
 
 def add(a: Any, b: Any) -> Any:
