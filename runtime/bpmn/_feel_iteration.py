@@ -5,7 +5,7 @@
 when a context is not a list (the whole expression is then null). A range ``1..3`` counts
 whole numbers up or down, both ends included. More than ``MAX_ROUNDS`` rounds in all
 (a huge range, or nested lists whose product is huge) make the expression null rather
-than a way to stall the runtime.
+than a way to stall the runtime (Zeebe's FEEL has no such bound).
 """
 
 from __future__ import annotations

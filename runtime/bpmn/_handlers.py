@@ -43,6 +43,8 @@ class Job:
 
     ``retries`` counts the attempts left including this one, as Zeebe's ``job.retries``:
     3 on the first attempt of a task with the default ``retries="3"``, 1 on its last.
+    Unlike Zeebe, a handler cannot set the retries left when it fails (``failJob``), and
+    ``retries="0"`` still makes one attempt where Zeebe raises an incident at once.
     ``type`` is the job type after evaluation (a FEEL ``type="=..."``), or the element
     id for a task without a ``zeebe:taskDefinition``.
     """

@@ -24,8 +24,11 @@ variables (seen by its handler, correlation key, timer and output mappings, neve
 its ``zeebe:output`` mappings decide what reaches the instance, or, without any, everything
 its handler or message produced does. Events apply them too: start events their outputs
 (a message start event's outputs pick what of the message the instance keeps), end,
-intermediate and link events their inputs and outputs. Start and boundary events cannot
-have inputs (refused at load; Zeebe's modeler does not offer them either).
+intermediate and link events their inputs and outputs. Outputs on every event are
+Zeebe's documented behaviour. Inputs on end and catch events go further than Camunda's
+modeler, which offers inputs only on activities and job-based events: here they are local
+variables that the event's own outputs, correlation key and timer read. Start and
+boundary events cannot have inputs (refused at load: nothing could read them).
 
 All state (variables, token positions, what completed) is rebuilt by replay, and is
 published with ``ctx.expose`` after every change for ``Runtime.query``.
