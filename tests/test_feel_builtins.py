@@ -215,6 +215,21 @@ FUNCTIONS = [
     ("sqrt(16)", 4),
     ("odd(5)", True),
     ("even(5)", False),
+    # Camunda's extensions
+    ("is empty([])", True),
+    ("is empty([1])", False),
+    ('is blank("  ")', True),
+    ('is blank(" a ")', False),
+    ("duplicate values([1, 2, 3, 2, 1, 1])", [2, 1]),
+    ("partition([1, 2, 3, 4, 5], 2)", [[1, 2], [3, 4], [5]]),
+    (r'extract("this is foobar and folbar", "fo[a-z]*")', ["foobar", "folbar"]),
+    ('last day of month(date("2024-02-10"))', dt.date(2024, 2, 29)),
+    ('from json("{\\"a\\": [1, 2.5, null]}")', {"a": [1, 2.5, None]}),
+    ('from json("nope")', None),
+    (
+        'to json({a: [1, "x", null], d: date("2020-01-02")})',
+        '{"a":[1, "x", null], "d":"2020-01-02"}',
+    ),
     # contexts
     ('get value({a: 1}, "a")', 1),
     ('get value({a: {b: 2}}, ["a", "b"])', 2),

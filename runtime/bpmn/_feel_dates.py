@@ -8,6 +8,7 @@ null. A duration with both months and days (``P1M2D``) is null, as FEEL has no s
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import zoneinfo
@@ -164,6 +165,14 @@ _MONTHS = (
 )  # fmt: skip
 
 
+def _last_day_of_month(args: list[Any]) -> dt.date | None:
+    day = args[0]
+    if not isinstance(day, dt.date):
+        return None
+    day = day.date() if isinstance(day, dt.datetime) else day
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
 def _day_of_week(args: list[Any]) -> str | None:
     return _DAYS[args[0].weekday()] if isinstance(args[0], dt.date) else None
 
@@ -182,4 +191,5 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[[list[Any]], Any]]] = {
     "today": (0, 0, lambda args: today()),
     "day of week": (1, 1, _day_of_week),
     "month of year": (1, 1, _month_of_year),
+    "last day of month": (1, 1, _last_day_of_month),  # Camunda's extension
 }

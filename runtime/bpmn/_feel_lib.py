@@ -4,10 +4,15 @@ conversion functions.
 Each entry is ``name -> (fewest arguments, most arguments or None, implementation)``;
 an implementation takes the evaluated arguments as a list and never raises (a wrong
 type gives null). ``is defined`` is compiled specially: it checks that a path exists.
+Besides the FEEL specification's functions, a few of Camunda's own are here (``is empty``,
+``is blank``, ``extract``, ``duplicate values``, ``partition``, ``last day of month``,
+``from json``, ``to json``); its non-deterministic ones (``random number``, ``uuid``) are
+not, as a replay must compute the same values.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -29,6 +34,34 @@ def _number(args: list[Any]) -> Any:
 
 def _string(args: list[Any]) -> str | None:
     return None if args[0] is None else to_string(args[0])
+
+
+def _from_json(args: list[Any]) -> Any:
+    """Camunda's ``from json``: JSON text to a value (null when it is not JSON)."""
+    if not isinstance(args[0], str):
+        return None
+    try:
+        return json.loads(args[0], parse_float=Decimal, parse_constant=lambda name: None)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _to_json(args: list[Any]) -> str | None:
+    """Camunda's ``to json``: a value as JSON text (dates and durations as ISO text)."""
+    return json.dumps(_plain(args[0]), ensure_ascii=False, separators=(", ", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    number = to_number(value)
+    if isinstance(number, Decimal) and number != number.to_integral_value():
+        return float(number)
+    return to_string(value) if number is None else int(number)
 
 
 def _not(args: list[Any]) -> bool | None:
@@ -111,6 +144,8 @@ FUNCTIONS: dict[str, tuple[int, int | None, Function]] = {
     # conversions
     "string": (1, 1, _string),
     "number": (1, 1, _number),
+    "from json": (1, 1, _from_json),
+    "to json": (1, 1, _to_json),
     # contexts
     "get value": (2, 2, _get_value),
     "get entries": (1, 1, _get_entries),

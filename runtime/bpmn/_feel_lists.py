@@ -175,6 +175,23 @@ def _count(items: list[Any]) -> int:
     return len(items)
 
 
+def _duplicates(items: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    repeated: list[Any] = []
+    for item in items:
+        if _contains(seen, item) and not _contains(repeated, item):
+            repeated.append(item)
+        seen.append(item)
+    return repeated
+
+
+def _partition(items: list[Any], size: Any) -> list[list[Any]] | None:
+    count = integer(size)
+    if count is None or count <= 0:
+        return None
+    return [items[i : i + count] for i in range(0, len(items), count)]
+
+
 FUNCTIONS: dict[str, tuple[int, int | None, Callable[[list[Any]], Any]]] = {
     "count": (1, 1, _list(_count)),
     "sum": (1, None, _sum),
@@ -195,4 +212,8 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[[list[Any]], Any]]] = {
     "append": (1, None, _list(_append)),
     "concatenate": (1, None, _concatenate),
     "union": (1, None, _union),
+    # Camunda's extensions
+    "is empty": (1, 1, _list(lambda items: not items)),
+    "duplicate values": (1, 1, _list(_duplicates)),
+    "partition": (2, 2, _list(_partition)),
 }

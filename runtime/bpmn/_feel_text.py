@@ -98,6 +98,13 @@ def _split(args: list[Any]) -> list[str] | None:
     return compiled.split(args[0]) if compiled.groups == 0 else None
 
 
+def _extract(args: list[Any]) -> list[str] | None:
+    compiled = _pattern(args[1], "", args[0])
+    if compiled is None:
+        return None
+    return [match.group() for match in compiled.finditer(args[0])]
+
+
 def _string_join(args: list[Any]) -> str | None:
     if len(args) == 3:
         return None  # a prefix comes with a suffix
@@ -127,4 +134,7 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[[list[Any]], Any]]] = {
     "replace": (3, 4, _replace),
     "split": (2, 2, _split),
     "string join": (1, 4, _string_join),
+    # Camunda's extensions
+    "is blank": (1, 1, strings(lambda text: not text.strip())),
+    "extract": (2, 2, _extract),
 }
