@@ -50,10 +50,12 @@ class Instance:
 
 @attrs.frozen(kw_only=True)
 class InstancePage:
-    """A page of ``Runtime.list``; pass ``next_cursor`` back for the next one."""
+    """A page of ``Runtime.list``; pass ``next_cursor`` back for the next one and
+    ``prev_cursor`` for the one before (None on the first page)."""
 
     items: tuple[Instance, ...]
     next_cursor: str | None
+    prev_cursor: str | None = None
 
 
 @attrs.frozen(kw_only=True)

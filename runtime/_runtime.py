@@ -354,18 +354,36 @@ class Runtime:
         workflow: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        order: str = "created",
     ) -> InstancePage:
-        """A page of instances in the order they were created; ``next_cursor`` continues after
-        it. An unknown ``status`` is a ``ValueError`` naming the statuses there are."""
+        """A page of instances in the order they were created (``order="updated"``: the most
+        recently updated first); ``next_cursor`` continues after it, ``prev_cursor`` goes
+        back. ``id_prefix`` keeps the instances whose id starts with it. An unknown
+        ``status`` or ``order`` is a ``ValueError`` naming the ones there are."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         page = self._services.store.list(
-            status=status, workflow=workflow, limit=limit, cursor=cursor
+            status=status,
+            workflow=workflow,
+            limit=limit,
+            cursor=cursor,
+            id_prefix=id_prefix,
+            order=order,
         )
         return InstancePage(
             items=tuple(Instance.from_row(row) for row in page.items),
             next_cursor=page.next_cursor,
+            prev_cursor=page.prev_cursor,
         )
+
+    async def counts(
+        self, *, workflow: str | None = None, id_prefix: str | None = None
+    ) -> dict[str, int]:
+        """How many instances there are in each of ``STATUSES`` (0 included), of one
+        ``workflow`` and with ids starting with ``id_prefix`` when those are given."""
+        counts = self._services.store.counts_by_status(workflow=workflow, id_prefix=id_prefix)
+        return {status: counts.get(status, 0) for status in STATUSES}
 
     async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
         self._row(instance_id)

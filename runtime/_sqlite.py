@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -52,6 +53,8 @@ from ._store import (
 _BUSY_TIMEOUT_MS = 5_000
 _MAX_SEQ = 2**63 - 1
 _MAX_PAGE = 500
+ORDERS = ("created", "updated")
+"""Orders of `list`: oldest created first, or most recently updated first."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers.
@@ -218,30 +221,44 @@ class SqliteStore:
         workflow: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        order: str = "created",
     ) -> Page:
         if not 1 <= limit <= _MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
-        after = 0 if cursor is None else _decode_cursor(cursor)
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        backwards, key = (False, None) if cursor is None else _decode_cursor(cursor, order)
         self._check_open()
-        where = ["pk > ?"]
-        bindings: list[Any] = [after]
-        if status is not None:
-            where.append("status = ?")
-            bindings.append(status)
-        if workflow is not None:
-            where.append("workflow = ?")
-            bindings.append(workflow)
-        bindings.append(limit + 1)
+        where, bindings = _filters(status, workflow, id_prefix)
+        # "created": oldest first (pk ascending); "updated": most recently updated first.
+        columns = "pk" if order == "created" else "(updated_at, pk)"
+        ascending = (order == "created") != backwards
+        if key is not None:
+            where.append(f"{columns} {'>' if ascending else '<'} {_placeholders(key)}")
+            bindings.extend(key)
+        direction = "" if ascending else " DESC"
+        sort = "pk" + direction if order == "created" else f"updated_at{direction}, pk{direction}"
         rows: list[Any] = self._reader.execute(
-            f"SELECT pk, {_ROW_COLUMNS} FROM instances WHERE {' AND '.join(where)}"
-            " ORDER BY pk LIMIT ?",
-            bindings,
+            f"SELECT pk, {_ROW_COLUMNS} FROM instances WHERE {' AND '.join(where) or '1'}"
+            f" ORDER BY {sort} LIMIT ?",
+            [*bindings, limit + 1],
         ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
+        if backwards:
+            rows.reverse()
+        keys = [_key(row, order) for row in rows]
+        # Going forwards, the rows before the cursor are a previous page; going backwards,
+        # the rows after it are a next one (either may have gone meanwhile: an empty page).
+        has_next = more if not backwards else True
+        has_prev = more if backwards else key is not None
+        if not rows:
+            has_next = has_prev = False
         return Page(
             items=tuple(_instance_row(row[1:]) for row in rows),
-            next_cursor=_encode_cursor(rows[-1][0]) if more else None,
+            next_cursor=_encode_cursor("after", keys[-1]) if has_next else None,
+            prev_cursor=_encode_cursor("before", keys[0]) if has_prev else None,
         )
 
     def unfinished(self) -> builtins.list[str]:
@@ -282,9 +299,16 @@ class SqliteStore:
         ).fetchall()
         return bool(rows)
 
-    def counts_by_status(self) -> dict[str, int]:
+    def counts_by_status(
+        self, *, workflow: str | None = None, id_prefix: str | None = None
+    ) -> dict[str, int]:
         self._check_open()
-        rows = self._reader.execute("SELECT status, count(*) FROM instances GROUP BY status")
+        where, bindings = _filters(None, workflow, id_prefix)
+        rows = self._reader.execute(
+            f"SELECT status, count(*) FROM instances WHERE {' AND '.join(where) or '1'}"
+            " GROUP BY status",
+            bindings,
+        )
         return {status: count for status, count in rows}
 
     @property
@@ -358,16 +382,52 @@ def _instance_row(row: Sequence[Any]) -> InstanceRow:
     )
 
 
-def _encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{pk}".encode()).decode().rstrip("=")
+def _filters(
+    status: str | None, workflow: str | None, id_prefix: str | None
+) -> tuple[builtins.list[str], builtins.list[Any]]:
+    """The WHERE conditions and bindings of `list` and `counts_by_status`."""
+    where: builtins.list[str] = []
+    bindings: builtins.list[Any] = []
+    if status is not None:
+        where.append("status = ?")
+        bindings.append(status)
+    if workflow is not None:
+        where.append("workflow = ?")
+        bindings.append(workflow)
+    if id_prefix:
+        # substr counts characters as Python's len does; LIKE would need its wildcards escaped
+        # and ignores case.
+        where.append("substr(id, 1, ?) = ?")
+        bindings += [len(id_prefix), id_prefix]
+    return where, bindings
 
 
-def _decode_cursor(cursor: str) -> int:
+def _placeholders(key: tuple[Any, ...]) -> str:
+    return "?" if len(key) == 1 else "(" + ", ".join("?" * len(key)) + ")"
+
+
+def _key(row: Sequence[Any], order: str) -> tuple[Any, ...]:
+    """Where a row stands in `order`: (pk,) or (updated_at, pk)."""
+    return (row[0],) if order == "created" else (row[9], row[0])
+
+
+def _encode_cursor(direction: str, key: tuple[Any, ...]) -> str:
+    text = ":".join([direction, str(key[-1]), *(repr(float(k)) for k in key[:-1])])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order: str) -> tuple[bool, tuple[Any, ...]]:
+    """(backwards, key) of a cursor `list` made for `order`; ValueError for any other."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix != "after" or not number.isdigit():
+        direction, number, *rest = text.split(":")
+        if direction not in ("after", "before") or not number.isdigit():
             raise ValueError
-        return int(number)
+        if len(rest) != (0 if order == "created" else 1):
+            raise ValueError
+        updated = [float(r) for r in rest]
+        if not all(math.isfinite(u) for u in updated):
+            raise ValueError
+        return direction == "before", (*updated, int(number))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValueError("invalid cursor") from None

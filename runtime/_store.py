@@ -147,10 +147,12 @@ class InstanceRow:
 
 @attrs.frozen(kw_only=True)
 class Page:
-    """One page of `Store.list`; pass `next_cursor` back for the next page (None: last page)."""
+    """One page of `Store.list`; pass `next_cursor` back for the next page (None: last page)
+    and `prev_cursor` for the one before (None: first page)."""
 
     items: tuple[InstanceRow, ...]
     next_cursor: str | None
+    prev_cursor: str | None = None
 
 
 class StoreError(Exception):
@@ -237,10 +239,15 @@ class Store(Protocol):
         workflow: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        order: str = "created",
     ) -> Page:
-        """Instances in creation order, filtered, a page at a time.
+        """Instances, filtered, a page at a time: in creation order (`order="created"`) or
+        the most recently updated first (`"updated"`). `id_prefix` keeps the ids that start
+        with it (case matters).
 
-        `limit` must be 1..500 and `cursor` one this store returned, else ValueError.
+        `limit` must be 1..500 and `cursor` one this store returned for that order, else
+        ValueError.
         """
         ...
 
@@ -272,8 +279,11 @@ class Store(Protocol):
         """Whether the event `(source, id)` is stored (within the retention period)."""
         ...
 
-    def counts_by_status(self) -> dict[str, int]:
-        """How many instances are in each status (for metrics)."""
+    def counts_by_status(
+        self, *, workflow: str | None = None, id_prefix: str | None = None
+    ) -> dict[str, int]:
+        """How many instances are in each status (for metrics), of one workflow and with ids
+        starting with `id_prefix` when those are given. Statuses with none are left out."""
         ...
 
     def close(self) -> None:
