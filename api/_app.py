@@ -60,10 +60,13 @@ def create_app(
     ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
     """
     app = QuartTrio(__name__, static_folder=None)
-    rules = install(app, token=token, max_body=max_body)
-    handlers = Handlers(runtime=runtime, registry=metrics_registry(runtime))
+    session = ui.BrowserSession(None if token is None else token.encode())
+    rules = install(app, token=token, max_body=max_body, admits=session.admits)
+    console = ui.Console(runtime=runtime, session=session, diagram=_diagram_or_none)
+    handlers = Handlers(runtime=runtime, registry=metrics_registry(runtime), console=console)
     for method, rule, view in routes(handlers):
         app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
+    app.before_request(session.guard)  # after the middleware's: viewer pages need a session
     app.register_error_handler(Exception, to_problem)
     app.extensions["trioflow.runtime"] = runtime
     # The busiest route skips Quart's per-request machinery (same rules, same answers).
@@ -89,17 +92,23 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("POST", "/", h.publish_cloudevents),
         ("GET", "/metrics", h.metrics),
         ("GET", "/openapi.json", h.openapi),
-        ("GET", "/ui/", h.ui_instances),
-        ("GET", "/ui/instances/<instance_id>", h.ui_instance),
+        ("GET", "/ui/", h.console.instances),
+        ("GET", "/ui/instances/<instance_id>", h.console.instance),
+        ("GET", "/ui/login", h.console.login_form),
+        ("POST", "/ui/login", h.console.login),
+        ("POST", "/ui/logout", h.console.logout),
+        ("GET", "/ui/static/<name>", h.console.static),
     ]
 
 
 @attrs.frozen(kw_only=True)
 class Handlers:
-    """One method per route; the runtime is their only dependency."""
+    """One method per route (the viewer's are ``console``'s); the runtime is their only
+    dependency."""
 
     runtime: Runtime
     registry: CollectorRegistry
+    console: ui.Console
 
     async def healthz(self) -> ResponseReturnValue:
         return {"status": "ok"}
@@ -209,12 +218,6 @@ class Handlers:
 
     async def openapi(self) -> ResponseReturnValue:
         return OPENAPI
-
-    async def ui_instances(self) -> ResponseReturnValue:
-        return await ui.instance_list(self.runtime)
-
-    async def ui_instance(self, instance_id: str) -> ResponseReturnValue:
-        return await ui.instance_page(self.runtime, instance_id, diagram=_diagram_or_none)
 
 
 async def _diagram_or_none(runtime: Runtime, instance_id: str) -> str | None:

@@ -130,8 +130,17 @@ def log_access(method: str, path: str, status: int, started: float, rid: str) ->
     )
 
 
-def install(app: QuartTrio, *, token: str | None, max_body: int) -> Rules:
-    """Register the middleware on ``app``; ``token=None`` leaves every route open."""
+def install(
+    app: QuartTrio,
+    *,
+    token: str | None,
+    max_body: int,
+    admits: Callable[[], bool] | None = None,
+) -> Rules:
+    """Register the middleware on ``app``; ``token=None`` leaves every route open.
+
+    ``admits``: asked first, a true answer lets the request by without the bearer check
+    (the viewer's browser sign-in, ``_ui._auth``)."""
     if max_body < 1:
         raise ValueError("max_body must be >= 1")
     # Quart counts the body as it arrives too: a chunked body has no Content-Length to check.
@@ -146,7 +155,8 @@ def install(app: QuartTrio, *, token: str | None, max_body: int) -> Rules:
         headers = request.headers
         request_id.set(request_id_for(headers.get("X-Request-ID", "")))
         g.started = time.perf_counter()
-        rules.authorize(request.path, headers.get("Authorization", ""))
+        if admits is None or not admits():
+            rules.authorize(request.path, headers.get("Authorization", ""))
         rules.limit_body(request.content_length)
 
     async def finish(response: Response) -> Response:

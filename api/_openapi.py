@@ -24,6 +24,16 @@ def _problems(*statuses: int) -> dict[str, Any]:
 _ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^(?!\.\.?$)[^/]+$"}
 _INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": _ID_SCHEMA}
 _HTML = {"description": "An HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+_SEE_OTHER = {"description": "Redirect (Location)."}
+_SIGN_IN = {"description": "A token is configured and the browser has not signed in."}
+_UNCHANGED = {"description": "Nothing changed since the If-None-Match ETag."}
+_FORM = {
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+        }
+    }
+}
 _PUBLISHED = _json(_ref("PublishResult"), "The event is stored (committed); what happened to it.")
 _CLOUDEVENT_BODY = {
     "description": "Structured mode (one event), batch mode (a JSON array), or binary mode "
@@ -302,9 +312,13 @@ OPENAPI: dict[str, Any] = {
                     {"name": "status", "in": "query", "schema": {"type": "string"}},
                     {"name": "workflow", "in": "query", "schema": {"type": "string"}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {"name": "id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "sort", "in": "query", "schema": {"enum": ["updated", "created"]}},
                 ],
                 "responses": {
                     "200": _HTML,
+                    "303": _SIGN_IN,
+                    "304": _UNCHANGED,
                     "400": {**_HTML, "description": "An HTML page naming the bad parameter."},
                     **_problems(401),
                 },
@@ -314,7 +328,51 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Web viewer: one instance, its journal as a timeline, its diagram",
                 "parameters": [_INSTANCE_ID],
-                "responses": {"200": _HTML, **_problems(401, 404)},
+                "responses": {
+                    "200": _HTML,
+                    "303": _SIGN_IN,
+                    "304": _UNCHANGED,
+                    **_problems(401, 404),
+                },
+            }
+        },
+        "/ui/login": {
+            "get": {
+                "summary": "Web viewer: the sign-in form (with a token configured)",
+                "parameters": [{"name": "next", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _HTML, "303": _SEE_OTHER},
+            },
+            "post": {
+                "summary": "Web viewer: sign in with the token; sets an HttpOnly session cookie",
+                "requestBody": _FORM,
+                "responses": {
+                    "303": _SEE_OTHER,
+                    "401": {**_HTML, "description": "The sign-in form again: wrong token."},
+                    **_problems(413),
+                },
+            },
+        },
+        "/ui/logout": {
+            "post": {
+                "summary": "Web viewer: sign out (the form carries the page's CSRF token)",
+                "requestBody": _FORM,
+                "responses": {
+                    "303": _SEE_OTHER,
+                    "403": {**_HTML, "description": "The CSRF token is missing or stale."},
+                    **_problems(413),
+                },
+            }
+        },
+        "/ui/static/{name}": {
+            "get": {
+                "summary": "Web viewer: its script and stylesheet",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "ui.js or ui.css."},
+                    **_problems(404),
+                },
             }
         },
     },
