@@ -95,7 +95,13 @@ def actions_html(status: str) -> str:
             f"<button type=submit{danger}>{esc(action.title)}</button>"
             "<p class=outcome role=status aria-live=polite></p></form>"
         )
+    finished = "completed failed cancelled"
+    hidden = "" if status in finished.split() else " hidden"
+    none = f"<p data-when='{finished}'{hidden}>None: the instance has finished.</p>"
     return (
-        "<section class=actions aria-label=Actions><h2>Actions</h2>"
-        "<noscript><p>The actions need JavaScript.</p></noscript>" + "".join(forms) + "</section>"
+        "<section class=actions aria-labelledby=actions-title><h2 id=actions-title>Actions</h2>"
+        "<noscript><p>The actions need JavaScript.</p></noscript>"
+        + none
+        + "".join(forms)
+        + "</section>"
     )

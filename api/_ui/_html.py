@@ -108,9 +108,9 @@ def relative(at: dt.datetime, now: dt.datetime) -> str:
     return f"in {duration(delta)}" if delta > 0 else f"{duration(delta)} ago"
 
 
-def when(at: dt.datetime, now: dt.datetime) -> str:
+def when(at: dt.datetime, now: dt.datetime, timespec: str = "seconds") -> str:
     """An ISO time with its offset and, beside it, how long ago (or until) it is."""
-    iso = at.isoformat(timespec="seconds")
+    iso = at.isoformat(timespec=timespec)
     return (
         f"<time datetime='{esc(at.isoformat())}'>{esc(iso)}</time>"
         f" <span class=rel data-at='{at.timestamp()!r}'>{esc(relative(at, now))}</span>"

@@ -185,8 +185,9 @@ async def instance_page(
         + f"<h2>Journal</h2>{timeline(history, now)}"
     )
     body = (
-        f"<div id=live data-poll data-etag='{esc(etag)}' data-status='{esc(instance.status)}'"
-        f" data-instance='{esc(instance.id)}'>{live}</div>{actions_html(instance.status)}"
+        f"<div class=instance-layout><div id=live data-poll data-etag='{esc(etag)}'"
+        f" data-status='{esc(instance.status)}' data-instance='{esc(instance.id)}'>{live}</div>"
+        f"{actions_html(instance.status)}</div>"
     )
     return page(
         f"Instance {instance.id}",

@@ -99,7 +99,8 @@ def timeline(history: Sequence[HistoryItem], now: dt.datetime) -> str:
         rows.append(
             f"<li id='seq-{item.seq}' class='{css}'><span class=seq>{item.seq}</span>"
             f" <span class=kind>{esc(item.kind)}</span> {gap}"
-            f"<div>{sentence}</div><div class=at>{when(item.at, now)}</div>{folded}</li>"
+            f"<div>{sentence}</div><div class=at>{when(item.at, now, 'milliseconds')}</div>"
+            f"{folded}</li>"
         )
     return f"<ol class=timeline>{''.join(rows)}</ol>"
 

@@ -67,8 +67,8 @@
   }
 
   function showActions(status) {
-    for (const form of document.querySelectorAll("form.action")) {
-      form.hidden = !(form.dataset.when || "").split(" ").includes(status);
+    for (const part of document.querySelectorAll(".actions [data-when]")) {
+      part.hidden = !part.dataset.when.split(" ").includes(status);
     }
   }
 

@@ -1,0 +1,195 @@
+"""The viewer in a real Chromium, driven by Playwright: click, type, confirm, sign in.
+
+Playwright's synchronous API runs in a worker thread while the server and the runtime
+run on Trio in the test's own thread. It drives the system Chromium
+(``executable_path``), so nothing is downloaded. A failing test leaves a screenshot of
+the page under the test's tmp path and prints where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from _ui_flows import SCRIPT, ui_pay, ui_sleeps
+
+from api import create_app, serve
+from runtime import Runtime
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)"),
+    pytest.mark.skipif(
+        sync_playwright is None, reason="Playwright is not installed (pip install -e '.[test]')"
+    ),
+]
+TOKEN = "browser-token"
+WAIT_MS = 8_000
+
+
+@contextlib.asynccontextmanager
+async def served(rt: Runtime, token: str | None = None) -> AsyncIterator[str]:
+    """The app on a free port of 127.0.0.1; its base URL."""
+    app = create_app(rt, token=token)
+    async with trio.open_nursery() as nursery:
+        addresses = await nursery.start(
+            lambda task_status: serve(app, host="127.0.0.1", port=0, task_status=task_status)
+        )
+        yield addresses[0]
+        nursery.cancel_scope.cancel()
+
+
+@contextlib.contextmanager
+def browser_page(shots: Path, name: str) -> Iterator[Page]:
+    """A fresh page in a headless Chromium; a screenshot under ``shots`` if the block fails."""
+    assert sync_playwright is not None and CHROMIUM is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            try:
+                yield page
+                assert errors == [], errors  # the page's script never threw
+            except BaseException:
+                shots.mkdir(parents=True, exist_ok=True)
+                path = shots / f"{name}.png"
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(path), full_page=True)
+                    print(f"screenshot of the failing page: {path}")
+                raise
+        finally:
+            browser.close()
+
+
+async def in_browser(tmp_path: Path, name: str, script: Callable[[Page], Any]) -> None:
+    def run() -> None:
+        with browser_page(tmp_path / "screenshots", name) as page:
+            script(page)
+
+    await trio.to_thread.run_sync(run)
+
+
+async def test_list_open_an_instance_send_its_event_and_see_it_complete(
+    db: str, tmp_path: Path
+) -> None:
+    evil = "evil<script>window.pwned='id'<\\script>"
+    async with Runtime.open(db) as rt, served(rt) as base:
+        await rt.start(ui_pay, "A2", instance_id="order-A2")
+        await rt.start(ui_pay, "A9", instance_id=evil)
+        await rt.start(ui_sleeps, instance_id="sleeper")
+
+        def script(page: Page) -> None:
+            page.goto(f"{base}/ui/")
+            expect(page.locator(".counts [data-status=waiting]")).to_have_text("3")
+            page.get_by_label("Instance id starts with").fill("order-")
+            page.get_by_role("button", name="Apply").click()
+            expect(page.locator("table.instances tbody tr")).to_have_count(1)
+            expect(page.get_by_text(evil)).to_have_count(0)
+            page.get_by_role("link", name="order-A2").click()
+            expect(page.locator("h1")).to_have_text("Instance order-A2")
+            expect(page.locator(".facts")).to_contain_text(
+                "waiting for event payment-received, subject A2"
+            )
+            form = page.locator("form[data-action=events]")
+            form.get_by_label("Type").fill("payment-received")
+            form.get_by_label("Subject").fill("A2")
+            form.get_by_label("Data (JSON)").fill(
+                '{"amount": 9.5, "note": "' + SCRIPT.format("data").replace('"', '\\"') + '"}'
+            )
+            form.get_by_role("button", name="Send an event").click()
+            expect(form.locator(".outcome")).to_contain_text("Done (202)")
+            # No reload: the page refreshes itself until the instance has completed.
+            expect(page.locator(".now-status")).to_have_text("completed")
+            expect(page.locator("form[data-action=events]")).to_be_hidden()
+            expect(page.locator(".timeline")).to_contain_text(SCRIPT.format("data"))
+            assert page.evaluate("window.pwned") is None
+            # A bad JSON body never leaves the page; a problem from the API is shown.
+            page.goto(f"{base}/ui/instances/sleeper")
+            expect(page.locator(".facts")).to_contain_text("timer fires in 59 min")
+            form = page.locator("form[data-action=events]")
+            form.get_by_label("Type").fill("x")
+            form.get_by_label("Data (JSON)").fill("{oops")
+            form.get_by_role("button", name="Send an event").click()
+            expect(form.locator(".outcome")).to_contain_text("Data (JSON): not JSON")
+            page.goto(f"{base}/ui/instances/evil%3Cscript%3Ewindow.pwned%3D'id'%3C%5Cscript%3E")
+            expect(page.locator("h1")).to_have_text(f"Instance {evil}")
+            assert page.evaluate("window.pwned") is None
+
+        await in_browser(tmp_path, "send-event", script)
+        assert (await rt.get("order-A2")).output == {
+            "order": "A2",
+            "paid": {"amount": 9.5, "note": SCRIPT.format("data")},
+        }
+
+
+async def test_cancel_from_the_page_after_confirming(db: str, tmp_path: Path) -> None:
+    async with Runtime.open(db) as rt, served(rt) as base:
+        await rt.start(ui_sleeps, instance_id="to-cancel")
+
+        def script(page: Page) -> None:
+            page.goto(f"{base}/ui/instances/to-cancel")
+            form = page.locator("form[data-action=cancel]")
+            form.get_by_label("Reason").fill("customer <b>asked</b>")
+            page.once("dialog", lambda dialog: dialog.dismiss())
+            form.get_by_role("button", name="Cancel").click()
+            expect(form.locator(".outcome")).to_have_text("Not sent.")
+            page.once("dialog", lambda dialog: dialog.accept())
+            form.get_by_role("button", name="Cancel").click()
+            expect(page.locator(".now-status")).to_have_text("cancelled")
+            expect(page.locator(".timeline")).to_contain_text(
+                "cancel requested: customer <b>asked</b>"
+            )
+            # Cancelling again is refused by the API: its problem is shown on the page.
+            page.evaluate("document.querySelector('form[data-action=cancel]').hidden = false")
+            page.once("dialog", lambda dialog: dialog.accept())
+            form.get_by_role("button", name="Cancel").click()
+            expect(form.locator(".outcome")).to_contain_text("(409)")
+
+        await in_browser(tmp_path, "cancel", script)
+        assert (await rt.get("to-cancel")).status == "cancelled"
+
+
+async def test_sign_in_act_and_sign_out(db: str, tmp_path: Path) -> None:
+    async with Runtime.open(db) as rt, served(rt, token=TOKEN) as base:
+        await rt.start(ui_pay, "T1", instance_id="guarded")
+
+        def script(page: Page) -> None:
+            page.goto(f"{base}/ui/instances/guarded")
+            expect(page.locator("h1")).to_have_text("Sign in")
+            page.get_by_label("API token").fill("wrong")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("alert")).to_have_text("That token is not valid.")
+            page.get_by_label("API token").fill(TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("h1")).to_have_text("Instance guarded")
+            cookies = page.context.cookies()
+            assert [(c["httpOnly"], c["sameSite"]) for c in cookies] == [(True, "Strict")]
+            assert page.evaluate("document.cookie") == ""
+            # The cookie alone opens no JSON route; the page's actions carry the CSRF token.
+            status = page.evaluate("fetch('/instances').then(r => r.status)")
+            assert status == 401
+            form = page.locator("form[data-action=events]")
+            form.get_by_label("Type").fill("payment-received")
+            form.get_by_label("Subject").fill("T1")
+            form.get_by_role("button", name="Send an event").click()
+            expect(page.locator(".now-status")).to_have_text("completed")
+            page.get_by_role("button", name="Sign out").click()
+            expect(page.locator("h1")).to_have_text("Sign in")
+            page.goto(f"{base}/ui/")
+            expect(page.locator("h1")).to_have_text("Sign in")
+
+        await in_browser(tmp_path, "sign-in", script)
+        assert (await rt.get("guarded")).status == "completed"
