@@ -5,6 +5,7 @@ tests/test_ui_browser.py drives the same pages in a real Chromium.
 
 from __future__ import annotations
 
+import datetime as dt
 import html.parser
 import re
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from _ui_flows import SCRIPT, ui_fails, ui_flow, ui_gather, ui_pay, ui_sleeps
 
 from api import create_app
+from api._ui._html import duration, relative
+from api._ui._waits import describe
 from runtime import STATUSES, Event, Runtime
 
 _BLOCKS = {"td", "th", "li", "div", "p", "tr", "h1", "h2", "h3", "pre", "summary", "ul", "ol"}
@@ -230,3 +233,19 @@ async def test_actions_are_offered_by_status(db: str) -> None:
 
         assert offered(await get_page(client, "/ui/instances/open")) == ["events", "cancel"]
         assert offered(await get_page(client, "/ui/instances/done")) == []
+
+
+def test_durations_and_relative_times_read_as_a_person_says_them() -> None:
+    now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+    later = now + dt.timedelta(minutes=4, seconds=12)
+    assert relative(later, now) == "in 4 min 12 s"
+    assert relative(now - dt.timedelta(minutes=3), now) == "3 min ago"
+    assert relative(now, now) == "now"
+    assert duration(0.25) == "250 ms" and duration(2.5) == "2.5 s" and duration(3) == "3 s"
+    assert duration(3600) == "1 h" and duration(90061) == "1 d 1 h"
+    assert describe({"kind": "timer", "fire_at": later.timestamp()}, now).startswith(
+        f"timer fires <span class=rel data-at='{later.timestamp()!r}'>in 4 min 12 s</span>"
+        " (<time datetime='2026-12-06T12:04:12+00:00'>12:04:12 UTC</time>)"
+    )
+    tomorrow = describe({"kind": "timer", "fire_at": (now + dt.timedelta(days=1)).timestamp()}, now)
+    assert "2026-12-07 12:00:00 UTC" in tomorrow and "in 1 d" in tomorrow

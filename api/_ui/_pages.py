@@ -145,6 +145,8 @@ def _table(items: tuple[Instance, ...], now: dt.datetime) -> str:
 
 def _row(instance: Instance, now: dt.datetime) -> str:
     waiting = "; ".join(waits(instance, now)) if instance.status == "waiting" else ""
+    if (why := blocked(instance, now)) is not None:
+        waiting = why
     return (
         f"<tr data-id='{esc(instance.id)}'><td><a href='{esc(instance_href(instance.id))}'>"
         f"{esc(instance.id)}</a></td><td>{esc(instance.workflow)}</td>"
