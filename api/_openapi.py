@@ -313,7 +313,11 @@ OPENAPI: dict[str, Any] = {
                     {"name": "workflow", "in": "query", "schema": {"type": "string"}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     {"name": "id", "in": "query", "schema": {"type": "string"}},
-                    {"name": "sort", "in": "query", "schema": {"enum": ["updated", "created"]}},
+                    {
+                        "name": "sort",
+                        "in": "query",
+                        "schema": {"enum": ["-updated", "updated", "created"]},
+                    },
                 ],
                 "responses": {
                     "200": _HTML,

@@ -357,10 +357,11 @@ class Runtime:
         id_prefix: str | None = None,
         order: str = "created",
     ) -> InstancePage:
-        """A page of instances in the order they were created (``order="updated"``: the most
-        recently updated first); ``next_cursor`` continues after it, ``prev_cursor`` goes
-        back. ``id_prefix`` keeps the instances whose id starts with it. An unknown
-        ``status`` or ``order`` is a ``ValueError`` naming the ones there are."""
+        """A page of instances in the order they were created (``order="updated"``: the
+        least recently updated first, ``"-updated"``: the most recently updated first);
+        ``next_cursor`` continues after it, ``prev_cursor`` goes back. ``id_prefix`` keeps
+        the instances whose id starts with it. An unknown ``status`` or ``order`` is a
+        ``ValueError`` naming the ones there are."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         page = self._services.store.list(

@@ -53,8 +53,9 @@ from ._store import (
 _BUSY_TIMEOUT_MS = 5_000
 _MAX_SEQ = 2**63 - 1
 _MAX_PAGE = 500
-ORDERS = ("created", "updated")
-"""Orders of `list`: oldest created first, or most recently updated first."""
+ORDERS = ("created", "updated", "-updated")
+"""Orders of `list`: first created first, least recently updated first, most recently
+updated first."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers.
@@ -231,9 +232,8 @@ class SqliteStore:
         backwards, key = (False, None) if cursor is None else _decode_cursor(cursor, order)
         self._check_open()
         where, bindings = _filters(status, workflow, id_prefix)
-        # "created": oldest first (pk ascending); "updated": most recently updated first.
         columns = "pk" if order == "created" else "(updated_at, pk)"
-        ascending = (order == "created") != backwards
+        ascending = (order != "-updated") != backwards
         if key is not None:
             where.append(f"{columns} {'>' if ascending else '<'} {_placeholders(key)}")
             bindings.extend(key)
@@ -257,8 +257,8 @@ class SqliteStore:
             has_next = has_prev = False
         return Page(
             items=tuple(_instance_row(row[1:]) for row in rows),
-            next_cursor=_encode_cursor("after", keys[-1]) if has_next else None,
-            prev_cursor=_encode_cursor("before", keys[0]) if has_prev else None,
+            next_cursor=_encode_cursor("after", order, keys[-1]) if has_next else None,
+            prev_cursor=_encode_cursor("before", order, keys[0]) if has_prev else None,
         )
 
     def unfinished(self) -> builtins.list[str]:
@@ -411,8 +411,10 @@ def _key(row: Sequence[Any], order: str) -> tuple[Any, ...]:
     return (row[0],) if order == "created" else (row[9], row[0])
 
 
-def _encode_cursor(direction: str, key: tuple[Any, ...]) -> str:
-    text = ":".join([direction, str(key[-1]), *(repr(float(k)) for k in key[:-1])])
+def _encode_cursor(direction: str, order: str, key: tuple[Any, ...]) -> str:
+    text = f"{direction}:{key[-1]}"
+    if order != "created":  # ("after:<pk>" is what cursors were before there were orders)
+        text += f":{float(key[0])!r}:{order}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -423,9 +425,9 @@ def _decode_cursor(cursor: str, order: str) -> tuple[bool, tuple[Any, ...]]:
         direction, number, *rest = text.split(":")
         if direction not in ("after", "before") or not number.isdigit():
             raise ValueError
-        if len(rest) != (0 if order == "created" else 1):
+        if len(rest) != (0 if order == "created" else 2) or rest[1:] not in ([], [order]):
             raise ValueError
-        updated = [float(r) for r in rest]
+        updated = [float(r) for r in rest[:1]]
         if not all(math.isfinite(u) for u in updated):
             raise ValueError
         return direction == "before", (*updated, int(number))

@@ -242,9 +242,9 @@ class Store(Protocol):
         id_prefix: str | None = None,
         order: str = "created",
     ) -> Page:
-        """Instances, filtered, a page at a time: in creation order (`order="created"`) or
-        the most recently updated first (`"updated"`). `id_prefix` keeps the ids that start
-        with it (case matters).
+        """Instances, filtered, a page at a time: in creation order (`order="created"`), the
+        least recently updated first (`"updated"`) or the most recently updated first
+        (`"-updated"`). `id_prefix` keeps the ids that start with it (case matters).
 
         `limit` must be 1..500 and `cursor` one this store returned for that order, else
         ValueError.

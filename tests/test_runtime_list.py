@@ -36,12 +36,12 @@ async def test_list_by_prefix_and_most_recently_updated_first(db: str) -> None:
         for n in range(3):
             await rt.start(rl_waits, instance_id=f"w{n}")
         await rt.result(await rt.start(rl_done, instance_id="d0"), timeout=10)
-        page = await rt.list(id_prefix="w", order="updated", limit=2)
+        page = await rt.list(id_prefix="w", order="-updated", limit=2)
         assert [i.id for i in page.items] == ["w2", "w1"] and page.prev_cursor is None
-        rest = await rt.list(id_prefix="w", order="updated", limit=2, cursor=page.next_cursor)
+        rest = await rt.list(id_prefix="w", order="-updated", limit=2, cursor=page.next_cursor)
         assert [i.id for i in rest.items] == ["w0"] and rest.next_cursor is None
-        back = await rt.list(id_prefix="w", order="updated", limit=2, cursor=rest.prev_cursor)
+        back = await rt.list(id_prefix="w", order="-updated", limit=2, cursor=rest.prev_cursor)
         assert [i.id for i in back.items] == ["w2", "w1"]
-        assert (await rt.list(order="updated", limit=1)).items[0].id == "d0"
+        assert (await rt.list(order="-updated", limit=1)).items[0].id == "d0"
         with pytest.raises(ValueError, match="order must be one of"):
             await rt.list(order="id")

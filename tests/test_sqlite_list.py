@@ -34,15 +34,16 @@ def ids(page: Page) -> list[str]:
     return [row.id for row in page.items]
 
 
-def test_updated_order_puts_the_latest_first_and_breaks_ties_by_creation(
+def test_updated_orders_sort_by_update_time_and_break_ties_by_creation(
     store: SqliteStore,
 ) -> None:
     for n, updated in enumerate([5.0, 9.0, 1.0, 9.0, 7.0]):
         created(store, f"i{n}", updated=updated)
-    assert ids(store.list(order="updated")) == ["i3", "i1", "i4", "i0", "i2"]
+    assert ids(store.list(order="-updated")) == ["i3", "i1", "i4", "i0", "i2"]
+    assert ids(store.list(order="updated")) == ["i2", "i0", "i4", "i1", "i3"]
 
 
-@pytest.mark.parametrize("order", ["created", "updated"])
+@pytest.mark.parametrize("order", ["created", "updated", "-updated"])
 def test_pages_go_forwards_then_back_to_the_same_pages(store: SqliteStore, order: str) -> None:
     for n in range(8):
         created(store, f"i{n}", updated=float(n % 3))  # ties on updated_at across pages
@@ -71,7 +72,9 @@ def test_a_cursor_belongs_to_its_order(store: SqliteStore) -> None:
         store.list(order="created", cursor=by_update.next_cursor)
     with pytest.raises(ValueError, match=r"^invalid cursor$"):
         store.list(order="updated", cursor=by_creation.next_cursor)
-    with pytest.raises(ValueError, match="order must be one of created, updated"):
+    with pytest.raises(ValueError, match=r"^invalid cursor$"):
+        store.list(order="-updated", cursor=by_update.next_cursor)
+    with pytest.raises(ValueError, match="order must be one of created, updated, -updated"):
         store.list(order="name")
 
 

@@ -105,8 +105,13 @@ async def test_the_list_pages_forwards_and_back_latest_update_first(db: str) -> 
         assert len(back) == 1  # the last page links back only
         again = await get_page(client, back[0])
         assert "/ui/instances/w54" in again.links and "/ui/instances/w00" not in again.links
-        oldest = await get_page(client, "/ui/?sort=created")
-        assert "/ui/instances/w00" in oldest.links and "/ui/instances/w54" not in oldest.links
+        for sort in ("created", "updated"):  # first created, least recently updated
+            oldest = await get_page(client, f"/ui/?sort={sort}")
+            assert "/ui/instances/w00" in oldest.links and "/ui/instances/w54" not in oldest.links
+        await rt.publish(Event(type="payment-received", subject="w00"))
+        await rt.result("w00", timeout=10)
+        latest = await get_page(client, "/ui/")
+        assert latest.links.index("/ui/instances/w00") < latest.links.index("/ui/instances/w54")
 
 
 async def test_bad_list_queries_are_400_pages_naming_the_parameter(db: str) -> None:

@@ -9,6 +9,7 @@ the page under the test's tmp path and prints where.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -94,6 +95,10 @@ async def test_list_open_an_instance_send_its_event_and_see_it_complete(
         def script(page: Page) -> None:
             page.goto(f"{base}/ui/")
             expect(page.locator(".counts [data-status=waiting]")).to_have_text("3")
+            # The list follows the runtime by itself: a new instance appears, counted.
+            trio.from_thread.run(functools.partial(rt.start, ui_pay, "L1", instance_id="late"))
+            expect(page.locator(".counts [data-status=waiting]")).to_have_text("4")
+            expect(page.locator("table.instances tbody tr").first).to_contain_text("late")
             page.get_by_label("Instance id starts with").fill("order-")
             page.get_by_role("button", name="Apply").click()
             expect(page.locator("table.instances tbody tr")).to_have_count(1)

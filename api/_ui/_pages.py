@@ -26,7 +26,11 @@ from ._waits import blocked, waits
 
 DiagramRenderer = Callable[[Runtime, str], Awaitable[str | None]]
 PAGE_SIZE = 50
-SORTS = {"updated": "last updated first", "created": "first created first"}
+SORTS = {
+    "-updated": "last updated first",
+    "updated": "least recently updated first",
+    "created": "first created first",
+}
 
 
 def _etag(*state: Any) -> str:
@@ -54,7 +58,7 @@ async def instance_list(runtime: Runtime, session: BrowserSession) -> Response:
     status = args.get("status") or None
     workflow = args.get("workflow") or None
     prefix = args.get("id") or None
-    sort = args.get("sort") or "updated"
+    sort = args.get("sort") or "-updated"
     cursor = args.get("cursor") or None
     if status is not None and status not in STATUSES:
         return bad_query("status", f"must be one of {', '.join(STATUSES)}", session)
@@ -84,7 +88,7 @@ async def instance_list(runtime: Runtime, session: BrowserSession) -> Response:
     now = dt.datetime.now(dt.UTC)
     names = sorted(d.name for d in runtime.workflows())
     form = _filter_form(status, workflow, prefix, sort, names)
-    query = {"workflow": workflow, "id": prefix, "sort": None if sort == "updated" else sort}
+    query = {"workflow": workflow, "id": prefix, "sort": None if sort == "-updated" else sort}
     live = (
         _counts(counts, status, query)
         + _table(listing.items, now)
