@@ -396,10 +396,25 @@ def _filters(
         bindings.append(workflow)
     if id_prefix:
         # substr counts characters as Python's len does; LIKE would need its wildcards escaped
-        # and ignores case.
+        # and ignores case. The range before it lets SQLite search the id index.
+        upper = _after_prefix(id_prefix)
+        if upper is not None:
+            where.append("id >= ? AND id < ?")
+            bindings += [id_prefix, upper]
         where.append("substr(id, 1, ?) = ?")
         bindings += [len(id_prefix), id_prefix]
     return where, bindings
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` (SQLite compares
+    UTF-8 bytes, which order as code points do); None when there is none to write."""
+    following = ord(prefix[-1]) + 1
+    if following > 0x10FFFF:
+        return None
+    if 0xD800 <= following <= 0xDFFF:  # no text holds a surrogate: skip past them
+        following = 0xE000
+    return prefix[:-1] + chr(following)
 
 
 def _placeholders(key: tuple[Any, ...]) -> str:

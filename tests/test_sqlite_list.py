@@ -86,6 +86,17 @@ def test_id_prefix_is_a_prefix_with_case_and_no_wildcards(store: SqliteStore) ->
     assert ids(store.list(id_prefix="order_")) == []
     assert ids(store.list(id_prefix="ordé")) == ["ordér-4"]
     assert len(store.list(id_prefix="").items) == 6
+    for edge in ["a\U0010ffff", "a\U0010ffffb", "a\ud7ff", "a\ud7ffc", "a\ue000"]:
+        created(store, edge, updated=1.0)
+    assert ids(store.list(id_prefix="a\U0010ffff")) == ["a\U0010ffff", "a\U0010ffffb"]
+    assert ids(store.list(id_prefix="a\ud7ff")) == ["a\ud7ff", "a\ud7ffc"]
+    assert ids(store.list(id_prefix="a")) == [
+        "a\U0010ffff",
+        "a\U0010ffffb",
+        "a\ud7ff",
+        "a\ud7ffc",
+        "a\ue000",
+    ]
     second = store.list(id_prefix="order", limit=1)
     assert ids(store.list(id_prefix="order", limit=5, cursor=second.next_cursor)) == [
         "order-2",
