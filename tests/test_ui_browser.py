@@ -119,6 +119,7 @@ async def test_list_open_an_instance_send_its_event_and_see_it_complete(
             # No reload: the page refreshes itself until the instance has completed.
             expect(page.locator(".now-status")).to_have_text("completed")
             expect(page.locator("form[data-action=events]")).to_be_hidden()
+            expect(page.locator("#announce")).to_have_text("The instance is now completed.")
             expect(page.locator(".timeline")).to_contain_text(SCRIPT.format("data"))
             assert page.evaluate("window.pwned") is None
             # A bad JSON body never leaves the page; a problem from the API is shown.
@@ -195,6 +196,12 @@ async def test_sign_in_act_and_sign_out(db: str, tmp_path: Path) -> None:
             expect(page.locator("h1")).to_have_text("Sign in")
             page.goto(f"{base}/ui/")
             expect(page.locator("h1")).to_have_text("Sign in")
+            # A page whose session ends elsewhere says so instead of going stale silently.
+            page.get_by_label("API token").fill(TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("h1")).to_have_text("Instances")
+            page.context.clear_cookies()
+            expect(page.locator("#announce")).to_contain_text("Signed out")
 
         await in_browser(tmp_path, "sign-in", script)
         assert (await rt.get("guarded")).status == "completed"

@@ -52,7 +52,9 @@ def page(
         "<link rel=stylesheet href='/ui/static/ui.css'>"
         "<script src='/ui/static/ui.js' defer></script></head>"
         f"<body><header><a href='/ui/' class=home>trioflow</a>{logout}</header>"
-        f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
+        f"<main><h1>{esc(title)}</h1>"
+        "<p id=announce class=announce role=status aria-live=polite hidden></p>"
+        f"{body}</main></body></html>"
     )
     response = Response(document, status=status, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = CSP

@@ -31,17 +31,30 @@
 
   let etag = document.getElementById("live")?.dataset.etag || null;
   let busy = false;
+  let stopped = false;
+
+  function announce(text) {
+    const region = document.getElementById("announce");
+    if (!region) return;
+    region.hidden = false;
+    region.textContent = text;
+  }
 
   async function refresh() {
     const live = document.getElementById("live");
-    if (!live || busy) return;
+    if (!live || busy || stopped) return;
     busy = true;
     try {
       const headers = etag ? {"If-None-Match": etag} : {};
       const response = await fetch(location.href, {headers, cache: "no-store",
                                                    credentials: "same-origin"});
       if (response.status === 304) return;
-      if (response.redirected || !response.ok) return;  // signed out, or gone: leave it
+      if (response.redirected || !response.ok) {  // signed out, or gone: say so, stop
+        announce(response.redirected ? "Signed out: sign in again to see changes."
+                                     : `The page could not be refreshed (${response.status}).`);
+        stopped = true;
+        return;
+      }
       etag = response.headers.get("ETag");
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
       const fresh = doc.getElementById("live");
@@ -49,7 +62,11 @@
       const open = new Set([...live.querySelectorAll("details[open]")].map(key));
       live.replaceChildren(...fresh.childNodes);
       for (const d of live.querySelectorAll("details")) if (open.has(key(d))) d.open = true;
+      const before = live.dataset.status;
       for (const [name, value] of Object.entries(fresh.dataset)) live.dataset[name] = value;
+      if (before && live.dataset.status !== before) {
+        announce(`The instance is now ${live.dataset.status}.`);
+      }
       document.title = doc.title;
       showActions(live.dataset.status);
       tick();
