@@ -55,3 +55,13 @@ async def ui_gather(ctx: WorkflowContext, key: str) -> list[str]:
 @workflow(name="ui_fails")
 async def ui_fails(ctx: WorkflowContext, text: str) -> None:
     await ctx.run(ui_broken, text)
+
+
+def define_changing(argument: str) -> None:
+    """(Re)defines ui_changing; instances started under one argument suspend under another."""
+
+    @workflow(name="ui_changing")
+    async def ui_changing(ctx: WorkflowContext) -> str:
+        await ctx.run(ui_step, argument)
+        await ctx.sleep(3600)
+        return "done"

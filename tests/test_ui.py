@@ -10,7 +10,9 @@ import html.parser
 import re
 from typing import Any
 
-from _ui_flows import SCRIPT, ui_fails, ui_flow, ui_gather, ui_pay, ui_sleeps
+import trio
+import trio.testing
+from _ui_flows import SCRIPT, define_changing, ui_fails, ui_flow, ui_gather, ui_pay, ui_sleeps
 
 from api import create_app
 from api._ui._html import duration, relative
@@ -238,6 +240,31 @@ async def test_actions_are_offered_by_status(db: str) -> None:
 
         assert offered(await get_page(client, "/ui/instances/open")) == ["events", "cancel"]
         assert offered(await get_page(client, "/ui/instances/done")) == []
+
+
+async def test_a_suspended_instance_shows_why_and_offers_resume(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    define_changing("v1")
+    async with Runtime.open(db) as rt:
+        await rt.start("ui_changing", instance_id="changing")
+        with trio.move_on_after(1):  # it sleeps an hour
+            await rt.result("changing")
+        assert (await rt.get("changing")).status == "waiting"
+    define_changing("v2")
+    try:
+        async with Runtime.open(db) as rt:
+            assert (await rt.get("changing")).status == "suspended"
+            client = create_app(rt).test_client()
+            page = await get_page(client, "/ui/instances/changing")
+            assert (
+                "Error NonDeterminismError: nondeterminism at step 1: the journal recorded"
+                " activity ui_step('v1'), the code now issues activity ui_step('v2')"
+            ) in page.words
+            resume = [a for t, a in page.tags if t == "form" and a.get("data-action") == "resume"]
+            assert resume and "hidden" not in resume[0]
+    finally:
+        define_changing("v1")
 
 
 def test_durations_and_relative_times_read_as_a_person_says_them() -> None:
