@@ -10,11 +10,13 @@ import html.parser
 import re
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 from _ui_flows import SCRIPT, define_changing, ui_fails, ui_flow, ui_gather, ui_pay, ui_sleeps
 
 from api import create_app
+from api._ui import _pages as ui_pages
 from api._ui._html import duration, relative
 from api._ui._waits import describe
 from runtime import STATUSES, Event, Runtime
@@ -281,3 +283,18 @@ def test_durations_and_relative_times_read_as_a_person_says_them() -> None:
     )
     tomorrow = describe({"kind": "timer", "fire_at": (now + dt.timedelta(days=1)).timestamp()}, now)
     assert "2026-12-07 12:00:00 UTC" in tomorrow and "in 1 d" in tomorrow
+
+
+async def test_a_long_journal_shows_its_latest_records_and_links_to_all(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Runtime.open(db) as rt:
+        await rt.start(ui_pay, "L", instance_id="long")
+        client = create_app(rt).test_client()
+        monkeypatch.setattr(ui_pages, "JOURNAL_SHOWN", 1)
+        page = await get_page(client, "/ui/instances/long")
+        assert "The last 1 of 2 records; show all of them." in page.words
+        assert "/ui/instances/long?journal=all" in page.links
+        assert "workflow_started" not in page.words and "wait_started" in page.words
+        whole = await get_page(client, "/ui/instances/long?journal=all")
+        assert "show all of them" not in whole.words and "workflow_started" in whole.words

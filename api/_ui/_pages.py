@@ -16,7 +16,7 @@ from typing import Any
 
 from quart import Response, request
 
-from runtime import STATUSES, Instance, Runtime
+from runtime import STATUSES, HistoryItem, Instance, Runtime
 
 from ._actions import actions_html
 from ._auth import BrowserSession
@@ -26,6 +26,7 @@ from ._waits import blocked, waits
 
 DiagramRenderer = Callable[[Runtime, str], Awaitable[str | None]]
 PAGE_SIZE = 50
+JOURNAL_SHOWN = 1000
 SORTS = {
     "-updated": "last updated first",
     "updated": "least recently updated first",
@@ -177,10 +178,13 @@ async def instance_page(
     diagram: DiagramRenderer | None = None,
 ) -> Response:
     instance = await runtime.get(instance_id)
-    history = await runtime.history(instance_id)
-    etag = _etag(instance.status, instance.updated_at, len(history), _blocked_state(instance))
+    # Every journal append rewrites the summary row (updated_at included) in its own
+    # transaction, so the row tells whether anything changed without reading the journal.
+    state = (instance.status, instance.updated_at, instance.waiting_on, _blocked_state(instance))
+    etag = _etag(request.full_path, *state)
     if (unchanged := _unchanged(etag)) is not None:
         return unchanged
+    history = await runtime.history(instance_id)
     now = dt.datetime.now(dt.UTC)
     svg = await diagram(runtime, instance_id) if diagram is not None else None
     drawing = f"<h2>Diagram</h2><div class=diagram>{svg}</div>" if svg else ""
@@ -188,7 +192,7 @@ async def instance_page(
         _summary(instance, now)
         + drawing
         + f"<h2>Steps</h2>{step_sequence(history, now)}"
-        + f"<h2>Journal</h2>{timeline(history, now)}"
+        + f"<h2>Journal</h2>{_journal(instance.id, history, now)}"
     )
     body = (
         f"<div class=instance-layout><div id=live data-poll data-etag='{esc(etag)}'"
@@ -202,6 +206,18 @@ async def instance_page(
         signed_in=session.signed_in(),
         etag=etag,
     )
+
+
+def _journal(instance_id: str, history: list[HistoryItem], now: dt.datetime) -> str:
+    """The timeline of the latest ``JOURNAL_SHOWN`` records (all of them are one link away)."""
+    if len(history) <= JOURNAL_SHOWN or request.args.get("journal") == "all":
+        return timeline(history, now)
+    href = instance_href(instance_id) + "?journal=all"
+    note = (
+        f"<p>The last {JOURNAL_SHOWN} of {len(history)} records;"
+        f" <a href='{esc(href)}'>show all of them</a>.</p>"
+    )
+    return note + timeline(history[-JOURNAL_SHOWN:], now)
 
 
 def _blocked_state(instance: Instance) -> Any:
