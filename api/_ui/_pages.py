@@ -236,8 +236,8 @@ def _summary(instance: Instance, now: dt.datetime) -> str:
         facts.append(("Blocked", why))
     pending = waits(instance, now)
     if pending:
-        facts.append(("Waiting on", "<ul class=waits>" + "".join(f"<li>{w}</li>" for w in pending)
-                      + "</ul>"))  # fmt: skip
+        items = "".join(f"<li>{w}</li>" for w in pending)
+        facts.append(("Waiting on", f"<ul class=waits>{items}</ul>"))
     facts.append(("Input", json_block(instance.input)))
     if instance.output is not None:
         facts.append(("Output", json_block(instance.output)))

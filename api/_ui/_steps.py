@@ -84,26 +84,26 @@ def steps(history: Iterable[HistoryItem]) -> list[list[Step]]:
 
 
 def _begin(number: int, item: HistoryItem, data: dict[str, Any]) -> Step | None:
+    def step(kind: str, label: str, state: str, **more: Any) -> Step:
+        return Step(number=number, kind=kind, label=label, started=item.at, state=state, **more)
+
     if item.kind == "activity_scheduled":
-        step = Step(number=number, kind="activity", label=str(data.get("name", "?")),
-                    started=item.at, state="running",
-                    detail={"args": data.get("args"), "kwargs": data.get("kwargs")})  # fmt: skip
-        step.attempts.append(Attempt(number=int(data.get("attempt", 1)), at=item.at))
-        return step
+        call = {"args": data.get("args"), "kwargs": data.get("kwargs")}
+        started = step("activity", str(data.get("name", "?")), "running", detail=call)
+        started.attempts.append(Attempt(number=int(data.get("attempt", 1)), at=item.at))
+        return started
     if item.kind == "timer_started":
-        fire_at = data.get("fire_at")
-        due = float(fire_at) if isinstance(fire_at, int | float) else None
-        return Step(number=number, kind="timer", label="sleep", started=item.at,
-                    state="pending", due=due)  # fmt: skip
+        return step("timer", "sleep", "pending", due=_seconds(data.get("fire_at")))
     if item.kind == "wait_started":
         label = str(data.get("type", "?"))
         if data.get("subject") is not None:
             label += f" (subject {data['subject']})"
-        timeout = data.get("timeout_at")
-        due = float(timeout) if isinstance(timeout, int | float) else None
-        return Step(number=number, kind="wait", label=label, started=item.at, state="pending",
-                    due=due)  # fmt: skip
+        return step("wait", label, "pending", due=_seconds(data.get("timeout_at")))
     return None
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _reissue(step: Step, item: HistoryItem, data: dict[str, Any]) -> None:
@@ -119,14 +119,8 @@ def _reissue(step: Step, item: HistoryItem, data: dict[str, Any]) -> None:
 
 def _advance(step: Step, item: HistoryItem, data: dict[str, Any]) -> None:
     if item.kind == "activity_completed":
-        step.state, step.ended, step.detail = (
-            "completed",
-            item.at,
-            {
-                **(step.detail or {}),
-                "result": data.get("result"),
-            },
-        )
+        step.state, step.ended = "completed", item.at
+        step.detail = {**(step.detail or {}), "result": data.get("result")}
         if step.attempts:
             step.attempts[-1].ended = item.at
     elif item.kind == "activity_failed":
