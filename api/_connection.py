@@ -36,12 +36,16 @@ from typing import Any
 
 import trio
 from hypercorn.events import Event, RawData
+from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 
 _log = logging.getLogger("trioflow")
+
+FIRST_REQUEST_SECONDS = 1.0
+"""At shutdown, how long a connection that has sent nothing yet may take to send its request."""
 
 
 class KeepAliveTimer:
@@ -63,6 +67,8 @@ class KeepAliveTimer:
         self._scope = trio.CancelScope()
         self._watching = False
         self._ended = False
+        self._busy_once = False
+        self._first_request: trio.Event | None = None
 
     async def restart(self, task_group: TaskGroup, action: Callable[[], Awaitable[None]]) -> None:
         """Idle from now on: the connection closes unless a request comes in time."""
@@ -77,6 +83,9 @@ class KeepAliveTimer:
     async def stop(self) -> None:
         """Busy from now on: no timeout until the next ``restart``."""
         self._scope.deadline = math.inf
+        self._busy_once = True
+        if self._first_request is not None:
+            self._first_request.set()
 
     def end(self) -> None:
         """The connection is over: the watcher returns without closing anything."""
@@ -89,6 +98,12 @@ class KeepAliveTimer:
         if scope is not self._scope:
             return  # a request came as its deadline passed; a new watcher took over
         self._watching = False
+        if self._context.terminated.is_set() and not self._busy_once and not self._ended:
+            # Shut down before its first request: the client connected while the server
+            # was accepting, so its request, if it comes soon, is answered too.
+            self._first_request = trio.Event()
+            with trio.move_on_after(FIRST_REQUEST_SECONDS):
+                await self._first_request.wait()
         # Shut down during a request: the protocol closes once its answer is sent.
         if scope.deadline != math.inf and not self._ended:
             with trio.CancelScope(shield=True):
@@ -104,9 +119,12 @@ class Connection(TCPServer):
             self.config.keep_alive_timeout, self.context, self._initiate_server_close
         )
         self.idle_task = self.timer  # type: ignore[assignment]
+        self._http2_unseen = True
 
     async def protocol_send(self, event: Event) -> None:
         if type(event) is RawData:
+            if self._http2_unseen and type(self.protocol.protocol) is H2Protocol:
+                await self._began_http2(self.protocol.protocol)
             if not event.data:
                 return  # the end of a body whose length was declared: nothing to write
             if not self.send_lock.locked():
@@ -116,6 +134,14 @@ class Connection(TCPServer):
                 if sent:
                     event = RawData(data=event.data[sent:])
         await super().protocol_send(event)
+
+    async def _began_http2(self, protocol: H2Protocol) -> None:
+        """HTTP/2 took over. When it did on a bare preface (h2c with prior knowledge), the
+        request that HTTP/1.1 saw was the preface, not a request: the connection is idle,
+        and closes after ``keep_alive_timeout`` unless a stream opens."""
+        self._http2_unseen = False
+        if protocol.idle:
+            await self.timer.restart(self._task_group, self._idle_timeout)
 
     def _write_now(self, data: bytes) -> int:
         """What a plain TCP socket takes of ``data`` without waiting (0 for any trouble)."""
