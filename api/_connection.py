@@ -28,15 +28,18 @@ on the Hypercorn it was written against, and says so in the log otherwise.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import h11
 import trio
-from hypercorn.events import Event, RawData
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
@@ -44,8 +47,30 @@ from hypercorn.trio.worker_context import WorkerContext
 
 _log = logging.getLogger("trioflow")
 
+LINGER_SECONDS = 1.0
+"""How long a connection refused after an answer waits for the client to close first."""
 FIRST_REQUEST_SECONDS = 1.0
 """At shutdown, how long a connection that has sent nothing yet may take to send its request."""
+
+
+def busy_answer(detail: str, retry_after: int) -> bytes:
+    """A whole HTTP/1.1 503 answer, problem+json, that closes the connection."""
+    body = json.dumps(
+        {
+            "type": "urn:trioflow:problem:overloaded",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": detail,
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "content-type: application/problem+json\r\n"
+        f"content-length: {len(body)}\r\n"
+        f"retry-after: {retry_after}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode()
+    return head + body
 
 
 class KeepAliveTimer:
@@ -120,6 +145,7 @@ class Connection(TCPServer):
         )
         self.idle_task = self.timer  # type: ignore[assignment]
         self._http2_unseen = True
+        self._reading = trio.CancelScope()
 
     async def protocol_send(self, event: Event) -> None:
         if type(event) is RawData:
@@ -133,6 +159,17 @@ class Connection(TCPServer):
                     return
                 if sent:
                     event = RawData(data=event.data[sent:])
+        elif type(event) is Closed:
+            # The protocol closes from whichever task ends an exchange, which may be on
+            # its way out, cancelled: a close cut short would leave the connection open.
+            with trio.CancelScope(shield=True):
+                await self._refuse_unanswered()
+                await super().protocol_send(event)
+            # The reader may have taken the client's next request just before: HTTP/1.1
+            # then waits for a next cycle that a closed connection never starts, and the
+            # connection outlived its socket until graceful_timeout (1 shutdown in 5).
+            self._reading.cancel()
+            return
         await super().protocol_send(event)
 
     async def _began_http2(self, protocol: H2Protocol) -> None:
@@ -142,6 +179,25 @@ class Connection(TCPServer):
         self._http2_unseen = False
         if protocol.idle:
             await self.timer.restart(self._task_group, self._idle_timeout)
+
+    async def _refuse_unanswered(self) -> None:
+        """Closing after an answer (at shutdown, say) while the client's next request is
+        already here: that request gets a 503 with ``Retry-After``, not a silent close."""
+        await trio.lowlevel.checkpoint()  # the reader hands over what it just received
+        protocol = self.protocol.protocol
+        if type(protocol) is not H11Protocol:
+            return
+        http = protocol.connection
+        if http.our_state is not h11.DONE or not http.trailing_data[0]:
+            return
+        try:
+            await self.stream.send_all(busy_answer("the server is shutting down", 1))
+            await self.stream.send_eof()
+            with trio.move_on_after(LINGER_SECONDS):  # unread bytes at close send a reset
+                while await self.stream.receive_some():
+                    pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            pass
 
     def _write_now(self, data: bytes) -> int:
         """What a plain TCP socket takes of ``data`` without waiting (0 for any trouble)."""
@@ -158,7 +214,11 @@ class Connection(TCPServer):
 
     async def _read_data(self) -> None:
         try:
-            await super()._read_data()
+            with self._reading:
+                await super()._read_data()
+            if self._reading.cancelled_caught:  # as Hypercorn's reader does when it ends
+                with trio.CancelScope(shield=True):
+                    await self.protocol.handle(Closed())
         finally:
             self.timer.end()
 

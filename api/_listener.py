@@ -21,8 +21,9 @@ they are) for two things Hypercorn does not do:
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import math
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,33 +36,17 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import repr_socket_addr
 
-from ._connection import Connection
+from ._connection import Connection, busy_answer
 
 _log = logging.getLogger("trioflow")
 
 REFUSE_SECONDS = 2.0
 """How long a refused connection may take: to send its request head, then to go away."""
 _MAX_HEAD = 16_384
-
-
-def busy_answer(detail: str, retry_after: int) -> bytes:
-    """A whole HTTP/1.1 503 answer, problem+json, that closes the connection."""
-    body = json.dumps(
-        {
-            "type": "urn:trioflow:problem:overloaded",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": detail,
-        }
-    ).encode()
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
-        "content-type: application/problem+json\r\n"
-        f"content-length: {len(body)}\r\n"
-        f"retry-after: {retry_after}\r\n"
-        "connection: close\r\n\r\n"
-    ).encode()
-    return head + body
+ACCEPT_BURST = 256
+"""At most this many queued connections are accepted in one turn of the scheduler."""
+ACCEPT_PAUSE = 0.1
+"""How long to wait before accepting again when the process is out of files or memory."""
 
 
 @attrs.define(eq=False)
@@ -89,6 +74,7 @@ class Listener:
             sockets = config.create_sockets().insecure_sockets
             try:
                 for sock in sockets:
+                    sock.setblocking(False)
                     sock.listen(config.backlog)
                 binds = [f"http://{repr_socket_addr(s.family, s.getsockname())}" for s in sockets]
                 for bind in binds:
@@ -96,8 +82,7 @@ class Listener:
                 async with trio.open_nursery() as connections:
                     async with trio.open_nursery() as acceptors:
                         for sock in sockets:
-                            listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-                            acceptors.start_soon(self._accept, listener, connections, context)
+                            acceptors.start_soon(self._accept, sock, connections, context)
                         task_status.started(binds)
                         await shutdown_trigger()
                         acceptors.cancel_scope.cancel()
@@ -115,18 +100,28 @@ class Listener:
             lifespan_nursery.cancel_scope.cancel()
 
     async def _accept(
-        self, listener: trio.SocketListener, nursery: trio.Nursery, context: WorkerContext
+        self, sock: socket.socket, nursery: trio.Nursery, context: WorkerContext
     ) -> None:
         state = ConnectionState(self._state.copy())
         while True:
-            stream = await listener.accept()  # waits out EMFILE and the like, as Trio does
-            if self.open >= self.max_connections:
-                nursery.start_soon(self._refuse, stream, "the server has too many connections open")
-            else:
+            await trio.lowlevel.wait_readable(sock)
+            # Every await is a turn of Trio's scheduler, which takes longer the busier the
+            # server is: one accept per turn left new clients queued in the kernel behind
+            # hundreds of others for seconds. What is queued now is taken in this turn.
+            try:
+                clients = _queued(sock, ACCEPT_BURST)
+            except OSError as exc:  # out of files or memory: wait, as trio.SocketListener does
+                _log.warning("cannot accept connections for now: %s", exc)
+                await trio.sleep(ACCEPT_PAUSE)
+                continue
+            for client in clients:
+                if self.open >= self.max_connections:
+                    self._refuse(client, nursery, "the server has too many connections open")
+                    continue
                 self.open += 1
-                nursery.start_soon(
-                    self._serve_one, Connection(self.app, self.config, context, state, stream)
-                )
+                stream = trio.SocketStream(trio.socket.from_stdlib_socket(client))
+                connection = Connection(self.app, self.config, context, state, stream)
+                nursery.start_soon(self._serve_one, connection)
 
     async def _serve_one(self, connection: Connection) -> None:
         try:
@@ -136,32 +131,83 @@ class Listener:
 
     def _refuse_queued(self, sock: socket.socket, nursery: trio.Nursery) -> None:
         """Accept what the kernel has queued on ``sock`` and answer each 503."""
-        while True:
-            try:
-                client, _ = sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and the like: what is left gets reset
-                _log.warning("could not accept a queued connection at shutdown: %s", exc)
-                return
-            stream = trio.SocketStream(trio.socket.from_stdlib_socket(client))
-            nursery.start_soon(self._refuse, stream, "the server is shutting down")
+        with contextlib.suppress(OSError):  # what cannot be accepted now is reset
+            for client in _queued(sock, math.inf):
+                self._refuse(client, nursery, "the server is shutting down")
 
-    async def _refuse(self, stream: trio.SocketStream, detail: str) -> None:
-        """Read the request head, answer 503 and close without losing the answer to a reset."""
+    def _refuse(self, client: socket.socket, nursery: trio.Nursery, detail: str) -> None:
+        """Answer ``client`` 503 and close it: at once when its whole request is already
+        here (the usual case: it waited in the kernel's queue), else in a task."""
         self.refused += 1
+        answer = busy_answer(detail, retry_after=1)
+        try:
+            received = client.recv(_MAX_HEAD, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            received = b""
+        except OSError:
+            client.close()
+            return
+        # Closing with nothing unread sends FIN, and the answer arrives; with unread bytes
+        # the kernel sends a reset, which may destroy the answer before the client reads it.
+        if _whole_request(received):
+            with contextlib.suppress(OSError):
+                if client.send(answer, socket.MSG_DONTWAIT) == len(answer):
+                    client.close()
+                    return
+                answer = b""  # part of it went: the rest cannot follow a 503 of its own
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(client))
+        nursery.start_soon(self._refuse_slowly, stream, received, answer)
+
+    async def _refuse_slowly(self, stream: trio.SocketStream, head: bytes, answer: bytes) -> None:
+        """Read the request head, answer 503 and close without losing the answer to a reset."""
         with trio.CancelScope(shield=True), trio.move_on_after(REFUSE_SECONDS):
             try:
-                head = b""
-                while b"\r\n\r\n" not in head and len(head) < _MAX_HEAD:
+                while answer and b"\r\n\r\n" not in head and len(head) < _MAX_HEAD:
                     chunk = await stream.receive_some(_MAX_HEAD)
                     if not chunk:
                         break
                     head += chunk
-                await stream.send_all(busy_answer(detail, retry_after=1))
+                await stream.send_all(answer)
                 await stream.send_eof()
                 while await stream.receive_some(_MAX_HEAD):
                     pass
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         await stream.aclose()
+
+
+def _queued(sock: socket.socket, most: float) -> list[socket.socket]:
+    """The connections the kernel has queued on the listening ``sock`` (at most ``most``),
+    accepted without waiting. Raises the ``OSError`` of an accept (EMFILE, say) only when
+    it accepted nothing."""
+    clients: list[socket.socket] = []
+    while len(clients) < most:
+        try:
+            client, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            if clients:
+                break
+            raise
+        clients.append(client)
+    return clients
+
+
+def _whole_request(data: bytes) -> bool:
+    """``data`` is one whole request: a head and, when it declares one, its whole body."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    declared = 0
+    for line in data[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return False
+        if name == b"content-length":
+            try:
+                declared = int(value.strip())
+            except ValueError:
+                return False
+    return len(data) - (end + 4) == declared

@@ -30,7 +30,7 @@ _log = logging.getLogger("trioflow")
 
 ShutdownTrigger = Callable[[], Awaitable[None]]
 MAX_CONNECTIONS = 1000
-BACKLOG = 1024
+BACKLOG = 4096
 
 
 async def serve(

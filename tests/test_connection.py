@@ -381,6 +381,34 @@ async def test_shutdown_answers_an_accepted_connection_whose_request_comes_next(
         assert await client.closed_by_server()
 
 
+async def test_shutdown_with_a_pipelined_request_waiting_ends_the_connection_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """HTTP/1.1 holds a pipelined request until the one before is answered; at shutdown the
+    connection answers it 503 and closes, and its task ends then, not at graceful_timeout."""
+    release = trio.Event()
+    async with served(held_until(release)) as server:
+        client = await server.client()
+        second = Client(client.stream)  # reads the second answer, as in the test above
+        await client.stream.send_all(client.request(b"held") + second.request(b"next"))
+        await trio.testing.wait_all_tasks_blocked()
+        began = trio.current_time()
+        server.shutdown.set()
+        await trio.testing.wait_all_tasks_blocked()  # shutting down before the first answer
+        release.set()
+        assert await client.answer() == b"held"
+        received = client.http.trailing_data[0]
+        if received:
+            second.http.receive_data(received)
+        with trio.fail_after(WAIT_LIMIT):
+            while (event := second.http.next_event()) is h11.NEED_DATA:
+                second.http.receive_data(await client.stream.receive_some())
+        assert isinstance(event, h11.Response) and event.status_code == 503
+        assert (b"retry-after", b"1") in event.headers
+        assert await client.closed_by_server()
+    assert trio.current_time() - began < 1
+
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
