@@ -21,6 +21,16 @@ answers/s with Hypercorn's own connection, about 2,400 with this one).
   what the socket does not take, and every send with the lock held, TLS or an error, goes
   Hypercorn's way, which waits for the socket under the lock and turns errors into a close.
 
+Three things Hypercorn's connection leaves undone at the edges of a connection's life:
+- HTTP/1.1 reads the h2c preface as a request and stops the idle timer; HTTP/2 re-arms it
+  only when a stream ends, so a client that sent the preface and nothing else was kept
+  forever. ``Connection`` re-arms it when HTTP/2 takes over with no stream open;
+- at shutdown, a connection that was accepted but has not sent its first request yet is
+  given ``FIRST_REQUEST_SECONDS`` to send it (the client connected while we accepted);
+- when the protocol closes (at shutdown, after an answer) and the client's next request
+  is already here, that request is answered 503 with ``Retry-After``; and the reader is
+  cancelled, since HTTP/1.1 would wait for it for a next cycle that never comes.
+
 ``install()`` makes Hypercorn's Trio worker create ``Connection`` instead of its own class
 (``hypercorn.trio.run`` looks the class up by name when it starts serving). It does so only
 on the Hypercorn it was written against, and says so in the log otherwise.

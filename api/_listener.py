@@ -1,16 +1,22 @@
 """Accepting connections: a bound on open connections, and a shutdown that answers them all.
 
 Theory of operation: this stands in for Hypercorn's Trio ``worker_serve`` (its lifespan,
-its ``WorkerContext`` and its connection class, ``_connection.Connection``, are used as
-they are) for two things Hypercorn does not do:
+its ``WorkerContext`` and the connection class, ``_connection.Connection``, are used as
+they are) for what Hypercorn does not do:
 
 - *a bound on open connections.* Hypercorn accepts every connection the kernel queued,
   so under a flood latency grows for everyone and, once the listen queue overflows, the
   kernel drops connections without a word. Here a connection over ``max_connections`` is
-  accepted and answered at once: its request head is read (briefly), it gets a 503
-  problem document with ``Retry-After`` and ``Connection: close``, and it is closed the
-  lingering way (our side first, then what the client still sends is read and dropped),
-  so that the answer is not lost to a reset.
+  accepted and answered at once: a 503 problem document with ``Retry-After`` and
+  ``Connection: close``. When its whole request is already there (it usually is: it
+  waited in the kernel's queue) that takes two system calls and no task; otherwise a
+  task reads the request head, answers, and closes the lingering way (our side first,
+  then what the client still sends is read and dropped), so that the answer is not lost
+  to a reset.
+- *accepting in bursts.* Each await is a turn of Trio's scheduler, and a turn takes
+  longer the busier the server is: one accept per turn left new clients waiting in the
+  kernel's queue for seconds. Every connection queued when the socket becomes readable
+  is accepted in the same turn (up to ``ACCEPT_BURST``).
 - *a shutdown that leaves no client without an answer.* When the trigger returns, the
   listening sockets stop being served; the connections already queued in the kernel are
   accepted and answered 503 the same way, then the sockets are closed. Connections being
@@ -32,6 +38,7 @@ import attrs
 import trio
 from hypercorn.config import Config
 from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import repr_socket_addr
@@ -56,6 +63,7 @@ class Listener:
     app: AppWrapper
     config: Config
     max_connections: int
+    connection: type[TCPServer] = attrs.field(default=Connection, kw_only=True)
     open: int = 0
     refused: int = 0
     _state: dict[str, Any] = attrs.field(factory=dict)
@@ -119,11 +127,12 @@ class Listener:
                     self._refuse(client, nursery, "the server has too many connections open")
                     continue
                 self.open += 1
-                stream = trio.SocketStream(trio.socket.from_stdlib_socket(client))
-                connection = Connection(self.app, self.config, context, state, stream)
+                stream: Any = trio.SocketStream(trio.socket.from_stdlib_socket(client))
+                # (Any: Hypercorn's annotation names only the TLS stream.)
+                connection = self.connection(self.app, self.config, context, state, stream)
                 nursery.start_soon(self._serve_one, connection)
 
-    async def _serve_one(self, connection: Connection) -> None:
+    async def _serve_one(self, connection: TCPServer) -> None:
         try:
             await connection.run()
         finally:

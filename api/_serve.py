@@ -18,11 +18,13 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.utils import wrap_app
 
 from runtime import Runtime
 
 from ._app import MAX_STARTS
+from ._connection import Connection
 from ._connection import install as install_connection
 from ._listener import Listener
 
@@ -63,8 +65,10 @@ async def serve(
     config.backlog = backlog
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")
-    install_connection()
-    listener = Listener(wrap_app(app, config.wsgi_max_body_size, None), config, max_connections)
+    # On a Hypercorn it does not know, Hypercorn's own connection class serves.
+    connection = Connection if install_connection() else TCPServer
+    asgi = wrap_app(app, config.wsgi_max_body_size, None)
+    listener = Listener(asgi, config, max_connections, connection=connection)
     await listener.serve(shutdown_trigger or trio.sleep_forever, task_status=task_status)
 
 

@@ -301,7 +301,8 @@ async def refused(stream: trio.SocketStream, request: bytes) -> h11.Response:
     """Send ``request`` on ``stream`` and read the answer of a refusing server: its head,
     and that the server then closed the connection."""
     http = h11.Connection(h11.CLIENT)
-    await stream.send_all(request)
+    if request:
+        await stream.send_all(request)
     head: h11.Response | None = None
     body = b""
     with trio.fail_after(WAIT_LIMIT):
@@ -335,6 +336,12 @@ async def test_connections_over_the_limit_get_a_503_and_are_closed(
         assert headers[b"content-type"] == b"application/problem+json"
         assert headers[b"retry-after"] == b"1"
         assert headers[b"connection"] == b"close"
+        # A whole request already there when the server accepts: answered without a task.
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        queued = Client(trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+        sock.sendall(queued.request(b"queued"))
+        assert (await refused(queued.stream, b"")).status_code == 503
+        await queued.stream.aclose()
         await first.stream.aclose()
         await trio.testing.wait_all_tasks_blocked()
         fourth = await server.client()  # the first left: room for one more
