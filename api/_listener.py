@@ -28,6 +28,7 @@ they are) for what Hypercorn does not do:
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import socket
@@ -53,6 +54,9 @@ _MAX_HEAD = 16_384
 ACCEPT_BURST = 256
 """At most this many queued connections are accepted in one turn of the scheduler."""
 ACCEPT_PAUSE = 0.1
+"""How long to wait before accepting again when the process is out of files or memory."""
+_GONE_BEFORE_ACCEPT = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+"""What accept reports for a connection that was dropped while queued (as Trio skips)."""
 """How long to wait before accepting again when the process is out of files or memory."""
 
 
@@ -96,6 +100,7 @@ class Listener:
                         acceptors.cancel_scope.cancel()
                     for sock in sockets:
                         self._refuse_queued(sock, connections)
+                        trio.lowlevel.notify_closing(sock)
                         sock.close()
                     await context.terminated.set()
                     connections.cancel_scope.deadline = (
@@ -195,7 +200,9 @@ def _queued(sock: socket.socket, most: float) -> list[socket.socket]:
             client, _ = sock.accept()
         except (BlockingIOError, InterruptedError):
             break
-        except OSError:
+        except OSError as exc:
+            if exc.errno in _GONE_BEFORE_ACCEPT:
+                continue
             if clients:
                 break
             raise
