@@ -49,6 +49,7 @@ def _serve(args: argparse.Namespace) -> None:
             max_starts=args.max_starts,
             backlog=args.backlog,
             graceful_timeout=args.graceful_timeout,
+            check=not args.skip_check,
         )
     )
 
@@ -165,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=10.0,
         help="seconds to finish requests on SIGTERM or SIGINT (default 10)",
+    )
+    serve.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="do not run SQLite's quick_check at startup (it reads the whole file once)",
     )
 
     instances = sub.add_parser("instances", help="list instances")

@@ -22,6 +22,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.utils import wrap_app
 
 from runtime import Runtime
+from runtime._sqlite import SqliteStore
 
 from ._app import MAX_STARTS
 from ._connection import Connection
@@ -109,6 +110,7 @@ async def run(
     max_starts: int = MAX_STARTS,
     backlog: int = BACKLOG,
     graceful_timeout: float = 10.0,
+    check: bool = True,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -117,6 +119,7 @@ async def run(
     The module registers its workflows by importing them (``@workflow``). It may define
     ``routes(app, runtime)`` to add its own routes to the app before serving. ``token``
     (default: ``$TRIOFLOW_TOKEN``) must not be empty; without one every route is open.
+    ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
     """
     from ._app import create_app
 
@@ -127,7 +130,7 @@ async def run(
     gc.set_threshold(50_000, 50, 100)
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
-    async with Runtime.open(db) as runtime:
+    async with Runtime.open(db, store=SqliteStore(db, check=check)) as runtime:
         app = create_app(runtime, token=token, max_starts=max_starts)
         gc.freeze()  # what exists now (modules, the app, recovered state) lives on
         extend = getattr(module, "routes", None)

@@ -414,6 +414,16 @@ async def test_a_damaged_database_is_refused_and_check_reports_it(tmp_path: Path
     debug = await trioflow("serve", "tests/serve_app.py", "--db", db, "--port", "0", "--debug")
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr.decode()
+    # Served anyway: the reads that touch the damaged page are 503s naming the fault.
+    async with server("tests/serve_app.py", db, "--skip-check") as (_, client):
+        statuses = set()
+        for n in range(300):
+            r = await client.get(f"/instances/k{n}/history")
+            statuses.add(r.status_code)
+            if r.status_code == 503:
+                assert r.json()["type"] == "urn:trioflow:problem:database-fault"
+                assert r.headers["Retry-After"]
+        assert statuses == {200, 503}
 
 
 @pytest.mark.parametrize(
