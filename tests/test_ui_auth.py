@@ -101,3 +101,13 @@ async def test_without_a_token_there_is_nothing_to_sign_in_to(db: str) -> None:
         assert response.status_code == 303 and response.headers["Location"] == "/ui/"
         page = await (await client.get("/ui/")).get_data(as_text=True)
         assert "csrf-token" not in page and "Sign out" not in page
+
+
+async def test_a_token_beyond_ascii_signs_in_too(db: str) -> None:
+    async with Runtime.open(db) as rt:
+        client = create_app(rt, token="tökén ✓").test_client(use_cookies=False)
+        response = await client.post("/ui/login", form={"token": "tökén ✓"})
+        assert response.status_code == 303
+        cookie = response.headers["Set-Cookie"].split(";")[0]
+        assert (await client.get("/ui/", headers={"Cookie": cookie})).status_code == 200
+        assert (await client.post("/ui/login", form={"token": "token ✓"})).status_code == 401

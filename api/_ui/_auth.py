@@ -60,7 +60,7 @@ class BrowserSession:
         return (
             self.token is not None
             and scheme.lower() == "bearer"
-            and hmac.compare_digest(given.strip().encode("utf-8", "replace"), self.token)
+            and hmac.compare_digest(_header_bytes(given.strip()), self.token)
         )
 
     def csrf_ok(self, given: str) -> bool:
@@ -108,6 +108,15 @@ class BrowserSession:
 
     def token_matches(self, given: str) -> bool:
         return self.token is not None and hmac.compare_digest(given.encode(), self.token)
+
+
+def _header_bytes(value: str) -> bytes:
+    """The bytes a client sent for a header value (servers hand them over as Latin-1, one
+    character a byte), compared with the token's UTF-8 as the middleware compares them."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return b""
 
 
 def safe_next(target: str | None) -> str:
