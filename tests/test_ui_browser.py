@@ -75,6 +75,16 @@ def browser_page(shots: Path, name: str) -> Iterator[Page]:
             browser.close()
 
 
+def unlabelled(page: Page) -> list[str]:
+    """Form controls a screen reader could not name (no label, no aria-label)."""
+    result: list[str] = page.evaluate(
+        """[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+             .filter(c => c.labels.length === 0 && !c.getAttribute("aria-label"))
+             .map(c => c.outerHTML)"""
+    )
+    return result
+
+
 async def in_browser(tmp_path: Path, name: str, script: Callable[[Page], Any]) -> None:
     def run() -> None:
         with browser_page(tmp_path / "screenshots", name) as page:
@@ -103,8 +113,10 @@ async def test_list_open_an_instance_send_its_event_and_see_it_complete(
             page.get_by_role("button", name="Apply").click()
             expect(page.locator("table.instances tbody tr")).to_have_count(1)
             expect(page.get_by_text(evil)).to_have_count(0)
+            assert unlabelled(page) == []
             page.get_by_role("link", name="order-A2").click()
             expect(page.locator("h1")).to_have_text("Instance order-A2")
+            assert unlabelled(page) == []
             expect(page.locator(".facts")).to_contain_text(
                 "waiting for event payment-received, subject A2"
             )
