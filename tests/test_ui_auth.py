@@ -36,6 +36,8 @@ async def signed_in(client: Any) -> tuple[str, str]:
 async def test_pages_send_a_browser_without_a_session_to_the_form(db: str) -> None:
     async with Runtime.open(db) as rt:
         client = create_app(rt, token=TOKEN).test_client(use_cookies=False)
+        bare = await client.get("/ui")
+        assert bare.status_code == 303 and bare.headers["Location"] == "/ui/login?next=%2Fui"
         response = await client.get("/ui/instances/x?a=1")
         assert response.status_code == 303
         assert response.headers["Location"] == "/ui/login?next=%2Fui%2Finstances%2Fx%3Fa%3D1"

@@ -74,7 +74,7 @@ class BrowserSession:
         path = request.path
         if path.startswith(_OPEN):
             return True
-        if path.startswith("/ui/"):
+        if path == "/ui" or path.startswith("/ui/"):
             # GET pages are guarded by ``guard``; POST /ui/logout checks its own CSRF field.
             return request.method in ("GET", "HEAD") or path == "/ui/logout"
         given = request.headers.get("X-CSRF-Token", "")
@@ -83,7 +83,9 @@ class BrowserSession:
     async def guard(self) -> Response | None:
         """Before every request: a viewer page without a session goes to the login form."""
         path = request.path
-        if self.token is None or not path.startswith("/ui/") or path.startswith(_OPEN):
+        if self.token is None or path.startswith(_OPEN):
+            return None
+        if path != "/ui" and not path.startswith("/ui/"):
             return None
         if request.method not in ("GET", "HEAD") or self.signed_in() or self._bearer():
             return None
