@@ -51,7 +51,7 @@ def bad_query(name: str, message: str, session: BrowserSession) -> Response:
     """A 400 page naming the query parameter (a person reads it, not a program)."""
     detail = f"{name}: {message}"
     body = f"<p class=error role=alert>{esc(detail)}</p><p><a href='/ui/'>All instances</a></p>"
-    return page("Bad request", body, status=400, csrf=session.csrf, signed_in=True)
+    return page("Bad request", body, status=400, csrf=session.csrf, signed_in=session.signed_in())
 
 
 async def instance_list(runtime: Runtime, session: BrowserSession) -> Response:
