@@ -57,6 +57,8 @@ def blocked(instance: Instance, now: dt.datetime) -> str | None:
         return None
     since = getattr(info, "since", None)
     reason = esc(getattr(info, "reason", ""))
+    by_itself = "; it carries on by itself once the database takes writes"
     if isinstance(since, dt.datetime):
-        return f"blocked since {clock(since, now)} ({esc(relative(since, now))}): {reason}"
-    return f"blocked: {reason}"
+        ago = esc(relative(since, now))
+        return f"blocked since {clock(since, now)} ({ago}): {reason}{by_itself}"
+    return f"blocked: {reason}{by_itself}"
