@@ -18,6 +18,7 @@ from ._errors import InvalidInput as InvalidInput
 from ._errors import NonDeterminismError as NonDeterminismError
 from ._errors import NotSuspended as NotSuspended
 from ._errors import Overloaded as Overloaded
+from ._errors import StorageUnavailable as StorageUnavailable
 from ._errors import TrioflowError as TrioflowError
 from ._errors import UnsupportedAwait as UnsupportedAwait
 from ._errors import WorkflowCancelled as WorkflowCancelled
@@ -60,6 +61,7 @@ __all__ = [
     "RetryPolicy",
     "Runtime",
     "RuntimeStats",
+    "StorageUnavailable",
     "TrioflowError",
     "UnsupportedAwait",
     "WorkflowCancelled",

@@ -16,7 +16,7 @@ import attrs
 from . import _records as r
 from ._actor import Deliver, Reply
 from ._convert import dumps, to_json_value
-from ._errors import InvalidInput, Overloaded, TrioflowError
+from ._errors import InvalidInput, Overloaded, StorageUnavailable, TrioflowError
 from ._event import Event
 from ._journal import JournalFull
 from ._store import DuplicateEvent, EventRow, PurgeEvents
@@ -84,8 +84,11 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
         received_at=services.clock.now(),
     )
     try:
-        await services.journal.append(row)
+        await services.journal.append(row, fail_fast=True)
     except DuplicateEvent:
+        # A redelivery after a failure between storing the event and starting what it
+        # triggers (storage, a crash) finishes those starts; they are idempotent.
+        await _trigger(runtime, services, event, [])
         return PublishResult(duplicate=True, stored=True)
     except JournalFull:
         raise Overloaded("the journal queue is full; try again shortly") from None
@@ -113,6 +116,23 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
         if taken is True and instance_id not in delivered:
             delivered.append(instance_id)
 
+    started = await _trigger(runtime, services, event, rejected)
+    return PublishResult(
+        duplicate=False,
+        delivered=tuple(delivered),
+        started=tuple(started),
+        rejected=tuple(rejected),
+    )
+
+
+async def _trigger(
+    runtime: Runtime, services: Services, event: Event, rejected: list[str]
+) -> list[str]:
+    """Start the workflows ``event`` triggers; the ids started, refusals added to ``rejected``.
+
+    ``StorageUnavailable`` says that the event is stored but a start is not: resending the
+    event (a duplicate) starts it.
+    """
     started: list[str] = []
     for definition in services.registry.workflows():
         if definition.trigger != event.type:
@@ -122,12 +142,13 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
             started.append(await runtime.start(definition, event.data, instance_id=instance_id))
         except InvalidInput as exc:
             rejected.append(f"{definition.name}: {exc}")
-    return PublishResult(
-        duplicate=False,
-        delivered=tuple(delivered),
-        started=tuple(started),
-        rejected=tuple(rejected),
-    )
+        except StorageUnavailable as exc:
+            raise StorageUnavailable(
+                f"{exc}; the event is stored, but the start of {definition.name!r} it triggers"
+                " is not: send the event again later to start it",
+                retry_after=exc.retry_after,
+            ) from None
+    return started
 
 
 async def purge(services: Services, retention: float) -> None:
