@@ -1,7 +1,8 @@
 """The ``trioflow`` command.
 
 ``instances``, ``show`` and ``replay`` only read the database: they are safe on a file
-that a running service is using. ``serve`` runs the service.
+that a running service is using. ``serve`` runs the service. ``resume`` drives suspended
+instances again, through a running server (``--url``) or in the database (``--db``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from runtime import STATUSES, Instance, InstanceNotFound, registry
 from runtime._runtime import replay_report
 from runtime._sqlite import SqliteStore
 
+from . import _resume_cli
 from ._serve import load_app_module, run
 
 
@@ -97,8 +99,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     replay.add_argument("--app", required=True, help="the file or module with the workflows")
     replay.add_argument("--db", default="trioflow.db")
 
+    _resume_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
-    command = {"serve": _serve, "instances": _instances, "show": _show, "replay": _replay}
+    command = {
+        "serve": _serve,
+        "instances": _instances,
+        "show": _show,
+        "replay": _replay,
+        "resume": _resume_cli.run,
+    }
     try:
         command[args.command](args)
     except KeyboardInterrupt:

@@ -142,7 +142,7 @@ class WorkflowActor:
         if resuming:
             # Before anything is re-armed: a resume the store cannot take leaves it suspended.
             try:
-                await self._write((), self._summary(core, services.clock.now()), fail_fast=True)
+                await self._write((), summary_of(core, services.clock.now()), fail_fast=True)
             except (StorageUnavailable, Overloaded) as exc:
                 core.close()
                 self._resume_error = exc
@@ -342,7 +342,7 @@ class WorkflowActor:
             self._timer_steps.difference_update(withdrawn)
         await self._write(
             tuple(stored),
-            self._summary(core, at),
+            summary_of(core, at),
             new=new,
             timers_set=tuple(timers_set),
             timers_cleared=cleared,
@@ -350,20 +350,6 @@ class WorkflowActor:
             waits_cleared=waits_cleared,
             fail_fast=fail_fast,
             on_blocked=on_blocked,
-        )
-
-    def _summary(self, core: WorkflowCore, at: float) -> Summary:
-        outcome = core.outcome
-        output = error = None
-        if isinstance(outcome, r.WorkflowCompleted):
-            output = dumps(outcome.output)
-        elif isinstance(outcome, r.WorkflowFailed):
-            error = dumps({"type": outcome.error.type, "message": outcome.error.message})
-        elif isinstance(outcome, r.WorkflowCancelled):
-            error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
-        waiting = None if outcome is not None else dumps(core.waiting_on())
-        return Summary(
-            status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
         )
 
     async def _write(
@@ -442,6 +428,22 @@ class WorkflowActor:
 
 
 ActorFactory = Callable[[str], WorkflowActor]
+
+
+def summary_of(core: WorkflowCore, at: float) -> Summary:
+    """The summary row of an instance whose core is ``core``, as of ``at``."""
+    outcome = core.outcome
+    output = error = None
+    if isinstance(outcome, r.WorkflowCompleted):
+        output = dumps(outcome.output)
+    elif isinstance(outcome, r.WorkflowFailed):
+        error = dumps({"type": outcome.error.type, "message": outcome.error.message})
+    elif isinstance(outcome, r.WorkflowCancelled):
+        error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
+    waiting = None if outcome is not None else dumps(core.waiting_on())
+    return Summary(
+        status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+    )
 
 
 def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:

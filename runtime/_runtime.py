@@ -17,7 +17,16 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import Deliver, Reply, Start, Wake, WorkflowActor, core_for, read_journal
+from ._actor import (
+    Deliver,
+    Reply,
+    Start,
+    Wake,
+    WorkflowActor,
+    core_for,
+    read_journal,
+    summary_of,
+)
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
 from ._core import WorkflowCore, replay
@@ -485,6 +494,38 @@ def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayR
             step=exc.step,
             divergence=str(exc),
         )
+    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
+
+
+def resume_stored(registry: Registry, store: Store, instance_id: str, at: float) -> ReplayReport:
+    """Resume a suspended instance in ``store`` without running it: replay its journal
+    through the code in ``registry`` and, if it agrees, store the status it leads to
+    (``running`` or ``waiting``), so that the next runtime to open the store drives it.
+
+    A divergence is reported and leaves the instance suspended.
+    """
+    row = store.get(instance_id)
+    if row is None:
+        raise InstanceNotFound(f"no instance has id {instance_id!r}")
+    if row.status != "suspended":
+        raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
+    core, journal = _journal_core(registry, store, instance_id)
+    try:
+        replay(core, journal)
+    except NonDeterminismError as exc:
+        core.close()
+        return ReplayReport(
+            instance_id=instance_id,
+            records=len(journal),
+            ok=False,
+            step=exc.step,
+            divergence=str(exc),
+        )
+    summary = summary_of(core, at)
+    core.close()
+    (refused,) = store.write([Append(instance_id=instance_id, records=(), summary=summary)])
+    if refused is not None:
+        raise refused
     return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
 
 

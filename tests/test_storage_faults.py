@@ -88,10 +88,12 @@ async def test_instances_block_while_the_disk_is_full_and_carry_on_once_it_is_fr
             assert instance.blocked is not None
             assert instance.blocked.reason == "database or disk is full"
         assert (await rt.get(parked)).status == "waiting"  # nothing of it waits on the store
+        # In creation order; these were created at one instant, so by id within it.
         page = await rt.list(status="blocked", limit=2)
-        assert [i.id for i in page.items] == ids[:2] and page.next_cursor is not None
+        assert len(page.items) == 2 and page.next_cursor is not None
         rest = await rt.list(status="blocked", cursor=page.next_cursor)
-        assert [i.id for i in rest.items] == ids[2:] and rest.next_cursor is None
+        assert len(rest.items) == 1 and rest.next_cursor is None
+        assert [i.id for i in (*page.items, *rest.items)] == sorted(ids)
         assert [i.id for i in (await rt.list(status="running")).items] == []
         assert rt.stats().instances["blocked"] == 3
         with pytest.raises(StorageUnavailable, match="database or disk is full"):
