@@ -97,7 +97,27 @@ async def test_a_full_disk_blocks_instances_and_refuses_new_work_until_space_is_
             parked = (await client.post("/workflows/df_wait", json="k")).json()["instance_id"]
             await until(lambda: _ran(effects, "df_first", STARTS))
 
-            fill(disk / "filler")
+            # Starts keep coming while the disk fills and is freed: each is acknowledged
+            # (and then completes) or refused with a 503, never anything else.
+            answers: list[int] = []
+            stop = trio.Event()
+
+            async def keep_starting() -> None:
+                while not stop.is_set():
+                    started = await client.post("/workflows/df_flow")
+                    answers.append(started.status_code)
+                    if started.status_code == 202:
+                        acknowledged.append(started.json()["instance_id"])
+                    await trio.sleep(0.01)
+
+            async with trio.open_nursery() as starters:
+                for _ in range(4):
+                    starters.start_soon(keep_starting)
+                await trio.sleep(0.1)
+                fill(disk / "filler")
+                await trio.sleep(0.3)
+                stop.set()
+            assert set(answers) <= {202, 503} and 503 in answers
             gate.touch()  # the first steps finish now; their results cannot be journaled
 
             async def all_blocked() -> bool:
