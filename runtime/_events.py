@@ -19,7 +19,7 @@ from ._convert import dumps, to_json_value
 from ._errors import InvalidInput, Overloaded, StorageUnavailable, TrioflowError
 from ._event import Event
 from ._journal import JournalFull
-from ._store import DuplicateEvent, EventRow, PurgeEvents
+from ._store import DuplicateEvent, EventRow, PurgeEvents, StoreError
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -111,7 +111,7 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
         except InvalidInput as exc:  # its data does not fit what the instance waits for
             rejected.append(f"{instance_id}: {exc}")
             continue
-        except TrioflowError:
+        except (TrioflowError, StoreError):  # it is stored: the instance takes it on restart
             continue
         if taken is True and instance_id not in delivered:
             delivered.append(instance_id)

@@ -172,3 +172,38 @@ async def test_http_answers_503_with_retry_after_while_the_disk_is_full(
         assert resumed.status_code == 202
         assert await rt.result(iid, timeout=1) == ["first", "second"]
     assert dict(RUNS) == {f"{iid} first": 1, f"{iid} second": 1}
+
+
+class Refusing(SqliteStore):
+    """Refuses every append of the instances in `broken` (each in its own slot)."""
+
+    broken: builtins.set[str]
+
+    def write(self, appends: Sequence[Write]) -> builtins.list[StoreError | None]:
+        kept = [a for a in appends if getattr(a, "instance_id", None) not in self.broken]
+        results = iter(super().write(kept))
+        return [
+            StoreError("disk I/O error")
+            if getattr(a, "instance_id", None) in self.broken
+            else next(results)
+            for a in appends
+        ]
+
+
+async def test_a_give_up_whose_suspension_cannot_be_stored_leaves_the_runtime_running(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Refusing(tmp_path / "faults.db")
+    store.broken = set()
+    async with Runtime.open(store=store) as rt:
+        sick = await rt.start(sf_wait, "sick")
+        store.broken.add(sick)
+        # Every append of it fails: the actor restarts, is given up on, and even the
+        # suspension is refused; before, that error ended the runtime.
+        published = await rt.publish(Event(type="sf.go", subject="sick", data=1))
+        assert published.delivered == ()
+        await trio.sleep(60)
+        assert f"cannot suspend instance {sick}" in caplog.text
+        GATE[0].set()
+        healthy = await rt.start(sf_flow)
+        assert await rt.result(healthy, timeout=10) == ["first", "second"]
