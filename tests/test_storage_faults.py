@@ -207,3 +207,37 @@ async def test_a_give_up_whose_suspension_cannot_be_stored_leaves_the_runtime_ru
         GATE[0].set()
         healthy = await rt.start(sf_flow)
         assert await rt.result(healthy, timeout=10) == ["first", "second"]
+
+
+@workflow(name="sf_triggered", trigger="sf.signup")
+async def sf_triggered(ctx: WorkflowContext, name: str) -> str:
+    return f"welcome {name}"
+
+
+class FullForStarts(SqliteStore):
+    """Fails every transaction that creates an instance while `full` is set."""
+
+    full = False
+
+    def write(self, appends: Sequence[Write]) -> builtins.list[StoreError | None]:
+        if self.full and any(getattr(a, "new", None) is not None for a in appends):
+            raise apsw.FullError("database or disk is full")
+        return super().write(appends)
+
+
+async def test_an_event_stored_without_its_triggered_start_starts_it_when_sent_again(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = FullForStarts(tmp_path / "faults.db")
+    event = Event(type="sf.signup", source="site", id="u1", data="Ada")
+    async with Runtime.open(store=store) as rt:
+        store.full = True
+        with pytest.raises(StorageUnavailable, match="the event is stored, but the start"):
+            await rt.publish(event)
+        assert (await rt.list()).items == ()
+        await trio.sleep(10)
+        store.full = False
+        again = await rt.publish(event)
+        assert again.duplicate
+        (instance,) = (await rt.list()).items
+        assert await rt.result(instance.id, timeout=10) == "welcome Ada"
