@@ -31,6 +31,7 @@ from ._executor import current_activity as current_activity
 from ._gc import tune_gc as tune_gc
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
+from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
 from ._runtime import Runtime as Runtime
@@ -47,6 +48,7 @@ __all__ = [
     "Future",
     "HistoryItem",
     "Instance",
+    "InstanceBlocked",
     "InstanceConflict",
     "InstanceFinished",
     "InstanceNotFound",

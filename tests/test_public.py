@@ -9,7 +9,7 @@ import runtime
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
         "ActivityDefinition", "ActivityError", "ActivityInfo", "Event", "EventTimeout", "Future",
-        "HistoryItem", "Instance", "InstanceConflict", "InstanceFinished",
+        "HistoryItem", "Instance", "InstanceBlocked", "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
         "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "StorageUnavailable", "TrioflowError",
