@@ -19,16 +19,19 @@ import pytest
 import trio
 import trio.testing
 
-from api import create_app
+from api import HTTPProblem, create_app
+from api._problems import problem_for
 from runtime import (
     Event,
     NotSuspended,
+    Overloaded,
     Runtime,
     StorageUnavailable,
     WorkflowContext,
     activity,
     workflow,
 )
+from runtime._journal import JournalClosed
 from runtime._sqlite import SqliteStore
 from runtime._store import StoreError, Write
 
@@ -241,3 +244,18 @@ async def test_an_event_stored_without_its_triggered_start_starts_it_when_sent_a
         assert again.duplicate
         (instance,) = (await rt.list()).items
         assert await rt.result(instance.id, timeout=10) == "welcome Ada"
+
+
+@pytest.mark.parametrize(
+    "error, seconds",
+    [
+        (StorageUnavailable("the database takes no writes now", retry_after=3.2), b"4"),
+        (Overloaded("the journal queue is full"), b"1"),
+        (JournalClosed("the journal writer is closed"), b"1"),
+        (HTTPProblem(503, "draining"), b"1"),
+    ],
+)
+def test_every_503_says_when_to_retry(error: Exception, seconds: bytes) -> None:
+    answer = problem_for(error, "/x")
+    assert answer.status == 503
+    assert (b"retry-after", seconds) in [(k.lower(), v) for k, v in answer.headers]
