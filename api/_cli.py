@@ -86,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
-    instances.add_argument("--status", choices=STATUSES)
+    # `blocked` lives only in a running server's memory (GET /instances?status=blocked).
+    stored = [status for status in STATUSES if status != "blocked"]
+    instances.add_argument("--status", choices=stored)
     instances.add_argument("--workflow")
     instances.add_argument("--limit", type=int, default=100)
 
