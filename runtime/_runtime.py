@@ -70,6 +70,8 @@ class RuntimeStats:
     activities_completed: int
     activities_failed: int
     activities_in_flight: int
+    storage_failure: str | None = None
+    """Why the store fails every journal transaction now (retried); None while it writes."""
 
 
 @attrs.define(eq=False)
@@ -447,6 +449,7 @@ class Runtime:
             activities_completed=services.executor.completed,
             activities_failed=services.executor.failed,
             activities_in_flight=services.executor.in_flight,
+            storage_failure=services.journal.failure,
         )
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:

@@ -167,6 +167,7 @@ async def test_http_answers_503_with_retry_after_while_the_disk_is_full(
         assert [i["id"] for i in listed["items"]] == [iid]
         metrics = await (await fast.get("/metrics")).get_data(as_text=True)
         assert 'trioflow_instances{status="blocked"} 1.0' in metrics
+        assert "trioflow_storage_failing 1.0" in metrics
         page = await (await fast.get("/ui/instances/" + iid)).get_data(as_text=True)
         assert "database or disk is full" in page
 
