@@ -161,6 +161,7 @@ class WorkflowActor:
             if message.reply is not None:
                 if self._resume_error is not None:
                     message.reply.fail(self._resume_error)
+                    self._resume_error = None
                 message.reply.set(self._status)
         elif isinstance(message, Start):
             await self._start(message)

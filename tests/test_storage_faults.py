@@ -33,7 +33,7 @@ from runtime import (
 )
 from runtime._journal import JournalClosed
 from runtime._sqlite import SqliteStore
-from runtime._store import StoreError, Write
+from runtime._store import Append, StoreError, Write
 
 RUNS: collections.Counter[str] = collections.Counter()
 GATE: list[trio.Event] = []
@@ -260,3 +260,39 @@ def test_every_503_says_when_to_retry(error: Exception, seconds: bytes) -> None:
     answer = problem_for(error, "/x")
     assert answer.status == 503
     assert (b"retry-after", seconds) in [(k.lower(), v) for k, v in answer.headers]
+
+
+class FlakyThenFull(FillingDisk):
+    """Refuses the journal records of the instances in `broken` (each in its own slot), and
+    every transaction while `full`."""
+
+    broken: builtins.set[str]
+
+    def write(self, appends: Sequence[Write]) -> builtins.list[StoreError | None]:
+        def refused(a: Write) -> bool:
+            return isinstance(a, Append) and a.instance_id in self.broken and bool(a.records)
+
+        results = iter(super().write([a for a in appends if not refused(a)]))
+        return [StoreError("disk I/O error") if refused(a) else next(results) for a in appends]
+
+
+async def test_a_resume_the_store_cannot_take_leaves_the_instance_suspended(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = FlakyThenFull(tmp_path / "faults.db")
+    store.broken = set()
+    async with Runtime.open(store=store) as rt:
+        sick = await rt.start(sf_wait, "s")
+        store.broken.add(sick)
+        await rt.publish(Event(type="sf.go", subject="s", data=5))
+        await trio.sleep(60)  # restarts, then the supervisor gives up on it
+        assert (await rt.get(sick)).status == "suspended"
+        store.broken.clear()
+        store.full = True
+        with pytest.raises(StorageUnavailable, match="database or disk is full"):
+            await rt.resume(sick)
+        assert (await rt.get(sick)).status == "suspended"
+        store.full = False
+        await trio.sleep(10)
+        await rt.resume(sick)
+        assert await rt.result(sick, timeout=10) == 5
