@@ -139,6 +139,7 @@ async def test_http_answers_503_with_retry_after_while_the_disk_is_full(
             (quart, "/workflows/sf_flow", None),
             (fast, "/events", {"specversion": "1.0", "id": "e1", "source": "t", "type": "x"}),
             (fast, "/", {"specversion": "1.0", "id": "e2", "source": "t", "type": "x"}),
+            (fast, "/events", [{"specversion": "1.0", "id": "e3", "source": "t", "type": "x"}]),
             (fast, f"/instances/{waiting}/events", {"type": "sf.go", "data": 1}),
             (fast, f"/instances/{waiting}/cancel", None),
         ]
@@ -147,6 +148,12 @@ async def test_http_answers_503_with_retry_after_while_the_disk_is_full(
                 response = await client.post(path)
             elif path.startswith("/instances"):
                 response = await client.post(path, json=document)
+            elif isinstance(document, list):
+                response = await client.post(
+                    path,
+                    data=json.dumps(document),
+                    headers={"content-type": "application/cloudevents-batch+json"},
+                )
             else:
                 response = await client.post(
                     path,
