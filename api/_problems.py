@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import apsw
 from quart import Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
@@ -103,6 +104,8 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
         headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         detail = exc.description or _phrase(exc.code)
         return problem_answer(exc.code, detail, path=path, title=exc.name, headers=headers)
+    if isinstance(exc, apsw.Error):
+        return _database_fault(exc, path)
     if isinstance(exc, RecursionError):
         # Request bodies are held to MAX_DEPTH levels; whatever nests past Python's stack
         # anyway came from the request too: a 400, not a crash.
@@ -141,6 +144,20 @@ def _unavailable(exc: BaseException, path: str | None) -> Answer:
     seconds = getattr(exc, "retry_after", 1.0)
     retry_after = str(max(1, math.ceil(seconds)))
     return problem_answer(503, detail, path=path, kind=kind, headers={"Retry-After": retry_after})
+
+
+def _database_fault(exc: apsw.Error, path: str | None) -> Answer:
+    """A read the database failed (a damaged page, an I/O error): the service is not at
+    fault with the request, its storage is; ``trioflow check`` tells damage apart."""
+    _log.error("the database failed a request", exc_info=exc)
+    return problem_answer(
+        503,
+        f"the database failed this request ({type(exc).__name__}: {exc});"
+        " the operator's 'trioflow check' reports whether the file is damaged",
+        path=path,
+        kind="database-fault",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _kebab(name: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from runtime import InstanceNotFound, NotSuspended, registry
+from runtime._filelock import DatabaseLocked
 from runtime._runtime import resume_stored
 from runtime._sqlite import SqliteStore
 from runtime._store import StoreError
@@ -31,7 +32,7 @@ from ._serve import load_app_module
 HTTP_TIMEOUT = 70.0
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     resume = sub.add_parser(
         "resume",
         help="drive suspended instances again (after a code fix, or a storage or supervision"
@@ -50,6 +51,8 @@ def add_parser(sub: Any) -> None:
     resume.add_argument(
         "--token-file", metavar="PATH", help="with --url: the bearer token's file (first line)"
     )
+    parser: argparse.ArgumentParser = resume
+    return parser
 
 
 def run(args: argparse.Namespace) -> None:
@@ -80,11 +83,12 @@ def _in_database(path: str, app: str, ids: list[str], everyone: bool) -> Iterato
         raise FileNotFoundError(f"no database at {path!r} (--db names it)")
     try:
         store = SqliteStore(path)
-    except StoreError as exc:
-        raise StoreError(
-            f"{exc}\nIf a trioflow server runs on this database, resume through it:"
-            " trioflow resume --url http://HOST:PORT ..."
-        ) from exc
+    except DatabaseLocked as exc:
+        holder = str(exc).split(";")[0]
+        raise DatabaseLocked(
+            f"{holder}; if that is a trioflow server, resume through it instead:"
+            " trioflow resume --url http://HOST:PORT ... (or stop it first)"
+        ) from None
     with store:
         if everyone:
             ids = _all_suspended_ids(store)

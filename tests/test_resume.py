@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from test_serve import server
 from api import create_app
 from api._serve import load_app_module
 from runtime import Event, Runtime
+from runtime._sqlite import SqliteStore
 
 APP = """
 from runtime import WorkflowContext, activity, workflow
@@ -152,3 +154,15 @@ async def test_resume_route_answers_404_409_and_the_status(tmp_path: Path, db: s
         assert json.loads(await again.get_data())["detail"] == (
             "instance 'e' is waiting, not suspended"
         )
+
+
+async def test_resume_in_a_database_a_server_holds_points_to_url(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = await suspended(tmp_path, db, ["f"])
+    with SqliteStore(db):  # as a running server holds it
+        code, out, err = run(["resume", "f", "--db", db, "--app", original], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"trioflow: database {db!r} is in use by process {os.getpid()}")
+    assert "resume through it instead: trioflow resume --url http://HOST:PORT" in err
+    assert err.count("\n") == 1
