@@ -71,7 +71,8 @@ def test_public_names() -> None:
         "EventBasedGateway",
         "EventDefinition", "ExclusiveGateway", "Expression", "FeelError", "FlowNode", "Gateway",
         "InclusiveGateway", "IntermediateCatchEvent", "IntermediateThrowEvent", "Job",
-        "LinkEventDefinition", "Message", "MessageEventDefinition", "ParallelGateway",
+        "LinkEventDefinition", "Message",
+        "MultiInstance", "MessageEventDefinition", "ParallelGateway",
         "Participant", "Point", "Process", "ReceiveTask", "Scope", "SendTask", "SequenceFlow",
         "ServiceTask", "Shape", "StartEvent", "SubProcess", "Task", "TaskError",
         "TerminateEventDefinition",
@@ -387,13 +388,18 @@ def test_the_model_is_frozen() -> None:
         (
             '<bpmn:serviceTask id="Many"><bpmn:multiInstanceLoopCharacteristics/>'
             "</bpmn:serviceTask>",
-            "element 'Many' of type 'serviceTask' has multiInstanceLoopCharacteristics, "
-            "which is not supported",
+            "the multi-instance element 'Many' of type 'serviceTask' needs "
+            "zeebe:loopCharacteristics with an inputCollection",
+        ),
+        (
+            '<bpmn:serviceTask id="Looped"><bpmn:standardLoopCharacteristics/></bpmn:serviceTask>',
+            "element 'Looped' of type 'serviceTask' has standardLoopCharacteristics, "
+            "which is not supported (as in Zeebe",
         ),
         (
             '<bpmn:subProcess id="Again"><bpmn:standardLoopCharacteristics/>'
             '<bpmn:startEvent id="In"/></bpmn:subProcess>',
-            "element 'Again' has standardLoopCharacteristics, which is not supported",
+            "element 'Again' of type 'subProcess' has standardLoopCharacteristics, which is not",
         ),
         (
             '<bpmn:subProcess id="OnEvent" triggeredByEvent="true"/>',

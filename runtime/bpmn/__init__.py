@@ -40,6 +40,7 @@ from ._model import IntermediateThrowEvent as IntermediateThrowEvent
 from ._model import LinkEventDefinition as LinkEventDefinition
 from ._model import Message as Message
 from ._model import MessageEventDefinition as MessageEventDefinition
+from ._model import MultiInstance as MultiInstance
 from ._model import ParallelGateway as ParallelGateway
 from ._model import Participant as Participant
 from ._model import Point as Point
@@ -95,6 +96,7 @@ __all__ = [
     "LinkEventDefinition",
     "Message",
     "MessageEventDefinition",
+    "MultiInstance",
     "ParallelGateway",
     "Participant",
     "Point",

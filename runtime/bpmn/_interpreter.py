@@ -30,6 +30,11 @@ modeler, which offers inputs only on activities and job-based events: here they 
 variables that the event's own outputs, correlation key and timer read. Start and
 boundary events cannot have inputs (refused at load: nothing could read them).
 
+Variables live in scopes (``Variables``): the instance's, a subprocess's (its inputs), a
+multi-instance body's and each inner instance's (``_multi``). An element reads every scope
+around it; what it produces is set where the name exists already, nearest first, else on
+the instance, as Zeebe propagates variables.
+
 All state (variables, token positions, what completed) is rebuilt by replay, and is
 published with ``ctx.expose`` after every change for ``Runtime.query``.
 """
@@ -37,14 +42,13 @@ published with ``ctx.expose`` after every change for ``Runtime.query``.
 from __future__ import annotations
 
 import json
-from collections import ChainMap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
 from .._event import Event
-from ._activities import event_data, run_activity
+from ._activities import run_activity
 from ._feel import evaluate, evaluate_condition
 from ._feel_values import to_string
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
@@ -68,8 +72,9 @@ from ._model import (
     TerminateEventDefinition,
     TimerEventDefinition,
 )
-from ._scope import ActiveScope, Graph, is_join
+from ._scope import ActiveScope, Graph, Variables, is_join
 from ._timers import first_due
+from ._work import event_data
 
 if TYPE_CHECKING:
     from ._load import LoadedProcess
@@ -92,7 +97,7 @@ class Instance:
         self._flows: dict[str, None] = {}
 
     async def run(self, start_id: str) -> dict[str, Any]:
-        root = self.open_scope(self.process.id)
+        root = self.open_scope(self.process.id, Variables(self.variables))
         self.spawn(root, start_id, via=None, entered=True)
         try:
             await root.outcome
@@ -102,13 +107,13 @@ class Instance:
 
     # --- scopes and tokens --------------------------------------------------------------
 
-    def open_scope(self, owner_id: str) -> ActiveScope:
+    def open_scope(self, owner_id: str, variables: Variables) -> ActiveScope:
         graphs = self.loaded.graphs
         if owner_id not in graphs:
             owner = self.process if owner_id == self.process.id else self.element(owner_id)
             assert isinstance(owner, Process | SubProcess)
             graphs[owner_id] = Graph.of(owner)
-        scope = ActiveScope(owner_id=owner_id, graph=graphs[owner_id])
+        scope = ActiveScope(owner_id=owner_id, graph=graphs[owner_id], variables=variables)
         self._scopes.append(scope)
         return scope
 
@@ -196,13 +201,14 @@ class Instance:
         self, scope: ActiveScope, token: int, node: FlowNode, via: str | None
     ) -> str | None:
         """Do what ``node`` does; return the element to leave from, or None to end the token."""
+        variables = scope.variables
         if isinstance(node, Activity):
             return await run_activity(self, scope, token, node)
         if isinstance(node, StartEvent):
-            self._start_event(node)
+            self._start_event(node, variables)
             return node.id
         if isinstance(node, EndEvent):
-            self.apply(node, self.inputs(node), None)
+            self.apply(node, self.inputs(node, variables), None, variables)
             self.done(node.id)
             if isinstance(node.trigger, TerminateEventDefinition):
                 self.close_scope(scope, "terminated")
@@ -216,22 +222,22 @@ class Instance:
         if isinstance(node, EventBasedGateway):
             return await self._event_gateway(scope, token, node)
         if isinstance(node, IntermediateCatchEvent):
-            local = self.inputs(node)
+            local = self.inputs(node, variables)
             if isinstance(node.trigger, MessageEventDefinition | TimerEventDefinition):
-                value = await self.wait(scope, self.trigger(node, local))
-                self.apply(node, local, event_data(value))
+                value = await self.wait(scope, self.trigger(node, variables, local))
+                self.apply(node, local, event_data(value), variables)
             else:
-                self.apply(node, local, None)
+                self.apply(node, local, None, variables)
         elif isinstance(node, IntermediateThrowEvent):
-            self.apply(node, self.inputs(node), None)
+            self.apply(node, self.inputs(node, variables), None, variables)
             catch = self.element(scope.graph.link_catches[node.trigger.name])
             self.done(node.id)
             self.move(scope, token, catch.id)
-            self.apply(catch, self.inputs(catch), None)
+            self.apply(catch, self.inputs(catch, variables), None, variables)
             return catch.id
         return node.id
 
-    def _start_event(self, node: StartEvent) -> None:
+    def _start_event(self, node: StartEvent, variables: Variables) -> None:
         """Apply a start event's output mappings (Zeebe: "all none events can have them").
 
         A message start event's variables are the message's: with output mappings, only
@@ -242,15 +248,16 @@ class Instance:
         if isinstance(node.trigger, MessageEventDefinition) and node.parent_id is None:
             message = dict(self.variables)
             self.variables.clear()
-            self.apply(node, {}, message)
+            self.apply(node, {}, message, variables)
         else:
-            self.apply(node, {}, None)
+            self.apply(node, {}, None, variables)
 
     async def _event_gateway(self, scope: ActiveScope, token: int, node: EventBasedGateway) -> str:
         if scope.is_over:
             raise Withdrawn
         flows = [self.process.flow(flow_id) for flow_id in node.outgoing]
-        operations = [self.trigger(self.element(flow.target)) for flow in flows]
+        variables = scope.variables
+        operations = [self.trigger(self.element(flow.target), variables) for flow in flows]
         index, value = await self.ctx.first(*operations, scope.ended)
         for other, operation in enumerate(operations):
             if other != index:
@@ -262,18 +269,20 @@ class Instance:
         target = self.element(flows[index].target)
         self.move(scope, token, target.id)
         # Waited for on the gateway's behalf: its input mappings apply once it happened.
-        self.apply(target, self.inputs(target), event_data(value))
+        self.apply(target, self.inputs(target, variables), event_data(value), variables)
         return target.id
 
-    def trigger(self, node: FlowNode, local: Mapping[str, Any] | None = None) -> Future[Any]:
+    def trigger(
+        self, node: FlowNode, variables: Variables, local: Mapping[str, Any] | None = None
+    ) -> Future[Any]:
         """Start waiting for what a catch event, receive task or boundary event waits for."""
         definition = getattr(node, "trigger", None)
         if isinstance(node, ReceiveTask):
-            return self.message(node, node.message, local or {})
+            return self.message(node, node.message, local or {}, variables)
         if isinstance(definition, MessageEventDefinition):
-            return self.message(node, definition.message, local or {})
+            return self.message(node, definition.message, local or {}, variables)
         if isinstance(definition, TimerEventDefinition):
-            return self.sleep_until(self.due(node, definition, local))
+            return self.sleep_until(self.due(node, definition, variables, local))
         raise Incident(node.id, f"a {node.kind} is not something to wait for")
 
     def _leave(self, scope: ActiveScope, node_id: str) -> tuple[str, str] | None:
@@ -281,7 +290,7 @@ class Instance:
         node = self.element(node_id)
         self.done(node_id)
         going: list[tuple[str, str]] = []
-        for flow_id in self._choose(node):
+        for flow_id in self._choose(node, scope.variables):
             self._flows[flow_id] = None
             target = self.process.flow(flow_id).target
             if is_join(self.element(target)):
@@ -294,12 +303,12 @@ class Instance:
             self.spawn(scope, target, via=flow_id, entered=True)
         return going[0] if going else None
 
-    def _choose(self, node: FlowNode) -> list[str]:
+    def _choose(self, node: FlowNode, variables: Variables) -> list[str]:
         if not isinstance(node, ExclusiveGateway | InclusiveGateway):
             return list(node.outgoing)
         true = []
         for flow_id in node.outgoing:
-            if flow_id != node.default and self._condition(node, flow_id):
+            if flow_id != node.default and self._condition(node, flow_id, variables):
                 true.append(flow_id)
                 if isinstance(node, ExclusiveGateway):
                     break
@@ -313,12 +322,12 @@ class Instance:
             node.id, "no condition of an outgoing flow is true and the gateway has no default flow"
         )
 
-    def _condition(self, gateway: FlowNode, flow_id: str) -> bool:
+    def _condition(self, gateway: FlowNode, flow_id: str, variables: Variables) -> bool:
         condition = self.process.flow(flow_id).condition
         if condition is None:
             return True
         try:
-            return evaluate_condition(condition, self.variables, now=self.ctx.now())
+            return evaluate_condition(condition, variables.view(), now=self.ctx.now())
         except BpmnError as error:
             raise Incident(gateway.id, f"condition of flow {flow_id!r}: {error}") from None
 
@@ -328,41 +337,61 @@ class Instance:
         """A FEEL text (``=...``) evaluated, or a static text as it is."""
         if not text.lstrip().startswith("="):
             return text
+        return self.feel(element_id, what, text, variables)
+
+    def feel(self, element_id: str, what: str, text: str, variables: Mapping[str, Any]) -> Any:
+        """A FEEL expression (with or without ``=``) evaluated as JSON data."""
         try:
             return plain(evaluate(text, variables, now=self.ctx.now()))
         except BpmnError as error:
             raise Incident(element_id, f"{what}: {error}") from None
 
-    def inputs(self, node: FlowNode) -> dict[str, Any]:
+    def inputs(self, node: FlowNode, variables: Variables) -> dict[str, Any]:
         """The element's local variables, from its ``zeebe:input`` mappings."""
         local: dict[str, Any] = {}
         for mapping in node.inputs:
-            context = ChainMap(local, self.variables)
+            context = variables.view().new_child(local)
             value = self.value(node.id, f"input {mapping.target!r}", mapping.source, context)
             set_path(local, mapping.target, value)
         return local
 
     def apply(
-        self, node: FlowNode, local: Mapping[str, Any], result: Mapping[str, Any] | None
+        self,
+        node: FlowNode,
+        local: Mapping[str, Any],
+        result: Mapping[str, Any] | None,
+        variables: Variables,
     ) -> None:
-        """Merge what an element produced: through its outputs, or all of it."""
+        """Merge what an element produced: through its outputs, or all of it.
+
+        Each variable goes where it is set already, nearest scope first, else to the
+        instance (Zeebe's propagation); ``local`` is only read by the outputs.
+        """
         if node.outputs:
-            context = ChainMap(dict(result or {}), dict(local), self.variables)
+            context = variables.view().new_child(dict(local)).new_child(dict(result or {}))
             values = [
                 (m.target, self.value(node.id, f"output {m.target!r}", m.source, context))
                 for m in node.outputs
             ]
             for target, value in values:
-                set_path(self.variables, target, value)
+                set_path(variables.holder(target.partition(".")[0]), target, value)
         elif result:
-            self.variables.update(result)
+            self.merge(variables, result)
         self.changed()
 
-    def message(self, node: FlowNode, message: Message, local: Mapping[str, Any]) -> Future[Event]:
+    def merge(self, variables: Variables, values: Mapping[str, Any]) -> None:
+        """Set each of ``values`` where it is set already, else on the instance."""
+        for name, value in values.items():
+            variables.holder(name)[name] = value
+        self.changed()
+
+    def message(
+        self, node: FlowNode, message: Message, local: Mapping[str, Any], variables: Variables
+    ) -> Future[Event]:
         subject = None
         key = message.correlation_key
         if key:
-            context = ChainMap(dict(local), self.variables)
+            context = variables.view().new_child(dict(local))
             value = self.value(node.id, "correlation key", key, context)
             if value is None:
                 raise Incident(
@@ -378,11 +407,12 @@ class Instance:
         self,
         node: FlowNode,
         definition: TimerEventDefinition,
+        variables: Variables,
         local: Mapping[str, Any] | None = None,
     ) -> float:
-        variables = ChainMap(dict(local or {}), self.variables)
+        context = variables.view().new_child(dict(local or {}))
         try:
-            return first_due(definition, now=self.now(), variables=variables)
+            return first_due(definition, now=self.now(), variables=context)
         except BpmnError as error:
             raise Incident(node.id, str(error)) from None
 

@@ -182,11 +182,30 @@ class BoundaryEvent(FlowNode):
 
 
 @attrs.frozen(kw_only=True)
+class MultiInstance:
+    """``multiInstanceLoopCharacteristics`` with ``zeebe:loopCharacteristics``.
+
+    One inner instance per item of ``input_collection`` (FEEL), each with the item as
+    ``input_element`` and ``loopCounter`` (from 1) as local variables; ``output_element``
+    (FEEL) of each is collected, in item order, into ``output_collection``.
+    """
+
+    sequential: bool = False
+    input_collection: str
+    input_element: str | None = None
+    output_collection: str | None = None
+    output_element: str | None = None
+    completion_condition: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class Activity(FlowNode):
     """A task or subprocess; ``boundary_events`` are the ids of the events attached to it."""
 
     kind: ClassVar[str] = "activity"
     boundary_events: tuple[str, ...] = ()
+    loop: MultiInstance | None = None
+    """Multi-instance: the activity runs once per item of a collection."""
 
 
 @attrs.frozen(kw_only=True)

@@ -265,7 +265,8 @@ class _Parser(ExtensionReader):
                 continue
             self.here = child
             if namespace == MODEL and name.endswith("LoopCharacteristics"):
-                self.problem(f"element {owner!r} has {name}, which is not supported")
+                if parent_id is None:  # a subprocess's own is read with the subprocess
+                    self.problem(f"element {owner!r} has {name}, which is not supported")
             elif namespace == MODEL and name == "sequenceFlow":
                 flow = self.sequence_flow(child, parent_id)
                 flows[flow.id] = flow
@@ -407,11 +408,19 @@ class _Parser(ExtensionReader):
                     definitions.append(child)
                     self.vendor(child, node_id, kind)
                 elif namespace == MODEL and name.endswith("LoopCharacteristics"):
-                    self.problem(
-                        f"element {node_id!r} of type {kind!r} has {name}, which is not supported"
-                    )
+                    fields["loop"] = self.loop(child, node_id)
+                    self.here = element
                 else:
                     self.unsupported(child, node_id)
+        else:
+            for child in element:
+                namespace, name = local_name(child.tag)
+                if namespace == MODEL and name.endswith("LoopCharacteristics"):
+                    fields["loop"] = self.loop(child, node_id)
+                    self.here = element
+        if "loop" in fields and not issubclass(_NODE_CLASSES[kind], Activity):
+            self.problem(f"element {node_id!r} of type {kind!r} cannot be multi-instance")
+            del fields["loop"]
         if kind in _TRIGGERS:
             trigger = self.trigger(element, kind, parent_id, definitions)
             if trigger is False:

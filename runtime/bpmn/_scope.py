@@ -11,7 +11,9 @@ itself. Everything iterates in insertion order, so decisions are the same on rep
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -80,6 +82,36 @@ class Graph:
 
 
 @attrs.define(eq=False)
+class Variables:
+    """The variables of one scope, inside those of the scopes around it (Zeebe's scopes).
+
+    The instance's own variables are the root. A subprocess's input mappings, and a
+    multi-instance body and each of its inner instances, make a scope of their own.
+    ``assign`` sets a variable where it already exists, nearest first, else at the root:
+    Zeebe's propagation of output mappings and job results.
+    """
+
+    local: dict[str, Any]
+    parent: Variables | None = None
+
+    def view(self) -> ChainMap[str, Any]:
+        """Everything visible here: local variables hide those further out."""
+        maps: list[dict[str, Any]] = []
+        scope: Variables | None = self
+        while scope is not None:
+            maps.append(scope.local)
+            scope = scope.parent
+        return ChainMap(*maps)
+
+    def holder(self, name: str) -> dict[str, Any]:
+        """The variables ``name`` is set in: the nearest that has it, else the root's."""
+        scope = self
+        while name not in scope.local and scope.parent is not None:
+            scope = scope.parent
+        return scope.local
+
+
+@attrs.define(eq=False)
 class ActiveScope:
     """The tokens of one process or subprocess level, and how that level ended.
 
@@ -90,6 +122,7 @@ class ActiveScope:
 
     owner_id: str
     graph: Graph
+    variables: Variables
     tokens: dict[int, str] = attrs.field(factory=dict)
     """Running tokens: token id -> the element it is at."""
     arrivals: dict[str, list[str]] = attrs.field(factory=dict)
