@@ -403,7 +403,12 @@ def test_the_model_is_frozen() -> None:
         ),
         (
             '<bpmn:subProcess id="OnEvent" triggeredByEvent="true"/>',
-            "element 'OnEvent' of type 'subProcess' is an event subprocess",
+            "subprocess 'OnEvent' needs exactly one start event, has 0",
+        ),
+        (
+            '<bpmn:subProcess id="OnNone" triggeredByEvent="true"><bpmn:startEvent id="N"/>'
+            "</bpmn:subProcess>",
+            "the start event 'N' of event subprocess 'OnNone' needs a message, timer or error",
         ),
         (
             '<bpmn:subProcess id="Sub"><bpmn:startEvent id="In">'

@@ -25,6 +25,7 @@ from ._model import (
     ReceiveTask,
     SequenceFlow,
     StartEvent,
+    SubProcess,
     TimerEventDefinition,
 )
 
@@ -102,6 +103,8 @@ def _check_node(
     problems: Problems,
 ) -> None:
     name = f"{node.kind} {node.id!r}"
+    if isinstance(node, SubProcess) and node.triggered_by_event:
+        _check_event_subprocess(node, problems)
     if node.incoming and isinstance(node, StartEvent | BoundaryEvent):
         problems.append((node.id, f"{name} has incoming sequence flows"))
     if node.outgoing and isinstance(node, EndEvent | IntermediateThrowEvent):
@@ -148,3 +151,22 @@ def _check_node(
                         "catch event or a receive task",
                     )
                 )
+
+
+def _check_event_subprocess(node: SubProcess, problems: Problems) -> None:
+    if node.incoming or node.outgoing:
+        problems.append(
+            (node.id, f"event subprocess {node.id!r} has sequence flows; it starts by its event")
+        )
+    if node.boundary_events:
+        problems.append((node.id, f"event subprocess {node.id!r} has boundary events"))
+    for start_id in node.start_events:
+        start = node.elements[start_id]
+        if isinstance(start, StartEvent) and start.trigger is None:
+            problems.append(
+                (
+                    start_id,
+                    f"the start event {start_id!r} of event subprocess {node.id!r} needs a "
+                    "message, timer or error event definition",
+                )
+            )

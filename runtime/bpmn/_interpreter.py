@@ -49,6 +49,7 @@ from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
 from .._event import Event
 from ._activities import run_activity
+from ._event_sub import catch_error, watch_event_subprocesses
 from ._feel import evaluate, evaluate_condition
 from ._feel_values import to_string
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
@@ -115,6 +116,7 @@ class Instance:
             graphs[owner_id] = Graph.of(owner)
         scope = ActiveScope(owner_id=owner_id, graph=graphs[owner_id], variables=variables)
         self._scopes.append(scope)
+        watch_event_subprocesses(self, scope)
         return scope
 
     def close_scope(self, scope: ActiveScope, outcome: str | BaseException) -> None:
@@ -135,6 +137,11 @@ class Instance:
         scope.tokens[token] = node_id
         self.ctx.gather(self._token(scope, token, node_id, via, entered))
 
+    def interrupt(self, scope: ActiveScope) -> None:
+        """An interrupting event subprocess starts: every token of ``scope`` stops."""
+        scope.interrupt()
+        self.changed()
+
     async def _token(
         self, scope: ActiveScope, token: int, node_id: str, via: str | None, entered: bool
     ) -> None:
@@ -145,6 +152,8 @@ class Instance:
                     leave_from = await self._enter(scope, token, self.element(node_id), via)
                 if leave_from is None:
                     break
+                if token not in scope.tokens:  # an event subprocess interrupted the scope
+                    raise Withdrawn
                 step = self._leave(scope, leave_from)
                 if step is None:
                     break
@@ -156,18 +165,27 @@ class Instance:
         except WorkflowCancelled:
             raise
         except (Thrown, Incident) as error:
-            self.close_scope(scope, error)
+            self._failed(scope, token, error)
             return
         except Exception as error:  # a bug or a non-JSON variable: still name the element
-            self.close_scope(scope, Incident(node_id, f"{type(error).__name__}: {error}"))
+            self._failed(scope, token, Incident(node_id, f"{type(error).__name__}: {error}"))
             return
-        if not scope.is_over:
+        if not scope.is_over and token in scope.tokens:
             del scope.tokens[token]
             self._settle(scope)
             self.changed()
 
+    def _failed(self, scope: ActiveScope, token: int, error: Thrown | Incident) -> None:
+        """A token failed: an error event subprocess of its scope catches a BPMN error,
+        else the scope ends with it (a token stopped meanwhile changes nothing)."""
+        if scope.is_over or token not in scope.tokens:
+            return
+        if isinstance(error, Thrown) and catch_error(self, scope, error.code):
+            return
+        self.close_scope(scope, error)
+
     def move(self, scope: ActiveScope, token: int, node_id: str) -> None:
-        if scope.is_over:
+        if scope.is_over or token not in scope.tokens:
             raise Withdrawn
         scope.tokens[token] = node_id
         self._settle(scope)

@@ -147,8 +147,14 @@ class FlowNode:
 
 @attrs.frozen(kw_only=True)
 class StartEvent(FlowNode):
+    """A none, message or timer start event; in an event subprocess also an error one.
+
+    ``interrupting`` only matters in an event subprocess (``isInterrupting``).
+    """
+
     kind: ClassVar[str] = "startEvent"
-    trigger: MessageEventDefinition | TimerEventDefinition | None = None
+    trigger: MessageEventDefinition | TimerEventDefinition | ErrorEventDefinition | None = None
+    interrupting: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -264,9 +270,14 @@ class ReceiveTask(Activity):
 
 @attrs.frozen(kw_only=True)
 class SubProcess(Activity):
-    """An embedded subprocess: a scope of its own with exactly one none start event."""
+    """An embedded subprocess: a scope of its own with exactly one start event.
+
+    With ``triggered_by_event`` it is an event subprocess: no sequence flow leads to it;
+    its one message, timer or error start event starts it inside the scope it is in.
+    """
 
     kind: ClassVar[str] = "subProcess"
+    triggered_by_event: bool = False
     elements: Mapping[str, FlowNode] = _map_field()
     flows: Mapping[str, SequenceFlow] = _map_field()
     start_events: tuple[str, ...] = ()
@@ -360,6 +371,16 @@ class Process:
         scope = self.all_elements[item.parent_id]
         assert isinstance(scope, SubProcess)
         return scope
+
+    def event_subprocesses_of(self, scope_id: str) -> tuple[SubProcess, ...]:
+        """The event subprocesses directly inside the process or subprocess ``scope_id``."""
+        scope = self if scope_id == self.id else self.all_elements[scope_id]
+        assert isinstance(scope, Process | SubProcess)
+        return tuple(
+            element
+            for element in scope.elements.values()
+            if isinstance(element, SubProcess) and element.triggered_by_event
+        )
 
     def boundary_events_of(self, activity_id: str) -> tuple[BoundaryEvent, ...]:
         activity = self.all_elements[activity_id]

@@ -88,6 +88,9 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "intermediateThrowEvent": ("linkEventDefinition",),
     "boundaryEvent": ("timerEventDefinition", "messageEventDefinition", "errorEventDefinition"),
 }  # fmt: skip
+_EVENT_SUBPROCESS_STARTS = (
+    "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
+)  # fmt: skip
 _NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent")
 
 #: children that describe an element without changing what it does
@@ -144,6 +147,7 @@ class _Parser(ExtensionReader):
         self.version = hashlib.sha256(data).hexdigest()
         self.messages: dict[str, Message] = {}
         self.errors: dict[str, ErrorDeclaration] = {}
+        self.event_subprocesses: set[str] = set()
 
     # --- the file -------------------------------------------------------------------
 
@@ -444,13 +448,17 @@ class _Parser(ExtensionReader):
             if message is None and kind == "receiveTask":
                 return None
             fields["message"] = message
+        if kind == "startEvent":
+            interrupting = element.get("isInterrupting", "true").strip() != "false"
+            fields["interrupting"] = interrupting
+            if not interrupting and isinstance(fields.get("trigger"), ErrorEventDefinition):
+                self.problem(f"error start event {node_id!r} must be interrupting")
         if kind == "subProcess":
             if element.get("triggeredByEvent", "false").strip() == "true":
-                self.problem(
-                    f"element {node_id!r} of type 'subProcess' is an event subprocess, "
-                    "which is not supported"
-                )
-                return None
+                fields["triggered_by_event"] = True
+                self.event_subprocesses.add(node_id)
+                if fields.get("loop") is not None:
+                    self.problem(f"event subprocess {node_id!r} cannot be multi-instance")
             inner = self.scope(element, node_id)
             fields.update(
                 elements=inner.elements,
@@ -481,9 +489,13 @@ class _Parser(ExtensionReader):
             return False
         definition = definitions[0]
         _, name = local_name(definition.tag)
-        allowed = () if kind == "startEvent" and parent_id is not None else _TRIGGERS[kind]
+        allowed = _TRIGGERS[kind]
+        where = ""
+        if kind == "startEvent" and parent_id in self.event_subprocesses:
+            allowed = _EVENT_SUBPROCESS_STARTS
+        elif kind == "startEvent" and parent_id is not None:
+            allowed, where = (), " in a subprocess"
         if name not in allowed:
-            where = " in a subprocess" if kind == "startEvent" and parent_id is not None else ""
             self.problem(
                 f"element {node_id!r} of type {kind!r} with {name}{where} is not supported"
             )

@@ -129,6 +129,8 @@ class ActiveScope:
     """Tokens waiting at a join: gateway id -> the flows they came by."""
     outcome: Future[str] = attrs.field(factory=Future)
     ended: Future[None] = attrs.field(factory=Future)
+    interrupted: bool = False
+    """An interrupting event subprocess started here: no other one may start."""
 
     @property
     def is_over(self) -> bool:
@@ -146,6 +148,17 @@ class ActiveScope:
         if not self.is_over:
             self.outcome.set_error(error)
             self._stop()
+
+    def interrupt(self) -> None:
+        """Stop every token of the scope at its wait, but keep the scope open.
+
+        The waits race ``ended``: it resolves, and a fresh one serves what runs next.
+        """
+        cut, self.ended = self.ended, Future()
+        self.interrupted = True
+        self.tokens.clear()
+        self.arrivals.clear()
+        cut.set_result(None)
 
     def _stop(self) -> None:
         self.tokens.clear()

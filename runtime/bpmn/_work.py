@@ -72,7 +72,8 @@ def begin(
         work = inst.trigger(node, variables, local)
     elif isinstance(node, SubProcess):
         child = inst.open_scope(node.id, Variables(local, variables))
-        inst.spawn(child, node.start_events[0], via=None, entered=True)
+        # An event subprocess's start event happened already (_event_sub): leave from it.
+        inst.spawn(child, node.start_events[0], via=None, entered=not node.triggered_by_event)
         return child.outcome, lambda: inst.close_scope(child, "withdrawn")
     else:
         return None, lambda: None
