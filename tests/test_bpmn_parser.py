@@ -370,7 +370,19 @@ def test_the_model_is_frozen() -> None:
         ),
         (
             '<bpmn:endEvent id="MsgEnd"><bpmn:messageEventDefinition/></bpmn:endEvent>',
-            "element 'MsgEnd' of type 'endEvent' with messageEventDefinition is not supported",
+            "message end event 'MsgEnd' needs a zeebe:taskDefinition type: as in Zeebe it is a "
+            "job, run by the handler registered for that type (bpmn.handler)",
+        ),
+        (
+            '<bpmn:intermediateThrowEvent id="MsgThrow"><bpmn:messageEventDefinition/>'
+            "</bpmn:intermediateThrowEvent>",
+            "message throw event 'MsgThrow' needs a zeebe:taskDefinition type",
+        ),
+        (
+            '<bpmn:endEvent id="NoneJob"><bpmn:extensionElements><zeebe:taskDefinition type="x"/>'
+            "</bpmn:extensionElements></bpmn:endEvent>",
+            "element 'NoneJob' of type 'endEvent' has a zeebe:taskDefinition, which only message "
+            "throw and end events have",
         ),
         (
             '<bpmn:startEvent id="Cond"><bpmn:conditionalEventDefinition/></bpmn:startEvent>',

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._context import Future
-from .._errors import ActivityError, WorkflowCancelled
-from ._handlers import thrown_code
-from ._incidents import Incident, Thrown, Withdrawn
+from .._errors import WorkflowCancelled
+from ._incidents import Incident, Withdrawn
 from ._model import (
     Activity,
     BoundaryEvent,
@@ -28,7 +27,7 @@ from ._model import (
 from ._multi import start_body
 from ._scope import ActiveScope
 from ._timers import parse_cycle
-from ._work import begin, event_data, result
+from ._work import as_thrown, begin, event_data, result
 
 if TYPE_CHECKING:
     from ._interpreter import Instance
@@ -83,7 +82,7 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
         inst.apply(boundary, {}, event_data(value), variables)
         return boundary.id
     if error is not None:
-        thrown = _thrown(node, error)
+        thrown = as_thrown(node, error)
         catch = _catching(inst, node, thrown.code)
         if catch is None:
             raise thrown
@@ -95,20 +94,6 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
     else:
         inst.apply(node, local, result(node, value), variables)
     return node.id
-
-
-def _thrown(node: Activity, error: Exception) -> Thrown:
-    """The BPMN error the work failed with; any other failure is an incident."""
-    if isinstance(error, Thrown | Incident):
-        if isinstance(error, Incident):
-            raise error
-        return error
-    if isinstance(error, ActivityError):
-        code = thrown_code(error)
-        if code is not None:
-            return Thrown(code[0], code[1], node.id)
-        raise Incident(node.id, str(error)) from None
-    raise Incident(node.id, f"{type(error).__name__}: {error}") from None
 
 
 def _catching(inst: Instance, node: Activity, code: str) -> BoundaryEvent | None:

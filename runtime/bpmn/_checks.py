@@ -85,7 +85,9 @@ def _links(elements: Mapping[str, FlowNode], problems: Problems) -> dict[str, st
                 )
             catches[name] = element.id
     for element in elements.values():
-        if isinstance(element, IntermediateThrowEvent) and element.trigger.name not in catches:
+        if not isinstance(element, IntermediateThrowEvent):
+            continue
+        if isinstance(element.trigger, LinkEventDefinition) and element.trigger.name not in catches:
             problems.append(
                 (
                     element.id,
@@ -107,7 +109,10 @@ def _check_node(
         _check_event_subprocess(node, problems)
     if node.incoming and isinstance(node, StartEvent | BoundaryEvent):
         problems.append((node.id, f"{name} has incoming sequence flows"))
-    if node.outgoing and isinstance(node, EndEvent | IntermediateThrowEvent):
+    link_throw = isinstance(node, IntermediateThrowEvent) and isinstance(
+        node.trigger, LinkEventDefinition
+    )
+    if node.outgoing and (isinstance(node, EndEvent) or link_throw):
         problems.append((node.id, f"{name} has outgoing sequence flows"))
     trigger = getattr(node, "trigger", None)
     catch = isinstance(node, IntermediateCatchEvent)

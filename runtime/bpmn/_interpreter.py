@@ -64,6 +64,7 @@ from ._model import (
     InclusiveGateway,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
+    LinkEventDefinition,
     Message,
     MessageEventDefinition,
     Process,
@@ -75,7 +76,7 @@ from ._model import (
 )
 from ._scope import ActiveScope, Graph, Variables, is_join
 from ._timers import first_due
-from ._work import event_data
+from ._work import as_thrown, event_data, result, start_job
 
 if TYPE_CHECKING:
     from ._load import LoadedProcess
@@ -226,7 +227,10 @@ class Instance:
             self._start_event(node, variables)
             return node.id
         if isinstance(node, EndEvent):
-            self.apply(node, self.inputs(node, variables), None, variables)
+            if isinstance(node.trigger, MessageEventDefinition):
+                await self._job_event(scope, node)
+            else:
+                self.apply(node, self.inputs(node, variables), None, variables)
             self.done(node.id)
             if isinstance(node.trigger, TerminateEventDefinition):
                 self.close_scope(scope, "terminated")
@@ -247,6 +251,9 @@ class Instance:
             else:
                 self.apply(node, local, None, variables)
         elif isinstance(node, IntermediateThrowEvent):
+            if not isinstance(node.trigger, LinkEventDefinition):
+                await self._job_event(scope, node)
+                return node.id
             self.apply(node, self.inputs(node, variables), None, variables)
             catch = self.element(scope.graph.link_catches[node.trigger.name])
             self.done(node.id)
@@ -254,6 +261,21 @@ class Instance:
             self.apply(catch, self.inputs(catch, variables), None, variables)
             return catch.id
         return node.id
+
+    async def _job_event(self, scope: ActiveScope, node: EndEvent | IntermediateThrowEvent) -> None:
+        """A message throw or end event: a job for a handler, as a service task's."""
+        variables = scope.variables
+        local = self.inputs(node, variables)
+        if scope.is_over:
+            raise Withdrawn
+        work = start_job(self, node, variables.view().new_child(local))
+        try:
+            value = await self.wait(scope, work)
+        except (Withdrawn, WorkflowCancelled):
+            raise
+        except Exception as error:
+            raise as_thrown(node, error) from None
+        self.apply(node, local, result(node, value), variables)
 
     def _start_event(self, node: StartEvent, variables: Variables) -> None:
         """Apply a start event's output mappings (Zeebe: "all none events can have them").

@@ -159,8 +159,14 @@ class StartEvent(FlowNode):
 
 @attrs.frozen(kw_only=True)
 class EndEvent(FlowNode):
+    """A message end event is a job, like a service task (``task_type`` and the rest)."""
+
     kind: ClassVar[str] = "endEvent"
-    trigger: TerminateEventDefinition | ErrorEventDefinition | None = None
+    trigger: TerminateEventDefinition | ErrorEventDefinition | MessageEventDefinition | None = None
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -173,10 +179,17 @@ class IntermediateCatchEvent(FlowNode):
 
 @attrs.frozen(kw_only=True)
 class IntermediateThrowEvent(FlowNode):
-    """A link throw: the token jumps to the link catch event of the same name and scope."""
+    """A link throw: the token jumps to the link catch event of the same name and scope.
+
+    A message throw event is a job, like a service task (``task_type`` and the rest).
+    """
 
     kind: ClassVar[str] = "intermediateThrowEvent"
-    trigger: LinkEventDefinition
+    trigger: LinkEventDefinition | MessageEventDefinition
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
 
 
 @attrs.frozen(kw_only=True)

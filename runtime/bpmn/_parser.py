@@ -81,16 +81,17 @@ _NODE_CLASSES: dict[str, type[FlowNode]] = {
 #: which event definitions each kind of event accepts (start events in subprocesses: none)
 _TRIGGERS: dict[str, tuple[str, ...]] = {
     "startEvent": ("messageEventDefinition", "timerEventDefinition"),
-    "endEvent": ("terminateEventDefinition", "errorEventDefinition"),
+    "endEvent": ("terminateEventDefinition", "errorEventDefinition", "messageEventDefinition"),
     "intermediateCatchEvent": (
         "messageEventDefinition", "timerEventDefinition", "linkEventDefinition",
     ),
-    "intermediateThrowEvent": ("linkEventDefinition",),
+    "intermediateThrowEvent": ("linkEventDefinition", "messageEventDefinition"),
     "boundaryEvent": ("timerEventDefinition", "messageEventDefinition", "errorEventDefinition"),
 }  # fmt: skip
 _EVENT_SUBPROCESS_STARTS = (
     "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
 )  # fmt: skip
+_JOB_EVENTS = ("intermediateThrowEvent", "endEvent")
 _NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent")
 
 #: children that describe an element without changing what it does
@@ -430,6 +431,8 @@ class _Parser(ExtensionReader):
             if trigger is False:
                 return None
             fields["trigger"] = trigger
+        if kind in _JOB_EVENTS:
+            self.job_event(fields, extensions, kind)
         if kind == "boundaryEvent":
             fields["attached_to"] = element.get("attachedToRef", "")
             fields["cancel_activity"] = element.get("cancelActivity", "true").strip() != "false"
@@ -468,6 +471,29 @@ class _Parser(ExtensionReader):
             )
         return _Draft(_NODE_CLASSES[kind], fields, kind)
 
+    def job_event(
+        self, fields: dict[str, Any], extensions: dict[str, ET.Element], kind: str
+    ) -> None:
+        """A message throw or end event is a job, as in Zeebe: it needs a job type.
+
+        Without one it is refused rather than run as nothing: the message the user meant
+        to send would be lost without a word (and Zeebe refuses it too).
+        """
+        node_id = fields["id"]
+        event = "message end event" if kind == "endEvent" else "message throw event"
+        if isinstance(fields.get("trigger"), MessageEventDefinition):
+            fields.update(self.job(extensions, node_id, kind))
+            if "taskDefinition" not in extensions:
+                self.problem(
+                    f"{event} {node_id!r} needs a zeebe:taskDefinition type: as in Zeebe it "
+                    "is a job, run by the handler registered for that type (bpmn.handler)"
+                )
+        elif "taskDefinition" in extensions:
+            self.problem(
+                f"element {node_id!r} of type {kind!r} has a zeebe:taskDefinition, which only "
+                "message throw and end events have"
+            )
+
     def trigger(
         self, element: ET.Element, kind: str, parent_id: str | None, definitions: list[ET.Element]
     ) -> EventDefinition | bool | None:
@@ -500,6 +526,10 @@ class _Parser(ExtensionReader):
                 f"element {node_id!r} of type {kind!r} with {name}{where} is not supported"
             )
             return False
+        if name == "messageEventDefinition" and kind in _JOB_EVENTS:
+            # A job for a handler: the message is only a name here, and often absent.
+            message = self.message_ref(definition, node_id, required=False)
+            return MessageEventDefinition(message=message or Message(id="", name=""))
         if name == "messageEventDefinition":
             message = self.message_ref(definition, node_id, required=True)
             return False if message is None else MessageEventDefinition(message=message)

@@ -24,6 +24,7 @@ from ._model import (
     FlowNode,
     InclusiveGateway,
     IntermediateThrowEvent,
+    LinkEventDefinition,
     ParallelGateway,
     Process,
     SequenceFlow,
@@ -55,7 +56,9 @@ class Graph:
                 event = self.elements.get(event_id)
                 if isinstance(event, BoundaryEvent):
                     found.extend((f, self.flows[f].target) for f in event.outgoing)
-        if isinstance(node, IntermediateThrowEvent):
+        if isinstance(node, IntermediateThrowEvent) and isinstance(
+            node.trigger, LinkEventDefinition
+        ):
             catch = self.link_catches.get(node.trigger.name)
             if catch is not None:
                 found.append((None, catch))

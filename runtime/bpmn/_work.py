@@ -7,18 +7,22 @@ produced, as variables. Boundary events and multi-instance bodies are built arou
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
 from .._context import Future
 from .._definitions import ActivityDefinition
+from .._errors import ActivityError
 from .._event import Event
 from ._feel_values import describe
-from ._handlers import PREFIX, takes_job
-from ._incidents import Incident
+from ._handlers import PREFIX, takes_job, thrown_code
+from ._incidents import Incident, Thrown
 from ._model import (
     Activity,
+    EndEvent,
+    FlowNode,
+    IntermediateThrowEvent,
     ReceiveTask,
     SendTask,
     ServiceTask,
@@ -29,6 +33,9 @@ from ._scope import ActiveScope, Variables
 
 if TYPE_CHECKING:
     from ._interpreter import Instance
+
+JobElement: TypeAlias = ServiceTask | SendTask | IntermediateThrowEvent | EndEvent
+"""What runs a job for a handler, as in Zeebe."""
 
 
 def event_data(value: Any) -> dict[str, Any] | None:
@@ -55,11 +62,7 @@ def begin(
     work: Future[Any]
     context = variables.view().new_child(local)
     if isinstance(node, ServiceTask | SendTask):
-        definition, job = _handler(inst, node, context)
-        if takes_job(definition):
-            work = ctx.run(definition, dict(context), job=job)
-        else:
-            work = ctx.run(definition, dict(context))
+        work = start_job(inst, node, context)
     elif isinstance(node, UserTask):
         key = node.id if counter is None else f"{node.id}/{counter}"
         inst.tasks[key] = {
@@ -84,8 +87,30 @@ def begin(
     return work, withdraw
 
 
+def start_job(inst: Instance, node: JobElement, context: Mapping[str, Any]) -> Future[Any]:
+    """Run the handler of the element's job type with the variables it sees."""
+    definition, job = _handler(inst, node, context)
+    if takes_job(definition):
+        return inst.ctx.run(definition, dict(context), job=job)
+    return inst.ctx.run(definition, dict(context))
+
+
+def as_thrown(node: FlowNode, error: Exception) -> Thrown:
+    """The BPMN error the work failed with; any other failure is an incident."""
+    if isinstance(error, Thrown | Incident):
+        if isinstance(error, Incident):
+            raise error
+        return error
+    if isinstance(error, ActivityError):
+        code = thrown_code(error)
+        if code is not None:
+            return Thrown(code[0], code[1], node.id)
+        raise Incident(node.id, str(error)) from None
+    raise Incident(node.id, f"{type(error).__name__}: {error}") from None
+
+
 def _handler(
-    inst: Instance, node: ServiceTask | SendTask, context: Mapping[str, Any]
+    inst: Instance, node: JobElement, context: Mapping[str, Any]
 ) -> tuple[ActivityDefinition[Any, Any], dict[str, Any]]:
     """The handler for the task's job type (evaluated), with its attempts; and the job."""
     task_type = None if node.task_type is None else _job_type(inst, node, context)
@@ -118,7 +143,7 @@ def _handler(
     raise Incident(node.id, f"no handler is registered for {wanted} (see bpmn.handler)")
 
 
-def _job_type(inst: Instance, node: ServiceTask | SendTask, context: Mapping[str, Any]) -> str:
+def _job_type(inst: Instance, node: JobElement, context: Mapping[str, Any]) -> str:
     """The job type as written, or what its FEEL expression gives for this instance."""
     text = node.task_type or ""
     value = inst.value(node.id, "job type", text, context)
@@ -139,8 +164,9 @@ def _groups(inst: Instance, node: UserTask, context: Mapping[str, Any]) -> list[
     return [group.strip() for group in str(value or "").split(",") if group.strip()]
 
 
-def result(node: Activity, value: Any) -> dict[str, Any] | None:
-    if isinstance(node, ServiceTask | SendTask):
+def result(node: FlowNode, value: Any) -> dict[str, Any] | None:
+    """What the work produced, as variables (None: nothing)."""
+    if isinstance(node, JobElement):
         if value is not None and not isinstance(value, dict):
             raise Incident(
                 node.id, f"the handler returned {type(value).__name__}, not a dict or None"
