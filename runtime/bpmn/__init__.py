@@ -23,6 +23,7 @@ from ._model import Activity as Activity
 from ._model import BoundaryEvent as BoundaryEvent
 from ._model import Bounds as Bounds
 from ._model import BpmnError as BpmnError
+from ._model import BusinessRuleTask as BusinessRuleTask
 from ._model import Definitions as Definitions
 from ._model import Diagram as Diagram
 from ._model import Edge as Edge
@@ -38,6 +39,7 @@ from ._model import InclusiveGateway as InclusiveGateway
 from ._model import IntermediateCatchEvent as IntermediateCatchEvent
 from ._model import IntermediateThrowEvent as IntermediateThrowEvent
 from ._model import LinkEventDefinition as LinkEventDefinition
+from ._model import ManualTask as ManualTask
 from ._model import Message as Message
 from ._model import MessageEventDefinition as MessageEventDefinition
 from ._model import MultiInstance as MultiInstance
@@ -47,6 +49,7 @@ from ._model import Point as Point
 from ._model import Process as Process
 from ._model import ReceiveTask as ReceiveTask
 from ._model import Scope as Scope
+from ._model import ScriptTask as ScriptTask
 from ._model import SendTask as SendTask
 from ._model import SequenceFlow as SequenceFlow
 from ._model import ServiceTask as ServiceTask
@@ -74,6 +77,7 @@ __all__ = [
     "BoundaryEvent",
     "Bounds",
     "BpmnError",
+    "BusinessRuleTask",
     "Cycle",
     "Definitions",
     "Diagram",
@@ -94,6 +98,7 @@ __all__ = [
     "IntermediateThrowEvent",
     "Job",
     "LinkEventDefinition",
+    "ManualTask",
     "Message",
     "MessageEventDefinition",
     "MultiInstance",
@@ -103,6 +108,7 @@ __all__ = [
     "Process",
     "ReceiveTask",
     "Scope",
+    "ScriptTask",
     "SendTask",
     "SequenceFlow",
     "ServiceTask",

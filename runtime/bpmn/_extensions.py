@@ -26,6 +26,8 @@ ZEEBE_ALLOWED: dict[str, frozenset[str]] = {
     "serviceTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
     "sendTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
     "userTask": frozenset({"assignmentDefinition", "taskHeaders", "ioMapping"}),
+    "scriptTask": frozenset({"script", "taskDefinition", "taskHeaders", "ioMapping"}),
+    "businessRuleTask": frozenset({"calledDecision", "taskDefinition", "taskHeaders", "ioMapping"}),
     "intermediateThrowEvent": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
     "endEvent": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
 }

@@ -235,6 +235,13 @@ class Task(Activity):
 
 
 @attrs.frozen(kw_only=True)
+class ManualTask(Task):
+    """Work done outside any system: passes the token on, as in Zeebe."""
+
+    kind: ClassVar[str] = "manualTask"
+
+
+@attrs.frozen(kw_only=True)
 class ServiceTask(Activity):
     """Runs the handler registered for ``task_type`` (or, without one, for the element id)."""
 
@@ -255,6 +262,33 @@ class SendTask(Activity):
     retries_expression: str | None = None
     headers: Mapping[str, str] = _map_field()
     message: Message | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScriptTask(Activity):
+    """``zeebe:script``: ``expression`` (FEEL) is evaluated and set as ``result_variable``.
+
+    With a ``zeebe:taskDefinition`` instead, it is a job for a handler, as a service task.
+    """
+
+    kind: ClassVar[str] = "scriptTask"
+    expression: str | None = None
+    result_variable: str | None = None
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
+
+
+@attrs.frozen(kw_only=True)
+class BusinessRuleTask(Activity):
+    """A job for a handler (``zeebe:taskDefinition``); DMN decisions are not run here."""
+
+    kind: ClassVar[str] = "businessRuleTask"
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
 
 
 @attrs.frozen(kw_only=True)

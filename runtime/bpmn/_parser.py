@@ -38,6 +38,7 @@ from ._model import (
     Activity,
     BoundaryEvent,
     BpmnError,
+    BusinessRuleTask,
     Definitions,
     Diagram,
     EndEvent,
@@ -51,12 +52,14 @@ from ._model import (
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     LinkEventDefinition,
+    ManualTask,
     Message,
     MessageEventDefinition,
     ParallelGateway,
     Participant,
     Process,
     ReceiveTask,
+    ScriptTask,
     SendTask,
     SequenceFlow,
     ServiceTask,
@@ -73,7 +76,8 @@ _NODE_CLASSES: dict[str, type[FlowNode]] = {
     cls.kind: cls
     for cls in (
         StartEvent, EndEvent, IntermediateCatchEvent, IntermediateThrowEvent, BoundaryEvent,
-        Task, ServiceTask, SendTask, UserTask, ReceiveTask, SubProcess,
+        Task, ManualTask, ServiceTask, SendTask, ScriptTask, BusinessRuleTask, UserTask,
+        ReceiveTask, SubProcess,
         ExclusiveGateway, InclusiveGateway, ParallelGateway, EventBasedGateway,
     )
 }  # fmt: skip
@@ -440,6 +444,8 @@ class _Parser(ExtensionReader):
             fields["default"] = element.get("default")
         elif kind in ("serviceTask", "sendTask"):
             fields.update(self.job(extensions, node_id, kind))
+        elif kind in ("scriptTask", "businessRuleTask"):
+            fields.update(self.rule_or_script(extensions, node_id, kind))
         elif kind == "userTask":
             assignment = extensions.get("assignmentDefinition")
             if assignment is not None:
@@ -470,6 +476,44 @@ class _Parser(ExtensionReader):
                 link_catches=inner.link_catches,
             )
         return _Draft(_NODE_CLASSES[kind], fields, kind)
+
+    def rule_or_script(
+        self, extensions: dict[str, ET.Element], node_id: str, kind: str
+    ) -> dict[str, Any]:
+        """A script task's FEEL script, or either task's job; a DMN decision is refused."""
+        if "calledDecision" in extensions:
+            self.problem(
+                f"business rule task {node_id!r} calls a DMN decision (zeebe:calledDecision), "
+                "which is not supported: give it a zeebe:taskDefinition type and register "
+                "a handler that decides (bpmn.handler)"
+            )
+            return {}
+        script = extensions.get("script")
+        if script is not None and "taskDefinition" in extensions:
+            self.problem(
+                f"script task {node_id!r} has both a zeebe:script and a zeebe:taskDefinition; "
+                "it needs one of them"
+            )
+            return {}
+        if script is not None:
+            expression = script.get("expression", "").strip()
+            variable = script.get("resultVariable", "").strip()
+            if not expression or not variable:
+                self.problem(
+                    f"the zeebe:script of script task {node_id!r} needs an expression and a "
+                    "resultVariable"
+                )
+                return {}
+            self.check_expression(node_id, "script", expression, always=True)
+            return {"expression": expression, "result_variable": variable}
+        if "taskDefinition" not in extensions:
+            what = "a zeebe:script or a" if kind == "scriptTask" else "a"
+            self.problem(
+                f"element {node_id!r} of type {kind!r} needs {what} zeebe:taskDefinition "
+                "(the job type of the handler that runs it), as in Zeebe"
+            )
+            return {}
+        return self.job(extensions, node_id, kind)
 
     def job_event(
         self, fields: dict[str, Any], extensions: dict[str, ET.Element], kind: str

@@ -20,10 +20,12 @@ from ._handlers import PREFIX, takes_job, thrown_code
 from ._incidents import Incident, Thrown
 from ._model import (
     Activity,
+    BusinessRuleTask,
     EndEvent,
     FlowNode,
     IntermediateThrowEvent,
     ReceiveTask,
+    ScriptTask,
     SendTask,
     ServiceTask,
     SubProcess,
@@ -34,7 +36,9 @@ from ._scope import ActiveScope, Variables
 if TYPE_CHECKING:
     from ._interpreter import Instance
 
-JobElement: TypeAlias = ServiceTask | SendTask | IntermediateThrowEvent | EndEvent
+JobElement: TypeAlias = (
+    ServiceTask | SendTask | ScriptTask | BusinessRuleTask | IntermediateThrowEvent | EndEvent
+)
 """What runs a job for a handler, as in Zeebe."""
 
 
@@ -61,7 +65,11 @@ def begin(
     ctx = inst.ctx
     work: Future[Any]
     context = variables.view().new_child(local)
-    if isinstance(node, ServiceTask | SendTask):
+    if isinstance(node, ScriptTask) and node.expression is not None:
+        value = inst.feel(node.id, "script", node.expression, context)
+        work = Future()
+        work.set_result({node.result_variable: value})
+    elif isinstance(node, ServiceTask | SendTask | ScriptTask | BusinessRuleTask):
         work = start_job(inst, node, context)
     elif isinstance(node, UserTask):
         key = node.id if counter is None else f"{node.id}/{counter}"
