@@ -72,6 +72,7 @@ def test_public_names() -> None:
         "EventDefinition", "ExclusiveGateway", "Expression", "FeelError", "FlowNode", "Gateway",
         "InclusiveGateway", "IntermediateCatchEvent", "IntermediateThrowEvent", "Job",
         "LinkEventDefinition", "Message",
+        "EscalationDeclaration", "EscalationEventDefinition",
         "ScriptTask", "BusinessRuleTask", "ManualTask",
         "MultiInstance", "MessageEventDefinition", "ParallelGateway",
         "Participant", "Point", "Process", "ReceiveTask", "Scope", "SendTask", "SequenceFlow",
@@ -365,7 +366,7 @@ def test_the_model_is_frozen() -> None:
         ),
         (
             '<bpmn:endEvent id="Esc"><bpmn:escalationEventDefinition/></bpmn:endEvent>',
-            "element 'Esc' of type 'endEvent' with escalationEventDefinition is not supported",
+            "escalation event 'Esc' needs an escalationRef",
         ),
         (
             '<bpmn:endEvent id="MsgEnd"><bpmn:messageEventDefinition/></bpmn:endEvent>',

@@ -30,6 +30,8 @@ from ._model import Edge as Edge
 from ._model import EndEvent as EndEvent
 from ._model import ErrorDeclaration as ErrorDeclaration
 from ._model import ErrorEventDefinition as ErrorEventDefinition
+from ._model import EscalationDeclaration as EscalationDeclaration
+from ._model import EscalationEventDefinition as EscalationEventDefinition
 from ._model import EventBasedGateway as EventBasedGateway
 from ._model import EventDefinition as EventDefinition
 from ._model import ExclusiveGateway as ExclusiveGateway
@@ -86,6 +88,8 @@ __all__ = [
     "EndEvent",
     "ErrorDeclaration",
     "ErrorEventDefinition",
+    "EscalationDeclaration",
+    "EscalationEventDefinition",
     "EventBasedGateway",
     "EventDefinition",
     "ExclusiveGateway",

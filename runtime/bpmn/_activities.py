@@ -7,7 +7,10 @@ scope; whatever wins, the losers are withdrawn with ``ctx.cancel`` (a subprocess
 closing its scope). Non-interrupting boundary events are watched by tasks of their own
 that start a token on the boundary's path each time they trigger (a timer cycle re-arms)
 and stop when the activity ends. Error boundary events catch the ``Thrown`` error of the
-work: a handler's ``TaskError`` or an error end event inside the subprocess.
+work: a handler's ``TaskError`` or an error end event inside the subprocess. An
+interrupting escalation boundary event ends the subprocess with ``Escalated``
+(``_escalation``), and the token leaves by it. A multi-instance activity's work is its
+body (``_multi``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import Future
 from .._errors import WorkflowCancelled
+from ._escalation import Escalated
 from ._incidents import Incident, Withdrawn
 from ._model import (
     Activity,
     BoundaryEvent,
     BpmnError,
     ErrorEventDefinition,
+    EscalationEventDefinition,
     TimerEventDefinition,
 )
 from ._multi import start_body
@@ -51,8 +56,8 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
     arms: list[tuple[BoundaryEvent, Future[Any]]] = []
     try:
         for event in inst.process.boundary_events_of(node.id):
-            if isinstance(event.trigger, ErrorEventDefinition):
-                continue
+            if isinstance(event.trigger, ErrorEventDefinition | EscalationEventDefinition):
+                continue  # caught when thrown (as_thrown, _escalation), not waited for
             if event.cancel_activity:
                 arms.append((event, inst.trigger(event, variables, local)))
             else:
@@ -81,6 +86,13 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
         inst.move(scope, token, boundary.id)
         inst.apply(boundary, {}, event_data(value), variables)
         return boundary.id
+    if isinstance(error, Escalated):  # an interrupting escalation boundary caught
+        stop()
+        caught = inst.process.element(error.boundary_id)
+        inst.done(node.id)
+        inst.move(scope, token, caught.id)
+        inst.apply(caught, {}, None, variables)
+        return caught.id
     if error is not None:
         thrown = as_thrown(node, error)
         catch = _catching(inst, node, thrown.code)

@@ -29,6 +29,7 @@ from ._incidents import Incident
 from ._model import (
     BpmnError,
     ErrorEventDefinition,
+    EscalationEventDefinition,
     MessageEventDefinition,
     StartEvent,
     SubProcess,
@@ -52,21 +53,36 @@ def watch_event_subprocesses(inst: Instance, scope: ActiveScope) -> None:
 
 def catch_error(inst: Instance, scope: ActiveScope, code: str) -> bool:
     """Start the error event subprocess of the level that catches ``code``, if there is one."""
-    if scope.interrupted:
-        return False
+    found = catching(inst, scope, ErrorEventDefinition, code)
+    if found is not None:
+        start_event_subprocess(inst, scope, *found, None)
+    return found is not None
+
+
+def catching(
+    inst: Instance,
+    scope: ActiveScope,
+    kind: type[ErrorEventDefinition | EscalationEventDefinition],
+    code: str,
+) -> tuple[SubProcess, StartEvent] | None:
+    """The event subprocess of the level whose error or escalation start event catches
+    ``code``: one naming it, else one catching any; none once the level was interrupted."""
+    if scope.interrupted or scope.is_over:
+        return None
     catch_all = None
     for sub in inst.process.event_subprocesses_of(scope.owner_id):
         start = _start(sub)
-        if isinstance(start.trigger, ErrorEventDefinition):
-            if start.trigger.error_code == code:
-                _trigger(inst, scope, sub, start, None)
-                return True
-            if start.trigger.error_code is None and catch_all is None:
+        if isinstance(start.trigger, kind):
+            caught = (
+                start.trigger.error_code
+                if isinstance(start.trigger, ErrorEventDefinition)
+                else start.trigger.escalation_code
+            )
+            if caught == code:
+                return sub, start
+            if caught is None and catch_all is None:
                 catch_all = (sub, start)
-    if catch_all is None:
-        return False
-    _trigger(inst, scope, *catch_all, None)
-    return True
+    return catch_all
 
 
 def _start(sub: SubProcess) -> StartEvent:
@@ -75,7 +91,7 @@ def _start(sub: SubProcess) -> StartEvent:
     return start
 
 
-def _trigger(
+def start_event_subprocess(
     inst: Instance,
     scope: ActiveScope,
     sub: SubProcess,
@@ -107,7 +123,7 @@ async def _watch(inst: Instance, scope: ActiveScope, sub: SubProcess, start: Sta
                 ctx.cancel(operation)
                 return
             fired += 1
-            _trigger(inst, scope, sub, start, event_data(value))
+            start_event_subprocess(inst, scope, sub, start, event_data(value))
             if start.interrupting:
                 return
             if timer is not None:

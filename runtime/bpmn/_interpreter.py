@@ -49,6 +49,7 @@ from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
 from .._event import Event
 from ._activities import run_activity
+from ._escalation import escalate
 from ._event_sub import catch_error, watch_event_subprocesses
 from ._feel import evaluate, evaluate_condition
 from ._feel_values import to_string
@@ -58,6 +59,7 @@ from ._model import (
     BpmnError,
     EndEvent,
     ErrorEventDefinition,
+    EscalationEventDefinition,
     EventBasedGateway,
     ExclusiveGateway,
     FlowNode,
@@ -109,13 +111,17 @@ class Instance:
 
     # --- scopes and tokens --------------------------------------------------------------
 
-    def open_scope(self, owner_id: str, variables: Variables) -> ActiveScope:
+    def open_scope(
+        self, owner_id: str, variables: Variables, parent: ActiveScope | None = None
+    ) -> ActiveScope:
         graphs = self.loaded.graphs
         if owner_id not in graphs:
             owner = self.process if owner_id == self.process.id else self.element(owner_id)
             assert isinstance(owner, Process | SubProcess)
             graphs[owner_id] = Graph.of(owner)
-        scope = ActiveScope(owner_id=owner_id, graph=graphs[owner_id], variables=variables)
+        scope = ActiveScope(
+            owner_id=owner_id, graph=graphs[owner_id], variables=variables, parent=parent
+        )
         self._scopes.append(scope)
         watch_event_subprocesses(self, scope)
         return scope
@@ -232,6 +238,9 @@ class Instance:
             else:
                 self.apply(node, self.inputs(node, variables), None, variables)
             self.done(node.id)
+            code = getattr(node.trigger, "escalation_code", None)
+            if code is not None and escalate(self, scope, code):
+                raise Withdrawn
             if isinstance(node.trigger, TerminateEventDefinition):
                 self.close_scope(scope, "terminated")
             elif isinstance(node.trigger, ErrorEventDefinition):
@@ -251,6 +260,11 @@ class Instance:
             else:
                 self.apply(node, local, None, variables)
         elif isinstance(node, IntermediateThrowEvent):
+            if isinstance(node.trigger, EscalationEventDefinition):
+                self.apply(node, self.inputs(node, variables), None, variables)
+                if escalate(self, scope, node.trigger.escalation_code or ""):
+                    raise Withdrawn  # an interrupting catch ended where the token was
+                return node.id
             if not isinstance(node.trigger, LinkEventDefinition):
                 await self._job_event(scope, node)
                 return node.id

@@ -73,6 +73,15 @@ class ErrorDeclaration:
 
 
 @attrs.frozen(kw_only=True)
+class EscalationDeclaration:
+    """An ``<escalation>``: what escalation throw and end events raise."""
+
+    id: str
+    name: str | None = None
+    escalation_code: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class VariableMapping:
     """One ``zeebe:input`` or ``zeebe:output``: evaluate ``source`` (FEEL), store as ``target``."""
 
@@ -110,6 +119,17 @@ class ErrorEventDefinition:
 
 
 @attrs.frozen(kw_only=True)
+class EscalationEventDefinition:
+    """Thrown: the escalation raised. Caught: the one caught (None: any)."""
+
+    escalation: EscalationDeclaration | None = None
+
+    @property
+    def escalation_code(self) -> str | None:
+        return None if self.escalation is None else self.escalation.escalation_code
+
+
+@attrs.frozen(kw_only=True)
 class LinkEventDefinition:
     name: str
 
@@ -123,6 +143,7 @@ EventDefinition: TypeAlias = (
     MessageEventDefinition
     | TimerEventDefinition
     | ErrorEventDefinition
+    | EscalationEventDefinition
     | LinkEventDefinition
     | TerminateEventDefinition
 )
@@ -153,7 +174,13 @@ class StartEvent(FlowNode):
     """
 
     kind: ClassVar[str] = "startEvent"
-    trigger: MessageEventDefinition | TimerEventDefinition | ErrorEventDefinition | None = None
+    trigger: (
+        MessageEventDefinition
+        | TimerEventDefinition
+        | ErrorEventDefinition
+        | EscalationEventDefinition
+        | None
+    ) = None
     interrupting: bool = True
 
 
@@ -162,7 +189,13 @@ class EndEvent(FlowNode):
     """A message end event is a job, like a service task (``task_type`` and the rest)."""
 
     kind: ClassVar[str] = "endEvent"
-    trigger: TerminateEventDefinition | ErrorEventDefinition | MessageEventDefinition | None = None
+    trigger: (
+        TerminateEventDefinition
+        | ErrorEventDefinition
+        | MessageEventDefinition
+        | EscalationEventDefinition
+        | None
+    ) = None
     task_type: str | None = None
     retries: int = 3
     retries_expression: str | None = None
@@ -185,7 +218,7 @@ class IntermediateThrowEvent(FlowNode):
     """
 
     kind: ClassVar[str] = "intermediateThrowEvent"
-    trigger: LinkEventDefinition | MessageEventDefinition
+    trigger: LinkEventDefinition | MessageEventDefinition | EscalationEventDefinition
     task_type: str | None = None
     retries: int = 3
     retries_expression: str | None = None
@@ -197,7 +230,12 @@ class BoundaryEvent(FlowNode):
     kind: ClassVar[str] = "boundaryEvent"
     attached_to: str
     cancel_activity: bool = True
-    trigger: TimerEventDefinition | MessageEventDefinition | ErrorEventDefinition
+    trigger: (
+        TimerEventDefinition
+        | MessageEventDefinition
+        | ErrorEventDefinition
+        | EscalationEventDefinition
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -502,6 +540,7 @@ class Definitions:
     processes: Mapping[str, Process] = _map_field()
     messages: Mapping[str, Message] = _map_field()
     errors: Mapping[str, ErrorDeclaration] = _map_field()
+    escalations: Mapping[str, EscalationDeclaration] = _map_field()
     participants: Mapping[str, Participant] = _map_field()
     diagrams: tuple[Diagram, ...] = ()
 

@@ -44,6 +44,8 @@ from ._model import (
     EndEvent,
     ErrorDeclaration,
     ErrorEventDefinition,
+    EscalationDeclaration,
+    EscalationEventDefinition,
     EventBasedGateway,
     EventDefinition,
     ExclusiveGateway,
@@ -85,15 +87,24 @@ _NODE_CLASSES: dict[str, type[FlowNode]] = {
 #: which event definitions each kind of event accepts (start events in subprocesses: none)
 _TRIGGERS: dict[str, tuple[str, ...]] = {
     "startEvent": ("messageEventDefinition", "timerEventDefinition"),
-    "endEvent": ("terminateEventDefinition", "errorEventDefinition", "messageEventDefinition"),
+    "endEvent": (
+        "terminateEventDefinition", "errorEventDefinition", "messageEventDefinition",
+        "escalationEventDefinition",
+    ),
     "intermediateCatchEvent": (
         "messageEventDefinition", "timerEventDefinition", "linkEventDefinition",
     ),
-    "intermediateThrowEvent": ("linkEventDefinition", "messageEventDefinition"),
-    "boundaryEvent": ("timerEventDefinition", "messageEventDefinition", "errorEventDefinition"),
+    "intermediateThrowEvent": (
+        "linkEventDefinition", "messageEventDefinition", "escalationEventDefinition",
+    ),
+    "boundaryEvent": (
+        "timerEventDefinition", "messageEventDefinition", "errorEventDefinition",
+        "escalationEventDefinition",
+    ),
 }  # fmt: skip
 _EVENT_SUBPROCESS_STARTS = (
     "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
+    "escalationEventDefinition",
 )  # fmt: skip
 _JOB_EVENTS = ("intermediateThrowEvent", "endEvent")
 _NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent")
@@ -107,7 +118,6 @@ _DATA_CHILDREN = frozenset({"dataInputAssociation", "dataOutputAssociation", "pr
 _ROOT_DECLARATIONS = frozenset(
     {
         "signal",
-        "escalation",
         "itemDefinition",
         "category",
         "documentation",
@@ -153,6 +163,7 @@ class _Parser(ExtensionReader):
         self.messages: dict[str, Message] = {}
         self.errors: dict[str, ErrorDeclaration] = {}
         self.event_subprocesses: set[str] = set()
+        self.escalations: dict[str, EscalationDeclaration] = {}
 
     # --- the file -------------------------------------------------------------------
 
@@ -167,6 +178,13 @@ class _Parser(ExtensionReader):
         for child in root:
             if child.tag == q(MODEL, "message"):
                 self.message(child)
+            elif child.tag == q(MODEL, "escalation"):
+                escalation_id = child.get("id", "")
+                self.escalations[escalation_id] = EscalationDeclaration(
+                    id=escalation_id,
+                    name=child.get("name"),
+                    escalation_code=child.get("escalationCode"),
+                )
             elif child.tag == q(MODEL, "error"):
                 error_id = child.get("id", "")
                 self.errors[error_id] = ErrorDeclaration(
@@ -190,7 +208,12 @@ class _Parser(ExtensionReader):
                 diagrams.append(diagram)
                 for at, text in problems:
                     self.problem(text, at)
-            elif namespace != MODEL or name not in {"message", "error", *_ROOT_DECLARATIONS}:
+            elif namespace != MODEL or name not in {
+                "message",
+                "error",
+                "escalation",
+                *_ROOT_DECLARATIONS,
+            }:
                 self.unsupported(child)
         for participant in participants.values():
             if participant.process_id is not None and participant.process_id not in processes:
@@ -208,6 +231,7 @@ class _Parser(ExtensionReader):
             processes=processes,
             messages=self.messages,
             errors=self.errors,
+            escalations=self.escalations,
             participants=participants,
             diagrams=tuple(diagrams),
         )
@@ -334,6 +358,15 @@ class _Parser(ExtensionReader):
                     self.problem(
                         f"boundary event {node_id!r} is attached to {target!r}, which is a "
                         f"{drafts[target].kind}, not a task or subprocess",
+                        node_id,
+                    )
+                elif isinstance(
+                    draft.fields.get("trigger"), EscalationEventDefinition
+                ) and not issubclass(drafts[target].cls, SubProcess):
+                    self.problem(
+                        f"escalation boundary event {node_id!r} is attached to {target!r}, "
+                        f"which is a {drafts[target].kind}: as in Zeebe, only a subprocess "
+                        "can escalate",
                         node_id,
                     )
                 else:
@@ -581,6 +614,8 @@ class _Parser(ExtensionReader):
             return self.timer(definition, node_id)
         if name == "errorEventDefinition":
             return self.error_definition(definition, node_id, kind)
+        if name == "escalationEventDefinition":
+            return self.escalation_definition(definition, node_id, kind)
         if name == "linkEventDefinition":
             link = definition.get("name", "").strip()
             if not link:
@@ -629,6 +664,25 @@ class _Parser(ExtensionReader):
         if kind == "endEvent" and not error.error_code:
             self.problem(f"error {ref!r} thrown by end event {node_id!r} has no errorCode")
         return ErrorEventDefinition(error=error)
+
+    def escalation_definition(
+        self, definition: ET.Element, node_id: str, kind: str
+    ) -> EscalationEventDefinition | bool:
+        """A thrown escalation needs a code; a caught one without a reference catches any."""
+        throws = kind in _JOB_EVENTS
+        ref = definition.get("escalationRef")
+        if ref is None:
+            if throws:
+                self.problem(f"escalation event {node_id!r} needs an escalationRef")
+                return False
+            return EscalationEventDefinition()
+        if ref not in self.escalations:
+            self.problem(f"element {node_id!r} refers to unknown escalation {ref!r}")
+            return False
+        escalation = self.escalations[ref]
+        if throws and not escalation.escalation_code:
+            self.problem(f"escalation {ref!r} thrown by {node_id!r} has no escalationCode")
+        return EscalationEventDefinition(escalation=escalation)
 
     def message_ref(self, element: ET.Element, node_id: str, *, required: bool) -> Message | None:
         """The referenced message; None when absent or unknown (a problem if it mattered)."""

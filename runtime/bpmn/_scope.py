@@ -126,6 +126,8 @@ class ActiveScope:
     owner_id: str
     graph: Graph
     variables: Variables
+    parent: ActiveScope | None = None
+    """The level this one is inside (None: the process level)."""
     tokens: dict[int, str] = attrs.field(factory=dict)
     """Running tokens: token id -> the element it is at."""
     arrivals: dict[str, list[str]] = attrs.field(factory=dict)

@@ -82,7 +82,7 @@ def begin(
     elif isinstance(node, ReceiveTask):
         work = inst.trigger(node, variables, local)
     elif isinstance(node, SubProcess):
-        child = inst.open_scope(node.id, Variables(local, variables))
+        child = inst.open_scope(node.id, Variables(local, variables), scope)
         # An event subprocess's start event happened already (_event_sub): leave from it.
         inst.spawn(child, node.start_events[0], via=None, entered=not node.triggered_by_event)
         return child.outcome, lambda: inst.close_scope(child, "withdrawn")
