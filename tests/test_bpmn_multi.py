@@ -83,6 +83,24 @@ async def test_a_sequential_user_task_stops_when_its_completion_condition_holds(
         }
 
 
+async def test_the_instance_counts_decide_a_parallel_completion_condition(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(MULTI, registry=registry)
+    async with opened(db, registry) as rt:
+        iid = await rt.start("mi_quorum", {"approvers": ["ann", "bob", "cid"]})
+        await settle(rt, iid)
+        assert list((await rt.query(iid))["tasks"]) == [f"Task_Approve/{n}" for n in (1, 2, 3)]
+        await complete_task(rt, iid, "Task_Approve/3")
+        await settle(rt, iid)
+        assert await status(rt, iid) == "waiting"
+        await complete_task(rt, iid, "Task_Approve/1")
+        assert await rt.result(iid) == {"approvers": ["ann", "bob", "cid"]}
+        assert (await rt.query(iid))["tasks"] == {}
+        late = Event(type="task.completed", subject=f"{iid}/Task_Approve/2")
+        assert (await rt.publish(late)).delivered == ()
+
+
 async def test_a_parallel_receive_task_correlates_each_message_by_its_own_item(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -17,7 +17,11 @@ interrupting boundary event on its subprocess) stops each of its tokens at its c
 wait, and the token withdraws what it waited for with ``ctx.cancel``. A level ends on its
 own when no token is left; it fails with a ``Thrown`` BPMN error (caught by an error
 boundary event further out, or failing the instance) or an ``Incident`` (a FEEL error,
-a missing handler, a failed handler: the instance fails, naming the element).
+a missing handler, a failed handler: the instance fails, naming the element). Before it
+fails with a ``Thrown`` error, an error event subprocess of the level may catch it
+(``_event_sub``); an interrupting event subprocess stops every token of its level but
+keeps the level open (``ActiveScope.interrupt``). Escalations (``_escalation``) are
+caught synchronously where they are thrown, and never fail anything.
 
 Variable mappings follow Zeebe: an element's ``zeebe:input`` mappings make local
 variables (seen by its handler, correlation key, timer and output mappings, never merged);

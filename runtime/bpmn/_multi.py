@@ -172,18 +172,19 @@ class _Body:
         self.inst.changed()
 
     def finish(self) -> None:
-        self.stopped.set_result(None)
+        self.withdraw()
         name = self.loop.output_collection
         output = {} if name is None else {name: self.variables.local[name]}
         self.outcome.set_result(output)
 
     def fail(self, error: BaseException) -> None:
         if not self.stopped.done:
-            self.stopped.set_result(None)
+            self.withdraw()
             self.outcome.set_error(error)
 
     def withdraw(self) -> None:
-        """Stop every inner instance (a boundary event won, or the scope ended)."""
+        """Stop every inner instance still running (the body ended, a boundary event won,
+        or the scope ended); their user tasks leave the view at once."""
         if not self.stopped.done:
             self.stopped.set_result(None)
         prefix = f"{self.node.id}/"
