@@ -23,7 +23,7 @@ fails with a ``Thrown`` error, an error event subprocess of the level may catch 
 keeps the level open (``ActiveScope.interrupt``). Escalations (``_escalation``) are
 caught synchronously where they are thrown, and never fail anything.
 
-Variable mappings follow Zeebe: an element's ``zeebe:input`` mappings make local
+Variable mappings follow Zeebe (``_evaluation``): an element's ``zeebe:input`` mappings make local
 variables (seen by its handler, correlation key, timer and output mappings, never merged);
 its ``zeebe:output`` mappings decide what reaches the instance, or, without any, everything
 its handler or message produced does. Events apply them too: start events their outputs
@@ -45,18 +45,16 @@ published with ``ctx.expose`` after every change for ``Runtime.query``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
-from .._event import Event
 from ._activities import run_activity
 from ._escalation import escalate
+from ._evaluation import Evaluation
 from ._event_sub import catch_error, watch_event_subprocesses
-from ._feel import evaluate, evaluate_condition
-from ._feel_values import to_string
+from ._feel import evaluate_condition
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
 from ._model import (
     Activity,
@@ -71,7 +69,6 @@ from ._model import (
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     LinkEventDefinition,
-    Message,
     MessageEventDefinition,
     Process,
     ReceiveTask,
@@ -81,14 +78,13 @@ from ._model import (
     TimerEventDefinition,
 )
 from ._scope import ActiveScope, Graph, Variables, is_join
-from ._timers import first_due
 from ._work import as_thrown, event_data, result, start_job
 
 if TYPE_CHECKING:
     from ._load import LoadedProcess
 
 
-class Instance:
+class Instance(Evaluation):
     """The state of one process instance and the walk of its tokens."""
 
     def __init__(
@@ -389,94 +385,6 @@ class Instance:
         except BpmnError as error:
             raise Incident(gateway.id, f"condition of flow {flow_id!r}: {error}") from None
 
-    # --- variables, messages, timers -------------------------------------------------------
-
-    def value(self, element_id: str, what: str, text: str, variables: Mapping[str, Any]) -> Any:
-        """A FEEL text (``=...``) evaluated, or a static text as it is."""
-        if not text.lstrip().startswith("="):
-            return text
-        return self.feel(element_id, what, text, variables)
-
-    def feel(self, element_id: str, what: str, text: str, variables: Mapping[str, Any]) -> Any:
-        """A FEEL expression (with or without ``=``) evaluated as JSON data."""
-        try:
-            return plain(evaluate(text, variables, now=self.ctx.now()))
-        except BpmnError as error:
-            raise Incident(element_id, f"{what}: {error}") from None
-
-    def inputs(self, node: FlowNode, variables: Variables) -> dict[str, Any]:
-        """The element's local variables, from its ``zeebe:input`` mappings."""
-        local: dict[str, Any] = {}
-        for mapping in node.inputs:
-            context = variables.view().new_child(local)
-            value = self.value(node.id, f"input {mapping.target!r}", mapping.source, context)
-            set_path(local, mapping.target, value)
-        return local
-
-    def apply(
-        self,
-        node: FlowNode,
-        local: Mapping[str, Any],
-        result: Mapping[str, Any] | None,
-        variables: Variables,
-    ) -> None:
-        """Merge what an element produced: through its outputs, or all of it.
-
-        Each variable goes where it is set already, nearest scope first, else to the
-        instance (Zeebe's propagation); ``local`` is only read by the outputs.
-        """
-        if node.outputs:
-            context = variables.view().new_child(dict(local)).new_child(dict(result or {}))
-            values = [
-                (m.target, self.value(node.id, f"output {m.target!r}", m.source, context))
-                for m in node.outputs
-            ]
-            for target, value in values:
-                set_path(variables.holder(target.partition(".")[0]), target, value)
-        elif result:
-            self.merge(variables, result)
-        self.changed()
-
-    def merge(self, variables: Variables, values: Mapping[str, Any]) -> None:
-        """Set each of ``values`` where it is set already, else on the instance."""
-        for name, value in values.items():
-            variables.holder(name)[name] = value
-        self.changed()
-
-    def message(
-        self, node: FlowNode, message: Message, local: Mapping[str, Any], variables: Variables
-    ) -> Future[Event]:
-        subject = None
-        key = message.correlation_key
-        if key:
-            context = variables.view().new_child(dict(local))
-            value = self.value(node.id, "correlation key", key, context)
-            if value is None:
-                raise Incident(
-                    node.id, f"the correlation key {key!r} of message {message.name!r} gave null"
-                )
-            subject = value if isinstance(value, str) else json.dumps(value)
-        return self.ctx.wait_event(message.name, subject=subject)
-
-    def now(self) -> float:
-        return self.ctx.now().timestamp()
-
-    def due(
-        self,
-        node: FlowNode,
-        definition: TimerEventDefinition,
-        variables: Variables,
-        local: Mapping[str, Any] | None = None,
-    ) -> float:
-        context = variables.view().new_child(dict(local or {}))
-        try:
-            return first_due(definition, now=self.now(), variables=context)
-        except BpmnError as error:
-            raise Incident(node.id, str(error)) from None
-
-    def sleep_until(self, due: float) -> Future[None]:
-        return self.ctx.sleep(max(0.0, due - self.now()))
-
     # --- what Runtime.query shows -----------------------------------------------------------
 
     def done(self, element_id: str) -> None:
@@ -498,26 +406,3 @@ class Instance:
                 "variables": dict(self.variables),
             }
         )
-
-
-def plain(value: Any) -> Any:
-    """A FEEL result as JSON data: dates and durations become their ISO 8601 text."""
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return to_string(value)
-
-
-def set_path(target: dict[str, Any], path: str, value: Any) -> None:
-    """``a.b.c = value``: nested objects are copied, never changed in place."""
-    head, _, rest = path.partition(".")
-    if not rest:
-        target[head] = value
-        return
-    inner = target.get(head)
-    inner = dict(inner) if isinstance(inner, dict) else {}
-    set_path(inner, rest, value)
-    target[head] = inner
