@@ -26,7 +26,6 @@ from runtime import (
     STATUSES,
     Event,
     Instance,
-    InstanceFinished,
     PublishResult,
     Runtime,
     WorkflowCancelled,
@@ -39,7 +38,7 @@ from . import _ui as ui
 from ._answer import Answer, json_answer
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import metrics_registry, render
-from ._middleware import install, read_body, read_json
+from ._middleware import header_text, install, read_body, read_json
 from ._openapi import OPENAPI
 from ._problems import HTTPProblem, to_problem
 from ._start_route import StartRoute
@@ -47,22 +46,32 @@ from ._start_route import StartRoute
 SVG = "image/svg+xml"
 MAX_PAGE = 500
 MAX_WAIT = 60.0
+MAX_STARTS = 256
 View = Callable[..., Awaitable[ResponseReturnValue]]
 N = TypeVar("N", int, float)
 
 
 def create_app(
-    runtime: Runtime, *, token: str | None = None, max_body: int = 1_048_576
+    runtime: Runtime,
+    *,
+    token: str | None = None,
+    max_body: int = 1_048_576,
+    max_starts: int = MAX_STARTS,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be open while the app serves.
 
     ``token``: every route but ``/healthz`` needs ``Authorization: Bearer <token>``.
-    ``max_body``: larger request bodies are refused with 413. The runtime is kept in
-    ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
+    ``max_body``: larger request bodies are refused with 413. ``max_starts``: starts
+    beyond that many in progress at once are answered 503 with ``Retry-After``. The
+    runtime is kept in ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
     """
+    if max_starts < 1:
+        raise ValueError("max_starts must be >= 1")
     app = QuartTrio(__name__, static_folder=None)
     rules = install(app, token=token, max_body=max_body)
-    handlers = Handlers(runtime=runtime, registry=metrics_registry(runtime))
+    handlers = Handlers(
+        runtime=runtime, registry=metrics_registry(runtime), starts=InFlight(limit=max_starts)
+    )
     for method, rule, view in routes(handlers):
         app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
     app.register_error_handler(Exception, to_problem)
@@ -95,12 +104,21 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
     ]
 
 
+@attrs.define(eq=False, kw_only=True)
+class InFlight:
+    """How many starts are in progress, and how many may be."""
+
+    limit: int
+    count: int = 0
+
+
 @attrs.frozen(kw_only=True)
 class Handlers:
     """One method per route; the runtime is their only dependency."""
 
     runtime: Runtime
     registry: CollectorRegistry
+    starts: InFlight
 
     async def healthz(self) -> ResponseReturnValue:
         return {"status": "ok"}
@@ -117,8 +135,25 @@ class Handlers:
         return started.response()
 
     async def started(self, name: str, value: Any, key: str | None) -> Answer:
-        """The start command behind ``POST /workflows/{name}``, shared with its fast path."""
-        instance_id = await self.runtime.start(name, value, instance_id=key)
+        """The start command behind ``POST /workflows/{name}``, shared with its fast path.
+
+        ``key`` is the Idempotency-Key header as the server handed it over (Latin-1)."""
+        if key is not None:
+            key = header_text("Idempotency-Key", key)
+        starts = self.starts
+        if starts.count >= starts.limit:
+            raise HTTPProblem(
+                503,
+                f"{starts.limit} starts are in progress, the most this server takes at once;"
+                " try again shortly",
+                kind="overloaded",
+                headers={"Retry-After": "1"},
+            )
+        starts.count += 1
+        try:
+            instance_id = await self.runtime.start(name, value, instance_id=key)
+        finally:
+            starts.count -= 1
         instance = await self.runtime.get(instance_id)
         body = {"instance_id": instance_id, "status": instance.status}
         location = f"/instances/{urllib.parse.quote(instance_id, safe='')}"
@@ -183,9 +218,7 @@ class Handlers:
 
     async def send_event(self, instance_id: str) -> ResponseReturnValue:
         body = _object(await read_json(), fields={"type", "data", "subject"})
-        instance = await self.runtime.get(instance_id)
-        if instance.finished:
-            raise InstanceFinished(f"instance {instance_id!r} has finished ({instance.status})")
+        # An unknown or finished instance is refused by publish (404, 409): nothing is stored.
         event = Event(
             type=body.get("type", ""),
             subject=body.get("subject"),
@@ -197,9 +230,11 @@ class Handlers:
     async def publish_cloudevents(self) -> ResponseReturnValue:
         body = await read_body()
         events, batch = cloudevents.parse(request.mimetype, request.headers.items(), body)
-        # Every event was checked before the first is published: a bad batch stores nothing.
-        results = [_published(await self.runtime.publish(event)) for event in events]
-        return ({"items": results} if batch else results[0]), 202
+        # Every event is checked before any is stored, and all are stored in one transaction.
+        if not batch:
+            return _published(await self.runtime.publish(events[0])), 202
+        results = [_published(result) for result in await self.runtime.publish_many(events)]
+        return {"items": results}, 202
 
     async def metrics(self) -> ResponseReturnValue:
         return Response(render(self.registry), content_type=METRICS_CONTENT_TYPE)

@@ -36,6 +36,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ._limits import TOO_DEEP, json_problem, may_break_limits
 from ._problems import HTTPProblem
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -84,7 +85,7 @@ class Rules:
                 kind="unauthorized",
                 headers={"WWW-Authenticate": 'Bearer realm="trioflow"'},
             )
-        if not hmac.compare_digest(given.strip().encode(), self.token):
+        if not hmac.compare_digest(_header_bytes(given.strip()), self.token):
             raise HTTPProblem(
                 401,
                 "the bearer token is not valid",
@@ -102,18 +103,30 @@ class Rules:
             )
 
 
+def _header_bytes(value: str) -> bytes:
+    """The bytes a client sent for a header value that arrived decoded as latin-1 (each
+    byte one character); nothing (which matches no token) for a value no header can hold."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return b""
+
+
 def request_id_for(given: str) -> str:
     """The request's id: the client's ``X-Request-ID`` when it is sane, a new one otherwise."""
     return given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def log_access(method: str, path: str, status: int, started: float, rid: str) -> None:
-    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival)."""
+    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival).
+
+    A path with control characters (``%0A`` decodes to a newline) is escaped in the line,
+    so that no request can write a log line of its own."""
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     _access_log.info(
         "method=%s path=%s status=%d duration_ms=%.3f request_id=%s",
         method,
-        path,
+        path if path.isprintable() else path.encode("unicode_escape").decode("ascii"),
         status,
         duration_ms,
         rid,
@@ -130,13 +143,15 @@ def install(app: QuartTrio, *, token: str | None, max_body: int) -> Rules:
     """Register the middleware on ``app``; ``token=None`` leaves every route open."""
     if max_body < 1:
         raise ValueError("max_body must be >= 1")
+    if token == "":
+        raise ValueError("the token must not be empty (token=None serves every route open)")
     # Quart counts the body as it arrives too: a chunked body has no Content-Length to check.
     app.config["MAX_CONTENT_LENGTH"] = max_body
     for name in ("trioflow.access", "trioflow.api"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RequestIdFilter) for f in logger.filters):
             logger.addFilter(RequestIdFilter())
-    rules = Rules(token=None if token is None else token.encode(), max_body=max_body)
+    rules = Rules(token=None if token is None else token.encode("utf-8"), max_body=max_body)
 
     async def begin() -> None:
         headers = request.headers
@@ -205,13 +220,37 @@ def is_json(mimetype: str) -> bool:
     return _JSON_TYPE.fullmatch(mimetype.lower()) is not None
 
 
-def decode_json(body: bytes) -> Any:
-    """The JSON value in ``body``; a 400 problem when it is not JSON (NaN included)."""
+def decode_json(body: bytes, *, limits: bool = True) -> Any:
+    """The JSON value in ``body``; a 400 problem when it is not JSON (NaN included), and
+    with ``limits``, when it nests deeper than ``MAX_DEPTH`` or holds a lone surrogate
+    (see ``_limits``; without, the caller checks the parts it takes)."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:  # the parser's own stack ran out: far past the limit
+        raise HTTPProblem(400, f"body: {TOO_DEEP}", kind="invalid-body", field="body") from None
     except ValueError as exc:
         raise HTTPProblem(
             400, f"the body is not valid JSON: {exc}", kind="malformed-json"
+        ) from None
+    if limits and may_break_limits(body):
+        problem = json_problem(value, "body")
+        if problem is not None:
+            where, message = problem
+            raise HTTPProblem(400, f"{where}: {message}", kind="invalid-body", field=where)
+    return value
+
+
+def header_text(name: str, value: str) -> str:
+    """A header value as the client wrote it, in UTF-8: servers hand values over as
+    Latin-1 (one character a byte), which would turn ``é`` into ``Ã©``. A 400 names
+    the header when its bytes are not UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin1").decode("utf-8")
+    except UnicodeError:
+        raise HTTPProblem(
+            400, f"the {name} header is not UTF-8 text", kind="invalid-header", header=name
         ) from None
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import apsw
 from quart import Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
@@ -97,6 +98,15 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
         headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         detail = exc.description or _phrase(exc.code)
         return problem_answer(exc.code, detail, path=path, title=exc.name, headers=headers)
+    if isinstance(exc, apsw.Error):
+        return _database_fault(exc, path)
+    if isinstance(exc, RecursionError):
+        # Request bodies are held to MAX_DEPTH levels; whatever nests past Python's stack
+        # anyway came from the request too: a 400, not a crash.
+        _log.warning("a request nested too deep for Python's stack", exc_info=exc)
+        return problem_answer(
+            400, "the request is nested too deeply to process", path=path, kind="invalid-body"
+        )
     status = exc.status_hint if isinstance(exc, TrioflowError) else getattr(exc, "http_status", 500)
     if status == 503:
         # Backpressure (a full queue) or a closing journal: the client may simply retry.
@@ -117,6 +127,20 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
     _log.error("unexpected error while serving a request", exc_info=exc)
     return problem_answer(
         500, "an unexpected error occurred; the server log has the details", path=path
+    )
+
+
+def _database_fault(exc: apsw.Error, path: str | None) -> Answer:
+    """A read the database failed (a damaged page, an I/O error): the service is not at
+    fault with the request, its storage is; ``trioflow check`` tells damage apart."""
+    _log.error("the database failed a request", exc_info=exc)
+    return problem_answer(
+        503,
+        f"the database failed this request ({type(exc).__name__}: {exc});"
+        " the operator's 'trioflow check' reports whether the file is damaged",
+        path=path,
+        kind="database-fault",
+        headers={"Retry-After": "5"},
     )
 
 

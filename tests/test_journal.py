@@ -96,13 +96,15 @@ async def test_append_returns_only_after_its_transaction_committed(
 
         gated.gate.set()
         await acknowledged.wait()
-        with SqliteStore(path) as other:  # a separate connection sees it: it is committed
+        with SqliteStore(
+            path, read_only=True
+        ) as other:  # a separate connection sees it: it is committed
             assert [r.seq for r in other.read("a")] == [1, 2]
             assert other.last_seq("a") == 2
         assert writer.queued == 0
 
         await writer.append(append("a", 3))
-        with SqliteStore(path) as other:
+        with SqliteStore(path, read_only=True) as other:
             assert other.last_seq("a") == 3
         writer.close()
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -16,11 +17,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from runtime import _sqlite, _sqlite_write
+from runtime._filelock import DatabaseLocked
 from runtime._sqlite import MIGRATIONS, SqliteStore
 from runtime._store import (
     TERMINAL,
     Append,
     DuplicateEvent,
+    DuplicateEvents,
+    EventBatch,
     EventRow,
     InstanceExists,
     InstanceRow,
@@ -249,6 +253,40 @@ def test_append_the_database_refuses_leaves_no_record_and_no_summary(store: Sqli
     assert store.write([append("a", 2)]) == [None]
 
 
+def event_row(id_: str, source: str = "s") -> EventRow:
+    return EventRow(
+        source=source,
+        id=id_,
+        type="paid",
+        subject=None,
+        instanceid=None,
+        event="{}",
+        received_at=1.0,
+    )
+
+
+def test_an_event_batch_is_stored_whole_or_not_at_all(store: SqliteStore) -> None:
+    # The second event's source is no text a UTF-8 column takes: the first was inserted
+    # already, and only the batch's savepoint can undo that; its neighbours commit.
+    refused = EventBatch(events=(event_row("1"), event_row("2", source="\ud800")))
+    results = store.write([append("a", 1, new=True), refused, event_row("3")])
+
+    assert type(results[1]) is StoreError and "refused" in str(results[1])
+    assert results[0] is None and results[2] is None
+    assert not store.has_event("s", "1") and store.has_event("s", "3")
+    assert [r.seq for r in store.read("a")] == [1]
+
+    results = store.write([EventBatch(events=(event_row("1"), event_row("3"), event_row("1")))])
+    assert isinstance(results[0], DuplicateEvents) and results[0].indexes == (1, 2)
+    assert store.has_event("s", "1")
+
+
+def test_an_event_the_database_refuses_fails_alone(store: SqliteStore) -> None:
+    results = store.write([append("a", 1, new=True), event_row("\udfff"), event_row("2")])
+    assert results[0] is None and type(results[1]) is StoreError and results[2] is None
+    assert store.read("a") == [record(1)] and store.has_event("s", "2")
+
+
 def test_failed_transaction_commits_nothing_and_store_stays_usable(store: SqliteStore) -> None:
     def refuse_commit(cursor: apsw.Cursor, sql: str, bindings: Any) -> bool:
         return not sql.startswith("COMMIT")
@@ -379,10 +417,30 @@ def test_timer_row_of_another_instance_is_refused(store: SqliteStore) -> None:
     assert store.get("a") is None and store.timers() == []
 
 
-def test_second_store_on_the_same_file_sees_commits(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "db") as one, SqliteStore(tmp_path / "db") as two:
+def test_a_read_only_store_on_the_same_file_sees_commits(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "db") as one, SqliteStore(tmp_path / "db", read_only=True) as two:
         one.write([append("a", 1, 3, new=True)])
         assert two.last_seq("a") == 3
+        with pytest.raises(StoreError, match="opened read-only"):
+            two.write([append("b", 1, new=True)])
+        assert one.get("b") is None
+
+
+def test_a_second_writing_store_on_one_file_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with SqliteStore(path) as one:
+        with pytest.raises(DatabaseLocked, match=rf"in use by process {os.getpid()} .*db\.lock"):
+            SqliteStore(path)
+        one.write([append("a", 1, new=True)])  # the holder goes on undisturbed
+        assert (tmp_path / "db.lock").read_text() == f"{os.getpid()}\n"
+    with SqliteStore(path) as again:  # closing let go of the lock
+        assert again.last_seq("a") == 1
+
+
+def test_a_read_only_store_neither_creates_nor_migrates(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open database"):
+        SqliteStore(tmp_path / "none.db", read_only=True)
+    assert not (tmp_path / "none.db").exists()
 
 
 def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
