@@ -49,6 +49,16 @@ async def test_an_uncaught_escalation_is_not_an_error_the_token_goes_on(
         assert "Order_Unknown" in (await rt.query(iid))["completed"]
 
 
+async def test_an_escalation_in_one_inner_instance_ends_the_whole_multi_instance_body(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with opened(db, registry) as rt:
+        iid = await rt.start("esc_multi", {"items": ["good", "fine", "bad"]})
+        assert await rt.result(iid) == {"items": ["good", "fine", "bad"], "stopped": True}
+        view = await rt.query(iid)
+        assert view["tasks"] == {} and "Each_End" not in view["completed"]
+
+
 async def test_escalation_event_subprocesses_catch_inside_first_then_outside(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:
