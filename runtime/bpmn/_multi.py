@@ -69,6 +69,8 @@ class _Body:
         return self.inst.feel(self.node.id, what, text, variables.view())
 
     async def run(self) -> None:
+        if self.stopped.done:  # withdrawn before it began
+            return
         try:
             items = self.feel("inputCollection", self.loop.input_collection, self.scope.variables)
             if not isinstance(items, list):
@@ -102,6 +104,8 @@ class _Body:
 
     def launch(self) -> None:
         """Start the next inner instance."""
+        if self.stopped.done:
+            return
         index = self.next
         self.next += 1
         self.counts(active=1)
