@@ -100,6 +100,7 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("GET", "/instances/<instance_id>/history", h.history),
         ("GET", "/instances/<instance_id>/diagram.svg", h.instance_diagram),
         ("POST", "/instances/<instance_id>/cancel", h.cancel),
+        ("POST", "/instances/<instance_id>/resume", h.resume),
         ("POST", "/instances/<instance_id>/events", h.send_event),
         ("POST", "/events", h.publish_cloudevents),
         ("POST", "/", h.publish_cloudevents),
@@ -228,6 +229,11 @@ class Handlers:
         instance = await self.runtime.get(instance_id)
         return {"instance_id": instance_id, "status": instance.status}, 202
 
+    async def resume(self, instance_id: str) -> ResponseReturnValue:
+        await self.runtime.resume(instance_id)
+        instance = await self.runtime.get(instance_id)
+        return {"instance_id": instance_id, "status": instance.status}, 202
+
     async def send_event(self, instance_id: str) -> ResponseReturnValue:
         body = _object(await read_json(), fields={"type", "data", "subject"})
         # An unknown or finished instance is refused by publish (404, 409): nothing is stored.
@@ -275,6 +281,9 @@ def _document(instance: Instance) -> dict[str, Any]:
         "waiting_on": instance.waiting_on,
         "created_at": instance.created_at.isoformat(),
         "updated_at": instance.updated_at.isoformat(),
+        "blocked": None
+        if instance.blocked is None
+        else {"reason": instance.blocked.reason, "since": instance.blocked.since.isoformat()},
     }
 
 

@@ -1,7 +1,8 @@
 """The ``trioflow`` command.
 
 ``instances``, ``show`` and ``replay`` only read the database: they are safe on a file
-that a running service is using. ``serve`` runs the service.
+that a running service is using. ``serve`` runs the service. ``resume`` drives suspended
+instances again, through a running server (``--url``) or in the database (``--db``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from runtime._sqlite import MIGRATIONS, SqliteStore
 from runtime._sqlite_check import check
 from runtime._store import StoreError
 
+from . import _resume_cli
 from ._app import MAX_STARTS
 from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
 
@@ -175,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
-    instances.add_argument("--status", choices=STATUSES)
+    # `blocked` lives only in a running server's memory (GET /instances?status=blocked).
+    stored = [status for status in STATUSES if status != "blocked"]
+    instances.add_argument("--status", choices=stored)
     instances.add_argument("--workflow")
     instances.add_argument("--limit", type=int, default=100)
 
@@ -191,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     checking = sub.add_parser("check", help="check a database file's integrity (exit 1: damaged)")
     checking.add_argument("--db", default="trioflow.db")
 
-    for command in (serve, instances, show, replay, checking):
+    resuming = _resume_cli.add_parser(sub)
+
+    for command in (serve, instances, show, replay, checking, resuming):
         command.add_argument(
             "--debug", action="store_true", help="print the whole traceback of a fatal error"
         )
@@ -202,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "show": _show,
         "replay": _replay,
         "check": _check,
+        "resume": _resume_cli.run,
     }
     try:
         commands[args.command](args)
