@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import trio
-from _ui_flows import SCRIPT, ui_pay, ui_sleeps
+from _ui_flows import SCRIPT, define_changing, ui_pay, ui_sleeps
 
 from api import create_app, serve
 from runtime import Runtime
@@ -217,3 +217,30 @@ async def test_sign_in_act_and_sign_out(db: str, tmp_path: Path) -> None:
 
         await in_browser(tmp_path, "sign-in", script)
         assert (await rt.get("guarded")).status == "completed"
+
+
+async def test_resume_a_suspended_instance_from_the_page(db: str, tmp_path: Path) -> None:
+    define_changing("v1")
+    async with Runtime.open(db) as rt:
+        await rt.start("ui_changing", instance_id="changed")  # journals ui_step('v1') at once
+    define_changing("v2")
+    try:
+        async with Runtime.open(db) as rt, served(rt) as base:
+            assert (await rt.get("changed")).status == "suspended"
+
+            def script(page: Page) -> None:
+                page.goto(f"{base}/ui/instances/changed")
+                expect(page.locator(".facts")).to_contain_text("NonDeterminismError")
+                form = page.locator("form[data-action=resume]")
+                form.get_by_role("button", name="Resume").click()  # the code is still v2
+                expect(form.locator(".outcome")).to_contain_text("suspended")
+                define_changing("v1")  # the fix is deployed
+                form.get_by_role("button", name="Resume").click()
+                expect(page.locator(".now-status")).to_have_text("waiting")
+                expect(page.locator(".facts")).to_contain_text("timer fires in 59 min")
+                expect(form).to_be_hidden()
+
+            await in_browser(tmp_path, "resume", script)
+            assert (await rt.get("changed")).status == "waiting"
+    finally:
+        define_changing("v1")
