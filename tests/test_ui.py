@@ -6,56 +6,19 @@ tests/test_ui_browser.py drives the same pages in a real Chromium.
 from __future__ import annotations
 
 import datetime as dt
-import html.parser
 import re
-from typing import Any
 
 import pytest
 import trio
 import trio.testing
 from _ui_flows import SCRIPT, define_changing, ui_fails, ui_flow, ui_gather, ui_pay, ui_sleeps
+from _ui_pages import Collector, get_page
 
 from api import create_app
 from api._ui import _pages as ui_pages
 from api._ui._html import duration, relative
 from api._ui._waits import describe
 from runtime import STATUSES, Event, Runtime
-
-_BLOCKS = {"td", "th", "li", "div", "p", "tr", "h1", "h2", "h3", "pre", "summary", "ul", "ol"}
-
-
-class Collector(html.parser.HTMLParser):
-    """Parses the page (it must be well-formed enough to parse) and keeps links and text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[str] = []
-        self.text: list[str] = []
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if tag in _BLOCKS:
-            self.text.append(" ")
-        if tag == "a":
-            self.links += [v for k, v in attrs if k == "href" and v]
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    @property
-    def words(self) -> str:
-        """The text as a reader sees it: blocks apart, inline pieces together."""
-        return " ".join("".join(self.text).split())
-
-
-async def get_page(client: Any, path: str, status: int = 200) -> Collector:
-    response = await client.get(path)
-    assert response.status_code == status, path
-    assert response.content_type.startswith("text/html")
-    page = Collector()
-    page.feed(await response.get_data(as_text=True))
-    return page
 
 
 async def test_the_list_shows_instances_and_filters_them(db: str) -> None:
