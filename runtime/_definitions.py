@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
 
-from ._convert import parameter_types, return_type
+from ._convert import check_signature, from_json_value, parameter_types, return_type, to_json_value
 from ._errors import WorkflowNotFound
 
 P = ParamSpec("P")
@@ -68,6 +68,56 @@ class ActivityDefinition(Generic[P, R]):
         """Calling an activity directly runs the plain function (handy in unit tests)."""
         return self.fn(*args, **kwargs)
 
+    def encode_arguments(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments as JSON data, each checked against its parameter's annotation:
+        ``InvalidInput`` (naming ``activity.parameter``) before anything is journaled."""
+        json_args = []
+        for i, value in enumerate(args):
+            name, type_ = self._positional(i)
+            data = to_json_value(value, path=f"{self.name}.{name}")
+            from_json_value(data, type_, path=f"{self.name}.{name}")
+            json_args.append(data)
+        json_kwargs = {}
+        for name, value in kwargs.items():
+            data = to_json_value(value, path=f"{self.name}.{name}")
+            from_json_value(data, self._keyword(name), path=f"{self.name}.{name}")
+            json_kwargs[name] = data
+        return json_args, json_kwargs
+
+    def decode_arguments(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The journaled arguments structured into the parameters' types."""
+        values = []
+        for i, data in enumerate(args):
+            name, type_ = self._positional(i)
+            values.append(from_json_value(data, type_, path=f"{self.name}.{name}"))
+        named = {
+            name: from_json_value(data, self._keyword(name), path=f"{self.name}.{name}")
+            for name, data in kwargs.items()
+        }
+        return values, named
+
+    def _positional(self, i: int) -> tuple[str, Any]:
+        params = self.parameters
+        if i < len(params) and params[i].kind in _POSITIONAL:
+            return params[i].name, params[i].annotation
+        rest = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
+        return f"args[{i}]", Any if rest is None else rest.annotation
+
+    def _keyword(self, name: str) -> Any:
+        for p in self.parameters:
+            if p.name == name and p.kind in _KEYWORD:
+                return p.annotation
+        rest = next((p for p in self.parameters if p.kind is p.VAR_KEYWORD), None)
+        return Any if rest is None else rest.annotation
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
 
 @attrs.frozen(kw_only=True)
 class WorkflowDefinition:
@@ -77,6 +127,8 @@ class WorkflowDefinition:
     fn: Callable[..., Any]
     input_type: Any = attrs.field(eq=False)
     takes_input: bool
+    output_type: Any = attrs.field(default=Any, eq=False)
+    """The return annotation: a workflow whose output does not fit it fails."""
     trigger: str | None = None
     kind: str = "code"
     version: str | None = None
@@ -162,14 +214,17 @@ def activity(
         raise ValueError("timeout must be > 0")
 
     def wrap(f: Callable[P, R]) -> ActivityDefinition[P, R]:
+        params = parameter_types(f)
+        result = return_type(f)
+        check_signature(f"activity {f.__name__!r}", params, result)
         definition: ActivityDefinition[P, R] = ActivityDefinition(
             name=name or f.__name__,
             fn=f,
             retry=retry or RetryPolicy(),
             timeout=timeout,
             is_async=inspect.iscoroutinefunction(f),
-            parameters=parameter_types(f),
-            result_type=return_type(f),
+            parameters=params,
+            result_type=result,
         )
         registry.add_activity(definition)
         return definition
@@ -201,11 +256,14 @@ def workflow(
                 f"workflow {f.__name__!r} must take (ctx) or (ctx, input), not {len(params)} "
                 "parameters"
             )
+        output = return_type(f)
+        check_signature(f"workflow {f.__name__!r}", params[1:], output)  # not ctx
         definition = WorkflowDefinition(
             name=name or f.__name__,
             fn=f,
             input_type=params[1].annotation if len(params) == 2 else None,
             takes_input=len(params) == 2,
+            output_type=output,
             trigger=trigger,
         )
         registry.add_workflow(definition)
