@@ -15,9 +15,10 @@ import json
 import pathlib
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import cattrs
 from cattrs.v import format_exception
 
@@ -70,6 +71,11 @@ def to_json_value(value: Any, *, path: str = "value") -> Any:
 
     Anything that has no JSON form is ``InvalidInput`` naming where it is under ``path``.
     """
+    kind = type(value)
+    if kind is bool or value is None or (kind is int and value.bit_length() < 64):
+        return value
+    if kind is str and value.isascii():
+        return value
     try:
         return unstructure(value)
     except NotJson as exc:
@@ -213,3 +219,75 @@ def check_signature(what: str, params: list[inspect.Parameter], result: Any) -> 
         check_type(result)
     except TypeError as exc:
         raise TypeError(f"{what}: return type: {exc}") from None
+
+
+@attrs.frozen
+class Arguments:
+    """A function's arguments to and from JSON, each by its parameter's annotation and
+    named in messages as ``function.parameter``."""
+
+    _owner: str
+    _positional: tuple[tuple[str, Any], ...]
+    _rest: Any
+    _keywords: dict[str, tuple[str, Any]]
+    _extra: Any
+
+    @classmethod
+    def of(cls, owner: str, params: list[inspect.Parameter]) -> Arguments:
+        kinds = inspect.Parameter
+        return cls(
+            owner,
+            tuple(
+                (f"{owner}.{p.name}", p.annotation)
+                for p in params
+                if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+            ),
+            next((p.annotation for p in params if p.kind is kinds.VAR_POSITIONAL), Any),
+            {
+                p.name: (f"{owner}.{p.name}", p.annotation)
+                for p in params
+                if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+            },
+            next((p.annotation for p in params if p.kind is kinds.VAR_KEYWORD), Any),
+        )
+
+    def _at(self, i: int) -> tuple[str, Any]:
+        if i < len(self._positional):
+            return self._positional[i]
+        return f"{self._owner}.args[{i}]", self._rest
+
+    def _named(self, name: str) -> tuple[str, Any]:
+        return self._keywords.get(name) or (f"{self._owner}.{name}", self._extra)
+
+    def encode(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments as JSON data, each checked to fit its parameter: ``InvalidInput``
+        otherwise, before anything is journaled."""
+        json_args = []
+        for i, value in enumerate(args):
+            path, type_ = self._at(i)
+            data = to_json_value(value, path=path)
+            from_json_value(data, type_, path=path)
+            json_args.append(data)
+        json_kwargs = {}
+        for name, value in kwargs.items():
+            path, type_ = self._named(name)
+            data = to_json_value(value, path=path)
+            from_json_value(data, type_, path=path)
+            json_kwargs[name] = data
+        return json_args, json_kwargs
+
+    def decode(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Journaled arguments structured into the parameters' types."""
+        values = []
+        for i, data in enumerate(args):
+            path, type_ = self._at(i)
+            values.append(from_json_value(data, type_, path=path))
+        named = {}
+        for name, data in kwargs.items():
+            path, type_ = self._named(name)
+            named[name] = from_json_value(data, type_, path=path)
+        return values, named

@@ -359,7 +359,7 @@ class WorkflowCore:
         if not isinstance(activity, ActivityDefinition):
             raise TypeError(f"ctx.run takes an @activity, not {activity!r}")
         # Fails here, in workflow code, when an argument is not JSON or does not fit.
-        json_args, json_kwargs = activity.encode_arguments(args, kwargs)
+        json_args, json_kwargs = activity.arguments.encode(args, kwargs)
         future: Future[Any] = Future()
         step = _ActivityStep(
             future=future,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
 
-from ._convert import check_signature, from_json_value, parameter_types, return_type, to_json_value
+from ._convert import Arguments, check_signature, parameter_types, return_type
 from ._errors import WorkflowNotFound
 
 P = ParamSpec("P")
@@ -63,60 +63,16 @@ class ActivityDefinition(Generic[P, R]):
     is_async: bool
     parameters: list[inspect.Parameter] = attrs.field(eq=False)
     result_type: Any = attrs.field(eq=False)
+    arguments: Arguments = attrs.field(init=False, eq=False, repr=False)
+    """Converts the arguments to and from JSON, each by its parameter's annotation."""
+
+    @arguments.default
+    def _arguments(self) -> Arguments:
+        return Arguments.of(self.name, self.parameters)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Calling an activity directly runs the plain function (handy in unit tests)."""
         return self.fn(*args, **kwargs)
-
-    def encode_arguments(
-        self, args: Sequence[Any], kwargs: dict[str, Any]
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """The arguments as JSON data, each checked against its parameter's annotation:
-        ``InvalidInput`` (naming ``activity.parameter``) before anything is journaled."""
-        json_args = []
-        for i, value in enumerate(args):
-            name, type_ = self._positional(i)
-            data = to_json_value(value, path=f"{self.name}.{name}")
-            from_json_value(data, type_, path=f"{self.name}.{name}")
-            json_args.append(data)
-        json_kwargs = {}
-        for name, value in kwargs.items():
-            data = to_json_value(value, path=f"{self.name}.{name}")
-            from_json_value(data, self._keyword(name), path=f"{self.name}.{name}")
-            json_kwargs[name] = data
-        return json_args, json_kwargs
-
-    def decode_arguments(
-        self, args: Sequence[Any], kwargs: dict[str, Any]
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """The journaled arguments structured into the parameters' types."""
-        values = []
-        for i, data in enumerate(args):
-            name, type_ = self._positional(i)
-            values.append(from_json_value(data, type_, path=f"{self.name}.{name}"))
-        named = {
-            name: from_json_value(data, self._keyword(name), path=f"{self.name}.{name}")
-            for name, data in kwargs.items()
-        }
-        return values, named
-
-    def _positional(self, i: int) -> tuple[str, Any]:
-        params = self.parameters
-        if i < len(params) and params[i].kind in _POSITIONAL:
-            return params[i].name, params[i].annotation
-        rest = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
-        return f"args[{i}]", Any if rest is None else rest.annotation
-
-    def _keyword(self, name: str) -> Any:
-        for p in self.parameters:
-            if p.name == name and p.kind in _KEYWORD:
-                return p.annotation
-        rest = next((p for p in self.parameters if p.kind is p.VAR_KEYWORD), None)
-        return Any if rest is None else rest.annotation
-
-
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 @attrs.frozen(kw_only=True)

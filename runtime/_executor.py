@@ -129,7 +129,7 @@ class ActivityExecutor:
             )
             return self._failed(command, error, retryable=True)
         try:
-            args, kwargs = definition.decode_arguments(command.args, command.kwargs)
+            args, kwargs = definition.arguments.decode(command.args, command.kwargs)
             if definition.timeout is None:  # no cancel scope: it costs on the hot path
                 value = await _invoke(definition, args, kwargs)
             else:
