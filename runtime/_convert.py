@@ -23,7 +23,8 @@ import cattrs
 from cattrs.v import format_exception
 
 from ._errors import InvalidInput
-from ._structure import Hook, Mismatch, StructureHooks, TooDeep, depth_exceeds
+from ._structure import StructureHooks
+from ._structure_leaves import Hook, Mismatch, TooDeep, depth_exceeds
 from ._unstructure import MAX_DEPTH, NotJson, unstructure
 
 converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
