@@ -482,7 +482,7 @@ class WorkflowCore:
                 output = to_json_value(value, path="output")
                 if self.definition.output_type is not Any:
                     from_json_value(output, self.definition.output_type, path="output")
-            except InvalidInput as exc:
+            except Exception as exc:  # InvalidInput, or whatever reading the value raised
                 outcome = r.WorkflowFailed(error=error_info(exc))
             else:
                 outcome = r.WorkflowCompleted(output=output)
