@@ -26,7 +26,6 @@ from runtime import (
     STATUSES,
     Event,
     Instance,
-    InstanceFinished,
     PublishResult,
     Runtime,
     WorkflowCancelled,
@@ -39,7 +38,7 @@ from . import _ui as ui
 from ._answer import Answer, json_answer
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import metrics_registry, render
-from ._middleware import install, read_body, read_json
+from ._middleware import header_text, install, read_body, read_json
 from ._openapi import OPENAPI
 from ._problems import HTTPProblem, to_problem
 from ._start_route import StartRoute
@@ -117,7 +116,11 @@ class Handlers:
         return started.response()
 
     async def started(self, name: str, value: Any, key: str | None) -> Answer:
-        """The start command behind ``POST /workflows/{name}``, shared with its fast path."""
+        """The start command behind ``POST /workflows/{name}``, shared with its fast path.
+
+        ``key`` is the Idempotency-Key header as the server handed it over (Latin-1)."""
+        if key is not None:
+            key = header_text("Idempotency-Key", key)
         instance_id = await self.runtime.start(name, value, instance_id=key)
         instance = await self.runtime.get(instance_id)
         body = {"instance_id": instance_id, "status": instance.status}
@@ -183,9 +186,7 @@ class Handlers:
 
     async def send_event(self, instance_id: str) -> ResponseReturnValue:
         body = _object(await read_json(), fields={"type", "data", "subject"})
-        instance = await self.runtime.get(instance_id)
-        if instance.finished:
-            raise InstanceFinished(f"instance {instance_id!r} has finished ({instance.status})")
+        # An unknown or finished instance is refused by publish (404, 409): nothing is stored.
         event = Event(
             type=body.get("type", ""),
             subject=body.get("subject"),
@@ -197,9 +198,11 @@ class Handlers:
     async def publish_cloudevents(self) -> ResponseReturnValue:
         body = await read_body()
         events, batch = cloudevents.parse(request.mimetype, request.headers.items(), body)
-        # Every event was checked before the first is published: a bad batch stores nothing.
-        results = [_published(await self.runtime.publish(event)) for event in events]
-        return ({"items": results} if batch else results[0]), 202
+        # Every event is checked before any is stored, and all are stored in one transaction.
+        if not batch:
+            return _published(await self.runtime.publish(events[0])), 202
+        results = [_published(result) for result in await self.runtime.publish_many(events)]
+        return {"items": results}, 202
 
     async def metrics(self) -> ResponseReturnValue:
         return Response(render(self.registry), content_type=METRICS_CONTENT_TYPE)

@@ -24,6 +24,7 @@ from typing import Any
 
 from runtime import Event
 
+from ._limits import SURROGATE, json_problem, lone_surrogate
 from ._middleware import decode_json, is_json
 from ._problems import HTTPProblem
 
@@ -62,10 +63,11 @@ def parse(
 ) -> tuple[list[Event], bool]:
     """The events a request carries, and whether it was a batch."""
     mimetype = mimetype.lower()
+    # The limits on depth and text are checked per event, to name the attribute.
     if mimetype == STRUCTURED:
-        return [_structured(decode_json(body), None)], False
+        return [_structured(decode_json(body, limits=False), None)], False
     if mimetype == BATCH:
-        batch = decode_json(body)
+        batch = decode_json(body, limits=False)
         if not isinstance(batch, list):
             raise HTTPProblem(400, "a batch must be a JSON array of events", kind="invalid-batch")
         return [_structured(item, index) for index, item in enumerate(batch)], True
@@ -87,7 +89,7 @@ def _structured(value: Any, index: int | None) -> Event:
     if "data_base64" in attributes:
         problem = ("data_base64", "binary data is not supported; send JSON in 'data'")
         raise InvalidCloudEvent([problem], index)
-    return _event(attributes, data, index)
+    return _event(attributes, data, index, depth=2 if index is None else 3)
 
 
 def _binary(mimetype: str, headers: Iterable[tuple[str, str]], body: bytes) -> Event:
@@ -95,8 +97,7 @@ def _binary(mimetype: str, headers: Iterable[tuple[str, str]], body: bytes) -> E
     for name, value in headers:
         lowered = name.lower()
         if lowered.startswith("ce-"):
-            # Header values are percent-encoded (binding spec, 3.1.3.2).
-            attributes[lowered[3:]] = urllib.parse.unquote(value)
+            attributes[lowered[3:]] = _header_value(lowered[3:], value)
     if not attributes and mimetype and not is_json(mimetype):
         raise HTTPProblem(
             415,
@@ -105,14 +106,25 @@ def _binary(mimetype: str, headers: Iterable[tuple[str, str]], body: bytes) -> E
         )
     if mimetype:
         attributes["datacontenttype"] = mimetype
-    return _event(attributes, _binary_data(mimetype, body), None)
+    return _event(attributes, _binary_data(mimetype, body), None, depth=1)
+
+
+def _header_value(name: str, value: str) -> str:
+    """A ``ce-`` header's value: percent-encoded UTF-8 (binding spec, 3.1.3.2), handed over
+    by the server as Latin-1. A 400 names the attribute when it is not UTF-8."""
+    try:
+        raw = urllib.parse.unquote_to_bytes(value.encode("latin1"))
+        return raw.decode("utf-8")
+    except UnicodeError:
+        problem = (name, "must be percent-encoded UTF-8 text")
+        raise InvalidCloudEvent([problem]) from None
 
 
 def _binary_data(mimetype: str, body: bytes) -> Any:
     if not body:
         return None
     if not mimetype or is_json(mimetype):
-        return decode_json(body)
+        return decode_json(body, limits=False)
     if mimetype.startswith("text/"):
         try:
             return body.decode("utf-8")
@@ -125,11 +137,15 @@ def _binary_data(mimetype: str, body: bytes) -> Any:
     )
 
 
-def _event(attributes: dict[str, Any], data: Any, index: int | None) -> Event:
+def _event(attributes: dict[str, Any], data: Any, index: int | None, *, depth: int) -> Event:
+    """The event; ``depth``: the level of its data in the body (1 in binary mode)."""
     problems = [problem for name in attributes for problem in _check_extension(name, attributes)]
     problems[:0] = [
         problem for name in _REQUIRED + _OPTIONAL for problem in _check(name, attributes)
     ]
+    in_data = json_problem(data, "data", depth=depth)
+    if in_data is not None:
+        problems.append(in_data)
     if problems:
         raise InvalidCloudEvent(problems, index)
     return Event(
@@ -150,6 +166,8 @@ def _check(name: str, attributes: dict[str, Any]) -> list[tuple[str, str]]:
         return [(name, "required attribute is missing")] if name in _REQUIRED else []
     if not isinstance(value, str) or not value:
         return [(name, "must be a non-empty string")]
+    if lone_surrogate(value):
+        return [(name, SURROGATE)]
     if name == "specversion" and value != SPECVERSION:
         return [(name, f"must be {SPECVERSION!r}, not {value!r}")]
     if name == "time" and not is_rfc3339(value):
@@ -169,6 +187,8 @@ def _check_extension(name: str, attributes: dict[str, Any]) -> list[tuple[str, s
         return [(name, "must be a non-empty string")]
     if value is not None and (isinstance(value, float) or not isinstance(value, str | int)):
         return [(name, "an extension attribute must be a string, an integer or a boolean")]
+    if isinstance(value, str) and lone_surrogate(value):
+        return [(name, SURROGATE)]
     return []
 
 

@@ -36,6 +36,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ._limits import TOO_DEEP, json_problem, may_break_limits
 from ._problems import HTTPProblem
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -108,12 +109,15 @@ def request_id_for(given: str) -> str:
 
 
 def log_access(method: str, path: str, status: int, started: float, rid: str) -> None:
-    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival)."""
+    """The request's access-log line (``started``: its ``time.perf_counter()`` at arrival).
+
+    A path with control characters (``%0A`` decodes to a newline) is escaped in the line,
+    so that no request can write a log line of its own."""
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     _access_log.info(
         "method=%s path=%s status=%d duration_ms=%.3f request_id=%s",
         method,
-        path,
+        path if path.isprintable() else path.encode("unicode_escape").decode("ascii"),
         status,
         duration_ms,
         rid,
@@ -205,13 +209,37 @@ def is_json(mimetype: str) -> bool:
     return _JSON_TYPE.fullmatch(mimetype.lower()) is not None
 
 
-def decode_json(body: bytes) -> Any:
-    """The JSON value in ``body``; a 400 problem when it is not JSON (NaN included)."""
+def decode_json(body: bytes, *, limits: bool = True) -> Any:
+    """The JSON value in ``body``; a 400 problem when it is not JSON (NaN included), and
+    with ``limits``, when it nests deeper than ``MAX_DEPTH`` or holds a lone surrogate
+    (see ``_limits``; without, the caller checks the parts it takes)."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:  # the parser's own stack ran out: far past the limit
+        raise HTTPProblem(400, f"body: {TOO_DEEP}", kind="invalid-body", field="body") from None
     except ValueError as exc:
         raise HTTPProblem(
             400, f"the body is not valid JSON: {exc}", kind="malformed-json"
+        ) from None
+    if limits and may_break_limits(body):
+        problem = json_problem(value, "body")
+        if problem is not None:
+            where, message = problem
+            raise HTTPProblem(400, f"{where}: {message}", kind="invalid-body", field=where)
+    return value
+
+
+def header_text(name: str, value: str) -> str:
+    """A header value as the client wrote it, in UTF-8: servers hand values over as
+    Latin-1 (one character a byte), which would turn ``é`` into ``Ã©``. A 400 names
+    the header when its bytes are not UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin1").decode("utf-8")
+    except UnicodeError:
+        raise HTTPProblem(
+            400, f"the {name} header is not UTF-8 text", kind="invalid-header", header=name
         ) from None
 
 

@@ -20,17 +20,16 @@ def _problems(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/Problem{status}"} for status in statuses}
 
 
-_INSTANCE_ID = {
-    "name": "instance_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-}
+# An instance id names one URL path segment: no '/', and not '.' or '..'.
+_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^(?!\.\.?$)[^/]+$"}
+_INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": _ID_SCHEMA}
 _HTML = {"description": "An HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
 _PUBLISHED = _json(_ref("PublishResult"), "The event is stored (committed); what happened to it.")
 _CLOUDEVENT_BODY = {
     "description": "Structured mode (one event), batch mode (a JSON array), or binary mode "
-    "(attributes in ce-* headers, the data as the body).",
+    "(attributes in ce-* headers, percent-encoded UTF-8, the data as the body). A batch is "
+    "stored whole, in one transaction, or not at all: a refusal names the bad event's index. "
+    "An event whose instanceid names no instance is a 404, one that has finished a 409.",
     "required": True,
     "content": {
         "application/cloudevents+json": {"schema": _ref("CloudEvent")},
@@ -61,7 +60,7 @@ _CLOUDEVENT_RESPONSES = {
             }
         },
     },
-    **_problems(400, 401, 413, 415, 503),
+    **_problems(400, 401, 404, 409, 413, 415, 503),
 }
 
 _SVG = {
@@ -117,9 +116,11 @@ OPENAPI: dict[str, Any] = {
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
-                        "description": "The instance id: a repeated start returns that instance."
+                        "description": "The instance id: a repeated start with the same body"
+                        " returns that instance; with another body it is a 409. The value is"
+                        " read as UTF-8 (a 400 names the header when its bytes are not UTF-8)."
                         " It must not contain '/' nor be '.' or '..'.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "schema": _ID_SCHEMA,
                     },
                 ],
                 "requestBody": {"content": {"application/json": {"schema": {}}}},
@@ -302,7 +303,11 @@ OPENAPI: dict[str, Any] = {
                     {"name": "workflow", "in": "query", "schema": {"type": "string"}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": {"200": _HTML, **_problems(401)},
+                "responses": {
+                    "200": _HTML,
+                    "400": {**_HTML, "description": "An HTML page naming the bad parameter."},
+                    **_problems(401),
+                },
             }
         },
         "/ui/instances/{instance_id}": {
@@ -321,10 +326,13 @@ OPENAPI: dict[str, Any] = {
                 "content": {"application/problem+json": {"schema": _ref("Problem")}},
             }
             for status, description in {
-                400: "Bad request: the detail names the field or attribute.",
+                400: "Bad request: the detail names the field or attribute. Besides its own"
+                " rules, every JSON body must nest at most 100 levels of arrays and objects"
+                " and hold no lone surrogate (such as the escape \\ud800).",
                 401: "Missing or wrong bearer token.",
-                404: "No such workflow or instance.",
-                409: "Conflict: another workflow has that id, or the instance has finished.",
+                404: "No such workflow or instance (an event's instanceid included).",
+                409: "Conflict: another workflow or another input has that instance id, or the"
+                " instance has finished.",
                 413: "The body is too large.",
                 415: "The body is not of a supported content type.",
                 503: "Overloaded: retry after the Retry-After header's seconds.",

@@ -97,6 +97,13 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
         headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         detail = exc.description or _phrase(exc.code)
         return problem_answer(exc.code, detail, path=path, title=exc.name, headers=headers)
+    if isinstance(exc, RecursionError):
+        # Request bodies are held to MAX_DEPTH levels; whatever nests past Python's stack
+        # anyway came from the request too: a 400, not a crash.
+        _log.warning("a request nested too deep for Python's stack", exc_info=exc)
+        return problem_answer(
+            400, "the request is nested too deeply to process", path=path, kind="invalid-body"
+        )
     status = exc.status_hint if isinstance(exc, TrioflowError) else getattr(exc, "http_status", 500)
     if status == 503:
         # Backpressure (a full queue) or a closing journal: the client may simply retry.

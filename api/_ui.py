@@ -34,13 +34,19 @@ ol.timeline li{margin:0 0 .6rem 0;padding-left:.8rem}.kind{font-weight:600}
 """
 
 
-def _page(title: str, body: str) -> Response:
+def _page(title: str, body: str, status: int = 200) -> Response:
     document = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(title)} · trioflow</title><style>{_STYLE}</style></head>"
         f"<body><p><a href='/ui/'>trioflow</a></p><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
-    return Response(document, content_type="text/html; charset=utf-8")
+    return Response(document, status=status, content_type="text/html; charset=utf-8")
+
+
+def _bad_query(name: str, message: str) -> Response:
+    """A 400 page naming the query parameter (a person reads it, not a program)."""
+    detail = f"{name}: {message}"
+    return _page("Bad request", f"<p class=error>{html.escape(detail)}</p>", status=400)
 
 
 def _status(status: str) -> str:
@@ -61,8 +67,11 @@ async def instance_list(runtime: Runtime) -> Response:
     workflow = request.args.get("workflow") or None
     cursor = request.args.get("cursor") or None
     if status is not None and status not in STATUSES:
-        status = None
-    page = await runtime.list(status=status, workflow=workflow, limit=50, cursor=cursor)
+        return _bad_query("status", f"must be one of {', '.join(STATUSES)}")
+    try:
+        page = await runtime.list(status=status, workflow=workflow, limit=50, cursor=cursor)
+    except ValueError as exc:  # the store refuses a cursor it did not hand out
+        return _bad_query("cursor", str(exc))
     options = "".join(
         f"<option{' selected' if s == status else ''}>{html.escape(s)}</option>"
         for s in ("", *STATUSES)

@@ -7,22 +7,36 @@ from typing import Any
 
 import attrs
 
+from ._errors import InvalidInput
+
 
 def _new_id() -> str:
     return str(uuid.uuid4())
+
+
+def _text(event: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A string attribute must be text a database can store: no lone surrogate ("\\ud800")."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                [f"event.{attribute.name}: holds a lone surrogate (not valid Unicode text)"]
+            ) from None
 
 
 @attrs.frozen(kw_only=True)
 class Event:
     """A CloudEvent. ``(source, id)`` identifies it: a redelivery is a duplicate.
 
-    ``instanceid`` (an extension attribute) targets one instance directly.
+    ``instanceid`` (an extension attribute) targets one instance directly. A string
+    attribute holding a lone surrogate raises ``InvalidInput`` naming it.
     """
 
-    type: str
-    source: str = "trioflow"
-    id: str = attrs.field(factory=_new_id)
-    subject: str | None = None
+    type: str = attrs.field(validator=_text)
+    source: str = attrs.field(default="trioflow", validator=_text)
+    id: str = attrs.field(factory=_new_id, validator=_text)
+    subject: str | None = attrs.field(default=None, validator=_text)
     data: Any = None
-    time: str | None = None
-    instanceid: str | None = None
+    time: str | None = attrs.field(default=None, validator=_text)
+    instanceid: str | None = attrs.field(default=None, validator=_text)

@@ -9,6 +9,7 @@ after the event arrived.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -16,10 +17,23 @@ import attrs
 from . import _records as r
 from ._actor import Deliver, Reply
 from ._convert import dumps, to_json_value
-from ._errors import InvalidInput, Overloaded, TrioflowError
+from ._errors import (
+    InstanceFinished,
+    InstanceNotFound,
+    InvalidInput,
+    Overloaded,
+    TrioflowError,
+)
 from ._event import Event
 from ._journal import JournalFull
-from ._store import DuplicateEvent, EventRow, PurgeEvents
+from ._store import (
+    TERMINAL,
+    DuplicateEvent,
+    DuplicateEvents,
+    EventBatch,
+    EventRow,
+    PurgeEvents,
+)
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -68,9 +82,29 @@ def check_event(event: Event) -> tuple[dict[str, Any], str]:
     return data, dumps(data)
 
 
-async def publish(runtime: Runtime, services: Services, event: Event) -> PublishResult:
-    data, text = check_event(event)
-    row = EventRow(
+def check_target(services: Services, event: Event) -> bool:
+    """An event for one instance needs that instance, unfinished: else ``InstanceNotFound``
+    or ``InstanceFinished`` (nothing is stored). True for the redelivery of an event stored
+    already, whose instance may have finished since: a duplicate, not an error."""
+    if event.instanceid is None:
+        return False
+    row = services.store.get(event.instanceid)
+    if row is None:
+        raise InstanceNotFound(
+            f"event {event.id!r} targets instance {event.instanceid!r}, which does not exist"
+        )
+    if row.status not in TERMINAL:
+        return False
+    if services.store.has_event(event.source, event.id):
+        return True
+    raise InstanceFinished(
+        f"event {event.id!r} targets instance {event.instanceid!r},"
+        f" which has finished ({row.status})"
+    )
+
+
+def _row(services: Services, event: Event, text: str) -> EventRow:
+    return EventRow(
         source=event.source,
         id=event.id,
         type=event.type,
@@ -79,13 +113,71 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
         event=text,
         received_at=services.clock.now(),
     )
+
+
+async def publish(runtime: Runtime, services: Services, event: Event) -> PublishResult:
+    data, text = check_event(event)
+    if check_target(services, event):
+        return PublishResult(duplicate=True, stored=True)
     try:
-        await services.journal.append(row)
+        await services.journal.append(_row(services, event, text))
     except DuplicateEvent:
         return PublishResult(duplicate=True, stored=True)
     except JournalFull:
         raise Overloaded("the journal queue is full; try again shortly") from None
+    return await _deliver(runtime, services, event, data)
 
+
+async def publish_many(
+    runtime: Runtime, services: Services, events: Sequence[Event]
+) -> list[PublishResult]:
+    """Check every event, store them all in one transaction, then deliver each in turn.
+
+    A bad event refuses the whole batch before anything is stored: the error is the one
+    ``publish`` raises for it, with ``events[i]`` in front of its message.
+    """
+    checked: list[tuple[Event, dict[str, Any], str]] = []
+    stored: set[int] = set()  # redeliveries to instances that have finished since
+    for index, event in enumerate(events):
+        try:
+            data, text = check_event(event)
+            if check_target(services, event):
+                stored.add(index)
+        except TrioflowError as exc:
+            raise _at(index, exc) from None
+        checked.append((event, data, text))
+    if not checked:
+        return []
+    rows = tuple(_row(services, event, text) for event, _, text in checked)
+    duplicates = set(stored)
+    try:
+        await services.journal.append(EventBatch(events=rows))
+    except DuplicateEvents as exc:
+        duplicates.update(exc.indexes)
+    except JournalFull:
+        raise Overloaded("the journal queue is full; try again shortly") from None
+    results = []
+    for index, (event, data, _) in enumerate(checked):
+        if index in duplicates:
+            results.append(PublishResult(duplicate=True, stored=True))
+        else:
+            results.append(await _deliver(runtime, services, event, data))
+    return results
+
+
+def _at(index: int, exc: TrioflowError) -> TrioflowError:
+    """``exc`` for the event at ``index`` of a batch, saying so."""
+    if isinstance(exc, InvalidInput):
+        return InvalidInput([f"events[{index}]: {problem}" for problem in exc.problems])
+    if isinstance(exc, InstanceNotFound | InstanceFinished):
+        return type(exc)(f"events[{index}]: {exc}")
+    return exc
+
+
+async def _deliver(
+    runtime: Runtime, services: Services, event: Event, data: dict[str, Any]
+) -> PublishResult:
+    """Hand a stored event to every instance waiting for it, start what it triggers."""
     if event.instanceid is not None:
         waits = [w for w in services.store.waits_of(event.instanceid) if w.type == event.type]
     else:

@@ -7,7 +7,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -33,7 +33,7 @@ from ._errors import (
     WorkflowFailed,
 )
 from ._event import Event
-from ._events import PublishResult, publish, purge
+from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
 from ._journal import JournalStats, JournalWriter
@@ -199,7 +199,8 @@ class Runtime:
         """Start an instance and return its id once its start is committed.
 
         With ``instance_id`` the call is idempotent: an existing instance of the same
-        workflow is returned as is; one of another workflow raises ``InstanceConflict``.
+        workflow and the same input is returned as is; one of another workflow, or with
+        another input, raises ``InstanceConflict``.
         Bad input raises ``InvalidInput`` naming the field, before anything is written.
         """
         name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
@@ -216,6 +217,12 @@ class Runtime:
                     raise InstanceConflict(
                         f"instance {instance_id!r} exists already and runs workflow "
                         f"{row.workflow!r}, not {name!r}"
+                    )
+                # The stored input is the same canonical text (sorted keys, compact).
+                if row.input != input_text:
+                    raise InstanceConflict(
+                        f"instance {instance_id!r} exists already with another input"
+                        " (the same id starts the same input only once)"
                     )
                 return instance_id
         record = r.WorkflowStarted(
@@ -251,9 +258,17 @@ class Runtime:
         """Store ``event`` (answered once committed), deliver it, start what it triggers.
 
         A redelivery (same ``source`` and ``id``) is reported as a duplicate and
-        delivered nowhere twice.
+        delivered nowhere twice. An event for one instance (``instanceid``) raises
+        ``InstanceNotFound`` or ``InstanceFinished`` when there is no such instance or it
+        has finished; nothing is stored then.
         """
         return await publish(self, self._services, event)
+
+    async def publish_many(self, events: Sequence[Event]) -> builtins.list[PublishResult]:
+        """Publish ``events`` all together or not at all: each is checked as ``publish``
+        checks it (a bad one raises, naming ``events[i]``, and none is stored), then all
+        are stored in one transaction, then each is delivered in turn."""
+        return await publish_many(self, self._services, events)
 
     async def cancel(self, instance_id: str, reason: str = "") -> None:
         """Raise ``WorkflowCancelled`` at the workflow's current await."""

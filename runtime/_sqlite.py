@@ -275,6 +275,13 @@ class SqliteStore:
         self._check_open()
         return events_for(self._reader, type, subject, instance_id, since)
 
+    def has_event(self, source: str, id: str) -> bool:
+        self._check_open()
+        rows = self._reader.execute(
+            "SELECT 1 FROM events WHERE source = ? AND id = ?", (source, id)
+        ).fetchall()
+        return bool(rows)
+
     def counts_by_status(self) -> dict[str, int]:
         self._check_open()
         rows = self._reader.execute("SELECT status, count(*) FROM instances GROUP BY status")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import apsw
 
-from ._store import DuplicateEvent, EventRow, PurgeEvents, StoreError, WaitRow
+from ._store import (
+    DuplicateEvent,
+    DuplicateEvents,
+    EventBatch,
+    EventRow,
+    PurgeEvents,
+    StoreError,
+    WaitRow,
+)
 
 SET_WAIT = (
     "INSERT INTO waits (instance_id, step, type, subject) VALUES (?, ?, ?, ?)"
@@ -14,6 +22,15 @@ SET_WAIT = (
 CLEAR_WAIT = "DELETE FROM waits WHERE instance_id = ? AND step = ?"
 CLEAR_WAITS = "DELETE FROM waits WHERE instance_id = ?"
 _EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at"
+# Errors that concern an event's own values, not the transaction: refuse that event alone.
+_EVENT_ERRORS = (
+    apsw.ConstraintError,
+    apsw.MismatchError,
+    apsw.TooBigError,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
 
 
 def insert_event(cursor: apsw.Cursor, row: EventRow) -> StoreError | None:
@@ -34,6 +51,31 @@ def insert_event(cursor: apsw.Cursor, row: EventRow) -> StoreError | None:
     if cursor.connection.changes() == 0:
         return DuplicateEvent(f"event {row.id!r} from {row.source!r} was received already")
     return None
+
+
+def insert_events(cursor: apsw.Cursor, item: EventRow | EventBatch) -> StoreError | None:
+    """Store one event, or every event of a batch, or none of them (a SAVEPOINT).
+
+    A value the database cannot take (a lone surrogate, a string too big) refuses the
+    event or the batch alone, with its error; the rest of the transaction goes on.
+    """
+    cursor.execute("SAVEPOINT events")
+    try:
+        if isinstance(item, EventRow):
+            result = insert_event(cursor, item)
+        else:
+            duplicates = tuple(
+                index for index, row in enumerate(item.events) if insert_event(cursor, row)
+            )
+            result = DuplicateEvents(duplicates) if duplicates else None
+    except _EVENT_ERRORS as exc:
+        cursor.execute("ROLLBACK TO events")
+        cursor.execute("RELEASE events")
+        error = StoreError(f"the event was refused: {exc!r}")
+        error.__cause__ = exc
+        return error
+    cursor.execute("RELEASE events")
+    return result
 
 
 def purge_events(cursor: apsw.Cursor, purge: PurgeEvents) -> None:

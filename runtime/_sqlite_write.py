@@ -33,10 +33,18 @@ from typing import Any
 import apsw
 import attrs
 
-from ._sqlite_events import CLEAR_WAIT, CLEAR_WAITS, SET_WAIT, insert_event, purge_events
+from ._sqlite_events import (
+    CLEAR_WAIT,
+    CLEAR_WAITS,
+    SET_WAIT,
+    insert_event,
+    insert_events,
+    purge_events,
+)
 from ._store import (
     TERMINAL,
     Append,
+    EventBatch,
     EventRow,
     InstanceExists,
     NewInstance,
@@ -131,6 +139,8 @@ def write_batched(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreErro
                         results[index] = _apply(cursor, item)
             elif isinstance(item, EventRow):
                 results[index] = insert_event(cursor, item)
+            elif isinstance(item, EventBatch):
+                results[index] = insert_events(cursor, item)
             else:
                 purge_events(cursor, item)
         batch.write(cursor)
@@ -144,8 +154,8 @@ def write_one_by_one(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreE
     for item in group:
         if isinstance(item, Append):
             results.append(_apply(cursor, item))
-        elif isinstance(item, EventRow):
-            results.append(insert_event(cursor, item))
+        elif isinstance(item, EventRow | EventBatch):
+            results.append(insert_events(cursor, item))
         else:
             purge_events(cursor, item)
             results.append(None)

@@ -84,6 +84,17 @@ class EventRow:
 
 
 @attrs.frozen(kw_only=True)
+class EventBatch:
+    """Events stored all together or not at all (a CloudEvents batch).
+
+    An event whose `(source, id)` is stored already is a redelivery, not a failure: the
+    others are stored and the batch's slot holds `DuplicateEvents` naming the redelivered.
+    """
+
+    events: tuple[EventRow, ...]
+
+
+@attrs.frozen(kw_only=True)
 class PurgeEvents:
     """Delete the events received before `before` (epoch seconds): the retention period."""
 
@@ -114,7 +125,7 @@ class Append:
     """Steps of this instance whose wait row is deleted; a TERMINAL summary deletes them all."""
 
 
-Write = Append | EventRow | PurgeEvents
+Write = Append | EventRow | EventBatch | PurgeEvents
 """What one `Store.write` group holds."""
 
 
@@ -171,6 +182,17 @@ class DuplicateEvent(StoreError):
     """An event with that `(source, id)` is stored already: a redelivery."""
 
 
+class DuplicateEvents(StoreError):
+    """Events of an `EventBatch` were stored already (redeliveries); the others are stored now.
+
+    `indexes` are their places in the batch.
+    """
+
+    def __init__(self, indexes: tuple[int, ...]) -> None:
+        super().__init__(f"events {list(indexes)} of the batch were received already")
+        self.indexes = indexes
+
+
 class Store(Protocol):
     """A durable home for journals, instance summaries and timers.
 
@@ -183,6 +205,8 @@ class Store(Protocol):
         """Commit `appends` in one transaction, each append atomic on its own.
 
         An `EventRow` whose `(source, id)` is stored already is refused with `DuplicateEvent`;
+        an `EventBatch` is stored whole or not at all (its error in its slot), with
+        `DuplicateEvents` when some of its events were stored already (the others are stored);
         `PurgeEvents` never fails on its own.
 
         A refused append (InstanceExists, UnknownInstance, SequenceConflict, ...) is rolled
@@ -242,6 +266,10 @@ class Store(Protocol):
         """Stored events a new wait may take, in arrival order: of `type`, received at or after
         `since`, and either targeting `instance_id` or untargeted with a matching subject (any
         subject when `subject` is None)."""
+        ...
+
+    def has_event(self, source: str, id: str) -> bool:
+        """Whether the event `(source, id)` is stored (within the retention period)."""
         ...
 
     def counts_by_status(self) -> dict[str, int]:

@@ -56,9 +56,10 @@ def _body(body: bytes) -> Message:
 
 
 ADA = b'{"name": "Ada", "age": 3}'
+BOB = b'{"name": "Bob", "age": 4}'
 END: Message = {"type": "http.request", "body": b"", "more_body": False}
 GONE: Message = {"type": "http.disconnect"}
-CASES: list[tuple[str, str, list[tuple[str, str]], list[Message]]] = [
+CASES: list[tuple[str, str, list[tuple[str, str | bytes]], list[Message]]] = [
     # name, path, headers (besides the token), what the client sends (then nothing)
     ("started", "/workflows/sr_greet", [JSON], [{"type": "http.request", "body": ADA}]),
     ("in parts", "/workflows/sr_greet", [JSON], [*map(_part, (ADA[:9], ADA[9:])), END]),
@@ -81,16 +82,23 @@ CASES: list[tuple[str, str, list[tuple[str, str]], list[Message]]] = [
     ("params", "/workflows/sr_greet", [("content-type", "Application/JSON; q=1")], [_body(ADA)]),
     ("suffix", "/workflows/sr_greet", [("content-type", "application/x+json")], [_body(ADA)]),
     ("declared", "/workflows/sr_greet", [JSON, ("content-length", "500")], [_part(b"x"), END]),
-    ("grows", "/workflows/sr_greet", [JSON], [_part(b"x" * 80), _part(b"x" * 80), END]),
+    ("grows", "/workflows/sr_greet", [JSON], [_part(b"x" * 140), _part(b"x" * 140), END]),
     ("too slow", "/workflows/sr_greet", [JSON], [_part(b"{")]),
     ("gone", "/workflows/sr_greet", [JSON], [_part(b"{"), GONE]),
     ("trailing slash", "/workflows/sr_greet/", [JSON], [_body(b"{}")]),
     ("diagram", "/workflows/sr_greet/diagram.svg", [JSON], [_body(b"{}")]),
+    ("deep", "/workflows/sr_greet", [JSON], [_body(b"[" * 101 + b"]" * 101)]),
+    ("surrogate", "/workflows/sr_greet", [JSON], [_body(b'{"name": "\\ud800", "age": 3}')]),
+    ("first body", "/workflows/sr_greet", [JSON, ("idempotency-key", "g1")], [_body(ADA)]),
+    ("same body", "/workflows/sr_greet", [JSON, ("idempotency-key", "g1")], [_body(ADA)]),
+    ("other body", "/workflows/sr_greet", [JSON, ("idempotency-key", "g1")], [_body(BOB)]),
+    ("utf-8 key", "/workflows/sr_sleep", [("idempotency-key", "clé")], [END]),
+    ("latin-1 key", "/workflows/sr_sleep", [("idempotency-key", b"cl\xe9")], [END]),
 ]
 
 
 async def call(
-    asgi: ASGI, path: str, headers: list[tuple[str, str]], received: list[Message]
+    asgi: ASGI, path: str, headers: list[tuple[str, str | bytes]], received: list[Message]
 ) -> list[Message]:
     """What ``asgi`` sends for one POST; the client sends ``received``, then nothing."""
     pending = list(received)
@@ -115,7 +123,8 @@ async def call(
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"test")] + [(k.encode(), v.encode()) for k, v in headers],
+        "headers": [(b"host", b"test")]
+        + [(k.encode(), v if isinstance(v, bytes) else v.encode()) for k, v in headers],
         "client": ("127.0.0.1", 1),
         "server": ("test", 80),
         "extensions": {},
@@ -177,8 +186,8 @@ async def test_the_fast_path_answers_as_quart_does(
         Runtime.open(str(tmp_path / "fast.db")) as fast_runtime,
         Runtime.open(str(tmp_path / "quart.db")) as quart_runtime,
     ):
-        fast = create_app(fast_runtime, token=token, max_body=100)
-        quart = create_app(quart_runtime, token=token, max_body=100)
+        fast = create_app(fast_runtime, token=token, max_body=250)
+        quart = create_app(quart_runtime, token=token, max_body=250)
         route = fast.asgi_app
         assert isinstance(route, StartRoute)
         passed_on: list[str] = []
@@ -189,12 +198,24 @@ async def test_the_fast_path_answers_as_quart_does(
             await inner(scope, receive, send)
 
         route.__wrapped__ = counted
+        answers = {}
         for name, path, headers, received in cases:
             fast_answer = answer(await call(fast, path, headers, received))
             fast_log = logged(caplog)
             quart_answer = answer(await call(quart.asgi_app.__wrapped__, path, headers, received))
             assert fast_answer == quart_answer, name
             assert fast_log == logged(caplog), name
+            answers[name] = fast_answer
+        for name, status, detail in [
+            ("deep", 400, "body: nested deeper than 100 levels"),
+            ("surrogate", 400, "body.name: holds a lone surrogate"),
+            ("same body", 202, '"instance_id":"g1"'),
+            ("other body", 409, "'g1' exists already with another input"),
+            ("utf-8 key", 202, '"instance_id":"cl\\u00e9"'),
+            ("latin-1 key", 400, "the Idempotency-Key header is not UTF-8 text"),
+        ]:
+            assert answers[name]["status"] == status, name
+            assert detail in answers[name]["body"], answers[name]["body"]
         assert passed_on == ["/workflows/sr_greet/", "/workflows/sr_greet/diagram.svg"]
 
         async def overloaded(*args: Any, **kwargs: Any) -> str:

@@ -9,7 +9,17 @@ import pytest
 import trio
 import trio.testing
 
-from runtime import Event, EventTimeout, InvalidInput, Runtime, WorkflowContext, workflow
+from runtime import (
+    Event,
+    EventTimeout,
+    InstanceFinished,
+    InstanceNotFound,
+    InvalidInput,
+    Runtime,
+    WorkflowCancelled,
+    WorkflowContext,
+    workflow,
+)
 
 
 @attrs.frozen
@@ -239,3 +249,66 @@ async def test_a_withdrawn_wait_takes_no_event(
         assert result.delivered == ()
         assert await rt.result(iid) == 1
         assert "step_cancelled" in [h.kind for h in await rt.history(iid)]
+
+
+@pytest.mark.parametrize("attribute", ["id", "source", "type", "subject"])
+async def test_a_lone_surrogate_in_an_attribute_is_refused_by_name(db: str, attribute: str) -> None:
+    with pytest.raises(InvalidInput, match=rf"event\.{attribute}: holds a lone surrogate"):
+        Event(**{"type": "ping", attribute: "a\ud800"})
+    async with Runtime.open(db) as rt:
+        event = Event(type="ping", id="e-1")
+        with pytest.raises(InvalidInput, match=rf"event\.{attribute}"):
+            await rt.publish(attrs.evolve(event, **{attribute: "\udfff"}))
+        assert not (await rt.publish(event)).duplicate  # nothing was stored before
+
+
+async def test_an_event_for_a_missing_or_finished_instance_is_refused_and_not_stored(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    @workflow(name="ev_quick")
+    async def quick(ctx: WorkflowContext) -> str:
+        return "done"
+
+    async with Runtime.open(db) as rt:
+        with pytest.raises(InstanceNotFound, match="'nobody', which does not exist"):
+            await rt.publish(Event(type="ping", id="e-1", instanceid="nobody"))
+        waiting = await rt.start(ev_any)
+        await settle(rt, waiting)
+        delivered = Event(type="ping", id="e-2", instanceid=waiting)
+        assert (await rt.publish(delivered)).delivered == (waiting,)
+        await rt.cancel(waiting)
+        with pytest.raises(WorkflowCancelled):
+            await rt.result(waiting)
+        with pytest.raises(InstanceFinished, match="which has finished \\(cancelled\\)"):
+            await rt.publish(Event(type="ping", id="e-3", instanceid=waiting))
+        # A redelivery of what was stored before the instance finished stays a duplicate.
+        assert (await rt.publish(delivered)).duplicate
+        done = await rt.start(quick)
+        await rt.result(done)
+        with pytest.raises(InstanceFinished):
+            await rt.publish(Event(type="ping", id="e-4", instanceid=done))
+        assert not rt._services.store.has_event("trioflow", "e-1")
+        assert not rt._services.store.has_event("trioflow", "e-3")
+        assert not rt._services.store.has_event("trioflow", "e-4")
+
+
+async def test_publish_many_stores_every_event_or_none(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(ev_any)
+        await settle(rt, iid)
+        first = Event(type="ping", source="s", id="1")
+        with pytest.raises(InstanceNotFound, match=r"events\[1\]: event '2' targets"):
+            await rt.publish_many([first, Event(type="ping", id="2", instanceid="nobody")])
+        with pytest.raises(InvalidInput, match=r"events\[2\]: event\.data: not JSON"):
+            await rt.publish_many([first, first, Event(type="x", data=object())])
+        assert not rt._services.store.has_event("s", "1")
+        results = await rt.publish_many([first, first, Event(type="ping", source="s", id="2")])
+        assert [r.duplicate for r in results] == [False, True, False]
+        assert results[0].delivered == (iid,) and results[1].delivered == ()
+        # The second arrives before the second wait or at it: either way it is taken, in order.
+        assert await rt.result(iid) == ["1", "2"]
+        again = await rt.publish_many([Event(type="ping", source="s", id="2"), first])
+        assert [r.duplicate for r in again] == [True, True]
+        assert await rt.publish_many([]) == []

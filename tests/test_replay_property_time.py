@@ -303,7 +303,10 @@ class Driver:
             return None
         if action.kind in ("publish", "redeliver"):
             assert action.event is not None
-            result = await rt.publish(action.event)
+            try:
+                result = await rt.publish(action.event)
+            except InstanceFinished:  # a targeted event for an instance that has finished
+                return "finished"
             return (result.duplicate, sorted(result.delivered), result.started)
         assert action.instance is not None
         try:
@@ -506,10 +509,11 @@ def _matches(wait: tuple[str, str | None], ev: Event, instance_id: str) -> bool:
 def arrivals(result: Result, actions: Sequence[Action]) -> dict[str, float]:
     """When each published event was stored: when its publish went through, which is later
     than planned for one due while the process was down, and the first try for a retried
-    publish that the retry found stored already (a duplicate)."""
+    publish that the retry found stored already (a duplicate). An event for an instance that
+    had finished was refused ("finished"): it never arrived."""
     arrived = {}
     for i, action in enumerate(actions):
-        if action.kind == "publish" and i in result.tried_at:
+        if action.kind == "publish" and i in result.tried_at and result.answers[i] != "finished":
             assert action.event is not None
             tries = result.tried_at[i]
             stored_before = len(tries) > 1 and result.answers[i][0] is True
@@ -531,7 +535,8 @@ def check_delivery(
     for action in actions:
         if action.kind == "publish":
             assert action.event is not None
-            published[action.event.id] = (arrived_at[action.event.id], action.event)
+            if action.event.id in arrived_at:
+                published[action.event.id] = (arrived_at[action.event.id], action.event)
     waits: dict[int, tuple[str, str | None, float]] = {}
     taken: list[str] = []
     seen = []
@@ -587,11 +592,24 @@ def check_cancels(result: Result, actions: Sequence[Action]) -> None:
 
 
 def check_answers(result: Result, actions: Sequence[Action]) -> None:
+    """A publish stores its event, or is refused because its instance finished, and then
+    stores nothing: a redelivery of a stored event is a duplicate, of a refused one refused."""
+    refused = {
+        action.event.id
+        for i, action in enumerate(actions)
+        if action.kind == "publish" and action.event and result.answers.get(i) == "finished"
+    }
     for i, action in enumerate(actions):
-        if action.kind == "redeliver":
+        assert action.kind not in ("publish", "redeliver") or action.event is not None
+        if action.kind == "redeliver" and action.event and action.event.id in refused:
+            assert result.answers[i] == "finished", "a refused event was stored"
+        elif action.kind == "redeliver":
             assert result.answers[i] == (True, [], ()), "a redelivery was not a duplicate"
         elif action.kind == "publish" and i not in result.retried:
-            assert result.answers[i][0] is False
+            answer = result.answers[i]
+            assert answer == "finished" or answer[0] is False
+            if answer == "finished":
+                assert action.event and action.event.instanceid, "an untargeted event refused"
 
 
 def check_result(result: Result, actions: Sequence[Action]) -> list[str]:

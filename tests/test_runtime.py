@@ -92,6 +92,20 @@ async def test_start_with_an_instance_id_is_idempotent(db: str) -> None:
             await rt.start(rt_other, instance_id="o-1")
 
 
+async def test_the_same_instance_id_with_another_input_is_a_conflict(db: str) -> None:
+    async with Runtime.open(db) as rt:
+        await rt.start("rt_order", {"order_id": "A1", "amount": 1.0}, instance_id="o-1")
+        # The same input in another key order is the same input.
+        again = await rt.start("rt_order", {"amount": 1.0, "order_id": "A1"}, instance_id="o-1")
+        assert again == "o-1"
+        assert await rt.start(rt_order, Order("A1", 1.0), instance_id="o-1") == "o-1"
+        with pytest.raises(InstanceConflict, match="'o-1' exists already with another input"):
+            await rt.start(rt_order, Order("A1", 2.0), instance_id="o-1")
+        history = await rt.history("o-1")
+        assert [h.kind for h in history].count("workflow_started") == 1
+        assert (await rt.get("o-1")).input == {"order_id": "A1", "amount": 1.0}
+
+
 async def test_concurrent_starts_with_one_id_start_one_instance(db: str) -> None:
     async with Runtime.open(db) as rt:
         async with trio.open_nursery() as nursery:

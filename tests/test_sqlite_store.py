@@ -21,6 +21,8 @@ from runtime._store import (
     TERMINAL,
     Append,
     DuplicateEvent,
+    DuplicateEvents,
+    EventBatch,
     EventRow,
     InstanceExists,
     InstanceRow,
@@ -247,6 +249,40 @@ def test_append_the_database_refuses_leaves_no_record_and_no_summary(store: Sqli
     assert store.read("a") == [record(1)]
     assert store.get("a") == before
     assert store.write([append("a", 2)]) == [None]
+
+
+def event_row(id_: str, source: str = "s") -> EventRow:
+    return EventRow(
+        source=source,
+        id=id_,
+        type="paid",
+        subject=None,
+        instanceid=None,
+        event="{}",
+        received_at=1.0,
+    )
+
+
+def test_an_event_batch_is_stored_whole_or_not_at_all(store: SqliteStore) -> None:
+    # The second event's source is no text a UTF-8 column takes: the first was inserted
+    # already, and only the batch's savepoint can undo that; its neighbours commit.
+    refused = EventBatch(events=(event_row("1"), event_row("2", source="\ud800")))
+    results = store.write([append("a", 1, new=True), refused, event_row("3")])
+
+    assert type(results[1]) is StoreError and "refused" in str(results[1])
+    assert results[0] is None and results[2] is None
+    assert not store.has_event("s", "1") and store.has_event("s", "3")
+    assert [r.seq for r in store.read("a")] == [1]
+
+    results = store.write([EventBatch(events=(event_row("1"), event_row("3"), event_row("1")))])
+    assert isinstance(results[0], DuplicateEvents) and results[0].indexes == (1, 2)
+    assert store.has_event("s", "1")
+
+
+def test_an_event_the_database_refuses_fails_alone(store: SqliteStore) -> None:
+    results = store.write([append("a", 1, new=True), event_row("\udfff"), event_row("2")])
+    assert results[0] is None and type(results[1]) is StoreError and results[2] is None
+    assert store.read("a") == [record(1)] and store.has_event("s", "2")
 
 
 def test_failed_transaction_commits_nothing_and_store_stays_usable(store: SqliteStore) -> None:

@@ -14,6 +14,8 @@ from ._feel import FeelError as FeelError
 from ._feel import compile as compile_expression
 from ._feel import evaluate as evaluate_expression
 from ._feel import evaluate_condition as evaluate_condition
+from ._feel_temporal import YearsMonths as YearsMonths
+from ._handlers import Job as Job
 from ._handlers import TaskError as TaskError
 from ._handlers import handler as handler
 from ._load import load as load
@@ -89,6 +91,7 @@ __all__ = [
     "InclusiveGateway",
     "IntermediateCatchEvent",
     "IntermediateThrowEvent",
+    "Job",
     "LinkEventDefinition",
     "Message",
     "MessageEventDefinition",
@@ -113,6 +116,7 @@ __all__ = [
     "UnsafeXmlError",
     "UserTask",
     "VariableMapping",
+    "YearsMonths",
     "compile_expression",
     "evaluate_condition",
     "evaluate_expression",

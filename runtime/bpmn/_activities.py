@@ -22,7 +22,8 @@ from .._context import Future
 from .._definitions import ActivityDefinition
 from .._errors import ActivityError, WorkflowCancelled
 from .._event import Event
-from ._handlers import PREFIX, thrown_code
+from ._feel_values import describe
+from ._handlers import PREFIX, takes_job, thrown_code
 from ._incidents import Incident, Thrown, Withdrawn
 from ._model import (
     Activity,
@@ -112,7 +113,12 @@ def _begin(
     ctx = inst.ctx
     work: Future[Any]
     if isinstance(node, ServiceTask | SendTask):
-        work = ctx.run(_handler(inst, node), {**inst.variables, **local})
+        variables = {**inst.variables, **local}
+        definition, job = _handler(inst, node, ChainMap(local, inst.variables))
+        if takes_job(definition):
+            work = ctx.run(definition, variables, job=job)
+        else:
+            work = ctx.run(definition, variables)
     elif isinstance(node, UserTask):
         context = ChainMap(local, inst.variables)
         inst.tasks[node.id] = {
@@ -137,15 +143,49 @@ def _begin(
     return work, withdraw
 
 
-def _handler(inst: Instance, node: ServiceTask | SendTask) -> ActivityDefinition[Any, Any]:
-    keys = [node.task_type, node.id] if node.task_type else [node.id]
+def _handler(
+    inst: Instance, node: ServiceTask | SendTask, context: Mapping[str, Any]
+) -> tuple[ActivityDefinition[Any, Any], dict[str, Any]]:
+    """The handler for the task's job type (evaluated), with its attempts; and the job."""
+    task_type = None if node.task_type is None else _job_type(inst, node, context)
+    retries = node.retries
+    if node.retries_expression is not None:
+        value = inst.value(node.id, "retries", node.retries_expression, context)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Incident(
+                node.id,
+                f"retries {node.retries_expression!r} gave {describe(value)}, "
+                "not a whole number >= 0",
+            )
+        retries = value
+    keys = [task_type, node.id] if task_type else [node.id]
     for key in keys:
         definition = inst.loaded.registry.activity(PREFIX + key)
         if definition is not None:
-            retry = attrs.evolve(definition.retry, max_attempts=max(1, node.retries))
-            return attrs.evolve(definition, retry=retry)
+            retry = attrs.evolve(definition.retry, max_attempts=max(1, retries))
+            job = {
+                "type": task_type or node.id,
+                "element_id": node.id,
+                "element_name": node.name,
+                "process_id": inst.process.id,
+                "process_version": inst.process.version,
+                "retries": max(1, retries),
+                "headers": dict(node.headers),
+            }
+            return attrs.evolve(definition, retry=retry), job
     wanted = " or ".join(repr(key) for key in keys)
     raise Incident(node.id, f"no handler is registered for {wanted} (see bpmn.handler)")
+
+
+def _job_type(inst: Instance, node: ServiceTask | SendTask, context: Mapping[str, Any]) -> str:
+    """The job type as written, or what its FEEL expression gives for this instance."""
+    text = node.task_type or ""
+    value = inst.value(node.id, "job type", text, context)
+    if not isinstance(value, str) or not value.strip():
+        raise Incident(
+            node.id, f"the job type {text!r} gave {describe(value)}, not a non-empty string"
+        )
+    return value
 
 
 def _groups(inst: Instance, node: UserTask, context: Mapping[str, Any]) -> list[str]:
@@ -225,7 +265,8 @@ async def _watch(
                 if timer.kind != "cycle" or due is None:
                     return
                 try:
-                    due = parse_cycle(timer.expression, inst.variables).next_due(due, fired)
+                    cycle = parse_cycle(timer.expression, inst.variables, now=inst.ctx.now())
+                    due = cycle.next_due(due, fired)
                 except BpmnError as error:
                     raise Incident(event.id, str(error)) from None
                 if due is None:

@@ -8,6 +8,7 @@ what only the XML knows (unknown ids, unsupported elements); these check the sem
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeAlias
 
 from ._model import (
     BoundaryEvent,
@@ -27,15 +28,18 @@ from ._model import (
     TimerEventDefinition,
 )
 
+Problems: TypeAlias = list[tuple[str, str]]
+
 
 def check_scope(
     owner: str,
     parent_id: str | None,
     elements: Mapping[str, FlowNode],
     flows: Mapping[str, SequenceFlow],
-) -> tuple[dict[str, str], list[str]]:
-    """Check one process or subprocess level: its link catches by name, and the problems."""
-    problems: list[str] = []
+) -> tuple[dict[str, str], Problems]:
+    """Check one process or subprocess level: its link catches by name, and the problems
+    as ``(id of the element or flow at fault, sentence)``."""
+    problems: Problems = []
     link_catches = _links(elements, problems)
     for node in elements.values():
         _check_node(node, elements, flows, problems)
@@ -44,21 +48,26 @@ def check_scope(
         gateway = isinstance(source, ExclusiveGateway | InclusiveGateway)
         if flow.condition is not None and source is not None and not gateway:
             problems.append(
-                f"sequence flow {flow.id!r} has a condition, but conditions are only "
-                f"supported on flows leaving an exclusive or inclusive gateway"
+                (
+                    flow.id,
+                    f"sequence flow {flow.id!r} has a condition, but conditions are only "
+                    f"supported on flows leaving an exclusive or inclusive gateway",
+                )
             )
     starts = [node for node in elements.values() if isinstance(node, StartEvent)]
     if parent_id is not None and len(starts) != 1:
-        problems.append(f"subprocess {owner!r} needs exactly one start event, has {len(starts)}")
+        problems.append(
+            (owner, f"subprocess {owner!r} needs exactly one start event, has {len(starts)}")
+        )
     if parent_id is None and elements and not starts:
-        problems.append(f"process {owner!r} has no start event")
+        problems.append((owner, f"process {owner!r} has no start event"))
     none_starts = [start.id for start in starts if start.trigger is None]
     if len(none_starts) > 1:
-        problems.append(f"process {owner!r} has several none start events: {none_starts}")
+        problems.append((owner, f"process {owner!r} has several none start events: {none_starts}"))
     return link_catches, problems
 
 
-def _links(elements: Mapping[str, FlowNode], problems: list[str]) -> dict[str, str]:
+def _links(elements: Mapping[str, FlowNode], problems: Problems) -> dict[str, str]:
     catches: dict[str, str] = {}
     for element in elements.values():
         if isinstance(element, IntermediateCatchEvent) and isinstance(
@@ -67,15 +76,21 @@ def _links(elements: Mapping[str, FlowNode], problems: list[str]) -> dict[str, s
             name = element.trigger.name
             if name in catches:
                 problems.append(
-                    f"link catch events {catches[name]!r} and {element.id!r} have the "
-                    f"same name {name!r}"
+                    (
+                        element.id,
+                        f"link catch events {catches[name]!r} and {element.id!r} have the "
+                        f"same name {name!r}",
+                    )
                 )
             catches[name] = element.id
     for element in elements.values():
         if isinstance(element, IntermediateThrowEvent) and element.trigger.name not in catches:
             problems.append(
-                f"link throw event {element.id!r} has no link catch event named "
-                f"{element.trigger.name!r} in the same process or subprocess"
+                (
+                    element.id,
+                    f"link throw event {element.id!r} has no link catch event named "
+                    f"{element.trigger.name!r} in the same process or subprocess",
+                )
             )
     return catches
 
@@ -84,35 +99,41 @@ def _check_node(
     node: FlowNode,
     elements: Mapping[str, FlowNode],
     flows: Mapping[str, SequenceFlow],
-    problems: list[str],
+    problems: Problems,
 ) -> None:
     name = f"{node.kind} {node.id!r}"
     if node.incoming and isinstance(node, StartEvent | BoundaryEvent):
-        problems.append(f"{name} has incoming sequence flows")
+        problems.append((node.id, f"{name} has incoming sequence flows"))
     if node.outgoing and isinstance(node, EndEvent | IntermediateThrowEvent):
-        problems.append(f"{name} has outgoing sequence flows")
+        problems.append((node.id, f"{name} has outgoing sequence flows"))
     trigger = getattr(node, "trigger", None)
     catch = isinstance(node, IntermediateCatchEvent)
     if catch and node.incoming and isinstance(trigger, LinkEventDefinition):
-        problems.append(f"link catch event {node.id!r} has incoming sequence flows")
+        problems.append((node.id, f"link catch event {node.id!r} has incoming sequence flows"))
     error = isinstance(trigger, ErrorEventDefinition)
     if isinstance(node, BoundaryEvent) and error and not node.cancel_activity:
-        problems.append(f"error boundary event {node.id!r} must be interrupting")
+        problems.append((node.id, f"error boundary event {node.id!r} must be interrupting"))
     if isinstance(node, ExclusiveGateway | InclusiveGateway):
         if node.default is not None and node.default not in node.outgoing:
             problems.append(
-                f"default flow {node.default!r} of {name} is not one of its outgoing flows"
+                (
+                    node.id,
+                    f"default flow {node.default!r} of {name} is not one of its outgoing flows",
+                )
             )
         if len(node.outgoing) > 1:
             problems.extend(
-                f"sequence flow {flow_id!r} leaving {name} needs a condition "
-                "(or must be the gateway's default flow)"
+                (
+                    node.id,
+                    f"sequence flow {flow_id!r} leaving {name} needs a condition "
+                    "(or must be the gateway's default flow)",
+                )
                 for flow_id in node.outgoing
                 if flow_id != node.default and flows[flow_id].condition is None
             )
     if isinstance(node, EventBasedGateway):
         if len(node.outgoing) < 2:
-            problems.append(f"{name} needs at least two outgoing flows")
+            problems.append((node.id, f"{name} needs at least two outgoing flows"))
         for flow_id in node.outgoing:
             target = elements[flows[flow_id].target]
             waits = isinstance(target, ReceiveTask) or (
@@ -121,6 +142,9 @@ def _check_node(
             )
             if not waits:
                 problems.append(
-                    f"{name} leads to {target.id!r}, which is not a message or timer "
-                    "catch event or a receive task"
+                    (
+                        node.id,
+                        f"{name} leads to {target.id!r}, which is not a message or timer "
+                        "catch event or a receive task",
+                    )
                 )

@@ -19,6 +19,17 @@ own when no token is left; it fails with a ``Thrown`` BPMN error (caught by an e
 boundary event further out, or failing the instance) or an ``Incident`` (a FEEL error,
 a missing handler, a failed handler: the instance fails, naming the element).
 
+Variable mappings follow Zeebe: an element's ``zeebe:input`` mappings make local
+variables (seen by its handler, correlation key, timer and output mappings, never merged);
+its ``zeebe:output`` mappings decide what reaches the instance, or, without any, everything
+its handler or message produced does. Events apply them too: start events their outputs
+(a message start event's outputs pick what of the message the instance keeps), end,
+intermediate and link events their inputs and outputs. Outputs on every event are
+Zeebe's documented behaviour. Inputs on end and catch events go further than Camunda's
+modeler, which offers inputs only on activities and job-based events: here they are local
+variables that the event's own outputs, correlation key and timer read. Start and
+boundary events cannot have inputs (refused at load: nothing could read them).
+
 All state (variables, token positions, what completed) is rebuilt by replay, and is
 published with ``ctx.expose`` after every change for ``Runtime.query``.
 """
@@ -35,7 +46,7 @@ from .._errors import WorkflowCancelled
 from .._event import Event
 from ._activities import event_data, run_activity
 from ._feel import evaluate, evaluate_condition
-from ._feel_lib import to_string
+from ._feel_values import to_string
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
 from ._model import (
     Activity,
@@ -52,6 +63,7 @@ from ._model import (
     MessageEventDefinition,
     Process,
     ReceiveTask,
+    StartEvent,
     SubProcess,
     TerminateEventDefinition,
     TimerEventDefinition,
@@ -186,7 +198,11 @@ class Instance:
         """Do what ``node`` does; return the element to leave from, or None to end the token."""
         if isinstance(node, Activity):
             return await run_activity(self, scope, token, node)
+        if isinstance(node, StartEvent):
+            self._start_event(node)
+            return node.id
         if isinstance(node, EndEvent):
+            self.apply(node, self.inputs(node), None)
             self.done(node.id)
             if isinstance(node.trigger, TerminateEventDefinition):
                 self.close_scope(scope, "terminated")
@@ -200,14 +216,35 @@ class Instance:
         if isinstance(node, EventBasedGateway):
             return await self._event_gateway(scope, token, node)
         if isinstance(node, IntermediateCatchEvent):
+            local = self.inputs(node)
             if isinstance(node.trigger, MessageEventDefinition | TimerEventDefinition):
-                self.apply(node, {}, event_data(await self.wait(scope, self.trigger(node))))
+                value = await self.wait(scope, self.trigger(node, local))
+                self.apply(node, local, event_data(value))
+            else:
+                self.apply(node, local, None)
         elif isinstance(node, IntermediateThrowEvent):
-            catch = scope.graph.link_catches[node.trigger.name]
+            self.apply(node, self.inputs(node), None)
+            catch = self.element(scope.graph.link_catches[node.trigger.name])
             self.done(node.id)
-            self.move(scope, token, catch)
-            return catch
+            self.move(scope, token, catch.id)
+            self.apply(catch, self.inputs(catch), None)
+            return catch.id
         return node.id
+
+    def _start_event(self, node: StartEvent) -> None:
+        """Apply a start event's output mappings (Zeebe: "all none events can have them").
+
+        A message start event's variables are the message's: with output mappings, only
+        what they map reaches the instance, as for a message catch event.
+        """
+        if not node.outputs:
+            return
+        if isinstance(node.trigger, MessageEventDefinition) and node.parent_id is None:
+            message = dict(self.variables)
+            self.variables.clear()
+            self.apply(node, {}, message)
+        else:
+            self.apply(node, {}, None)
 
     async def _event_gateway(self, scope: ActiveScope, token: int, node: EventBasedGateway) -> str:
         if scope.is_over:
@@ -224,7 +261,8 @@ class Instance:
         self._flows[flows[index].id] = None
         target = self.element(flows[index].target)
         self.move(scope, token, target.id)
-        self.apply(target, {}, event_data(value))
+        # Waited for on the gateway's behalf: its input mappings apply once it happened.
+        self.apply(target, self.inputs(target), event_data(value))
         return target.id
 
     def trigger(self, node: FlowNode, local: Mapping[str, Any] | None = None) -> Future[Any]:
@@ -235,7 +273,7 @@ class Instance:
         if isinstance(definition, MessageEventDefinition):
             return self.message(node, definition.message, local or {})
         if isinstance(definition, TimerEventDefinition):
-            return self.sleep_until(self.due(node, definition))
+            return self.sleep_until(self.due(node, definition, local))
         raise Incident(node.id, f"a {node.kind} is not something to wait for")
 
     def _leave(self, scope: ActiveScope, node_id: str) -> tuple[str, str] | None:
@@ -280,7 +318,7 @@ class Instance:
         if condition is None:
             return True
         try:
-            return evaluate_condition(condition, self.variables)
+            return evaluate_condition(condition, self.variables, now=self.ctx.now())
         except BpmnError as error:
             raise Incident(gateway.id, f"condition of flow {flow_id!r}: {error}") from None
 
@@ -291,7 +329,7 @@ class Instance:
         if not text.lstrip().startswith("="):
             return text
         try:
-            return plain(evaluate(text, variables))
+            return plain(evaluate(text, variables, now=self.ctx.now()))
         except BpmnError as error:
             raise Incident(element_id, f"{what}: {error}") from None
 
@@ -336,9 +374,15 @@ class Instance:
     def now(self) -> float:
         return self.ctx.now().timestamp()
 
-    def due(self, node: FlowNode, definition: TimerEventDefinition) -> float:
+    def due(
+        self,
+        node: FlowNode,
+        definition: TimerEventDefinition,
+        local: Mapping[str, Any] | None = None,
+    ) -> float:
+        variables = ChainMap(dict(local or {}), self.variables)
         try:
-            return first_due(definition, now=self.now(), variables=self.variables)
+            return first_due(definition, now=self.now(), variables=variables)
         except BpmnError as error:
             raise Incident(node.id, str(error)) from None
 

@@ -21,16 +21,23 @@ def _q(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
 
 
-def read_diagram(element: ET.Element, known_ids: Collection[str]) -> tuple[Diagram, list[str]]:
-    """One ``BPMNDiagram``, and its problems: shapes of unknown elements, bad numbers."""
-    problems: list[str] = []
+def read_diagram(
+    element: ET.Element, known_ids: Collection[str]
+) -> tuple[Diagram, list[tuple[str, str]]]:
+    """One ``BPMNDiagram``, and its problems as ``(id of the diagram element, sentence)``:
+    shapes of unknown elements, bad numbers. A shape or edge that names no element (some
+    modelers leave them behind) is skipped: it draws nothing."""
+    problems: list[tuple[str, str]] = []
     shapes: dict[str, Shape] = {}
     edges: dict[str, Edge] = {}
     plane = element.find(_q(BPMNDI, "BPMNPlane"))
     for item in () if plane is None else plane:
-        ref = item.get("bpmnElement", "")
+        ref = item.get("bpmnElement")
+        at = item.get("id", "")
+        if ref is None:
+            continue
         if ref not in known_ids:
-            problems.append(f"diagram element {item.get('id')!r} refers to unknown {ref!r}")
+            problems.append((at, f"diagram element {at!r} refers to unknown {ref!r}"))
             continue
         try:
             label = item.find(f"{_q(BPMNDI, 'BPMNLabel')}/{_q(DC, 'Bounds')}")
@@ -38,7 +45,7 @@ def read_diagram(element: ET.Element, known_ids: Collection[str]) -> tuple[Diagr
             if item.tag == _q(BPMNDI, "BPMNShape"):
                 bounds = item.find(_q(DC, "Bounds"))
                 if bounds is None:
-                    problems.append(f"diagram shape of {ref!r} has no bounds")
+                    problems.append((at, f"diagram shape of {ref!r} has no bounds"))
                     continue
                 expanded = item.get("isExpanded", "true").strip() != "false"
                 shapes[ref] = Shape(
@@ -54,7 +61,9 @@ def read_diagram(element: ET.Element, known_ids: Collection[str]) -> tuple[Diagr
                 )
                 edges[ref] = Edge(element_id=ref, waypoints=points, label=label_bounds)
         except ValueError:
-            problems.append(f"diagram element of {ref!r} has a coordinate that is not a number")
+            problems.append(
+                (at, f"diagram element of {ref!r} has a coordinate that is not a number")
+            )
     diagram = Diagram(
         id=element.get("id", ""),
         name=element.get("name"),

@@ -202,7 +202,10 @@ class ServiceTask(Activity):
 
     kind: ClassVar[str] = "serviceTask"
     task_type: str | None = None
+    """The job type as written: a name, or FEEL after ``=`` evaluated per instance."""
     retries: int = 3
+    retries_expression: str | None = None
+    """``retries="=..."``: FEEL evaluated per instance, in place of ``retries``."""
     headers: Mapping[str, str] = _map_field()
 
 
@@ -211,6 +214,7 @@ class SendTask(Activity):
     kind: ClassVar[str] = "sendTask"
     task_type: str | None = None
     retries: int = 3
+    retries_expression: str | None = None
     headers: Mapping[str, str] = _map_field()
     message: Message | None = None
 

@@ -1,15 +1,21 @@
 """BPMN 2.0 XML to the frozen model, refusing anything it cannot run.
 
 The XML is read by defusedxml, so entity declarations and external references are refused
-before anything expands. The parser then walks each process scope by scope: every child
-element is either parsed, a known artifact that changes nothing (lanes, annotations,
-groups, documentation), or a problem naming its id and type; nothing is skipped in
-silence. Problems are collected across the whole file and raised together as one
-``BpmnError``, so a user fixes a diagram in one round.
+before anything expands; the line each element starts on is noted as it is read. The
+parser then walks each executable process scope by scope: every child element is either
+parsed, a known artifact that changes nothing (lanes, annotations, groups, documentation,
+data objects, data stores and their associations, which Zeebe ignores too), or a problem
+naming its line, id and type; nothing is skipped in silence. Problems are collected across
+the whole file and raised together as one ``BpmnError``, so a user fixes a diagram in one
+round, and each root cause is reported once: the flows and boundary events that touch a
+refused element say nothing more. Processes with ``isExecutable="false"`` (documentation
+pools) are read for the picture but never checked, as Zeebe never runs them.
 
-Extension elements in other namespaces than Zeebe's are vendor metadata and are ignored;
-Zeebe elements are parsed when supported, ignored when they are pure metadata (forms,
-properties, version tags), and reported otherwise.
+Extension elements in other namespaces than Zeebe's are vendor metadata and are ignored,
+ids inside them included, except another engine's extensions that would change what runs
+(``_vendor``), which are refused by name. Zeebe elements are parsed when supported,
+ignored when they are pure metadata (forms, properties, version tags), and reported
+otherwise.
 """
 
 from __future__ import annotations
@@ -24,12 +30,9 @@ from typing import Any
 
 import attrs
 
-# Typed by types-defusedxml when installed; without it mypy sees Any, which is fine too.
-import defusedxml  # type: ignore[import-untyped, unused-ignore]
-import defusedxml.ElementTree as DefusedET  # type: ignore[import-untyped, unused-ignore]
-
-from . import _feel, _timers
+from . import _timers
 from ._checks import check_scope
+from ._extensions import NO_INPUTS, NO_MAPPINGS, ZEEBE_ALLOWED, ExtensionReader
 from ._layout import BPMNDI, read_diagram
 from ._model import (
     Activity,
@@ -62,13 +65,9 @@ from ._model import (
     Task,
     TerminateEventDefinition,
     TimerEventDefinition,
-    UnsafeXmlError,
     UserTask,
-    VariableMapping,
 )
-
-MODEL = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-ZEEBE = "http://camunda.org/schema/zeebe/1.0"
+from ._xml import MODEL, local_name, q, read_xml
 
 _NODE_CLASSES: dict[str, type[FlowNode]] = {
     cls.kind: cls
@@ -94,38 +93,20 @@ _NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryE
 #: children that describe an element without changing what it does
 _NODE_CHILDREN = frozenset({"incoming", "outgoing", "documentation", "extensionElements"})
 _ARTIFACTS = frozenset({"laneSet", "textAnnotation", "association", "group"})
+#: data modelling, which Zeebe accepts and ignores: variables are all there is
+_DATA = frozenset({"dataObject", "dataObjectReference", "dataStoreReference", "property"})
+_DATA_CHILDREN = frozenset({"dataInputAssociation", "dataOutputAssociation", "property"})
 _ROOT_DECLARATIONS = frozenset(
-    {"signal", "escalation", "itemDefinition", "category", "documentation", "extensionElements"}
-)
-_ZEEBE_METADATA = frozenset(
     {
-        "properties",
-        "formDefinition",
-        "userTaskForm",
-        "userTask",
-        "versionTag",
-        "taskSchedule",
-        "priorityDefinition",
-        "modelerTemplate",
+        "signal",
+        "escalation",
+        "itemDefinition",
+        "category",
+        "documentation",
+        "extensionElements",
+        "dataStore",
     }
 )
-_ZEEBE_ALLOWED: dict[str, frozenset[str]] = {
-    "serviceTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
-    "sendTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
-    "userTask": frozenset({"assignmentDefinition", "taskHeaders", "ioMapping"}),
-}
-_NO_MAPPINGS = frozenset(
-    {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "process"}
-)
-
-
-def _local(tag: str) -> tuple[str, str]:
-    namespace, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
-    return namespace, name
-
-
-def _q(namespace: str, name: str) -> str:
-    return f"{{{namespace}}}{name}"
 
 
 def parse(source: bytes | str | os.PathLike[str]) -> Definitions:
@@ -136,32 +117,8 @@ def parse(source: bytes | str | os.PathLike[str]) -> Definitions:
         data = source.lstrip().encode()  # an XML declaration must come first
     else:
         data = Path(source).read_bytes()
-    return _Parser(data).definitions(_read_xml(data))
-
-
-def _read_xml(data: bytes) -> ET.Element:
-    try:
-        root: ET.Element = DefusedET.fromstring(data)
-        return root
-    except defusedxml.EntitiesForbidden as error:
-        if error.sysid or error.pubid:
-            raise UnsafeXmlError(
-                f"the XML declares the external entity {error.name!r} "
-                f"(SYSTEM {error.sysid!r}); external entities are refused"
-            ) from None
-        raise UnsafeXmlError(
-            f"the XML declares the entity {error.name!r}; entity declarations are refused "
-            "(they allow entity-expansion attacks such as 'billion laughs')"
-        ) from None
-    except defusedxml.ExternalReferenceForbidden as error:
-        raise UnsafeXmlError(
-            f"the XML refers to the external resource {error.sysid!r}; external "
-            "references are refused"
-        ) from None
-    except defusedxml.DefusedXmlException as error:
-        raise UnsafeXmlError(f"the XML was refused as unsafe: {error}") from None
-    except ET.ParseError as error:
-        raise BpmnError(f"the file is not well-formed XML: {error}") from None
+    root, lines = read_xml(data)
+    return _Parser(data, lines).definitions(root)
 
 
 @attrs.define
@@ -181,46 +138,27 @@ class _Scope:
     link_catches: dict[str, str]
 
 
-class _Parser:
-    def __init__(self, data: bytes) -> None:
+class _Parser(ExtensionReader):
+    def __init__(self, data: bytes, lines: dict[ET.Element, int]) -> None:
+        super().__init__(lines)
         self.version = hashlib.sha256(data).hexdigest()
-        self.problems: list[str] = []
-        self.ids: set[str] = set()
         self.messages: dict[str, Message] = {}
         self.errors: dict[str, ErrorDeclaration] = {}
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-
-    def unsupported(self, element: ET.Element, owner: str | None = None) -> None:
-        _, kind = _local(element.tag)
-        element_id = element.get("id")
-        if element_id is not None:
-            self.problem(f"element {element_id!r} of type {kind!r} is not supported")
-        elif owner is not None:
-            self.problem(f"element {owner!r} has a child {kind!r}, which is not supported")
-        else:
-            self.problem(f"element of type {kind!r} is not supported")
 
     # --- the file -------------------------------------------------------------------
 
     def definitions(self, root: ET.Element) -> Definitions:
-        if root.tag != _q(MODEL, "definitions"):
-            namespace, name = _local(root.tag)
+        if root.tag != q(MODEL, "definitions"):
+            namespace, name = local_name(root.tag)
             raise BpmnError(
                 f"not a BPMN 2.0 file: the root element is {name!r} in namespace "
                 f"{namespace or 'none'!r}, expected 'definitions' in {MODEL!r}"
             )
-        for element in root.iter():
-            element_id = element.get("id")
-            if element_id is not None:
-                if element_id in self.ids:
-                    self.problem(f"duplicate id {element_id!r}")
-                self.ids.add(element_id)
+        self.collect_ids(root)
         for child in root:
-            if child.tag == _q(MODEL, "message"):
+            if child.tag == q(MODEL, "message"):
                 self.message(child)
-            elif child.tag == _q(MODEL, "error"):
+            elif child.tag == q(MODEL, "error"):
                 error_id = child.get("id", "")
                 self.errors[error_id] = ErrorDeclaration(
                     id=error_id, name=child.get("name"), error_code=child.get("errorCode")
@@ -229,23 +167,28 @@ class _Parser:
         participants: dict[str, Participant] = {}
         diagrams: list[Diagram] = []
         for child in root:
-            namespace, name = _local(child.tag)
+            namespace, name = local_name(child.tag)
             if namespace == MODEL and name == "process":
+                before = len(self.problems)
                 process = self.process(child)
                 processes[process.id] = process
+                if not process.is_executable:  # as Zeebe: nothing in it runs, so anything goes
+                    del self.problems[before:]
             elif namespace == MODEL and name == "collaboration":
                 participants.update(self.collaboration(child))
             elif namespace == BPMNDI and name == "BPMNDiagram":
                 diagram, problems = read_diagram(child, self.ids)
                 diagrams.append(diagram)
-                self.problems.extend(problems)
+                for at, text in problems:
+                    self.problem(text, at)
             elif namespace != MODEL or name not in {"message", "error", *_ROOT_DECLARATIONS}:
                 self.unsupported(child)
         for participant in participants.values():
             if participant.process_id is not None and participant.process_id not in processes:
                 self.problem(
                     f"participant {participant.id!r} refers to unknown process "
-                    f"{participant.process_id!r}"
+                    f"{participant.process_id!r}",
+                    participant.id,
                 )
         if self.problems:
             raise BpmnError(self.problems)
@@ -261,6 +204,7 @@ class _Parser:
         )
 
     def message(self, element: ET.Element) -> None:
+        self.here = element
         message_id = element.get("id", "")
         name = element.get("name")
         if not name:
@@ -274,7 +218,8 @@ class _Parser:
 
     def collaboration(self, element: ET.Element) -> Iterator[tuple[str, Participant]]:
         for child in element:
-            namespace, name = _local(child.tag)
+            self.here = child
+            namespace, name = local_name(child.tag)
             if namespace == MODEL and name == "participant":
                 participant = Participant(
                     id=child.get("id", ""),
@@ -289,7 +234,9 @@ class _Parser:
 
     def process(self, element: ET.Element) -> Process:
         process_id = element.get("id", "")
+        self.here = element
         self.extensions(element, process_id, "process", frozenset())
+        self.vendor(element, process_id, "process")
         scope = self.scope(element, None)
         all_elements: dict[str, FlowNode] = {}
         all_flows: dict[str, SequenceFlow] = {}
@@ -313,9 +260,10 @@ class _Parser:
         drafts: dict[str, _Draft] = {}
         flows: dict[str, SequenceFlow] = {}
         for child in container:
-            namespace, name = _local(child.tag)
-            if namespace == MODEL and name in _NODE_CHILDREN | _ARTIFACTS:
+            namespace, name = local_name(child.tag)
+            if namespace == MODEL and name in _NODE_CHILDREN | _ARTIFACTS | _DATA | _DATA_CHILDREN:
                 continue
+            self.here = child
             if namespace == MODEL and name.endswith("LoopCharacteristics"):
                 self.problem(f"element {owner!r} has {name}, which is not supported")
             elif namespace == MODEL and name == "sequenceFlow":
@@ -325,11 +273,14 @@ class _Parser:
                 draft = self.node(child, name, parent_id)
                 if draft is not None:
                     drafts[child.get("id", "")] = draft
+                else:
+                    self.refused[child.get("id", "")] = name
             elif namespace == MODEL and name in _NODE_CLASSES:
                 self.problem(f"an element of type {name!r} in {owner!r} has no id")
             else:
                 self.unsupported(child, owner)
-        return self.connect(owner, drafts, flows, parent_id)
+        here = {child.get("id", "") for child in container} & self.refused.keys()
+        return self.connect(owner, drafts, flows, parent_id, {r: self.refused[r] for r in here})
 
     def connect(
         self,
@@ -337,6 +288,7 @@ class _Parser:
         drafts: dict[str, _Draft],
         flows: dict[str, SequenceFlow],
         parent_id: str | None,
+        refused_here: dict[str, str],
     ) -> _Scope:
         incoming: dict[str, list[str]] = defaultdict(list)
         outgoing: dict[str, list[str]] = defaultdict(list)
@@ -345,12 +297,14 @@ class _Parser:
             for end, ref in (("source", flow.source), ("target", flow.target)):
                 if ref not in drafts:
                     ends_known = False
+                    if ref in self.refused:
+                        continue  # its own problem says it all
                     where = (
                         "which is not in the same process or subprocess"
                         if ref in self.ids
                         else "which does not exist"
                     )
-                    self.problem(f"sequence flow {flow.id!r} has {end} {ref!r}, {where}")
+                    self.problem(f"sequence flow {flow.id!r} has {end} {ref!r}, {where}", flow.id)
             if ends_known:
                 outgoing[flow.source].append(flow.id)
                 incoming[flow.target].append(flow.id)
@@ -358,15 +312,19 @@ class _Parser:
         for node_id, draft in drafts.items():
             if draft.cls is BoundaryEvent:
                 target = draft.fields["attached_to"]
+                if target in self.refused:
+                    continue
                 if target not in drafts:
                     self.problem(
                         f"boundary event {node_id!r} is attached to {target!r}, which is not "
-                        "an activity of the same process or subprocess"
+                        "an activity of the same process or subprocess",
+                        node_id,
                     )
                 elif not issubclass(drafts[target].cls, Activity):
                     self.problem(
                         f"boundary event {node_id!r} is attached to {target!r}, which is a "
-                        f"{drafts[target].kind}, not a task or subprocess"
+                        f"{drafts[target].kind}, not a task or subprocess",
+                        node_id,
                     )
                 else:
                     attached[target].append(node_id)
@@ -377,8 +335,20 @@ class _Parser:
             if issubclass(draft.cls, Activity):
                 draft.fields["boundary_events"] = tuple(attached[node_id])
             elements[node_id] = draft.cls(**draft.fields)
+        refused = {
+            ref
+            for flow in flows.values()
+            for ref in (flow.source, flow.target)
+            if ref in self.refused
+        }
+        touching = {flow.source for flow in flows.values() if flow.target in refused}
+        touching |= {flow.target for flow in flows.values() if flow.source in refused}
+        refused_starts = "startEvent" in refused_here.values()
         link_catches, problems = check_scope(owner, parent_id, elements, flows)
-        self.problems.extend(problems)
+        for at, text in problems:
+            if at in touching or (refused_starts and at == owner):
+                continue  # a consequence of an element refused already
+            self.problem(text, at)
         starts = tuple(i for i, e in elements.items() if isinstance(e, StartEvent))
         return _Scope(
             elements=elements, flows=flows, start_events=starts, link_catches=link_catches
@@ -386,9 +356,11 @@ class _Parser:
 
     def sequence_flow(self, element: ET.Element, parent_id: str | None) -> SequenceFlow:
         flow_id = element.get("id", "")
+        self.here = element
+        self.vendor(element, flow_id, "sequenceFlow")
         condition: str | None = None
         for child in element:
-            namespace, name = _local(child.tag)
+            namespace, name = local_name(child.tag)
             if namespace == MODEL and name == "conditionExpression":
                 condition = (child.text or "").strip() or None
                 if condition is not None:
@@ -411,20 +383,29 @@ class _Parser:
 
     def node(self, element: ET.Element, kind: str, parent_id: str | None) -> _Draft | None:
         node_id = element.get("id", "")
+        self.here = element
         fields: dict[str, Any] = {"id": node_id, "name": element.get("name")}
         fields["parent_id"] = parent_id
-        allowed = _ZEEBE_ALLOWED.get(kind, frozenset() if kind in _NO_MAPPINGS else {"ioMapping"})
+        allowed = ZEEBE_ALLOWED.get(kind, frozenset() if kind in NO_MAPPINGS else {"ioMapping"})
         extensions = self.extensions(element, node_id, kind, frozenset(allowed))
+        self.vendor(element, node_id, kind)
         if "ioMapping" in extensions:
             fields["inputs"], fields["outputs"] = self.mappings(extensions["ioMapping"], node_id)
+            if fields["inputs"] and kind in NO_INPUTS:
+                self.problem(
+                    f"element {node_id!r} of type {kind!r} has zeebe:input mappings, which "
+                    f"a {kind} cannot have (nothing of it runs before it happens); "
+                    "use zeebe:output mappings"
+                )
         definitions: list[ET.Element] = []
         if kind != "subProcess":
             for child in element:
-                namespace, name = _local(child.tag)
-                if namespace == MODEL and name in _NODE_CHILDREN:
+                namespace, name = local_name(child.tag)
+                if namespace == MODEL and name in _NODE_CHILDREN | _DATA_CHILDREN:
                     continue
                 if namespace == MODEL and name.endswith("EventDefinition") and kind in _TRIGGERS:
                     definitions.append(child)
+                    self.vendor(child, node_id, kind)
                 elif namespace == MODEL and name.endswith("LoopCharacteristics"):
                     self.problem(
                         f"element {node_id!r} of type {kind!r} has {name}, which is not supported"
@@ -442,7 +423,7 @@ class _Parser:
         elif kind in ("exclusiveGateway", "inclusiveGateway"):
             fields["default"] = element.get("default")
         elif kind in ("serviceTask", "sendTask"):
-            fields.update(self.job(extensions, node_id))
+            fields.update(self.job(extensions, node_id, kind))
         elif kind == "userTask":
             assignment = extensions.get("assignmentDefinition")
             if assignment is not None:
@@ -490,7 +471,7 @@ class _Parser:
             )
             return False
         definition = definitions[0]
-        _, name = _local(definition.tag)
+        _, name = local_name(definition.tag)
         allowed = () if kind == "startEvent" and parent_id is not None else _TRIGGERS[kind]
         if name not in allowed:
             where = " in a subprocess" if kind == "startEvent" and parent_id is not None else ""
@@ -516,7 +497,7 @@ class _Parser:
     def timer(self, definition: ET.Element, node_id: str) -> TimerEventDefinition | bool:
         found = []
         for child in definition:
-            namespace, name = _local(child.tag)
+            namespace, name = local_name(child.tag)
             kinds = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
             if namespace == MODEL and name in kinds:
                 found.append((kinds[name], (child.text or "").strip()))
@@ -567,67 +548,6 @@ class _Parser:
         return self.messages[ref]
 
     # --- extension elements -----------------------------------------------------------
-
-    def extensions(
-        self, element: ET.Element, owner: str, kind: str, allowed: frozenset[str]
-    ) -> dict[str, ET.Element]:
-        found: dict[str, ET.Element] = {}
-        for block in element.findall(_q(MODEL, "extensionElements")):
-            for child in block:
-                namespace, name = _local(child.tag)
-                if namespace != ZEEBE or name in _ZEEBE_METADATA:
-                    continue
-                if name in allowed:
-                    found[name] = child
-                else:
-                    self.problem(
-                        f"element {owner!r} of type {kind!r} has zeebe:{name}, "
-                        "which is not supported"
-                    )
-        return found
-
-    def mappings(
-        self, block: ET.Element, owner: str
-    ) -> tuple[tuple[VariableMapping, ...], tuple[VariableMapping, ...]]:
-        lists: dict[str, list[VariableMapping]] = {"input": [], "output": []}
-        for child in block:
-            namespace, name = _local(child.tag)
-            if namespace != ZEEBE or name not in lists:
-                self.unsupported(child, owner)
-                continue
-            source, target = child.get("source", "").strip(), child.get("target", "").strip()
-            if not source or not target:
-                self.problem(f"zeebe:{name} of {owner!r} needs a source and a target")
-                continue
-            self.check_expression(owner, f"{name} mapping to {target!r}", source)
-            lists[name].append(VariableMapping(source=source, target=target))
-        return tuple(lists["input"]), tuple(lists["output"])
-
-    def job(self, extensions: dict[str, ET.Element], owner: str) -> dict[str, Any]:
-        fields: dict[str, Any] = {"headers": self.headers(extensions)}
-        definition = extensions.get("taskDefinition")
-        if definition is not None:
-            fields["task_type"] = definition.get("type") or None
-            retries = definition.get("retries", "3").strip()
-            if retries.isdigit():
-                fields["retries"] = int(retries)
-            else:
-                self.problem(f"element {owner!r}: retries {retries!r} is not a whole number")
-        return fields
-
-    def headers(self, extensions: dict[str, ET.Element]) -> dict[str, str]:
-        block = extensions.get("taskHeaders")
-        if block is None:
-            return {}
-        return {h.get("key", ""): h.get("value", "") for h in block if h.get("key")}
-
-    def check_expression(self, owner: str, what: str, text: str, *, always: bool = False) -> None:
-        """Compile a FEEL text now, so a syntax error fails the load and not an instance."""
-        if always or text.lstrip().startswith("="):
-            try:
-                _feel.compile(text)
-            except _feel.FeelError as error:
-                self.problem(f"element {owner!r}: {what}: {error}")
 
 
 def _flatten(

@@ -21,8 +21,8 @@ from typing import Any
 
 import attrs
 
-from . import _feel
-from ._feel_lib import describe
+from . import _feel, _iso
+from ._feel_values import describe
 from ._model import BpmnError, TimerEventDefinition
 
 
@@ -64,55 +64,37 @@ class Cycle:
             fired += 1
 
 
-_NUMBER = r"\d+(?:[.,]\d+)?"
-_DURATION = re.compile(
-    rf"""P(?:(?P<years>{_NUMBER})Y)?(?:(?P<months>{_NUMBER})M)?(?:(?P<weeks>{_NUMBER})W)?
-         (?:(?P<days>{_NUMBER})D)?
-         (?:T(?:(?P<hours>{_NUMBER})H)?(?:(?P<minutes>{_NUMBER})M)?(?:(?P<seconds>{_NUMBER})S)?)?""",
-    re.VERBOSE,
-)
-_UNIT_SECONDS = {"weeks": 604_800, "days": 86_400, "hours": 3_600, "minutes": 60, "seconds": 1}
-
-
 def _static_duration(text: str) -> Decimal:
-    clean = text.strip()
-    match = _DURATION.fullmatch(clean)
-    if match is None or clean in ("P", "PT") or clean.endswith("T"):
-        hint = " (negative durations are not allowed)" if clean.startswith("-") else ""
+    parsed = _iso.parse_duration(text)
+    if parsed is None or _iso.is_negative(text):
+        hint = " (negative durations are not allowed)" if _iso.is_negative(text) else ""
         raise TimerError(
             f"timer duration {text!r} is not an ISO 8601 duration like 'PT5M' or 'P1DT2H'{hint}"
         )
-    if match["years"] or match["months"]:
+    months, seconds = parsed
+    if months:
         raise TimerError(
             f"timer duration {text!r} uses years or months, whose length depends on the "
             "calendar; use days, hours, minutes or seconds"
         )
-    return sum(
-        (
-            Decimal(match[unit].replace(",", ".")) * factor
-            for unit, factor in _UNIT_SECONDS.items()
-            if match[unit]
-        ),
-        Decimal(0),
-    )
+    return seconds
 
 
-def parse_duration_delta(text: str) -> dt.timedelta:
-    """An ISO 8601 duration (no FEEL) as a timedelta, to the microsecond."""
-    return dt.timedelta(microseconds=int(_static_duration(text) * 1_000_000))
-
-
-def _evaluate(text: str, variables: Mapping[str, Any] | None, what: str) -> Any:
+def _evaluate(
+    text: str, variables: Mapping[str, Any] | None, what: str, now: dt.datetime | None
+) -> Any:
     try:
-        return _feel.evaluate(text, variables or {})
+        return _feel.evaluate(text, variables or {}, now=now)
     except _feel.FeelError as error:
         raise TimerError(f"timer {what} {text!r}: {error}") from error
 
 
-def parse_duration(text: str, variables: Mapping[str, Any] | None = None) -> float:
+def parse_duration(
+    text: str, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
+) -> float:
     """``timeDuration``: ``PT5M``, ``P1DT2H``, ``PT0.5S``, ``P2W``, or ``=<FEEL>``; seconds."""
     if text.strip().startswith("="):
-        value = _evaluate(text, variables, "duration")
+        value = _evaluate(text, variables, "duration", now)
         if isinstance(value, dt.timedelta):
             return value.total_seconds()
         if not isinstance(value, str):
@@ -140,10 +122,12 @@ def _static_date(text: str) -> float:
     return moment.timestamp()
 
 
-def parse_date(text: str, variables: Mapping[str, Any] | None = None) -> float:
+def parse_date(
+    text: str, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
+) -> float:
     """``timeDate``: ``2026-01-01T10:00:00Z``, ``...+02:00``, or ``=<FEEL>``; epoch seconds."""
     if text.strip().startswith("="):
-        value = _evaluate(text, variables, "date")
+        value = _evaluate(text, variables, "date", now)
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
                 raise TimerError(f"timer date {text!r} gave a date and time without a time zone")
@@ -181,10 +165,12 @@ def _static_cycle(text: str) -> Cycle:
     return Cycle(repetitions=repetitions, interval=interval, start=start)
 
 
-def parse_cycle(text: str, variables: Mapping[str, Any] | None = None) -> Cycle:
+def parse_cycle(
+    text: str, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
+) -> Cycle:
     """``timeCycle``: ``R3/PT10S``, ``R/PT1M`` (forever), ``R2/<start>/PT1H``, or ``=<FEEL>``."""
     if text.strip().startswith("="):
-        value = _evaluate(text, variables, "cycle")
+        value = _evaluate(text, variables, "cycle", now)
         if not isinstance(value, str):
             raise TimerError(f"timer cycle {text!r} gave {describe(value)}, not a string")
         text = value
@@ -213,12 +199,14 @@ def first_due(
     """When a timer armed at ``now`` (epoch seconds) first fires, in epoch seconds.
 
     For a cycle, ``parse_cycle(definition.expression, variables).next_due`` gives the rest.
+    FEEL's ``now()`` in the text is ``now``.
     """
+    clock = dt.datetime.fromtimestamp(now, dt.UTC)
     if definition.kind == "duration":
-        return now + parse_duration(definition.expression, variables)
+        return now + parse_duration(definition.expression, variables, now=clock)
     if definition.kind == "date":
-        return parse_date(definition.expression, variables)
-    return parse_cycle(definition.expression, variables).first_due(now)
+        return parse_date(definition.expression, variables, now=clock)
+    return parse_cycle(definition.expression, variables, now=clock).first_due(now)
 
 
 def start_schedule(
