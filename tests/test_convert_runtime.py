@@ -57,7 +57,7 @@ async def test_start_refuses_a_lone_surrogate_and_values_nested_too_deep(db: str
         assert (await rt.list()).items == ()
 
 
-async def test_an_http_start_with_a_lone_surrogate_is_a_400_naming_the_path(db: str) -> None:
+async def test_an_http_start_with_a_lone_surrogate_is_a_400_and_starts_nothing(db: str) -> None:
     async with Runtime.open(db) as rt:
         client = create_app(rt).test_client()
         response = await client.post(
@@ -68,7 +68,6 @@ async def test_an_http_start_with_a_lone_surrogate_is_a_400_naming_the_path(db: 
         assert response.status_code == 400
         problem = json.loads(await response.get_data())
         assert "lone surrogate" in problem["detail"]
-        assert problem["detail"].endswith("@ input")
         assert (await rt.list()).items == ()
 
 
