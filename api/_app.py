@@ -46,22 +46,32 @@ from ._start_route import StartRoute
 SVG = "image/svg+xml"
 MAX_PAGE = 500
 MAX_WAIT = 60.0
+MAX_STARTS = 256
 View = Callable[..., Awaitable[ResponseReturnValue]]
 N = TypeVar("N", int, float)
 
 
 def create_app(
-    runtime: Runtime, *, token: str | None = None, max_body: int = 1_048_576
+    runtime: Runtime,
+    *,
+    token: str | None = None,
+    max_body: int = 1_048_576,
+    max_starts: int = MAX_STARTS,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be open while the app serves.
 
     ``token``: every route but ``/healthz`` needs ``Authorization: Bearer <token>``.
-    ``max_body``: larger request bodies are refused with 413. The runtime is kept in
-    ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
+    ``max_body``: larger request bodies are refused with 413. ``max_starts``: starts
+    beyond that many in progress at once are answered 503 with ``Retry-After``. The
+    runtime is kept in ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
     """
+    if max_starts < 1:
+        raise ValueError("max_starts must be >= 1")
     app = QuartTrio(__name__, static_folder=None)
     rules = install(app, token=token, max_body=max_body)
-    handlers = Handlers(runtime=runtime, registry=metrics_registry(runtime))
+    handlers = Handlers(
+        runtime=runtime, registry=metrics_registry(runtime), starts=InFlight(limit=max_starts)
+    )
     for method, rule, view in routes(handlers):
         app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
     app.register_error_handler(Exception, to_problem)
@@ -84,6 +94,7 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("GET", "/instances/<instance_id>/history", h.history),
         ("GET", "/instances/<instance_id>/diagram.svg", h.instance_diagram),
         ("POST", "/instances/<instance_id>/cancel", h.cancel),
+        ("POST", "/instances/<instance_id>/resume", h.resume),
         ("POST", "/instances/<instance_id>/events", h.send_event),
         ("POST", "/events", h.publish_cloudevents),
         ("POST", "/", h.publish_cloudevents),
@@ -94,12 +105,21 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
     ]
 
 
+@attrs.define(eq=False, kw_only=True)
+class InFlight:
+    """How many starts are in progress, and how many may be."""
+
+    limit: int
+    count: int = 0
+
+
 @attrs.frozen(kw_only=True)
 class Handlers:
     """One method per route; the runtime is their only dependency."""
 
     runtime: Runtime
     registry: CollectorRegistry
+    starts: InFlight
 
     async def healthz(self) -> ResponseReturnValue:
         return {"status": "ok"}
@@ -121,7 +141,20 @@ class Handlers:
         ``key`` is the Idempotency-Key header as the server handed it over (Latin-1)."""
         if key is not None:
             key = header_text("Idempotency-Key", key)
-        instance_id = await self.runtime.start(name, value, instance_id=key)
+        starts = self.starts
+        if starts.count >= starts.limit:
+            raise HTTPProblem(
+                503,
+                f"{starts.limit} starts are in progress, the most this server takes at once;"
+                " try again shortly",
+                kind="overloaded",
+                headers={"Retry-After": "1"},
+            )
+        starts.count += 1
+        try:
+            instance_id = await self.runtime.start(name, value, instance_id=key)
+        finally:
+            starts.count -= 1
         instance = await self.runtime.get(instance_id)
         body = {"instance_id": instance_id, "status": instance.status}
         location = f"/instances/{urllib.parse.quote(instance_id, safe='')}"
@@ -184,6 +217,11 @@ class Handlers:
         instance = await self.runtime.get(instance_id)
         return {"instance_id": instance_id, "status": instance.status}, 202
 
+    async def resume(self, instance_id: str) -> ResponseReturnValue:
+        await self.runtime.resume(instance_id)
+        instance = await self.runtime.get(instance_id)
+        return {"instance_id": instance_id, "status": instance.status}, 202
+
     async def send_event(self, instance_id: str) -> ResponseReturnValue:
         body = _object(await read_json(), fields={"type", "data", "subject"})
         # An unknown or finished instance is refused by publish (404, 409): nothing is stored.
@@ -237,6 +275,9 @@ def _document(instance: Instance) -> dict[str, Any]:
         "waiting_on": instance.waiting_on,
         "created_at": instance.created_at.isoformat(),
         "updated_at": instance.updated_at.isoformat(),
+        "blocked": None
+        if instance.blocked is None
+        else {"reason": instance.blocked.reason, "since": instance.blocked.since.isoformat()},
     }
 
 

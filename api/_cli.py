@@ -1,7 +1,8 @@
 """The ``trioflow`` command.
 
 ``instances``, ``show`` and ``replay`` only read the database: they are safe on a file
-that a running service is using. ``serve`` runs the service.
+that a running service is using. ``serve`` runs the service. ``resume`` drives suspended
+instances again, through a running server (``--url``) or in the database (``--db``).
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import trio
 
-from runtime import STATUSES, Instance, InstanceNotFound, registry
+from runtime import STATUSES, Instance, InstanceNotFound, TrioflowError, registry
 from runtime._runtime import replay_report
-from runtime._sqlite import SqliteStore
+from runtime._sqlite import MIGRATIONS, SqliteStore
+from runtime._sqlite_check import check
+from runtime._store import StoreError
 
-from ._serve import load_app_module, run
+from . import _resume_cli
+from ._app import MAX_STARTS
+from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
 
 
 def _print(value: Any) -> None:
@@ -33,14 +39,37 @@ def _print(value: Any) -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    trio.run(lambda: run(args.app, db=args.db, host=args.host, port=args.port, token=args.token))
+    token = _token_from_file(args.token_file) if args.token_file is not None else args.token
+    trio.run(
+        lambda: run(
+            args.app,
+            db=args.db,
+            host=args.host,
+            port=args.port,
+            token=token,
+            max_connections=args.max_connections,
+            max_starts=args.max_starts,
+            backlog=args.backlog,
+            graceful_timeout=args.graceful_timeout,
+            check=not args.skip_check,
+        )
+    )
+
+
+def _token_from_file(path: str) -> str:
+    """The token in the file at ``path``: its first line, which must not be empty."""
+    with open(path, encoding="utf-8") as file:
+        token = file.readline().rstrip("\r\n")
+    if not token.strip():
+        raise ValueError(f"the token file {path!r} is empty (the token is its first line)")
+    return token
 
 
 def _existing(path: str) -> SqliteStore:
     """The store in ``path``, which must exist: a command that reads makes no new file."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no database at {path!r} (--db names it)")
-    return SqliteStore(path)
+    return SqliteStore(path, read_only=True)
 
 
 def _instances(args: argparse.Namespace) -> None:
@@ -71,6 +100,37 @@ def _replay(args: argparse.Namespace) -> None:
         sys.exit(2)
 
 
+def _check(args: argparse.Namespace) -> None:
+    if not os.path.exists(args.db):
+        raise FileNotFoundError(f"no database at {args.db!r} (--db names it)")
+    report = check(args.db, len(MIGRATIONS))
+    print(f"database: {report.path}")
+    version = "unreadable" if report.schema_version is None else report.schema_version
+    print(f"schema version: {version} (this trioflow knows {report.known_version})")
+    if report.ok:
+        print("integrity: ok")
+        return
+    print(f"integrity: DAMAGED ({len(report.problems)} problem(s) shown)")
+    for problem in report.problems:
+        print(f"  {problem}")
+    print("restore the file from a backup; 'sqlite3 FILE .recover' may salvage some rows")
+    sys.exit(1)
+
+
+def _fatal(exc: BaseException) -> list[str]:
+    """One line per cause of a fatal error: exception groups unwrapped to what they hold."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [line for inner in exc.exceptions for line in _fatal(inner)]
+    message = str(exc)
+    if not message or not isinstance(exc, _SELF_EXPLAINED):
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return [f"trioflow: {message}"]
+
+
+# Errors whose message says it all; for anything else the class name comes first.
+_SELF_EXPLAINED = (TrioflowError, StoreError, OSError, ValueError, ImportError)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="trioflow", description="Durable workflows on Trio.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,11 +140,46 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--db", default="trioflow.db", help="SQLite file (default trioflow.db)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)
-    serve.add_argument("--token", help="bearer token (default: $TRIOFLOW_TOKEN; none: open)")
+    tokens = serve.add_mutually_exclusive_group()
+    tokens.add_argument("--token", help="bearer token (default: $TRIOFLOW_TOKEN; none: open)")
+    tokens.add_argument(
+        "--token-file", metavar="PATH", help="read the bearer token from the first line of PATH"
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"connections open at once; more get 503 (default {MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--max-starts",
+        type=int,
+        default=MAX_STARTS,
+        help=f"starts in progress at once; more get 503 (default {MAX_STARTS})",
+    )
+    serve.add_argument(
+        "--backlog",
+        type=int,
+        default=BACKLOG,
+        help=f"length of the listen queue (default {BACKLOG})",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to finish requests on SIGTERM or SIGINT (default 10)",
+    )
+    serve.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="do not run SQLite's quick_check at startup (it reads the whole file once)",
+    )
 
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
-    instances.add_argument("--status", choices=STATUSES)
+    # `blocked` lives only in a running server's memory (GET /instances?status=blocked).
+    stored = [status for status in STATUSES if status != "blocked"]
+    instances.add_argument("--status", choices=stored)
     instances.add_argument("--workflow")
     instances.add_argument("--limit", type=int, default=100)
 
@@ -97,12 +192,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     replay.add_argument("--app", required=True, help="the file or module with the workflows")
     replay.add_argument("--db", default="trioflow.db")
 
+    checking = sub.add_parser("check", help="check a database file's integrity (exit 1: damaged)")
+    checking.add_argument("--db", default="trioflow.db")
+
+    resuming = _resume_cli.add_parser(sub)
+
+    for command in (serve, instances, show, replay, checking, resuming):
+        command.add_argument(
+            "--debug", action="store_true", help="print the whole traceback of a fatal error"
+        )
     args = parser.parse_args(argv)
-    command = {"serve": _serve, "instances": _instances, "show": _show, "replay": _replay}
+    commands = {
+        "serve": _serve,
+        "instances": _instances,
+        "show": _show,
+        "replay": _replay,
+        "check": _check,
+        "resume": _resume_cli.run,
+    }
     try:
-        command[args.command](args)
+        commands[args.command](args)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # a clear one-line error, not a traceback
-        print(f"trioflow: {exc}", file=sys.stderr)
+    except Exception as exc:  # a clear line per cause, not a traceback (unless --debug)
+        if args.debug:
+            traceback.print_exception(exc)
+        else:
+            print("\n".join(_fatal(exc)), file=sys.stderr)
         sys.exit(1)

@@ -21,6 +21,16 @@ answers/s with Hypercorn's own connection, about 2,400 with this one).
   what the socket does not take, and every send with the lock held, TLS or an error, goes
   Hypercorn's way, which waits for the socket under the lock and turns errors into a close.
 
+Three things Hypercorn's connection leaves undone at the edges of a connection's life:
+- HTTP/1.1 reads the h2c preface as a request and stops the idle timer; HTTP/2 re-arms it
+  only when a stream ends, so a client that sent the preface and nothing else was kept
+  forever. ``Connection`` re-arms it when HTTP/2 takes over with no stream open;
+- at shutdown, a connection that was accepted but has not sent its first request yet is
+  given ``FIRST_REQUEST_SECONDS`` to send it (the client connected while we accepted);
+- when the protocol closes (at shutdown, after an answer) and the client's next request
+  is already here, that request is answered 503 with ``Retry-After``; and the reader is
+  cancelled, since HTTP/1.1 would wait for it for a next cycle that never comes.
+
 ``install()`` makes Hypercorn's Trio worker create ``Connection`` instead of its own class
 (``hypercorn.trio.run`` looks the class up by name when it starts serving). It does so only
 on the Hypercorn it was written against, and says so in the log otherwise.
@@ -28,20 +38,49 @@ on the Hypercorn it was written against, and says so in the log otherwise.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import h11
 import trio
-from hypercorn.events import Event, RawData
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 
 _log = logging.getLogger("trioflow")
+
+LINGER_SECONDS = 1.0
+"""How long a connection refused after an answer waits for the client to close first."""
+FIRST_REQUEST_SECONDS = 1.0
+"""At shutdown, how long a connection that has sent nothing yet may take to send its request."""
+
+
+def busy_answer(detail: str, retry_after: int) -> bytes:
+    """A whole HTTP/1.1 503 answer, problem+json, that closes the connection."""
+    body = json.dumps(
+        {
+            "type": "urn:trioflow:problem:overloaded",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": detail,
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "content-type: application/problem+json\r\n"
+        f"content-length: {len(body)}\r\n"
+        f"retry-after: {retry_after}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode()
+    return head + body
 
 
 class KeepAliveTimer:
@@ -63,6 +102,8 @@ class KeepAliveTimer:
         self._scope = trio.CancelScope()
         self._watching = False
         self._ended = False
+        self._busy_once = False
+        self._first_request: trio.Event | None = None
 
     async def restart(self, task_group: TaskGroup, action: Callable[[], Awaitable[None]]) -> None:
         """Idle from now on: the connection closes unless a request comes in time."""
@@ -77,6 +118,9 @@ class KeepAliveTimer:
     async def stop(self) -> None:
         """Busy from now on: no timeout until the next ``restart``."""
         self._scope.deadline = math.inf
+        self._busy_once = True
+        if self._first_request is not None:
+            self._first_request.set()
 
     def end(self) -> None:
         """The connection is over: the watcher returns without closing anything."""
@@ -89,6 +133,12 @@ class KeepAliveTimer:
         if scope is not self._scope:
             return  # a request came as its deadline passed; a new watcher took over
         self._watching = False
+        if self._context.terminated.is_set() and not self._busy_once and not self._ended:
+            # Shut down before its first request: the client connected while the server
+            # was accepting, so its request, if it comes soon, is answered too.
+            self._first_request = trio.Event()
+            with trio.move_on_after(FIRST_REQUEST_SECONDS):
+                await self._first_request.wait()
         # Shut down during a request: the protocol closes once its answer is sent.
         if scope.deadline != math.inf and not self._ended:
             with trio.CancelScope(shield=True):
@@ -104,9 +154,13 @@ class Connection(TCPServer):
             self.config.keep_alive_timeout, self.context, self._initiate_server_close
         )
         self.idle_task = self.timer  # type: ignore[assignment]
+        self._http2_unseen = True
+        self._reading = trio.CancelScope()
 
     async def protocol_send(self, event: Event) -> None:
         if type(event) is RawData:
+            if self._http2_unseen and type(self.protocol.protocol) is H2Protocol:
+                await self._began_http2(self.protocol.protocol)
             if not event.data:
                 return  # the end of a body whose length was declared: nothing to write
             if not self.send_lock.locked():
@@ -115,7 +169,45 @@ class Connection(TCPServer):
                     return
                 if sent:
                     event = RawData(data=event.data[sent:])
+        elif type(event) is Closed:
+            # The protocol closes from whichever task ends an exchange, which may be on
+            # its way out, cancelled: a close cut short would leave the connection open.
+            with trio.CancelScope(shield=True):
+                await self._refuse_unanswered()
+                await super().protocol_send(event)
+            # The reader may have taken the client's next request just before: HTTP/1.1
+            # then waits for a next cycle that a closed connection never starts, and the
+            # connection outlived its socket until graceful_timeout (1 shutdown in 5).
+            self._reading.cancel()
+            return
         await super().protocol_send(event)
+
+    async def _began_http2(self, protocol: H2Protocol) -> None:
+        """HTTP/2 took over. When it did on a bare preface (h2c with prior knowledge), the
+        request that HTTP/1.1 saw was the preface, not a request: the connection is idle,
+        and closes after ``keep_alive_timeout`` unless a stream opens."""
+        self._http2_unseen = False
+        if protocol.idle:
+            await self.timer.restart(self._task_group, self._idle_timeout)
+
+    async def _refuse_unanswered(self) -> None:
+        """Closing after an answer (at shutdown, say) while the client's next request is
+        already here: that request gets a 503 with ``Retry-After``, not a silent close."""
+        await trio.lowlevel.checkpoint()  # the reader hands over what it just received
+        protocol = self.protocol.protocol
+        if type(protocol) is not H11Protocol:
+            return
+        http = protocol.connection
+        if http.our_state is not h11.DONE or not http.trailing_data[0]:
+            return
+        try:
+            await self.stream.send_all(busy_answer("the server is shutting down", 1))
+            await self.stream.send_eof()
+            with trio.move_on_after(LINGER_SECONDS):  # unread bytes at close send a reset
+                while await self.stream.receive_some():
+                    pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            pass
 
     def _write_now(self, data: bytes) -> int:
         """What a plain TCP socket takes of ``data`` without waiting (0 for any trouble)."""
@@ -132,7 +224,11 @@ class Connection(TCPServer):
 
     async def _read_data(self) -> None:
         try:
-            await super()._read_data()
+            with self._reading:
+                await super()._read_data()
+            if self._reading.cancelled_caught:  # as Hypercorn's reader does when it ends
+                with trio.CancelScope(shield=True):
+                    await self.protocol.handle(Closed())
         finally:
             self.timer.end()
 

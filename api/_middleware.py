@@ -85,7 +85,7 @@ class Rules:
                 kind="unauthorized",
                 headers={"WWW-Authenticate": 'Bearer realm="trioflow"'},
             )
-        if not hmac.compare_digest(given.strip().encode(), self.token):
+        if not hmac.compare_digest(_header_bytes(given.strip()), self.token):
             raise HTTPProblem(
                 401,
                 "the bearer token is not valid",
@@ -101,6 +101,15 @@ class Rules:
                 f"the body is {declared} bytes; at most {self.max_body} are accepted",
                 kind="too-large",
             )
+
+
+def _header_bytes(value: str) -> bytes:
+    """The bytes a client sent for a header value that arrived decoded as latin-1 (each
+    byte one character); nothing (which matches no token) for a value no header can hold."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return b""
 
 
 def request_id_for(given: str) -> str:
@@ -134,13 +143,15 @@ def install(app: QuartTrio, *, token: str | None, max_body: int) -> Rules:
     """Register the middleware on ``app``; ``token=None`` leaves every route open."""
     if max_body < 1:
         raise ValueError("max_body must be >= 1")
+    if token == "":
+        raise ValueError("the token must not be empty (token=None serves every route open)")
     # Quart counts the body as it arrives too: a chunked body has no Content-Length to check.
     app.config["MAX_CONTENT_LENGTH"] = max_body
     for name in ("trioflow.access", "trioflow.api"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RequestIdFilter) for f in logger.filters):
             logger.addFilter(RequestIdFilter())
-    rules = Rules(token=None if token is None else token.encode(), max_body=max_body)
+    rules = Rules(token=None if token is None else token.encode("utf-8"), max_body=max_body)
 
     async def begin() -> None:
         headers = request.headers

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import ipaddress
 import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,15 +18,22 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.utils import wrap_app
 
 from runtime import Runtime
+from runtime._sqlite import SqliteStore
 
+from ._app import MAX_STARTS
+from ._connection import Connection
 from ._connection import install as install_connection
+from ._listener import Listener
 
 _log = logging.getLogger("trioflow")
 
 ShutdownTrigger = Callable[[], Awaitable[None]]
+MAX_CONNECTIONS = 1000
+BACKLOG = 4096
 
 
 async def serve(
@@ -34,20 +43,34 @@ async def serve(
     port: int = 8001,
     shutdown_trigger: ShutdownTrigger | None = None,
     graceful_timeout: float = 10.0,
+    max_connections: int = MAX_CONNECTIONS,
+    backlog: int = BACKLOG,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` until ``shutdown_trigger`` returns; then stop accepting connections
-    and let in-flight requests finish (for at most ``graceful_timeout`` seconds).
+    """Serve ``app`` until ``shutdown_trigger`` returns; then stop accepting connections,
+    answer every request already sent (finished, or 503 to the connections still queued)
+    and close idle connections, for at most ``graceful_timeout`` seconds.
 
-    ``task_status.started`` receives the bound addresses (port 0 picks a free port).
+    Connections beyond ``max_connections`` open at once are answered 503 with
+    ``Retry-After`` and closed; ``backlog`` is the listen queue's length (the kernel caps
+    it at ``net.core.somaxconn``). ``task_status.started`` receives the bound addresses
+    (port 0 picks a free port).
     """
+    if max_connections < 1:
+        raise ValueError("max_connections must be >= 1")
+    if backlog < 1:
+        raise ValueError("backlog must be >= 1")
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.graceful_timeout = graceful_timeout
+    config.backlog = backlog
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")
-    install_connection()
-    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+    # On a Hypercorn it does not know, Hypercorn's own connection class serves.
+    connection = Connection if install_connection() else TCPServer
+    asgi = wrap_app(app, config.wsgi_max_body_size, None)
+    listener = Listener(asgi, config, max_connections, connection=connection)
+    await listener.serve(shutdown_trigger or trio.sleep_forever, task_status=task_status)
 
 
 async def wait_for_signal() -> None:
@@ -83,24 +106,32 @@ async def run(
     host: str = "127.0.0.1",
     port: int = 8001,
     token: str | None = None,
+    max_connections: int = MAX_CONNECTIONS,
+    max_starts: int = MAX_STARTS,
+    backlog: int = BACKLOG,
+    graceful_timeout: float = 10.0,
+    check: bool = True,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Load the user's module, open the runtime, serve until a signal, shut down gracefully.
 
     The module registers its workflows by importing them (``@workflow``). It may define
-    ``routes(app, runtime)`` to add its own routes to the app before serving.
+    ``routes(app, runtime)`` to add its own routes to the app before serving. ``token``
+    (default: ``$TRIOFLOW_TOKEN``) must not be empty; without one every route is open.
+    ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
     """
     from ._app import create_app
 
+    token = serving_token(token, host)
     # The service owns its process, so it may tune the collector: the default first
     # threshold (700) makes a busy runtime spend much of its time in collections of its
     # resident actors.
     gc.set_threshold(50_000, 50, 100)
+    max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
-    token = token or os.environ.get("TRIOFLOW_TOKEN") or None
-    async with Runtime.open(db) as runtime:
-        app = create_app(runtime, token=token)
+    async with Runtime.open(db, store=SqliteStore(db, check=check)) as runtime:
+        app = create_app(runtime, token=token, max_starts=max_starts)
         gc.freeze()  # what exists now (modules, the app, recovered state) lives on
         extend = getattr(module, "routes", None)
         if callable(extend):
@@ -110,6 +141,63 @@ async def run(
             host=host,
             port=port,
             shutdown_trigger=shutdown_trigger or wait_for_signal,
+            graceful_timeout=graceful_timeout,
+            max_connections=max_connections,
+            backlog=backlog,
             task_status=task_status,
         )
         _log.info("requests drained; committing pending journal appends and closing the store")
+
+
+def serving_token(token: str | None, host: str) -> str | None:
+    """The token to serve ``host`` with: ``token``, else ``$TRIOFLOW_TOKEN``, else none
+    (with a warning in the log unless ``host`` is a loopback address). An empty or blank
+    token is refused: it would look like a token and leave every route open."""
+    if token is None:
+        token = os.environ.get("TRIOFLOW_TOKEN")
+    if token is not None and not token.strip():
+        raise ValueError(
+            "the bearer token is empty (--token, --token-file or TRIOFLOW_TOKEN):"
+            " give a token, or none at all to serve every route open"
+        )
+    if token is None and not _loopback(host):
+        _log.warning(
+            "serving %s without a token: anyone who can reach it may start, cancel and"
+            " read instances (--token-file or TRIOFLOW_TOKEN sets one)",
+            host,
+        )
+    return token
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+_SPARE_FILES = 64  # the database, its WAL and lock, logs, worker threads' files
+
+
+def _fit_open_files(max_connections: int) -> int:
+    """Raise this process's open-file limit to fit ``max_connections`` (up to the hard
+    limit); when it cannot, serve fewer connections and say so."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        fitted = max(1, soft - _SPARE_FILES)
+        _log.warning(
+            "the open-file limit (%d) fits %d connections, not %d: serving at most %d",
+            soft,
+            fitted,
+            max_connections,
+            fitted,
+        )
+        return fitted
+    return max_connections

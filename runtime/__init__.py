@@ -18,6 +18,7 @@ from ._errors import InvalidInput as InvalidInput
 from ._errors import NonDeterminismError as NonDeterminismError
 from ._errors import NotSuspended as NotSuspended
 from ._errors import Overloaded as Overloaded
+from ._errors import StorageUnavailable as StorageUnavailable
 from ._errors import TrioflowError as TrioflowError
 from ._errors import UnsupportedAwait as UnsupportedAwait
 from ._errors import WorkflowCancelled as WorkflowCancelled
@@ -30,6 +31,7 @@ from ._executor import current_activity as current_activity
 from ._gc import tune_gc as tune_gc
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
+from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
 from ._runtime import Runtime as Runtime
@@ -46,6 +48,7 @@ __all__ = [
     "Future",
     "HistoryItem",
     "Instance",
+    "InstanceBlocked",
     "InstanceConflict",
     "InstanceFinished",
     "InstanceNotFound",
@@ -60,6 +63,7 @@ __all__ = [
     "RetryPolicy",
     "Runtime",
     "RuntimeStats",
+    "StorageUnavailable",
     "TrioflowError",
     "UnsupportedAwait",
     "WorkflowCancelled",

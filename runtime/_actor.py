@@ -25,10 +25,11 @@ from ._errors import (
     InstanceFinished,
     NonDeterminismError,
     Overloaded,
+    StorageUnavailable,
     TrioflowError,
     WorkflowNotFound,
 )
-from ._journal import JournalFull
+from ._journal import JournalFull, Notify
 from ._store import (
     TERMINAL,
     Append,
@@ -106,6 +107,7 @@ class WorkflowActor:
     _created_at: float = 0.0
     _timer_steps: set[int] = attrs.field(factory=set)
     _last_summary: Summary | None = None
+    _resume_error: TrioflowError | None = None
 
     # --- actors.Actor -------------------------------------------------------------
 
@@ -137,20 +139,29 @@ class WorkflowActor:
         except NonDeterminismError as exc:
             await self._suspend(exc)
             return
+        if resuming:
+            # Before anything is re-armed: a resume the store cannot take leaves it suspended.
+            try:
+                await self._write((), summary_of(core, services.clock.now()), fail_fast=True)
+            except (StorageUnavailable, Overloaded) as exc:
+                core.close()
+                self._resume_error = exc
+                return
         self._core = core
         # Re-arm what is in flight. A timer whose firing was lost (its append failed, or it
         # fired while the instance was suspended) fires again; a pending one is not doubled,
         # and an attempt the executor still runs is not started twice.
         for command in core.pending():
             self._arm(command)
-        if resuming:
-            await self._write((), self._summary(core, services.clock.now()))
         # An event may have been stored but not delivered before a crash or while suspended.
         await self._take_stored_events(core, core.pending())
 
     async def handle(self, message: Message) -> None:
         if isinstance(message, Wake):
             if message.reply is not None:
+                if self._resume_error is not None:
+                    message.reply.fail(self._resume_error)
+                    self._resume_error = None
                 message.reply.set(self._status)
         elif isinstance(message, Start):
             await self._start(message)
@@ -198,6 +209,12 @@ class WorkflowActor:
         new = NewInstance(workflow=record.workflow, input=message.input_text, created_at=at)
         try:
             await self._commit(core, record, outputs, at, new=new, fail_fast=True)
+        except (StorageUnavailable, Overloaded) as exc:
+            # Nothing was stored: the instance does not exist, and this actor holds nothing.
+            message.reply.fail(exc)
+            core.close()
+            self._services.system.stop(self._id)
+            return
         except InstanceExists:
             message.reply.fail(InstanceConflict(f"instance {self._id!r} exists already"))
             raise
@@ -227,8 +244,11 @@ class WorkflowActor:
                 else:
                     message.reply.set(self._has_taken(core, message.record))
             return
+        # While the store takes no writes the record waits in the journal writer (the instance
+        # is blocked); whoever waits for the answer hears so instead of waiting with it.
+        on_blocked = None if message.reply is None else message.reply.fail
         try:
-            await self._commit(core, message.record, outputs, at)
+            await self._commit(core, message.record, outputs, at, on_blocked=on_blocked)
         except BaseException as exc:
             if message.reply is not None:
                 message.reply.fail(exc)
@@ -283,6 +303,7 @@ class WorkflowActor:
         *,
         new: NewInstance | None = None,
         fail_fast: bool = False,
+        on_blocked: Notify | None = None,
     ) -> None:
         instance_id, seq = self._id, self._last_seq
         stored = []
@@ -322,27 +343,14 @@ class WorkflowActor:
             self._timer_steps.difference_update(withdrawn)
         await self._write(
             tuple(stored),
-            self._summary(core, at),
+            summary_of(core, at),
             new=new,
             timers_set=tuple(timers_set),
             timers_cleared=cleared,
             waits_set=tuple(waits_set),
             waits_cleared=waits_cleared,
             fail_fast=fail_fast,
-        )
-
-    def _summary(self, core: WorkflowCore, at: float) -> Summary:
-        outcome = core.outcome
-        output = error = None
-        if isinstance(outcome, r.WorkflowCompleted):
-            output = dumps(outcome.output)
-        elif isinstance(outcome, r.WorkflowFailed):
-            error = dumps({"type": outcome.error.type, "message": outcome.error.message})
-        elif isinstance(outcome, r.WorkflowCancelled):
-            error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
-        waiting = None if outcome is not None else dumps(core.waiting_on())
-        return Summary(
-            status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+            on_blocked=on_blocked,
         )
 
     async def _write(
@@ -356,7 +364,10 @@ class WorkflowActor:
         waits_set: tuple[WaitRow, ...] = (),
         waits_cleared: tuple[int, ...] = (),
         fail_fast: bool = False,
+        on_blocked: Notify | None = None,
     ) -> None:
+        """Append to the journal and wait until it is committed: through a failing store too,
+        unless ``fail_fast`` (then ``StorageUnavailable``)."""
         append = Append(
             waits_set=waits_set,
             waits_cleared=waits_cleared,
@@ -369,7 +380,9 @@ class WorkflowActor:
         )
         while True:
             try:
-                await self._services.journal.append(append)
+                await self._services.journal.append(
+                    append, fail_fast=fail_fast, on_blocked=on_blocked
+                )
                 break
             except JournalFull:
                 if fail_fast:
@@ -416,6 +429,22 @@ class WorkflowActor:
 
 
 ActorFactory = Callable[[str], WorkflowActor]
+
+
+def summary_of(core: WorkflowCore, at: float) -> Summary:
+    """The summary row of an instance whose core is ``core``, as of ``at``."""
+    outcome = core.outcome
+    output = error = None
+    if isinstance(outcome, r.WorkflowCompleted):
+        output = dumps(outcome.output)
+    elif isinstance(outcome, r.WorkflowFailed):
+        error = dumps({"type": outcome.error.type, "message": outcome.error.message})
+    elif isinstance(outcome, r.WorkflowCancelled):
+        error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
+    waiting = None if outcome is not None else dumps(core.waiting_on())
+    return Summary(
+        status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+    )
 
 
 def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:

@@ -23,7 +23,7 @@ import trio
 
 from ._clock import WallClock
 from ._definitions import WorkflowDefinition
-from ._errors import Overloaded, TrioflowError
+from ._errors import Overloaded, StorageUnavailable, TrioflowError
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -96,6 +96,9 @@ async def _start(runtime: Runtime, definition: WorkflowDefinition, instance_id: 
             await runtime.start(definition.name, None, instance_id=instance_id)
         except Overloaded:
             await trio.sleep(0.1)  # backpressure: try this due again shortly
+            continue
+        except StorageUnavailable as refused:  # the store takes no writes: not a lost due
+            await trio.sleep(refused.retry_after)
             continue
         except TrioflowError as error:  # bad input, an id taken by another workflow
             _log.error("scheduled start of %r failed: %s", instance_id, error)

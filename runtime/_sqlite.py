@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 import apsw
 
+from ._filelock import FileLock
+from ._sqlite_check import DatabaseCorrupt, quick_check
 from ._sqlite_events import (
     events_for,
     waits_for,
@@ -52,6 +54,7 @@ from ._store import (
 _BUSY_TIMEOUT_MS = 5_000
 _MAX_SEQ = 2**63 - 1
 _MAX_PAGE = 500
+_READ_WRITE = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers.
@@ -126,6 +129,13 @@ class SqliteStore:
 
     `write` must not run in two threads at once, and `close` must not run during a `write`: the
     journal writer guarantees both by being the only caller of `write` and finishing first.
+
+    One store at a time may write a file: opening takes an exclusive lock on
+    ``<path>.lock`` (`DatabaseLocked`, naming the holder's pid, when another has it).
+    ``read_only=True`` takes no lock, applies no migration and refuses `write`: it reads
+    beside a running service. Opening for writing first runs SQLite's ``quick_check``
+    (about one read of the file) and refuses a damaged file (`DatabaseCorrupt`);
+    ``check=False`` skips it.
     """
 
     def __init__(
@@ -133,6 +143,8 @@ class SqliteStore:
         path: str | os.PathLike[str],
         *,
         synchronous: Literal["normal", "full"] = "normal",
+        read_only: bool = False,
+        check: bool = True,
     ) -> None:
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
@@ -144,18 +156,43 @@ class SqliteStore:
             )
         self.path = filename
         self.synchronous = synchronous
+        self.read_only = read_only
         self._closed = False
         self._close_lock = threading.Lock()
-        self._writer = _connect(filename, synchronous)
+        if read_only:
+            self._lock = None
+            self._reader = self._writer = _connect(filename, synchronous, read_only=True)
+            try:
+                _check_version(self._reader.pragma("user_version"), filename)
+            except BaseException:
+                self._reader.close()
+                raise
+            return
+        self._lock = FileLock(filename)
+        try:
+            self._writer = _connect(filename, synchronous)
+        except BaseException:
+            self._lock.release()
+            raise
         try:
             mode = self._writer.pragma("journal_mode", "wal")
             if mode != "wal":
                 raise StoreError(f"cannot use WAL journal mode on {filename!r} (got {mode!r})")
+            if check:
+                quick_check(self._writer, filename)
             _migrate(self._writer, filename)
             self._reader = _connect(filename, synchronous)
             self._reader.pragma("query_only", True)
+        except apsw.Error as exc:
+            self._writer.close()
+            self._lock.release()
+            raise DatabaseCorrupt(
+                f"cannot open database {filename!r}: {exc}; 'trioflow check --db {filename}'"
+                " reports what is wrong"
+            ) from exc
         except BaseException:
             self._writer.close()
+            self._lock.release()
             raise
 
     def __enter__(self) -> SqliteStore:
@@ -166,6 +203,8 @@ class SqliteStore:
 
     def write(self, appends: Sequence[Write]) -> builtins.list[StoreError | None]:
         self._check_open()
+        if self.read_only:
+            raise StoreError(f"the store on {self.path!r} was opened read-only")
         conn = self._writer
         cursor = conn.cursor()  # one cursor for the whole group: cheaper than one per statement
         cursor.execute("BEGIN IMMEDIATE")
@@ -301,20 +340,33 @@ class SqliteStore:
             self._closed = True
             self._reader.close()
             self._writer.close()
+            if self._lock is not None:
+                self._lock.release()
 
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError("the store is closed")
 
 
-def _connect(filename: str, synchronous: str) -> apsw.Connection:
+def _connect(filename: str, synchronous: str, *, read_only: bool = False) -> apsw.Connection:
+    flags = apsw.SQLITE_OPEN_READONLY if read_only else _READ_WRITE
     try:
-        conn = apsw.Connection(filename)
+        conn = apsw.Connection(filename, flags=flags)
     except apsw.Error as exc:
         raise StoreError(f"cannot open database {filename!r}: {exc}") from exc
     conn.set_busy_timeout(_BUSY_TIMEOUT_MS)
-    conn.pragma("synchronous", synchronous)
+    if not read_only:
+        conn.pragma("synchronous", synchronous)
     return conn
+
+
+def _check_version(version: int, filename: str) -> None:
+    known = len(MIGRATIONS)
+    if version > known:
+        raise StoreError(
+            f"database {filename!r} has schema version {version}, newer than this version of"
+            f" trioflow knows ({known}): upgrade trioflow to open it"
+        )
 
 
 def _migrate(conn: apsw.Connection, filename: str) -> None:
@@ -335,11 +387,7 @@ def _migrate(conn: apsw.Connection, filename: str) -> None:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-    if version > known:
-        raise StoreError(
-            f"database {filename!r} has schema version {version}, newer than this version of"
-            f" trioflow knows ({known}): upgrade trioflow to open it"
-        )
+    _check_version(version, filename)
 
 
 def _instance_row(row: Sequence[Any]) -> InstanceRow:

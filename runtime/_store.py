@@ -15,9 +15,11 @@ from typing import Protocol
 import attrs
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-# Every status an instance can have, in the order a person reads them.
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "suspended")
 """Statuses an instance never leaves. Reaching one drops the instance's remaining timer rows."""
+# Every status an instance can have, in the order a person reads them. `blocked` (its next
+# append waits for a store that takes no writes) is only known to the running process: it is
+# never stored, queries lay it over the stored status.
+STATUSES = ("running", "waiting", "blocked", "completed", "failed", "cancelled", "suspended")
 
 
 @attrs.frozen(kw_only=True)

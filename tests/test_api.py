@@ -13,11 +13,13 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _damage import damage_a_journal_page
 from quart.typing import TestClientProtocol as Client
 from quart.wrappers import Response
 
 from api import create_app
 from runtime import Overloaded, Runtime, WorkflowContext, workflow
+from runtime._sqlite import SqliteStore
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 CE_JSON = "application/cloudevents+json"
@@ -636,3 +638,50 @@ async def test_metrics(client: Client, rt: Runtime, autojump_clock: trio.testing
     ):
         assert name in text
     assert re.search(r'^trioflow_instances\{status="completed"\} [1-9]', text, re.MULTILINE)
+
+
+async def test_a_read_the_damaged_database_fails_is_a_503_naming_the_fault(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as runtime:
+        ids = [await runtime.start(api_greet, Person("ann", n)) for n in range(300)]
+        for instance_id in ids:
+            await runtime.result(instance_id, timeout=5)
+    damage_a_journal_page(db)
+    async with Runtime.open(store=SqliteStore(db, check=False)) as runtime:
+        client = create_app(runtime).test_client()
+        statuses = []
+        for instance_id in ids:
+            path = f"/instances/{instance_id}/history"
+            response = await client.get(path)
+            statuses.append(response.status_code)
+            if response.status_code == 503:
+                document = await problem(response, 503, path)
+                assert document["type"] == "urn:trioflow:problem:database-fault"
+                assert document["detail"].startswith("the database failed this request")
+                assert "CorruptError" in document["detail"]
+                assert response.headers["Retry-After"]
+    assert set(statuses) == {200, 503}
+
+
+async def test_starts_beyond_the_limit_in_progress_get_a_503_with_retry_after(rt: Runtime) -> None:
+    client = create_app(rt, max_starts=1).test_client()
+    responses: list[Response] = []
+
+    async def start(n: int) -> None:
+        response = await client.post("/workflows/api_greet", json={"name": "a", "age": n})
+        responses.append(response)
+
+    async with trio.open_nursery() as nursery:  # the first is committing as the second comes
+        nursery.start_soon(start, 1)
+        nursery.start_soon(start, 2)
+    assert sorted(r.status_code for r in responses) == [202, 503]
+    [busy] = [r for r in responses if r.status_code == 503]
+    document = await problem(busy, 503, "/workflows/api_greet")
+    assert document["type"] == "urn:trioflow:problem:overloaded"
+    assert "1 starts are in progress" in document["detail"]
+    assert busy.headers["Retry-After"] == "1"
+    after = await client.post("/workflows/api_greet", json={"name": "a", "age": 3})
+    assert after.status_code == 202  # the count went down again
+    with pytest.raises(ValueError, match="max_starts must be >= 1"):
+        create_app(rt, max_starts=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,20 @@ def test_a_benchmark_refuses_an_existing_database(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "exists already" in done.stderr
+
+
+def test_the_probe_counts_a_refused_connection_as_an_error(tmp_path: Path) -> None:
+    with socket.socket() as unused:  # bound, never listening: every connection is refused
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        done = subprocess.run(
+            [sys.executable, str(BENCHMARKS / "probe.py"), "--url", url, "--seconds", "0.2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["benchmark"] == "probe" and result["sent"] == 4
+    assert result["errors"] == 4 and "accepted_p99_ms" not in result

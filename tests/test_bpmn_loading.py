@@ -72,14 +72,14 @@ def test_duplicate_ids_of_bpmn_elements_are_still_refused_with_both_lines() -> N
 def test_an_unsupported_element_is_one_problem_with_its_id_type_and_line() -> None:
     found = problems(
         '<bpmn:startEvent id="S"/>',
-        '<bpmn:scriptTask id="Script"/>',
+        '<bpmn:callActivity id="Script"/>',
         '<bpmn:endEvent id="E"/>',
         '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Script"/>',
         '<bpmn:sequenceFlow id="F2" sourceRef="Script" targetRef="E"/>',
         '<bpmn:boundaryEvent id="B" attachedToRef="Script">'
         "<bpmn:errorEventDefinition/></bpmn:boundaryEvent>",
     )
-    assert found == ["line 7: element 'Script' of type 'scriptTask' is not supported"]
+    assert found == ["line 7: element 'Script' of type 'callActivity' is not supported"]
 
 
 def test_a_refused_gateway_target_or_start_event_causes_nothing_more() -> None:

@@ -146,3 +146,30 @@ def test_missing_process_or_layout_is_an_error() -> None:
         render_svg(definitions, "tasks")
     with pytest.raises(BpmnError, match="there is no process 'nope'"):
         render_svg(definitions, "nope")
+
+
+def test_multi_instance_event_subprocess_task_and_escalation_figures() -> None:
+    definitions = parse(FIXTURES / "svg_markers.bpmn")
+    process = definitions.processes["svg_markers"]
+    svg = render_svg(definitions, "svg_markers")
+    drawn = shapes(svg)
+    assert set(drawn) == set(process.all_elements) | set(process.all_flows)
+
+    def bars(element_id: str) -> str:
+        (marker,) = [p for p in drawn[element_id].iter(f"{SVG}path") if p.get("class")]
+        return marker.get("d", "")
+
+    assert bars("Script_Many").count("v11") == 3  # parallel: standing bars
+    assert bars("Rule_Seq").count("h12") == 3  # sequential: lying bars
+    assert not [p for p in drawn["Manual"].iter(f"{SVG}path") if p.get("class")]
+    icons = {
+        element_id: len(list(drawn[element_id].iter(f"{SVG}path")))
+        + len(list(drawn[element_id].iter(f"{SVG}rect")))
+        for element_id in ("Script_Many", "Rule_Seq", "Manual")
+    }
+    assert icons == {"Script_Many": 4, "Rule_Seq": 5, "Manual": 2}  # box, icon, bars
+    border = drawn["Esp_Poke"].find(f"{SVG}rect")
+    assert border is not None and border.get("stroke-dasharray") == "2 3"
+    ring = drawn["Poke_Start"].find(f"{SVG}circle")
+    assert ring is not None and ring.get("stroke-dasharray") == "5 3"
+    assert drawn["End_Late"].find(f"{SVG}polygon") is not None  # the escalation arrow

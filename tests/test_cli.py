@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from api import _cli
 from api._cli import main
 from api._serve import load_app_module
 from runtime import Runtime
@@ -98,7 +99,9 @@ async def test_replay_reports_a_changed_workflow_and_exits_2(
     assert "cli_double(4)" in json.dumps(report)
 
 
-@pytest.mark.parametrize("command", [["instances"], ["show", "x"], ["replay", "x", "--app", "m"]])
+@pytest.mark.parametrize(
+    "command", [["instances"], ["show", "x"], ["replay", "x", "--app", "m"], ["check"]]
+)
 def test_a_reading_command_makes_no_database(
     tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -121,3 +124,21 @@ async def test_unknown_instance_and_status_are_named(
     )
     code, _, err = run(["instances", "--db", db, "--status", "done"], capsys)
     assert code == 2 and "invalid choice: 'done'" in err
+
+
+def test_a_fatal_error_is_one_line_per_cause_and_debug_shows_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def failing(args: object) -> None:
+        try:
+            raise ExceptionGroup("in a nursery", [ValueError("the first cause"), KeyError("k")])
+        except ExceptionGroup as group:
+            raise ExceptionGroup("outer", [group]) from None
+
+    monkeypatch.setattr(_cli, "_check", failing)
+    code, out, err = run(["check"], capsys)
+    assert (code, out) == (1, "")
+    assert err == "trioflow: the first cause\ntrioflow: KeyError: 'k'\n"
+    code, _, err = run(["check", "--debug"], capsys)
+    assert code == 1
+    assert err.startswith("  + Exception Group Traceback") and "the first cause" in err

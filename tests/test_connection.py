@@ -3,11 +3,14 @@ served by ``api.serve`` on 127.0.0.1 to a real client, with Trio's mock clock.""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import h2.connection
+import h2.events
 import h11
 import hypercorn.trio.run
 import pytest
@@ -79,7 +82,9 @@ class Server:
 
 
 @asynccontextmanager
-async def served(handler: Handler = echo, *, cancel_sending: bool = False) -> AsyncIterator[Server]:
+async def served(
+    handler: Handler = echo, *, cancel_sending: bool = False, max_connections: int = 1000
+) -> AsyncIterator[Server]:
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(
@@ -88,6 +93,7 @@ async def served(handler: Handler = echo, *, cancel_sending: bool = False) -> As
                 port=0,
                 shutdown_trigger=shutdown.wait,
                 graceful_timeout=30,
+                max_connections=max_connections,
                 task_status=task_status,
             )
         )
@@ -161,7 +167,7 @@ def server_tasks() -> list[str]:
     stack = [trio.lowlevel.current_root_task()]
     while stack:
         task = stack.pop()
-        if task.name.endswith(("._run_handler", "._handle", "KeepAliveTimer._watch")):
+        if task.name.endswith(("._serve_one", "._refuse", "._handle", "KeepAliveTimer._watch")):
             names.append(task.name)
         for nursery in task.child_nurseries:
             stack.extend(nursery.child_tasks)
@@ -289,3 +295,172 @@ async def test_shutdown_closes_idle_connections_and_lets_a_request_finish(
         assert await busy.answer() == b"held"
         assert await busy.closed_by_server()
         assert trio.current_time() - began < 1
+
+
+async def refused(stream: trio.SocketStream, request: bytes) -> h11.Response:
+    """Send ``request`` on ``stream`` and read the answer of a refusing server: its head,
+    and that the server then closed the connection."""
+    http = h11.Connection(h11.CLIENT)
+    if request:
+        await stream.send_all(request)
+    head: h11.Response | None = None
+    body = b""
+    with trio.fail_after(WAIT_LIMIT):
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                http.receive_data(await stream.receive_some())
+            elif isinstance(event, h11.Response):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        assert await stream.receive_some() == b""  # closed after the answer
+    assert head is not None
+    assert json.loads(body)["status"] == 503
+    return head
+
+
+async def test_connections_over_the_limit_get_a_503_and_are_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with served(max_connections=2) as server:
+        first, second = await server.client(), await server.client()
+        assert await first.ask(b"one") == b"one"
+        assert await second.ask(b"two") == b"two"
+        third = await server.client()
+        head = await refused(third.stream, third.request(b"three"))
+        assert head.status_code == 503
+        headers = dict(head.headers)
+        assert headers[b"content-type"] == b"application/problem+json"
+        assert headers[b"retry-after"] == b"1"
+        assert headers[b"connection"] == b"close"
+        # A whole request already there when the server accepts: answered without a task.
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        queued = Client(trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+        sock.sendall(queued.request(b"queued"))
+        assert (await refused(queued.stream, b"")).status_code == 503
+        await queued.stream.aclose()
+        await first.stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        fourth = await server.client()  # the first left: room for one more
+        assert await fourth.ask(b"four") == b"four"
+        assert await second.ask(b"still") == b"still"
+
+
+async def test_shutdown_answers_connections_that_had_not_sent_their_request_yet(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Connected while the server was accepting, the request sent as it shuts down: each
+    gets an answer (served, or 503 when the kernel still held the connection), none a
+    closed connection."""
+    async with served() as server:
+        clients = []
+        for _ in range(20):
+            # Connected without a checkpoint: the kernel holds them, the server has not
+            # accepted them when it is told to shut down.
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            clients.append(Client(trio.SocketStream(trio.socket.from_stdlib_socket(sock))))
+        server.shutdown.set()
+        statuses = []
+        for client in clients:
+            await client.stream.send_all(client.request(b"late"))
+        for client in clients:
+            with trio.fail_after(WAIT_LIMIT):
+                while (event := client.http.next_event()) is h11.NEED_DATA:
+                    client.http.receive_data(await client.stream.receive_some())
+            assert isinstance(event, h11.Response)
+            statuses.append(event.status_code)
+            await client.stream.aclose()
+        assert set(statuses) <= {200, 503} and len(statuses) == 20
+
+
+async def test_shutdown_answers_an_accepted_connection_whose_request_comes_next(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with served() as server:
+        client = await server.client()
+        await trio.testing.wait_all_tasks_blocked()  # accepted, waiting for a request
+        server.shutdown.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert await client.ask(b"just in time") == b"just in time"
+        assert await client.closed_by_server()
+
+
+async def test_shutdown_with_a_pipelined_request_waiting_ends_the_connection_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """HTTP/1.1 holds a pipelined request until the one before is answered; at shutdown the
+    connection answers it 503 and closes, and its task ends then, not at graceful_timeout."""
+    release = trio.Event()
+    async with served(held_until(release)) as server:
+        client = await server.client()
+        second = Client(client.stream)  # reads the second answer, as in the test above
+        await client.stream.send_all(client.request(b"held") + second.request(b"next"))
+        await trio.testing.wait_all_tasks_blocked()
+        began = trio.current_time()
+        server.shutdown.set()
+        await trio.testing.wait_all_tasks_blocked()  # shutting down before the first answer
+        release.set()
+        assert await client.answer() == b"held"
+        received = client.http.trailing_data[0]
+        if received:
+            second.http.receive_data(received)
+        with trio.fail_after(WAIT_LIMIT):
+            while (event := second.http.next_event()) is h11.NEED_DATA:
+                second.http.receive_data(await client.stream.receive_some())
+        assert isinstance(event, h11.Response) and event.status_code == 503
+        assert (b"retry-after", b"1") in event.headers
+        assert await client.closed_by_server()
+    assert trio.current_time() - began < 1
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+@pytest.mark.parametrize("sent", [PREFACE, PREFACE[:10], b""], ids=["preface", "part", "none"])
+async def test_an_http2_connection_that_sends_no_request_is_closed_when_idle(
+    autojump_clock: trio.testing.MockClock, sent: bytes
+) -> None:
+    async with served() as server:
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        connected = trio.current_time()
+        await stream.send_all(sent)
+        received = b""
+        with trio.fail_after(WAIT_LIMIT):
+            while chunk := await stream.receive_some():
+                received += chunk  # HTTP/2 answers the preface with its SETTINGS
+        assert KEEP_ALIVE <= trio.current_time() - connected < KEEP_ALIVE + 1
+        await stream.aclose()
+
+
+async def test_an_http2_connection_is_closed_when_idle_after_its_requests(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with served() as server:
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        http = h2.connection.H2Connection()
+        http.initiate_connection()
+        http.send_headers(
+            1,
+            [(":method", "POST"), (":path", "/"), (":scheme", "http"), (":authority", "t")],
+        )
+        http.send_data(1, b"over h2", end_stream=True)
+        await stream.send_all(http.data_to_send())
+        body = b""
+        ended = False
+        with trio.fail_after(WAIT_LIMIT):
+            while not ended:
+                for event in http.receive_data(await stream.receive_some()):
+                    if isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                    ended = ended or isinstance(event, h2.events.StreamEnded)
+                await stream.send_all(http.data_to_send())
+        assert body == b"over h2"
+        answered = trio.current_time()
+        with trio.fail_after(WAIT_LIMIT):
+            while await stream.receive_some():
+                pass
+        assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
+        await stream.aclose()

@@ -9,10 +9,11 @@ import runtime
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
         "ActivityDefinition", "ActivityError", "ActivityInfo", "Event", "EventTimeout", "Future",
-        "HistoryItem", "Instance", "InstanceConflict", "InstanceFinished",
+        "HistoryItem", "Instance", "InstanceBlocked", "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
-        "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "TrioflowError", "UnsupportedAwait",
+        "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "StorageUnavailable", "TrioflowError",
+        "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
         "WorkflowNotFound", "activity", "current_activity", "registry", "tune_gc",
         "workflow",

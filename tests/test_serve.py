@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ import h11
 import httpx
 import pytest
 import trio
+from _damage import damage_a_journal_page
+
+from api._serve import serving_token
+from runtime._sqlite import MIGRATIONS, SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +33,7 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def server(
-    app: str, db: str, *, token: str | None = None
+    app: str, db: str, *options: str, token: str | None = None
 ) -> AsyncIterator[tuple[trio.Process, httpx.AsyncClient]]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -36,6 +41,7 @@ async def server(
     if token is not None:
         env["TRIOFLOW_TOKEN"] = token
     command = [sys.executable, "-m", "api", "serve", app, "--db", db, "--port", str(port)]
+    command += options
     proc = await trio.lowlevel.open_process(
         command, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -198,11 +204,26 @@ async def test_sigterm_during_a_stream_of_starts_loses_no_accepted_start(tmp_pat
             assert r.json()["status"] == "completed"
 
 
-async def answered(stream: trio.SocketStream, method: str, target: str, body: bytes) -> int:
+async def answered(
+    stream: trio.SocketStream,
+    method: str,
+    target: str,
+    body: bytes,
+    *,
+    key: str | None = None,
+    authorization: bytes | None = None,
+) -> int:
     """Send one request on ``stream`` (kept open) and read its whole answer: its status."""
     http = h11.Connection(h11.CLIENT)
-    headers = [("Host", "test"), ("Content-Type", "application/json")]
+    headers: list[tuple[str, str | bytes]] = [
+        ("Host", "test"),
+        ("Content-Type", "application/json"),
+    ]
     headers.append(("Content-Length", str(len(body))))
+    if key is not None:
+        headers.append(("Idempotency-Key", key))
+    if authorization is not None:
+        headers.append(("Authorization", authorization))
     request = h11.Request(method=method, target=target, headers=headers)
     data = http.send(request) + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
     await stream.send_all(data)
@@ -234,3 +255,204 @@ async def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path
                 assert await proc.wait() == 0
                 for stream in (quart_route, start_route):
                     assert await stream.receive_some() == b""  # the server closed it
+
+
+async def trioflow(*args: str, token: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the ``trioflow`` command to its end (at most 30 s): exit code, stdout, stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TRIOFLOW_TOKEN", None)
+    if token is not None:
+        env["TRIOFLOW_TOKEN"] = token
+    with trio.fail_after(30):
+        return await trio.run_process(
+            [sys.executable, "-m", "api", *args],
+            cwd=str(ROOT),
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+async def test_a_second_server_on_one_database_is_refused_and_readers_work_beside(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "one.db")
+    async with server("tests/serve_app.py", db) as (proc, client):
+        r = await client.post("/workflows/quick", json=1, headers={"Idempotency-Key": "q1"})
+        assert r.status_code == 202
+        second = await trioflow("serve", "tests/serve_app.py", "--db", db, "--port", "0")
+        assert second.returncode == 1
+        message = second.stderr.decode()
+        assert f"database {db!r} is in use by process {proc.pid}" in message, message
+        assert len(message.strip().splitlines()) == 1, message
+        listed = await trioflow("instances", "--db", db)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.decode().startswith("q1\tquick\t")
+        shown = await trioflow("show", "q1", "--db", db)
+        assert shown.returncode == 0, shown.stderr
+        assert (await client.get("/instances/q1")).status_code == 200  # the first goes on
+
+
+@pytest.fixture
+def many_files() -> Iterator[None]:
+    """Room for a thousand connections in this process (the server raises its own limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    if wanted < 2100:
+        pytest.skip(f"the open-file limit ({hard}) is too low for a thousand connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_sigterm_with_a_thousand_requests_queued_answers_every_one(
+    tmp_path: Path, many_files: None
+) -> None:
+    """Every client that connected gets an answer (202 or 503 with Retry-After), never a
+    closed connection; and every 202 is in the database after the process exits."""
+    db = str(tmp_path / "term.db")
+    clients = 1000
+    statuses: dict[str, int] = {}
+    connected = trio.Semaphore(0)
+    some_answered = trio.Event()
+    async with server("tests/serve_app.py", db, "--max-connections", "2000") as (proc, client):
+        port = client.base_url.port
+        assert port is not None
+
+        async def one(n: int) -> None:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            connected.release()
+            async with stream:
+                status = await answered(stream, "POST", "/workflows/quick", b"%d" % n, key=f"c{n}")
+            statuses[f"c{n}"] = status
+            if len(statuses) >= 50:
+                some_answered.set()
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                for n in range(clients):
+                    nursery.start_soon(one, n)
+                for _ in range(clients):
+                    await connected.acquire()
+                await some_answered.wait()
+                proc.send_signal(signal.SIGTERM)
+            assert await proc.wait() == 0
+    assert len(statuses) == clients  # an exchange cut short raised instead
+    assert set(statuses.values()) <= {202, 503}, statuses
+    accepted = sorted(key for key, status in statuses.items() if status == 202)
+    assert len(accepted) >= 50
+    with SqliteStore(db, read_only=True) as store:
+        missing = [key for key in accepted if store.get(key) is None]
+    assert missing == []
+
+
+async def test_an_empty_token_is_refused_at_startup(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    for done in (
+        await trioflow("serve", "tests/serve_app.py", "--db", db, "--token", ""),
+        await trioflow("serve", "tests/serve_app.py", "--db", db, "--port", "0", token=""),
+        await trioflow("serve", "tests/serve_app.py", "--db", db, "--port", "0", token="  "),
+    ):
+        assert done.returncode == 1
+        assert done.stderr.decode() == (
+            "trioflow: the bearer token is empty (--token, --token-file or TRIOFLOW_TOKEN):"
+            " give a token, or none at all to serve every route open\n"
+        )
+    (tmp_path / "empty").write_text("\n")
+    done = await trioflow(
+        "serve", "tests/serve_app.py", "--db", db, "--token-file", str(tmp_path / "empty")
+    )
+    assert done.returncode == 1
+    assert "the token file" in done.stderr.decode() and "is empty" in done.stderr.decode()
+
+
+async def test_the_token_may_come_from_a_file_and_must_match_byte_for_byte(tmp_path: Path) -> None:
+    token = "sésame-ключ"
+    (tmp_path / "token").write_text(token + "\n", encoding="utf-8")
+    db = str(tmp_path / "t.db")
+    async with server("tests/serve_app.py", db, "--token-file", str(tmp_path / "token")) as (
+        _,
+        client,
+    ):
+        port = client.base_url.port
+        assert port is not None
+
+        async def status_with(authorization: bytes) -> int:
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                return await answered(stream, "GET", "/workflows", b"", authorization=authorization)
+
+        assert await status_with(b"Bearer " + token.encode("utf-8")) == 200
+        assert await status_with(b"Bearer " + token.encode("latin-1", "replace")) == 401
+        assert await status_with(b"Bearer " + token.encode("utf-8")[:-1]) == 401
+        assert await status_with(b"Bearer s\xc3\xa9same") == 401
+        assert (await client.get("/workflows")).status_code == 401
+
+
+async def test_a_damaged_database_is_refused_and_check_reports_it(tmp_path: Path) -> None:
+    db = str(tmp_path / "damaged.db")
+    async with server("tests/serve_app.py", db) as (_, client):
+        for n in range(300):
+            r = await client.post("/workflows/quick", json=n, headers={"Idempotency-Key": f"k{n}"})
+            assert r.status_code == 202
+    healthy = await trioflow("check", "--db", db)
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stdout.decode().splitlines() == [
+        f"database: {db}",
+        f"schema version: {len(MIGRATIONS)} (this trioflow knows {len(MIGRATIONS)})",
+        "integrity: ok",
+    ]
+    damage_a_journal_page(db)
+    done = await trioflow("serve", "tests/serve_app.py", "--db", db, "--port", "0")
+    assert done.returncode == 1
+    message = done.stderr.decode()
+    assert message.startswith(f"trioflow: database {db!r} is damaged"), message
+    assert f"'trioflow check --db {db}'" in message and len(message.splitlines()) == 1
+    report = await trioflow("check", "--db", db)
+    assert report.returncode == 1
+    assert "integrity: DAMAGED" in report.stdout.decode()
+    debug = await trioflow("serve", "tests/serve_app.py", "--db", db, "--port", "0", "--debug")
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr.decode()
+    # Served anyway: the reads that touch the damaged page are 503s naming the fault.
+    async with server("tests/serve_app.py", db, "--skip-check") as (_, client):
+        statuses = set()
+        for n in range(300):
+            r = await client.get(f"/instances/k{n}/history")
+            statuses.add(r.status_code)
+            if r.status_code == 503:
+                assert r.json()["type"] == "urn:trioflow:problem:database-fault"
+                assert r.headers["Retry-After"]
+        assert statuses == {200, 503}
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("localhost", False),
+        ("0.0.0.0", True),
+        ("192.0.2.7", True),
+        ("example.org", True),
+    ],
+)
+def test_serving_beyond_loopback_without_a_token_is_logged(
+    host: str, warned: bool, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIOFLOW_TOKEN", raising=False)
+    assert serving_token(None, host) is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "trioflow"]
+    assert lines == (
+        [
+            f"serving {host} without a token: anyone who can reach it may start,"
+            " cancel and read instances (--token-file or TRIOFLOW_TOKEN sets one)"
+        ]
+        if warned
+        else []
+    )
+    caplog.clear()
+    monkeypatch.setenv("TRIOFLOW_TOKEN", "from-env")
+    assert serving_token(None, host) == "from-env"
+    assert serving_token("given", host) == "given"
+    assert caplog.records == []

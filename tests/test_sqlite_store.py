@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from runtime import _sqlite, _sqlite_write
+from runtime._filelock import DatabaseLocked
 from runtime._sqlite import MIGRATIONS, SqliteStore
 from runtime._store import (
     TERMINAL,
@@ -415,10 +417,30 @@ def test_timer_row_of_another_instance_is_refused(store: SqliteStore) -> None:
     assert store.get("a") is None and store.timers() == []
 
 
-def test_second_store_on_the_same_file_sees_commits(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "db") as one, SqliteStore(tmp_path / "db") as two:
+def test_a_read_only_store_on_the_same_file_sees_commits(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "db") as one, SqliteStore(tmp_path / "db", read_only=True) as two:
         one.write([append("a", 1, 3, new=True)])
         assert two.last_seq("a") == 3
+        with pytest.raises(StoreError, match="opened read-only"):
+            two.write([append("b", 1, new=True)])
+        assert one.get("b") is None
+
+
+def test_a_second_writing_store_on_one_file_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with SqliteStore(path) as one:
+        with pytest.raises(DatabaseLocked, match=rf"in use by process {os.getpid()} .*db\.lock"):
+            SqliteStore(path)
+        one.write([append("a", 1, new=True)])  # the holder goes on undisturbed
+        assert (tmp_path / "db.lock").read_text() == f"{os.getpid()}\n"
+    with SqliteStore(path) as again:  # closing let go of the lock
+        assert again.last_seq("a") == 1
+
+
+def test_a_read_only_store_neither_creates_nor_migrates(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open database"):
+        SqliteStore(tmp_path / "none.db", read_only=True)
+    assert not (tmp_path / "none.db").exists()
 
 
 def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:

@@ -23,12 +23,15 @@ from ._model import Activity as Activity
 from ._model import BoundaryEvent as BoundaryEvent
 from ._model import Bounds as Bounds
 from ._model import BpmnError as BpmnError
+from ._model import BusinessRuleTask as BusinessRuleTask
 from ._model import Definitions as Definitions
 from ._model import Diagram as Diagram
 from ._model import Edge as Edge
 from ._model import EndEvent as EndEvent
 from ._model import ErrorDeclaration as ErrorDeclaration
 from ._model import ErrorEventDefinition as ErrorEventDefinition
+from ._model import EscalationDeclaration as EscalationDeclaration
+from ._model import EscalationEventDefinition as EscalationEventDefinition
 from ._model import EventBasedGateway as EventBasedGateway
 from ._model import EventDefinition as EventDefinition
 from ._model import ExclusiveGateway as ExclusiveGateway
@@ -38,14 +41,17 @@ from ._model import InclusiveGateway as InclusiveGateway
 from ._model import IntermediateCatchEvent as IntermediateCatchEvent
 from ._model import IntermediateThrowEvent as IntermediateThrowEvent
 from ._model import LinkEventDefinition as LinkEventDefinition
+from ._model import ManualTask as ManualTask
 from ._model import Message as Message
 from ._model import MessageEventDefinition as MessageEventDefinition
+from ._model import MultiInstance as MultiInstance
 from ._model import ParallelGateway as ParallelGateway
 from ._model import Participant as Participant
 from ._model import Point as Point
 from ._model import Process as Process
 from ._model import ReceiveTask as ReceiveTask
 from ._model import Scope as Scope
+from ._model import ScriptTask as ScriptTask
 from ._model import SendTask as SendTask
 from ._model import SequenceFlow as SequenceFlow
 from ._model import ServiceTask as ServiceTask
@@ -73,6 +79,7 @@ __all__ = [
     "BoundaryEvent",
     "Bounds",
     "BpmnError",
+    "BusinessRuleTask",
     "Cycle",
     "Definitions",
     "Diagram",
@@ -81,6 +88,8 @@ __all__ = [
     "EndEvent",
     "ErrorDeclaration",
     "ErrorEventDefinition",
+    "EscalationDeclaration",
+    "EscalationEventDefinition",
     "EventBasedGateway",
     "EventDefinition",
     "ExclusiveGateway",
@@ -93,14 +102,17 @@ __all__ = [
     "IntermediateThrowEvent",
     "Job",
     "LinkEventDefinition",
+    "ManualTask",
     "Message",
     "MessageEventDefinition",
+    "MultiInstance",
     "ParallelGateway",
     "Participant",
     "Point",
     "Process",
     "ReceiveTask",
     "Scope",
+    "ScriptTask",
     "SendTask",
     "SequenceFlow",
     "ServiceTask",

@@ -25,6 +25,7 @@ from ._model import (
     ReceiveTask,
     SequenceFlow,
     StartEvent,
+    SubProcess,
     TimerEventDefinition,
 )
 
@@ -84,7 +85,9 @@ def _links(elements: Mapping[str, FlowNode], problems: Problems) -> dict[str, st
                 )
             catches[name] = element.id
     for element in elements.values():
-        if isinstance(element, IntermediateThrowEvent) and element.trigger.name not in catches:
+        if not isinstance(element, IntermediateThrowEvent):
+            continue
+        if isinstance(element.trigger, LinkEventDefinition) and element.trigger.name not in catches:
             problems.append(
                 (
                     element.id,
@@ -102,9 +105,14 @@ def _check_node(
     problems: Problems,
 ) -> None:
     name = f"{node.kind} {node.id!r}"
+    if isinstance(node, SubProcess) and node.triggered_by_event:
+        _check_event_subprocess(node, problems)
     if node.incoming and isinstance(node, StartEvent | BoundaryEvent):
         problems.append((node.id, f"{name} has incoming sequence flows"))
-    if node.outgoing and isinstance(node, EndEvent | IntermediateThrowEvent):
+    link_throw = isinstance(node, IntermediateThrowEvent) and isinstance(
+        node.trigger, LinkEventDefinition
+    )
+    if node.outgoing and (isinstance(node, EndEvent) or link_throw):
         problems.append((node.id, f"{name} has outgoing sequence flows"))
     trigger = getattr(node, "trigger", None)
     catch = isinstance(node, IntermediateCatchEvent)
@@ -148,3 +156,22 @@ def _check_node(
                         "catch event or a receive task",
                     )
                 )
+
+
+def _check_event_subprocess(node: SubProcess, problems: Problems) -> None:
+    if node.incoming or node.outgoing:
+        problems.append(
+            (node.id, f"event subprocess {node.id!r} has sequence flows; it starts by its event")
+        )
+    if node.boundary_events:
+        problems.append((node.id, f"event subprocess {node.id!r} has boundary events"))
+    for start_id in node.start_events:
+        start = node.elements[start_id]
+        if isinstance(start, StartEvent) and start.trigger is None:
+            problems.append(
+                (
+                    start_id,
+                    f"the start event {start_id!r} of event subprocess {node.id!r} needs a "
+                    "message, timer or error event definition",
+                )
+            )

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from . import _feel
-from ._model import VariableMapping
+from ._model import MultiInstance, VariableMapping
 from ._vendor import behaviour_extensions
 from ._xml import MODEL, ZEEBE, Report, local_name, q
 
@@ -26,6 +26,10 @@ ZEEBE_ALLOWED: dict[str, frozenset[str]] = {
     "serviceTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
     "sendTask": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
     "userTask": frozenset({"assignmentDefinition", "taskHeaders", "ioMapping"}),
+    "scriptTask": frozenset({"script", "taskDefinition", "taskHeaders", "ioMapping"}),
+    "businessRuleTask": frozenset({"calledDecision", "taskDefinition", "taskHeaders", "ioMapping"}),
+    "intermediateThrowEvent": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
+    "endEvent": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
 }
 NO_MAPPINGS = frozenset(
     {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "process"}
@@ -111,6 +115,75 @@ class ExtensionReader(Report):
                     "expression"
                 )
         return fields
+
+    def loop(self, element: ET.Element, owner: str) -> MultiInstance | None:
+        """A multi-instance marker with Zeebe's loop characteristics (None after a problem)."""
+        _, name = local_name(element.tag)
+        if name != "multiInstanceLoopCharacteristics":
+            self.problem(
+                f"{self.named(owner)} has {name}, which is not supported "
+                "(as in Zeebe: use multi-instance with zeebe:loopCharacteristics)",
+                element,
+            )
+            return None
+        completion: str | None = None
+        zeebe: ET.Element | None = None
+        for child in element:
+            namespace, child_name = local_name(child.tag)
+            if namespace == MODEL and child_name == "completionCondition":
+                completion = (child.text or "").strip() or None
+                if completion is not None:
+                    self.check_expression(owner, "completion condition", completion, always=True)
+            elif namespace == MODEL and child_name == "extensionElements":
+                for extension in child:
+                    extension_namespace, extension_name = local_name(extension.tag)
+                    if extension_namespace != ZEEBE:
+                        continue
+                    if extension_name == "loopCharacteristics":
+                        zeebe = extension
+                    else:
+                        self.problem(
+                            f"the multi-instance marker of {self.named(owner)} has "
+                            f"zeebe:{extension_name}, which is not supported",
+                            extension,
+                        )
+            elif namespace == MODEL and child_name == "loopCardinality":
+                self.problem(
+                    f"{self.named(owner)} has a loopCardinality, which is not supported "
+                    "(as in Zeebe: give zeebe:loopCharacteristics an inputCollection, "
+                    "such as '=for i in 1..3 return i')",
+                    child,
+                )
+            elif namespace != MODEL or child_name != "documentation":
+                self.unsupported(child, owner)
+        fields = {} if zeebe is None else {k: v.strip() for k, v in zeebe.attrib.items()}
+        collection = fields.get("inputCollection", "")
+        if not collection:
+            self.problem(
+                f"the multi-instance {self.named(owner)} needs zeebe:loopCharacteristics "
+                "with an inputCollection (the list to run it for)",
+                element,
+            )
+            return None
+        self.check_expression(owner, "inputCollection", collection, always=True)
+        output_element = fields.get("outputElement") or None
+        if output_element is not None:
+            self.check_expression(owner, "outputElement", output_element, always=True)
+        output_collection = fields.get("outputCollection") or None
+        if (output_element is None) != (output_collection is None):
+            self.problem(
+                f"the multi-instance {self.named(owner)} needs both an outputCollection and "
+                "an outputElement, or neither",
+                element,
+            )
+        return MultiInstance(
+            sequential=element.get("isSequential", "false").strip() == "true",
+            input_collection=collection,
+            input_element=fields.get("inputElement") or None,
+            output_collection=output_collection,
+            output_element=output_element,
+            completion_condition=completion,
+        )
 
     def headers(self, extensions: dict[str, ET.Element]) -> dict[str, str]:
         block = extensions.get("taskHeaders")

@@ -17,9 +17,13 @@ interrupting boundary event on its subprocess) stops each of its tokens at its c
 wait, and the token withdraws what it waited for with ``ctx.cancel``. A level ends on its
 own when no token is left; it fails with a ``Thrown`` BPMN error (caught by an error
 boundary event further out, or failing the instance) or an ``Incident`` (a FEEL error,
-a missing handler, a failed handler: the instance fails, naming the element).
+a missing handler, a failed handler: the instance fails, naming the element). Before it
+fails with a ``Thrown`` error, an error event subprocess of the level may catch it
+(``_event_sub``); an interrupting event subprocess stops every token of its level but
+keeps the level open (``ActiveScope.interrupt``). Escalations (``_escalation``) are
+caught synchronously where they are thrown, and never fail anything.
 
-Variable mappings follow Zeebe: an element's ``zeebe:input`` mappings make local
+Variable mappings follow Zeebe (``_evaluation``): an element's ``zeebe:input`` mappings make local
 variables (seen by its handler, correlation key, timer and output mappings, never merged);
 its ``zeebe:output`` mappings decide what reaches the instance, or, without any, everything
 its handler or message produced does. Events apply them too: start events their outputs
@@ -30,36 +34,41 @@ modeler, which offers inputs only on activities and job-based events: here they 
 variables that the event's own outputs, correlation key and timer read. Start and
 boundary events cannot have inputs (refused at load: nothing could read them).
 
+Variables live in scopes (``Variables``): the instance's, a subprocess's (its inputs), a
+multi-instance body's and each inner instance's (``_multi``). An element reads every scope
+around it; what it produces is set where the name exists already, nearest first, else on
+the instance, as Zeebe propagates variables.
+
 All state (variables, token positions, what completed) is rebuilt by replay, and is
 published with ``ctx.expose`` after every change for ``Runtime.query``.
 """
 
 from __future__ import annotations
 
-import json
-from collections import ChainMap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
-from .._event import Event
-from ._activities import event_data, run_activity
-from ._feel import evaluate, evaluate_condition
-from ._feel_values import to_string
+from ._activities import run_activity
+from ._escalation import escalate
+from ._evaluation import Evaluation
+from ._event_sub import catch_error, watch_event_subprocesses
+from ._feel import evaluate_condition
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
 from ._model import (
     Activity,
     BpmnError,
     EndEvent,
     ErrorEventDefinition,
+    EscalationEventDefinition,
     EventBasedGateway,
     ExclusiveGateway,
     FlowNode,
     InclusiveGateway,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
-    Message,
+    LinkEventDefinition,
     MessageEventDefinition,
     Process,
     ReceiveTask,
@@ -68,14 +77,14 @@ from ._model import (
     TerminateEventDefinition,
     TimerEventDefinition,
 )
-from ._scope import ActiveScope, Graph, is_join
-from ._timers import first_due
+from ._scope import ActiveScope, Graph, Variables, is_join
+from ._work import as_thrown, event_data, result, start_job
 
 if TYPE_CHECKING:
     from ._load import LoadedProcess
 
 
-class Instance:
+class Instance(Evaluation):
     """The state of one process instance and the walk of its tokens."""
 
     def __init__(
@@ -92,7 +101,7 @@ class Instance:
         self._flows: dict[str, None] = {}
 
     async def run(self, start_id: str) -> dict[str, Any]:
-        root = self.open_scope(self.process.id)
+        root = self.open_scope(self.process.id, Variables(self.variables))
         self.spawn(root, start_id, via=None, entered=True)
         try:
             await root.outcome
@@ -102,14 +111,19 @@ class Instance:
 
     # --- scopes and tokens --------------------------------------------------------------
 
-    def open_scope(self, owner_id: str) -> ActiveScope:
+    def open_scope(
+        self, owner_id: str, variables: Variables, parent: ActiveScope | None = None
+    ) -> ActiveScope:
         graphs = self.loaded.graphs
         if owner_id not in graphs:
             owner = self.process if owner_id == self.process.id else self.element(owner_id)
             assert isinstance(owner, Process | SubProcess)
             graphs[owner_id] = Graph.of(owner)
-        scope = ActiveScope(owner_id=owner_id, graph=graphs[owner_id])
+        scope = ActiveScope(
+            owner_id=owner_id, graph=graphs[owner_id], variables=variables, parent=parent
+        )
         self._scopes.append(scope)
+        watch_event_subprocesses(self, scope)
         return scope
 
     def close_scope(self, scope: ActiveScope, outcome: str | BaseException) -> None:
@@ -130,6 +144,11 @@ class Instance:
         scope.tokens[token] = node_id
         self.ctx.gather(self._token(scope, token, node_id, via, entered))
 
+    def interrupt(self, scope: ActiveScope) -> None:
+        """An interrupting event subprocess starts: every token of ``scope`` stops."""
+        scope.interrupt()
+        self.changed()
+
     async def _token(
         self, scope: ActiveScope, token: int, node_id: str, via: str | None, entered: bool
     ) -> None:
@@ -140,6 +159,8 @@ class Instance:
                     leave_from = await self._enter(scope, token, self.element(node_id), via)
                 if leave_from is None:
                     break
+                if token not in scope.tokens:  # an event subprocess interrupted the scope
+                    raise Withdrawn
                 step = self._leave(scope, leave_from)
                 if step is None:
                     break
@@ -151,18 +172,27 @@ class Instance:
         except WorkflowCancelled:
             raise
         except (Thrown, Incident) as error:
-            self.close_scope(scope, error)
+            self._failed(scope, token, error)
             return
         except Exception as error:  # a bug or a non-JSON variable: still name the element
-            self.close_scope(scope, Incident(node_id, f"{type(error).__name__}: {error}"))
+            self._failed(scope, token, Incident(node_id, f"{type(error).__name__}: {error}"))
             return
-        if not scope.is_over:
+        if not scope.is_over and token in scope.tokens:
             del scope.tokens[token]
             self._settle(scope)
             self.changed()
 
+    def _failed(self, scope: ActiveScope, token: int, error: Thrown | Incident) -> None:
+        """A token failed: an error event subprocess of its scope catches a BPMN error,
+        else the scope ends with it (a token stopped meanwhile changes nothing)."""
+        if scope.is_over or token not in scope.tokens:
+            return
+        if isinstance(error, Thrown) and catch_error(self, scope, error.code):
+            return
+        self.close_scope(scope, error)
+
     def move(self, scope: ActiveScope, token: int, node_id: str) -> None:
-        if scope.is_over:
+        if scope.is_over or token not in scope.tokens:
             raise Withdrawn
         scope.tokens[token] = node_id
         self._settle(scope)
@@ -196,14 +226,21 @@ class Instance:
         self, scope: ActiveScope, token: int, node: FlowNode, via: str | None
     ) -> str | None:
         """Do what ``node`` does; return the element to leave from, or None to end the token."""
+        variables = scope.variables
         if isinstance(node, Activity):
             return await run_activity(self, scope, token, node)
         if isinstance(node, StartEvent):
-            self._start_event(node)
+            self._start_event(node, variables)
             return node.id
         if isinstance(node, EndEvent):
-            self.apply(node, self.inputs(node), None)
+            if isinstance(node.trigger, MessageEventDefinition):
+                await self._job_event(scope, node)
+            else:
+                self.apply(node, self.inputs(node, variables), None, variables)
             self.done(node.id)
+            code = getattr(node.trigger, "escalation_code", None)
+            if code is not None and escalate(self, scope, code):
+                raise Withdrawn
             if isinstance(node.trigger, TerminateEventDefinition):
                 self.close_scope(scope, "terminated")
             elif isinstance(node.trigger, ErrorEventDefinition):
@@ -216,22 +253,45 @@ class Instance:
         if isinstance(node, EventBasedGateway):
             return await self._event_gateway(scope, token, node)
         if isinstance(node, IntermediateCatchEvent):
-            local = self.inputs(node)
+            local = self.inputs(node, variables)
             if isinstance(node.trigger, MessageEventDefinition | TimerEventDefinition):
-                value = await self.wait(scope, self.trigger(node, local))
-                self.apply(node, local, event_data(value))
+                value = await self.wait(scope, self.trigger(node, variables, local))
+                self.apply(node, local, event_data(value), variables)
             else:
-                self.apply(node, local, None)
+                self.apply(node, local, None, variables)
         elif isinstance(node, IntermediateThrowEvent):
-            self.apply(node, self.inputs(node), None)
+            if isinstance(node.trigger, EscalationEventDefinition):
+                self.apply(node, self.inputs(node, variables), None, variables)
+                if escalate(self, scope, node.trigger.escalation_code or ""):
+                    raise Withdrawn  # an interrupting catch ended where the token was
+                return node.id
+            if not isinstance(node.trigger, LinkEventDefinition):
+                await self._job_event(scope, node)
+                return node.id
+            self.apply(node, self.inputs(node, variables), None, variables)
             catch = self.element(scope.graph.link_catches[node.trigger.name])
             self.done(node.id)
             self.move(scope, token, catch.id)
-            self.apply(catch, self.inputs(catch), None)
+            self.apply(catch, self.inputs(catch, variables), None, variables)
             return catch.id
         return node.id
 
-    def _start_event(self, node: StartEvent) -> None:
+    async def _job_event(self, scope: ActiveScope, node: EndEvent | IntermediateThrowEvent) -> None:
+        """A message throw or end event: a job for a handler, as a service task's."""
+        variables = scope.variables
+        local = self.inputs(node, variables)
+        if scope.is_over:
+            raise Withdrawn
+        work = start_job(self, node, variables.view().new_child(local))
+        try:
+            value = await self.wait(scope, work)
+        except (Withdrawn, WorkflowCancelled):
+            raise
+        except Exception as error:
+            raise as_thrown(node, error) from None
+        self.apply(node, local, result(node, value), variables)
+
+    def _start_event(self, node: StartEvent, variables: Variables) -> None:
         """Apply a start event's output mappings (Zeebe: "all none events can have them").
 
         A message start event's variables are the message's: with output mappings, only
@@ -242,15 +302,16 @@ class Instance:
         if isinstance(node.trigger, MessageEventDefinition) and node.parent_id is None:
             message = dict(self.variables)
             self.variables.clear()
-            self.apply(node, {}, message)
+            self.apply(node, {}, message, variables)
         else:
-            self.apply(node, {}, None)
+            self.apply(node, {}, None, variables)
 
     async def _event_gateway(self, scope: ActiveScope, token: int, node: EventBasedGateway) -> str:
         if scope.is_over:
             raise Withdrawn
         flows = [self.process.flow(flow_id) for flow_id in node.outgoing]
-        operations = [self.trigger(self.element(flow.target)) for flow in flows]
+        variables = scope.variables
+        operations = [self.trigger(self.element(flow.target), variables) for flow in flows]
         index, value = await self.ctx.first(*operations, scope.ended)
         for other, operation in enumerate(operations):
             if other != index:
@@ -262,18 +323,20 @@ class Instance:
         target = self.element(flows[index].target)
         self.move(scope, token, target.id)
         # Waited for on the gateway's behalf: its input mappings apply once it happened.
-        self.apply(target, self.inputs(target), event_data(value))
+        self.apply(target, self.inputs(target, variables), event_data(value), variables)
         return target.id
 
-    def trigger(self, node: FlowNode, local: Mapping[str, Any] | None = None) -> Future[Any]:
+    def trigger(
+        self, node: FlowNode, variables: Variables, local: Mapping[str, Any] | None = None
+    ) -> Future[Any]:
         """Start waiting for what a catch event, receive task or boundary event waits for."""
         definition = getattr(node, "trigger", None)
         if isinstance(node, ReceiveTask):
-            return self.message(node, node.message, local or {})
+            return self.message(node, node.message, local or {}, variables)
         if isinstance(definition, MessageEventDefinition):
-            return self.message(node, definition.message, local or {})
+            return self.message(node, definition.message, local or {}, variables)
         if isinstance(definition, TimerEventDefinition):
-            return self.sleep_until(self.due(node, definition, local))
+            return self.sleep_until(self.due(node, definition, variables, local))
         raise Incident(node.id, f"a {node.kind} is not something to wait for")
 
     def _leave(self, scope: ActiveScope, node_id: str) -> tuple[str, str] | None:
@@ -281,7 +344,7 @@ class Instance:
         node = self.element(node_id)
         self.done(node_id)
         going: list[tuple[str, str]] = []
-        for flow_id in self._choose(node):
+        for flow_id in self._choose(node, scope.variables):
             self._flows[flow_id] = None
             target = self.process.flow(flow_id).target
             if is_join(self.element(target)):
@@ -294,12 +357,12 @@ class Instance:
             self.spawn(scope, target, via=flow_id, entered=True)
         return going[0] if going else None
 
-    def _choose(self, node: FlowNode) -> list[str]:
+    def _choose(self, node: FlowNode, variables: Variables) -> list[str]:
         if not isinstance(node, ExclusiveGateway | InclusiveGateway):
             return list(node.outgoing)
         true = []
         for flow_id in node.outgoing:
-            if flow_id != node.default and self._condition(node, flow_id):
+            if flow_id != node.default and self._condition(node, flow_id, variables):
                 true.append(flow_id)
                 if isinstance(node, ExclusiveGateway):
                     break
@@ -313,81 +376,14 @@ class Instance:
             node.id, "no condition of an outgoing flow is true and the gateway has no default flow"
         )
 
-    def _condition(self, gateway: FlowNode, flow_id: str) -> bool:
+    def _condition(self, gateway: FlowNode, flow_id: str, variables: Variables) -> bool:
         condition = self.process.flow(flow_id).condition
         if condition is None:
             return True
         try:
-            return evaluate_condition(condition, self.variables, now=self.ctx.now())
+            return evaluate_condition(condition, variables.view(), now=self.ctx.now())
         except BpmnError as error:
             raise Incident(gateway.id, f"condition of flow {flow_id!r}: {error}") from None
-
-    # --- variables, messages, timers -------------------------------------------------------
-
-    def value(self, element_id: str, what: str, text: str, variables: Mapping[str, Any]) -> Any:
-        """A FEEL text (``=...``) evaluated, or a static text as it is."""
-        if not text.lstrip().startswith("="):
-            return text
-        try:
-            return plain(evaluate(text, variables, now=self.ctx.now()))
-        except BpmnError as error:
-            raise Incident(element_id, f"{what}: {error}") from None
-
-    def inputs(self, node: FlowNode) -> dict[str, Any]:
-        """The element's local variables, from its ``zeebe:input`` mappings."""
-        local: dict[str, Any] = {}
-        for mapping in node.inputs:
-            context = ChainMap(local, self.variables)
-            value = self.value(node.id, f"input {mapping.target!r}", mapping.source, context)
-            set_path(local, mapping.target, value)
-        return local
-
-    def apply(
-        self, node: FlowNode, local: Mapping[str, Any], result: Mapping[str, Any] | None
-    ) -> None:
-        """Merge what an element produced: through its outputs, or all of it."""
-        if node.outputs:
-            context = ChainMap(dict(result or {}), dict(local), self.variables)
-            values = [
-                (m.target, self.value(node.id, f"output {m.target!r}", m.source, context))
-                for m in node.outputs
-            ]
-            for target, value in values:
-                set_path(self.variables, target, value)
-        elif result:
-            self.variables.update(result)
-        self.changed()
-
-    def message(self, node: FlowNode, message: Message, local: Mapping[str, Any]) -> Future[Event]:
-        subject = None
-        key = message.correlation_key
-        if key:
-            context = ChainMap(dict(local), self.variables)
-            value = self.value(node.id, "correlation key", key, context)
-            if value is None:
-                raise Incident(
-                    node.id, f"the correlation key {key!r} of message {message.name!r} gave null"
-                )
-            subject = value if isinstance(value, str) else json.dumps(value)
-        return self.ctx.wait_event(message.name, subject=subject)
-
-    def now(self) -> float:
-        return self.ctx.now().timestamp()
-
-    def due(
-        self,
-        node: FlowNode,
-        definition: TimerEventDefinition,
-        local: Mapping[str, Any] | None = None,
-    ) -> float:
-        variables = ChainMap(dict(local or {}), self.variables)
-        try:
-            return first_due(definition, now=self.now(), variables=variables)
-        except BpmnError as error:
-            raise Incident(node.id, str(error)) from None
-
-    def sleep_until(self, due: float) -> Future[None]:
-        return self.ctx.sleep(max(0.0, due - self.now()))
 
     # --- what Runtime.query shows -----------------------------------------------------------
 
@@ -410,26 +406,3 @@ class Instance:
                 "variables": dict(self.variables),
             }
         )
-
-
-def plain(value: Any) -> Any:
-    """A FEEL result as JSON data: dates and durations become their ISO 8601 text."""
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return to_string(value)
-
-
-def set_path(target: dict[str, Any], path: str, value: Any) -> None:
-    """``a.b.c = value``: nested objects are copied, never changed in place."""
-    head, _, rest = path.partition(".")
-    if not rest:
-        target[head] = value
-        return
-    inner = target.get(head)
-    inner = dict(inner) if isinstance(inner, dict) else {}
-    set_path(inner, rest, value)
-    target[head] = inner

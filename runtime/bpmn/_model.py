@@ -73,6 +73,15 @@ class ErrorDeclaration:
 
 
 @attrs.frozen(kw_only=True)
+class EscalationDeclaration:
+    """An ``<escalation>``: what escalation throw and end events raise."""
+
+    id: str
+    name: str | None = None
+    escalation_code: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class VariableMapping:
     """One ``zeebe:input`` or ``zeebe:output``: evaluate ``source`` (FEEL), store as ``target``."""
 
@@ -110,6 +119,17 @@ class ErrorEventDefinition:
 
 
 @attrs.frozen(kw_only=True)
+class EscalationEventDefinition:
+    """Thrown: the escalation raised. Caught: the one caught (None: any)."""
+
+    escalation: EscalationDeclaration | None = None
+
+    @property
+    def escalation_code(self) -> str | None:
+        return None if self.escalation is None else self.escalation.escalation_code
+
+
+@attrs.frozen(kw_only=True)
 class LinkEventDefinition:
     name: str
 
@@ -123,6 +143,7 @@ EventDefinition: TypeAlias = (
     MessageEventDefinition
     | TimerEventDefinition
     | ErrorEventDefinition
+    | EscalationEventDefinition
     | LinkEventDefinition
     | TerminateEventDefinition
 )
@@ -147,14 +168,38 @@ class FlowNode:
 
 @attrs.frozen(kw_only=True)
 class StartEvent(FlowNode):
+    """A none, message or timer start event; in an event subprocess also an error one.
+
+    ``interrupting`` only matters in an event subprocess (``isInterrupting``).
+    """
+
     kind: ClassVar[str] = "startEvent"
-    trigger: MessageEventDefinition | TimerEventDefinition | None = None
+    trigger: (
+        MessageEventDefinition
+        | TimerEventDefinition
+        | ErrorEventDefinition
+        | EscalationEventDefinition
+        | None
+    ) = None
+    interrupting: bool = True
 
 
 @attrs.frozen(kw_only=True)
 class EndEvent(FlowNode):
+    """A message end event is a job, like a service task (``task_type`` and the rest)."""
+
     kind: ClassVar[str] = "endEvent"
-    trigger: TerminateEventDefinition | ErrorEventDefinition | None = None
+    trigger: (
+        TerminateEventDefinition
+        | ErrorEventDefinition
+        | MessageEventDefinition
+        | EscalationEventDefinition
+        | None
+    ) = None
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -167,10 +212,17 @@ class IntermediateCatchEvent(FlowNode):
 
 @attrs.frozen(kw_only=True)
 class IntermediateThrowEvent(FlowNode):
-    """A link throw: the token jumps to the link catch event of the same name and scope."""
+    """A link throw: the token jumps to the link catch event of the same name and scope.
+
+    A message throw event is a job, like a service task (``task_type`` and the rest).
+    """
 
     kind: ClassVar[str] = "intermediateThrowEvent"
-    trigger: LinkEventDefinition
+    trigger: LinkEventDefinition | MessageEventDefinition | EscalationEventDefinition
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -178,7 +230,29 @@ class BoundaryEvent(FlowNode):
     kind: ClassVar[str] = "boundaryEvent"
     attached_to: str
     cancel_activity: bool = True
-    trigger: TimerEventDefinition | MessageEventDefinition | ErrorEventDefinition
+    trigger: (
+        TimerEventDefinition
+        | MessageEventDefinition
+        | ErrorEventDefinition
+        | EscalationEventDefinition
+    )
+
+
+@attrs.frozen(kw_only=True)
+class MultiInstance:
+    """``multiInstanceLoopCharacteristics`` with ``zeebe:loopCharacteristics``.
+
+    One inner instance per item of ``input_collection`` (FEEL), each with the item as
+    ``input_element`` and ``loopCounter`` (from 1) as local variables; ``output_element``
+    (FEEL) of each is collected, in item order, into ``output_collection``.
+    """
+
+    sequential: bool = False
+    input_collection: str
+    input_element: str | None = None
+    output_collection: str | None = None
+    output_element: str | None = None
+    completion_condition: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -187,6 +261,8 @@ class Activity(FlowNode):
 
     kind: ClassVar[str] = "activity"
     boundary_events: tuple[str, ...] = ()
+    loop: MultiInstance | None = None
+    """Multi-instance: the activity runs once per item of a collection."""
 
 
 @attrs.frozen(kw_only=True)
@@ -194,6 +270,13 @@ class Task(Activity):
     """A plain ``<task>``: does nothing but pass the token on (and apply its mappings)."""
 
     kind: ClassVar[str] = "task"
+
+
+@attrs.frozen(kw_only=True)
+class ManualTask(Task):
+    """Work done outside any system: passes the token on, as in Zeebe."""
+
+    kind: ClassVar[str] = "manualTask"
 
 
 @attrs.frozen(kw_only=True)
@@ -217,6 +300,33 @@ class SendTask(Activity):
     retries_expression: str | None = None
     headers: Mapping[str, str] = _map_field()
     message: Message | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScriptTask(Activity):
+    """``zeebe:script``: ``expression`` (FEEL) is evaluated and set as ``result_variable``.
+
+    With a ``zeebe:taskDefinition`` instead, it is a job for a handler, as a service task.
+    """
+
+    kind: ClassVar[str] = "scriptTask"
+    expression: str | None = None
+    result_variable: str | None = None
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
+
+
+@attrs.frozen(kw_only=True)
+class BusinessRuleTask(Activity):
+    """A job for a handler (``zeebe:taskDefinition``); DMN decisions are not run here."""
+
+    kind: ClassVar[str] = "businessRuleTask"
+    task_type: str | None = None
+    retries: int = 3
+    retries_expression: str | None = None
+    headers: Mapping[str, str] = _map_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -245,9 +355,14 @@ class ReceiveTask(Activity):
 
 @attrs.frozen(kw_only=True)
 class SubProcess(Activity):
-    """An embedded subprocess: a scope of its own with exactly one none start event."""
+    """An embedded subprocess: a scope of its own with exactly one start event.
+
+    With ``triggered_by_event`` it is an event subprocess: no sequence flow leads to it;
+    its one message, timer or error start event starts it inside the scope it is in.
+    """
 
     kind: ClassVar[str] = "subProcess"
+    triggered_by_event: bool = False
     elements: Mapping[str, FlowNode] = _map_field()
     flows: Mapping[str, SequenceFlow] = _map_field()
     start_events: tuple[str, ...] = ()
@@ -342,6 +457,16 @@ class Process:
         assert isinstance(scope, SubProcess)
         return scope
 
+    def event_subprocesses_of(self, scope_id: str) -> tuple[SubProcess, ...]:
+        """The event subprocesses directly inside the process or subprocess ``scope_id``."""
+        scope = self if scope_id == self.id else self.all_elements[scope_id]
+        assert isinstance(scope, Process | SubProcess)
+        return tuple(
+            element
+            for element in scope.elements.values()
+            if isinstance(element, SubProcess) and element.triggered_by_event
+        )
+
     def boundary_events_of(self, activity_id: str) -> tuple[BoundaryEvent, ...]:
         activity = self.all_elements[activity_id]
         if not isinstance(activity, Activity):
@@ -415,6 +540,7 @@ class Definitions:
     processes: Mapping[str, Process] = _map_field()
     messages: Mapping[str, Message] = _map_field()
     errors: Mapping[str, ErrorDeclaration] = _map_field()
+    escalations: Mapping[str, EscalationDeclaration] = _map_field()
     participants: Mapping[str, Participant] = _map_field()
     diagrams: tuple[Diagram, ...] = ()
 

@@ -30,68 +30,56 @@ from typing import Any
 
 import attrs
 
-from . import _timers
 from ._checks import check_scope
-from ._extensions import NO_INPUTS, NO_MAPPINGS, ZEEBE_ALLOWED, ExtensionReader
+from ._extensions import NO_INPUTS, NO_MAPPINGS, ZEEBE_ALLOWED
 from ._layout import BPMNDI, read_diagram
 from ._model import (
     Activity,
     BoundaryEvent,
     BpmnError,
+    BusinessRuleTask,
     Definitions,
     Diagram,
     EndEvent,
     ErrorDeclaration,
     ErrorEventDefinition,
+    EscalationDeclaration,
+    EscalationEventDefinition,
     EventBasedGateway,
-    EventDefinition,
     ExclusiveGateway,
     FlowNode,
     InclusiveGateway,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
-    LinkEventDefinition,
+    ManualTask,
     Message,
-    MessageEventDefinition,
     ParallelGateway,
     Participant,
     Process,
     ReceiveTask,
+    ScriptTask,
     SendTask,
     SequenceFlow,
     ServiceTask,
     StartEvent,
     SubProcess,
     Task,
-    TerminateEventDefinition,
-    TimerEventDefinition,
     UserTask,
 )
+from ._parse_events import JOB_EVENTS, NODE_CHILDREN, TRIGGERS, EventReader
 from ._xml import MODEL, local_name, q, read_xml
 
 _NODE_CLASSES: dict[str, type[FlowNode]] = {
     cls.kind: cls
     for cls in (
         StartEvent, EndEvent, IntermediateCatchEvent, IntermediateThrowEvent, BoundaryEvent,
-        Task, ServiceTask, SendTask, UserTask, ReceiveTask, SubProcess,
+        Task, ManualTask, ServiceTask, SendTask, ScriptTask, BusinessRuleTask, UserTask,
+        ReceiveTask, SubProcess,
         ExclusiveGateway, InclusiveGateway, ParallelGateway, EventBasedGateway,
     )
 }  # fmt: skip
 
-#: which event definitions each kind of event accepts (start events in subprocesses: none)
-_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "startEvent": ("messageEventDefinition", "timerEventDefinition"),
-    "endEvent": ("terminateEventDefinition", "errorEventDefinition"),
-    "intermediateCatchEvent": (
-        "messageEventDefinition", "timerEventDefinition", "linkEventDefinition",
-    ),
-    "intermediateThrowEvent": ("linkEventDefinition",),
-    "boundaryEvent": ("timerEventDefinition", "messageEventDefinition", "errorEventDefinition"),
-}  # fmt: skip
-_NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent")
 
-#: children that describe an element without changing what it does
-_NODE_CHILDREN = frozenset({"incoming", "outgoing", "documentation", "extensionElements"})
 _ARTIFACTS = frozenset({"laneSet", "textAnnotation", "association", "group"})
 #: data modelling, which Zeebe accepts and ignores: variables are all there is
 _DATA = frozenset({"dataObject", "dataObjectReference", "dataStoreReference", "property"})
@@ -99,7 +87,6 @@ _DATA_CHILDREN = frozenset({"dataInputAssociation", "dataOutputAssociation", "pr
 _ROOT_DECLARATIONS = frozenset(
     {
         "signal",
-        "escalation",
         "itemDefinition",
         "category",
         "documentation",
@@ -138,12 +125,10 @@ class _Scope:
     link_catches: dict[str, str]
 
 
-class _Parser(ExtensionReader):
+class _Parser(EventReader):
     def __init__(self, data: bytes, lines: dict[ET.Element, int]) -> None:
         super().__init__(lines)
         self.version = hashlib.sha256(data).hexdigest()
-        self.messages: dict[str, Message] = {}
-        self.errors: dict[str, ErrorDeclaration] = {}
 
     # --- the file -------------------------------------------------------------------
 
@@ -158,6 +143,13 @@ class _Parser(ExtensionReader):
         for child in root:
             if child.tag == q(MODEL, "message"):
                 self.message(child)
+            elif child.tag == q(MODEL, "escalation"):
+                escalation_id = child.get("id", "")
+                self.escalations[escalation_id] = EscalationDeclaration(
+                    id=escalation_id,
+                    name=child.get("name"),
+                    escalation_code=child.get("escalationCode"),
+                )
             elif child.tag == q(MODEL, "error"):
                 error_id = child.get("id", "")
                 self.errors[error_id] = ErrorDeclaration(
@@ -181,7 +173,12 @@ class _Parser(ExtensionReader):
                 diagrams.append(diagram)
                 for at, text in problems:
                     self.problem(text, at)
-            elif namespace != MODEL or name not in {"message", "error", *_ROOT_DECLARATIONS}:
+            elif namespace != MODEL or name not in {
+                "message",
+                "error",
+                "escalation",
+                *_ROOT_DECLARATIONS,
+            }:
                 self.unsupported(child)
         for participant in participants.values():
             if participant.process_id is not None and participant.process_id not in processes:
@@ -199,6 +196,7 @@ class _Parser(ExtensionReader):
             processes=processes,
             messages=self.messages,
             errors=self.errors,
+            escalations=self.escalations,
             participants=participants,
             diagrams=tuple(diagrams),
         )
@@ -227,7 +225,7 @@ class _Parser(ExtensionReader):
                     process_id=child.get("processRef"),
                 )
                 yield participant.id, participant
-            elif namespace != MODEL or name not in {"messageFlow", *_ARTIFACTS, *_NODE_CHILDREN}:
+            elif namespace != MODEL or name not in {"messageFlow", *_ARTIFACTS, *NODE_CHILDREN}:
                 self.unsupported(child)
 
     # --- processes and scopes ---------------------------------------------------------
@@ -261,11 +259,12 @@ class _Parser(ExtensionReader):
         flows: dict[str, SequenceFlow] = {}
         for child in container:
             namespace, name = local_name(child.tag)
-            if namespace == MODEL and name in _NODE_CHILDREN | _ARTIFACTS | _DATA | _DATA_CHILDREN:
+            if namespace == MODEL and name in NODE_CHILDREN | _ARTIFACTS | _DATA | _DATA_CHILDREN:
                 continue
             self.here = child
             if namespace == MODEL and name.endswith("LoopCharacteristics"):
-                self.problem(f"element {owner!r} has {name}, which is not supported")
+                if parent_id is None:  # a subprocess's own is read with the subprocess
+                    self.problem(f"element {owner!r} has {name}, which is not supported")
             elif namespace == MODEL and name == "sequenceFlow":
                 flow = self.sequence_flow(child, parent_id)
                 flows[flow.id] = flow
@@ -324,6 +323,15 @@ class _Parser(ExtensionReader):
                     self.problem(
                         f"boundary event {node_id!r} is attached to {target!r}, which is a "
                         f"{drafts[target].kind}, not a task or subprocess",
+                        node_id,
+                    )
+                elif isinstance(
+                    draft.fields.get("trigger"), EscalationEventDefinition
+                ) and not issubclass(drafts[target].cls, SubProcess):
+                    self.problem(
+                        f"escalation boundary event {node_id!r} is attached to {target!r}, "
+                        f"which is a {drafts[target].kind}: as in Zeebe, only a subprocess "
+                        "can escalate",
                         node_id,
                     )
                 else:
@@ -401,22 +409,32 @@ class _Parser(ExtensionReader):
         if kind != "subProcess":
             for child in element:
                 namespace, name = local_name(child.tag)
-                if namespace == MODEL and name in _NODE_CHILDREN | _DATA_CHILDREN:
+                if namespace == MODEL and name in NODE_CHILDREN | _DATA_CHILDREN:
                     continue
-                if namespace == MODEL and name.endswith("EventDefinition") and kind in _TRIGGERS:
+                if namespace == MODEL and name.endswith("EventDefinition") and kind in TRIGGERS:
                     definitions.append(child)
                     self.vendor(child, node_id, kind)
                 elif namespace == MODEL and name.endswith("LoopCharacteristics"):
-                    self.problem(
-                        f"element {node_id!r} of type {kind!r} has {name}, which is not supported"
-                    )
+                    fields["loop"] = self.loop(child, node_id)
+                    self.here = element
                 else:
                     self.unsupported(child, node_id)
-        if kind in _TRIGGERS:
+        else:
+            for child in element:
+                namespace, name = local_name(child.tag)
+                if namespace == MODEL and name.endswith("LoopCharacteristics"):
+                    fields["loop"] = self.loop(child, node_id)
+                    self.here = element
+        if "loop" in fields and not issubclass(_NODE_CLASSES[kind], Activity):
+            self.problem(f"element {node_id!r} of type {kind!r} cannot be multi-instance")
+            del fields["loop"]
+        if kind in TRIGGERS:
             trigger = self.trigger(element, kind, parent_id, definitions)
             if trigger is False:
                 return None
             fields["trigger"] = trigger
+        if kind in JOB_EVENTS:
+            self.job_event(fields, extensions, kind)
         if kind == "boundaryEvent":
             fields["attached_to"] = element.get("attachedToRef", "")
             fields["cancel_activity"] = element.get("cancelActivity", "true").strip() != "false"
@@ -424,6 +442,8 @@ class _Parser(ExtensionReader):
             fields["default"] = element.get("default")
         elif kind in ("serviceTask", "sendTask"):
             fields.update(self.job(extensions, node_id, kind))
+        elif kind in ("scriptTask", "businessRuleTask"):
+            fields.update(self.rule_or_script(extensions, node_id, kind))
         elif kind == "userTask":
             assignment = extensions.get("assignmentDefinition")
             if assignment is not None:
@@ -435,13 +455,17 @@ class _Parser(ExtensionReader):
             if message is None and kind == "receiveTask":
                 return None
             fields["message"] = message
+        if kind == "startEvent":
+            interrupting = element.get("isInterrupting", "true").strip() != "false"
+            fields["interrupting"] = interrupting
+            if not interrupting and isinstance(fields.get("trigger"), ErrorEventDefinition):
+                self.problem(f"error start event {node_id!r} must be interrupting")
         if kind == "subProcess":
             if element.get("triggeredByEvent", "false").strip() == "true":
-                self.problem(
-                    f"element {node_id!r} of type 'subProcess' is an event subprocess, "
-                    "which is not supported"
-                )
-                return None
+                fields["triggered_by_event"] = True
+                self.event_subprocesses.add(node_id)
+                if fields.get("loop") is not None:
+                    self.problem(f"event subprocess {node_id!r} cannot be multi-instance")
             inner = self.scope(element, node_id)
             fields.update(
                 elements=inner.elements,
@@ -450,104 +474,6 @@ class _Parser(ExtensionReader):
                 link_catches=inner.link_catches,
             )
         return _Draft(_NODE_CLASSES[kind], fields, kind)
-
-    def trigger(
-        self, element: ET.Element, kind: str, parent_id: str | None, definitions: list[ET.Element]
-    ) -> EventDefinition | bool | None:
-        """The event definition, None for a none event, or False after a problem."""
-        node_id = element.get("id", "")
-        if not definitions:
-            if kind in _NEEDS_TRIGGER:
-                self.problem(
-                    f"element {node_id!r} of type {kind!r} without an event definition "
-                    "is not supported"
-                )
-                return False
-            return None
-        if len(definitions) > 1:
-            self.problem(
-                f"element {node_id!r} of type {kind!r} has several event definitions, "
-                "which is not supported"
-            )
-            return False
-        definition = definitions[0]
-        _, name = local_name(definition.tag)
-        allowed = () if kind == "startEvent" and parent_id is not None else _TRIGGERS[kind]
-        if name not in allowed:
-            where = " in a subprocess" if kind == "startEvent" and parent_id is not None else ""
-            self.problem(
-                f"element {node_id!r} of type {kind!r} with {name}{where} is not supported"
-            )
-            return False
-        if name == "messageEventDefinition":
-            message = self.message_ref(definition, node_id, required=True)
-            return False if message is None else MessageEventDefinition(message=message)
-        if name == "timerEventDefinition":
-            return self.timer(definition, node_id)
-        if name == "errorEventDefinition":
-            return self.error_definition(definition, node_id, kind)
-        if name == "linkEventDefinition":
-            link = definition.get("name", "").strip()
-            if not link:
-                self.problem(f"link event {node_id!r} has no name on its linkEventDefinition")
-                return False
-            return LinkEventDefinition(name=link)
-        return TerminateEventDefinition()
-
-    def timer(self, definition: ET.Element, node_id: str) -> TimerEventDefinition | bool:
-        found = []
-        for child in definition:
-            namespace, name = local_name(child.tag)
-            kinds = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
-            if namespace == MODEL and name in kinds:
-                found.append((kinds[name], (child.text or "").strip()))
-            elif namespace != MODEL or name not in _NODE_CHILDREN:
-                self.unsupported(child, node_id)
-        if len(found) != 1 or not found[0][1]:
-            self.problem(
-                f"timer event {node_id!r} needs exactly one non-empty timeDuration, "
-                "timeDate or timeCycle"
-            )
-            return False
-        kind, text = found[0]
-        timer = TimerEventDefinition(kind=kind, expression=text)  # type: ignore[arg-type]
-        try:
-            _timers.check_timer(timer)
-        except BpmnError as error:
-            self.problem(f"timer event {node_id!r}: {error}")
-            return False
-        return timer
-
-    def error_definition(
-        self, definition: ET.Element, node_id: str, kind: str
-    ) -> ErrorEventDefinition | bool:
-        ref = definition.get("errorRef")
-        if ref is None:
-            if kind == "endEvent":
-                self.problem(f"error end event {node_id!r} needs an errorRef")
-                return False
-            return ErrorEventDefinition()
-        if ref not in self.errors:
-            self.problem(f"element {node_id!r} refers to unknown error {ref!r}")
-            return False
-        error = self.errors[ref]
-        if kind == "endEvent" and not error.error_code:
-            self.problem(f"error {ref!r} thrown by end event {node_id!r} has no errorCode")
-        return ErrorEventDefinition(error=error)
-
-    def message_ref(self, element: ET.Element, node_id: str, *, required: bool) -> Message | None:
-        """The referenced message; None when absent or unknown (a problem if it mattered)."""
-        ref = element.get("messageRef")
-        if ref is None:
-            if required:
-                self.problem(f"element {node_id!r} needs a messageRef")
-            return None
-        if ref not in self.messages:
-            self.problem(f"element {node_id!r} refers to unknown message {ref!r}")
-            return None
-        return self.messages[ref]
-
-    # --- extension elements -----------------------------------------------------------
 
 
 def _flatten(

@@ -11,7 +11,9 @@ itself. Everything iterates in insertion order, so decisions are the same on rep
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -22,6 +24,7 @@ from ._model import (
     FlowNode,
     InclusiveGateway,
     IntermediateThrowEvent,
+    LinkEventDefinition,
     ParallelGateway,
     Process,
     SequenceFlow,
@@ -53,7 +56,9 @@ class Graph:
                 event = self.elements.get(event_id)
                 if isinstance(event, BoundaryEvent):
                     found.extend((f, self.flows[f].target) for f in event.outgoing)
-        if isinstance(node, IntermediateThrowEvent):
+        if isinstance(node, IntermediateThrowEvent) and isinstance(
+            node.trigger, LinkEventDefinition
+        ):
             catch = self.link_catches.get(node.trigger.name)
             if catch is not None:
                 found.append((None, catch))
@@ -80,6 +85,36 @@ class Graph:
 
 
 @attrs.define(eq=False)
+class Variables:
+    """The variables of one scope, inside those of the scopes around it (Zeebe's scopes).
+
+    The instance's own variables are the root. A subprocess's input mappings, and a
+    multi-instance body and each of its inner instances, make a scope of their own.
+    ``assign`` sets a variable where it already exists, nearest first, else at the root:
+    Zeebe's propagation of output mappings and job results.
+    """
+
+    local: dict[str, Any]
+    parent: Variables | None = None
+
+    def view(self) -> ChainMap[str, Any]:
+        """Everything visible here: local variables hide those further out."""
+        maps: list[dict[str, Any]] = []
+        scope: Variables | None = self
+        while scope is not None:
+            maps.append(scope.local)
+            scope = scope.parent
+        return ChainMap(*maps)
+
+    def holder(self, name: str) -> dict[str, Any]:
+        """The variables ``name`` is set in: the nearest that has it, else the root's."""
+        scope = self
+        while name not in scope.local and scope.parent is not None:
+            scope = scope.parent
+        return scope.local
+
+
+@attrs.define(eq=False)
 class ActiveScope:
     """The tokens of one process or subprocess level, and how that level ended.
 
@@ -90,12 +125,17 @@ class ActiveScope:
 
     owner_id: str
     graph: Graph
+    variables: Variables
+    parent: ActiveScope | None = None
+    """The level this one is inside (None: the process level)."""
     tokens: dict[int, str] = attrs.field(factory=dict)
     """Running tokens: token id -> the element it is at."""
     arrivals: dict[str, list[str]] = attrs.field(factory=dict)
     """Tokens waiting at a join: gateway id -> the flows they came by."""
     outcome: Future[str] = attrs.field(factory=Future)
     ended: Future[None] = attrs.field(factory=Future)
+    interrupted: bool = False
+    """An interrupting event subprocess started here: no other one may start."""
 
     @property
     def is_over(self) -> bool:
@@ -113,6 +153,17 @@ class ActiveScope:
         if not self.is_over:
             self.outcome.set_error(error)
             self._stop()
+
+    def interrupt(self) -> None:
+        """Stop every token of the scope at its wait, but keep the scope open.
+
+        The waits race ``ended``: it resolves, and a fresh one serves what runs next.
+        """
+        cut, self.ended = self.ended, Future()
+        self.interrupted = True
+        self.tokens.clear()
+        self.arrivals.clear()
+        cut.set_result(None)
 
     def _stop(self) -> None:
         self.tokens.clear()

@@ -4,7 +4,8 @@ Pure string building: no JavaScript, no stylesheet, presentation attributes only
 name escaped. Completed elements and flows are drawn green; active ones orange and thicker.
 Each shape is a ``<g data-element-id="...">`` with a ``<title>`` (the element's name), so a
 page can find and explain it. Text annotations, lanes, data objects and message flows are
-not drawn; pools of the process are.
+not drawn; pools of the process are. Multi-instance activities carry three bars, event
+subprocesses a dotted border, non-interrupting start and boundary events a dashed ring.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from xml.sax.saxutils import escape
 import attrs
 
 from ._model import (
+    Activity,
     BoundaryEvent,
     Bounds,
     BpmnError,
+    BusinessRuleTask,
     Definitions,
     Diagram,
     EndEvent,
     ErrorEventDefinition,
+    EscalationEventDefinition,
     EventBasedGateway,
     ExclusiveGateway,
     FlowNode,
@@ -33,11 +37,13 @@ from ._model import (
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     LinkEventDefinition,
+    ManualTask,
     MessageEventDefinition,
     ParallelGateway,
     Point,
     Process,
     ReceiveTask,
+    ScriptTask,
     SendTask,
     ServiceTask,
     StartEvent,
@@ -285,11 +291,13 @@ class _Drawing:
         self, node: FlowNode, box: Bounds, style: _Style, width: float, expanded: bool
     ) -> str:
         fill = style.fill if style.name or not isinstance(node, SubProcess) else "none"
+        dotted = isinstance(node, SubProcess) and node.triggered_by_event
+        dash = ' stroke-dasharray="2 3"' if dotted else ""
         body = (
             f'<rect x="{_n(box.x)}" y="{_n(box.y)}" width="{_n(box.width)}" '
             f'height="{_n(box.height)}" rx="10" ry="10" fill="{fill}" '
             f'fill-opacity="{"0.35" if isinstance(node, SubProcess) else "1"}" '
-            f'stroke="{style.stroke}" stroke-width="{_n(width)}"/>'
+            f'stroke="{style.stroke}" stroke-width="{_n(width)}"{dash}/>'
         )
         x, y = box.x + 8, box.y + 8
         if isinstance(node, ServiceTask):
@@ -311,10 +319,17 @@ class _Drawing:
                 f'stroke="{INK}"/><polyline points="{_n(x)},{_n(y + 2)} {_n(x + 8)},{_n(y + 8)} '
                 f'{_n(x + 16)},{_n(y + 2)}" fill="none" stroke="{flap}"/>'
             )
+        body += _task_icon(node, x, y)
+        loop = node.loop if isinstance(node, Activity) else None
+        if loop is not None:
+            collapsed = isinstance(node, SubProcess) and not expanded
+            cx = box.x + box.width / 2 - (12 if collapsed else 0)
+            body += _loop_marker(loop.sequential, cx, box.y + box.height - 14)
         if isinstance(node, SubProcess) and expanded:
             return body + self.wrapped(node.name or "", box, top=True)
         if isinstance(node, SubProcess):
-            cx, bottom = box.x + box.width / 2, box.y + box.height
+            cx = box.x + box.width / 2 + (12 if node.loop is not None else 0)
+            bottom = box.y + box.height
             body += (
                 f'<rect x="{_n(cx - 7)}" y="{_n(bottom - 16)}" width="14" height="14" '
                 f'fill="none" stroke="{INK}"/><path d="M{_n(cx - 4)},{_n(bottom - 9)} h8 '
@@ -327,7 +342,9 @@ class _Drawing:
         r = min(box.width, box.height) / 2
         if isinstance(node, EndEvent):
             width += 2
-        dashed = isinstance(node, BoundaryEvent) and not node.cancel_activity
+        dashed = isinstance(node, BoundaryEvent | StartEvent) and not (
+            node.cancel_activity if isinstance(node, BoundaryEvent) else node.interrupting
+        )
         dash = ' stroke-dasharray="5 3"' if dashed else ""
         body = (
             f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r)}" fill="{style.fill}" '
@@ -377,6 +394,40 @@ class _Drawing:
         return body
 
 
+def _task_icon(node: FlowNode, x: float, y: float) -> str:
+    """The small figure in the top left corner of a script, business rule or manual task."""
+    if isinstance(node, ScriptTask):
+        return (
+            f'<path d="M{_n(x + 3)},{_n(y)} h11 q-4,4 0,8 q4,4 0,8 h-11 q4,-4 0,-8 '
+            f'q-4,-4 0,-8 z" fill="none" stroke="{INK}"/>'
+            f'<path d="M{_n(x + 4)},{_n(y + 5)} h6 M{_n(x + 5)},{_n(y + 11)} h6" '
+            f'stroke="{INK}"/>'
+        )
+    if isinstance(node, BusinessRuleTask):
+        return (
+            f'<rect x="{_n(x)}" y="{_n(y + 2)}" width="17" height="12" fill="none" '
+            f'stroke="{INK}"/><rect x="{_n(x)}" y="{_n(y + 2)}" width="17" height="3.5" '
+            f'fill="{INK}"/><path d="M{_n(x)},{_n(y + 9.5)} h17 M{_n(x + 5.5)},{_n(y + 5.5)} '
+            f'v8.5" stroke="{INK}"/>'
+        )
+    if isinstance(node, ManualTask):
+        return (
+            f'<path d="M{_n(x)},{_n(y + 8)} l4,-4 h10 M{_n(x + 6)},{_n(y + 7)} h9 '
+            f"M{_n(x + 6)},{_n(y + 10)} h8 M{_n(x + 6)},{_n(y + 13)} h6 M{_n(x)},{_n(y + 8)} "
+            f'v5 q0,3 4,3 h6" fill="none" stroke="{INK}" stroke-linecap="round"/>'
+        )
+    return ""
+
+
+def _loop_marker(sequential: bool, cx: float, top: float) -> str:
+    """Multi-instance: three bars, lying when sequential, standing when parallel."""
+    if sequential:
+        d = " ".join(f"M{_n(cx - 6)},{_n(top + 2 + 4 * i)} h12" for i in range(3))
+    else:
+        d = " ".join(f"M{_n(cx - 4 + 4 * i)},{_n(top)} v11" for i in range(3))
+    return f'<path d="{d}" stroke="{INK}" stroke-width="2" class="bpmn-multi-instance"/>'
+
+
 def _polygon(cx: float, cy: float, radius: float, sides: int) -> str:
     points = (
         (
@@ -420,6 +471,13 @@ def _event_marker(trigger: object, cx: float, cy: float, r: float, filled: bool)
             f"{_n(cx)},{_n(cy - s)} {_n(cx + s)},{_n(cy)} {_n(cx)},{_n(cy + s)} "
             f'{_n(cx)},{_n(cy + s * 0.4)} {_n(cx - s)},{_n(cy + s * 0.4)}" fill="{fill}" '
             f'stroke="{INK}"/>'
+        )
+    if isinstance(trigger, EscalationEventDefinition):
+        s = r * 0.55
+        return (
+            f'<polygon points="{_n(cx)},{_n(cy - s)} {_n(cx + s * 0.7)},{_n(cy + s)} '
+            f'{_n(cx)},{_n(cy + s * 0.3)} {_n(cx - s * 0.7)},{_n(cy + s)}" fill="{fill}" '
+            f'stroke="{INK}" stroke-linejoin="round"/>'
         )
     if isinstance(trigger, TerminateEventDefinition):
         return f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r * 0.6)}" fill="{INK}"/>'

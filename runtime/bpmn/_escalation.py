@@ -1,0 +1,68 @@
+"""Escalations: raised by escalation throw and end events, caught further out, as in Zeebe.
+
+An escalation looks for its catcher from the level of the thrower outwards: an
+escalation event subprocess of that level (one naming the escalation's code first,
+else one catching any), then an escalation boundary event on the subprocess of that
+level, then the next level out, and so on. The first found catches it:
+
+- an interrupting event subprocess stops its level (the thrower with it) and runs;
+- an interrupting boundary event ends the subprocess (``Escalated`` fails its level, and
+  the activity's token leaves by the boundary event);
+- a non-interrupting one starts a token beside the rest, and the thrower goes on.
+
+An escalation that nothing catches is not an error, as in Zeebe: the thrower goes on (a
+throw event) or ends (an end event) as if it were a none event. A BPMN error, in
+contrast, fails the instance when nothing catches it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._event_sub import catching, start_event_subprocess
+from ._model import BoundaryEvent, EscalationEventDefinition
+from ._scope import ActiveScope
+
+if TYPE_CHECKING:
+    from ._interpreter import Instance
+
+
+class Escalated(Exception):
+    """An interrupting escalation boundary event caught: its subprocess's level ends."""
+
+    def __init__(self, boundary_id: str) -> None:
+        self.boundary_id = boundary_id
+        super().__init__(f"escalation caught by {boundary_id!r}")
+
+
+def escalate(inst: Instance, scope: ActiveScope, code: str) -> bool:
+    """Raise the escalation ``code`` from ``scope``; True when an interrupting catcher
+    stopped the thrower's level (the thrower must stop), False when it goes on."""
+    level = scope
+    while True:
+        found = catching(inst, level, EscalationEventDefinition, code)
+        if found is not None:
+            start_event_subprocess(inst, level, *found, None)
+            return found[1].interrupting
+        if level.parent is None:
+            return False
+        boundary = _boundary(inst, level.owner_id, code)
+        if boundary is not None:
+            if boundary.cancel_activity:
+                inst.close_scope(level, Escalated(boundary.id))
+                return True
+            inst.apply(boundary, {}, None, level.parent.variables)
+            inst.spawn(level.parent, boundary.id, via=None, entered=False)
+            return False
+        level = level.parent
+
+
+def _boundary(inst: Instance, activity_id: str, code: str) -> BoundaryEvent | None:
+    catch_all = None
+    for event in inst.process.boundary_events_of(activity_id):
+        if isinstance(event.trigger, EscalationEventDefinition):
+            if event.trigger.escalation_code == code:
+                return event
+            if event.trigger.escalation_code is None and catch_all is None:
+                catch_all = event
+    return catch_all
