@@ -187,9 +187,12 @@ for _name, _type, _ in MATRIX:
 CASES = st.one_of([st.tuples(st.just(name), values) for name, _, values in MATRIX])
 
 
-async def _served(nursery: trio.Nursery, rt: Runtime) -> httpx.AsyncClient:
+async def _served(nursery: trio.Nursery, rt: Runtime, stop: trio.Event) -> httpx.AsyncClient:
+    """``rt`` over HTTP on a free port until ``stop`` is set (a graceful shutdown)."""
     addresses = await nursery.start(
-        lambda task_status: serve(create_app(rt), port=0, task_status=task_status)
+        lambda task_status: serve(
+            create_app(rt), port=0, shutdown_trigger=stop.wait, task_status=task_status
+        )
     )
     return httpx.AsyncClient(base_url=addresses[0].replace("0.0.0.0", "127.0.0.1"), timeout=30)
 
@@ -215,14 +218,15 @@ def test_values_of_each_type_round_trip_through_start_activity_output_journal_an
     async def main(path: str) -> None:
         started: list[tuple[str, str, Any]] = []
         async with Runtime.open(path) as rt:
+            stop = trio.Event()
             async with trio.open_nursery() as nursery:
-                async with await _served(nursery, rt) as client:
+                async with await _served(nursery, rt, stop) as client:
                     for name, value in cases:
                         started.append((await rt.start(f"tp_{name}", value), name, value))
                         iid, output = await _start_over_http(client, name, to_json_value(value))
                         assert same(from_json_value(output, TYPES[name], path="output"), value)
                         started.append((iid, name, value))
-                nursery.cancel_scope.cancel()
+                stop.set()
             for iid, name, value in started:
                 output = await rt.result(iid, timeout=20)
                 assert same(from_json_value(output, TYPES[name], path="output"), value)
