@@ -52,6 +52,7 @@ def _serve(args: argparse.Namespace) -> None:
             backlog=args.backlog,
             graceful_timeout=args.graceful_timeout,
             check=not args.skip_check,
+            fast_path=args.fast_path,
         )
     )
 
@@ -173,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--skip-check",
         action="store_true",
         help="do not run SQLite's quick_check at startup (it reads the whole file once)",
+    )
+    serve.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_const",
+        const=False,
+        help="serve every request through Hypercorn's connection class and Quart, without"
+        " the faster start route and connection (default: $TRIOFLOW_FAST_PATH, else on)",
     )
 
     instances = sub.add_parser("instances", help="list instances")

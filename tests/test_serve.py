@@ -80,6 +80,7 @@ def cloudevent(order_id: str, event_id: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_orders_complete_on_structured_and_binary_cloudevents(tmp_path: Path) -> None:
     async with server("examples/orders.py", str(tmp_path / "orders.db")) as (_, client):
         for order_id in ("A1", "A2"):
@@ -121,6 +122,7 @@ async def test_orders_complete_on_structured_and_binary_cloudevents(tmp_path: Pa
             assert r.json()["status"] == "completed"
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_bad_requests_get_problems_and_the_server_keeps_serving(tmp_path: Path) -> None:
     async with server("examples/orders.py", str(tmp_path / "o.db"), token="s3cret") as (
         _,
@@ -167,6 +169,7 @@ async def test_bad_requests_get_problems_and_the_server_keeps_serving(tmp_path: 
     "ignore:Exception ignored in. <async_generator object ByteStream.__aiter__"
     ":pytest.PytestUnraisableExceptionWarning"
 )
+@pytest.mark.usefixtures("http_path")
 async def test_sigterm_during_a_stream_of_starts_loses_no_accepted_start(tmp_path: Path) -> None:
     db = str(tmp_path / "stream.db")
     accepted: list[str] = []
@@ -238,6 +241,7 @@ async def answered(
             return status
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path) -> None:
     """A connection kept open after its answer (from a Quart route, or from the start route
     answered in front of Quart) is closed on SIGTERM, not held for the grace period (10 s)."""
@@ -306,6 +310,7 @@ def many_files() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_sigterm_with_a_thousand_requests_queued_answers_every_one(
     tmp_path: Path, many_files: None
 ) -> None:
