@@ -387,7 +387,7 @@ class WorkflowActor:
             except JournalFull:
                 if fail_fast:
                     raise Overloaded("the journal queue is full; try again shortly") from None
-                await trio.sleep(0.01)
+                await self._services.journal.wait_for_room()
         self._last_seq += len(records)
         self._status = summary.status
         self._last_summary = summary

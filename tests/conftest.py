@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from runtime import Runtime
 
 
 @pytest.fixture
@@ -19,3 +23,27 @@ def http_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     path = str(request.param)
     monkeypatch.setenv("TRIOFLOW_FAST_PATH", "1" if path == "fast" else "0")
     return path
+
+
+@pytest.fixture
+def inline_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runtimes opened in this test commit their journal in the event loop's thread
+    (``Runtime.open(commit_inline=True)``). Virtual time needs it: a commit in a worker
+    thread looks to an autojumping ``MockClock`` like every task is idle, and the clock
+    would jump past timeouts while the I/O is still going on. Every test that asks for
+    ``autojump_clock`` or ``mock_clock`` gets it; a module that runs its own ``trio.run``
+    on a ``MockClock`` asks for it by name."""
+    open_runtime = Runtime.open
+
+    def open_inline(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("commit_inline", True)
+        return open_runtime(*args, **kwargs)
+
+    monkeypatch.setattr(Runtime, "open", open_inline)
+
+
+@pytest.fixture(autouse=True)
+def _virtual_time_commits_inline(request: pytest.FixtureRequest) -> Iterator[None]:
+    if {"autojump_clock", "mock_clock"} & set(request.fixturenames):
+        request.getfixturevalue("inline_commits")
+    yield

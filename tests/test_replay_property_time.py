@@ -91,6 +91,10 @@ TYPES = ("a", "b")
 SUBJECTS = ("x", "y")
 SOURCE = "tprop-source"
 
+# Each property run is its own trio.run on an autojumping MockClock.
+pytestmark = pytest.mark.usefixtures("inline_commits")
+
+
 # --- the workflow -----------------------------------------------------------------------
 
 
