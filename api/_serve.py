@@ -20,8 +20,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
-from runtime import Runtime
-from runtime._sqlite import SqliteStore
+from runtime import Runtime, SqliteStore
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
