@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -461,3 +463,35 @@ def test_serving_beyond_loopback_without_a_token_is_logged(
     assert serving_token(None, host) == "from-env"
     assert serving_token("given", host) == "given"
     assert caplog.records == []
+
+
+def readme_order_calls() -> list[str]:
+    """The curl calls the README's opening shows after the serve command, one a string."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("take an order through it", 1)[1].split("```sh\n", 1)[1]
+    block = block.split("```", 1)[0]
+    return ["curl" + call for call in block.split("curl")[1:]]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+async def test_the_readme_s_curl_calls_take_an_order_through(tmp_path: Path) -> None:
+    calls = readme_order_calls()
+    assert len(calls) == 3
+    async with server("examples/orders.py", str(tmp_path / "orders.db")) as (_, client):
+        port = str(client.base_url.port)
+
+        async def run(call: str) -> Any:
+            done = await trio.run_process(
+                ["bash", "-c", call.replace("localhost:8001", f"127.0.0.1:{port}")],
+                capture_stdout=True,
+                check=True,
+            )
+            return json.loads(done.stdout)
+
+        assert await run(calls[0]) == {"instance_id": "order-A1", "order_id": "A1"}
+        assert (await run(calls[1]))["delivered"] == ["order-A1"]
+        outcome = await client.get("/instances/order-A1/result", params={"wait": 10})
+        assert outcome.status_code == 200, outcome.text
+        order = await run(calls[2])
+        assert order["status"] == "completed"
+        assert order["result"]["status"] == "shipped"
