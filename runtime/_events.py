@@ -80,12 +80,8 @@ def check_event(event: Event) -> tuple[dict[str, Any], str]:
             problems.append(f"event.{name}: must be a string")
     if problems:
         raise InvalidInput(problems)
-    data: dict[str, Any] = to_json_value(event)
-    try:
-        text = dumps(data)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput([f"event.data: not JSON data ({exc})"]) from exc
-    return data, text
+    data: dict[str, Any] = to_json_value(event, path="event")
+    return data, dumps(data)
 
 
 def check_target(services: Services, event: Event) -> bool:

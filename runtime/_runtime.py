@@ -280,13 +280,9 @@ class Runtime:
             if input is not None:
                 raise InvalidInput([f"input: workflow {definition.name!r} takes no input"])
             return None, "null"
-        try:
-            json_input = to_json_value(input)
-            text = dumps(json_input)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput([f"input: not JSON data ({exc})"]) from exc
+        json_input = to_json_value(input, path="input")
         from_json_value(json_input, definition.input_type, path="input")
-        return json_input, text
+        return json_input, dumps(json_input)
 
     async def publish(self, event: Event) -> PublishResult:
         """Store ``event`` (answered once committed), deliver it, start what it triggers.
