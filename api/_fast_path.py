@@ -1,10 +1,10 @@
 """Whether the HTTP fast path serves, decided in one place.
 
-The fast path is two parts that build on library internals: ``_connection.Connection``
-(a subclass of Hypercorn's Trio ``TCPServer``) and ``_start_route.StartRoute`` (which
-compares Quart's hooks, handlers and URL map to what ``create_app`` set up). Each is used
-only on the library releases it was written and tested against (``HYPERCORN``,
-``QUART``); on any other release the stock path serves (Hypercorn's own connection, every
+The fast path is two parts that build on library internals: ``_connection.Connection`` (a
+subclass of Hypercorn's Trio ``TCPServer``) and ``_start_route.StartRoute`` (which compares
+Quart's hooks, handlers and URL map to what ``create_app`` set up). Each is used only on the
+library releases it was written and tested against (``HYPERCORN``; ``QUART`` and
+``WERKZEUG``); on any other release the stock path serves (Hypercorn's own connection, every
 request through Quart) and the log says so once per server or app. Neither part changes a
 library's module globals: the connection class is handed to ``_listener.Listener`` and the
 start route wraps one app's ASGI callable.
@@ -31,6 +31,8 @@ HYPERCORN = ((0, 17), (0, 18))
 """The Hypercorn release series whose ``TCPServer`` ``Connection`` was written against."""
 QUART = ((0, 20), (0, 21), (0, 22))
 """The Quart release series whose app internals ``StartRoute`` compares."""
+WERKZEUG = ((3, 0), (3, 1))
+"""The Werkzeug release series whose URL map ``StartRoute`` asks (and counts the rules of)."""
 _ON = frozenset({"1", "on", "true", "yes"})
 _OFF = frozenset({"0", "off", "false", "no"})
 
@@ -81,15 +83,20 @@ def start_route_wanted(fast_path: bool | None) -> bool:
     """Whether ``POST /workflows/{name}`` may be answered in front of Quart."""
     if not requested(fast_path):
         return False
-    installed = _version("quart")
-    if not known(installed, QUART):
-        _log.warning(
-            "HTTP fast path off: Quart %s is not a release it was written for (%s);"
-            " Quart answers every request",
-            installed,
-            _series(QUART),
-        )
-        return False
+    for distribution, name, series in (
+        ("quart", "Quart", QUART),
+        ("werkzeug", "Werkzeug", WERKZEUG),
+    ):
+        installed = _version(distribution)
+        if not known(installed, series):
+            _log.warning(
+                "HTTP fast path off: %s %s is not a release it was written for (%s);"
+                " Quart answers every request",
+                name,
+                installed,
+                _series(series),
+            )
+            return False
     return True
 
 

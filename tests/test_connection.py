@@ -230,6 +230,7 @@ def test_the_fast_path_setting_is_exact(monkeypatch: pytest.MonkeyPatch) -> None
     assert _fast_path.requested(True)
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -241,6 +242,7 @@ async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
         assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_every_request_rearms_the_keep_alive_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -255,6 +257,7 @@ async def test_every_request_rearms_the_keep_alive_timeout(
         assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_a_request_longer_than_the_keep_alive_timeout_is_answered(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -297,6 +300,7 @@ async def test_pipelined_requests_are_answered_in_order() -> None:
             received = client.http.trailing_data[0]
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_answer_larger_than_the_socket_buffers_arrives_whole() -> None:
     big = bytes(range(256)) * (32 * 1024)  # 8 MiB, more than the kernel buffers take
 
@@ -312,6 +316,7 @@ async def test_an_answer_larger_than_the_socket_buffers_arrives_whole() -> None:
         assert await client.ask(b"next") == big + b"next"
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_answer_cancelled_while_it_is_written_ends_its_connection() -> None:
     """As with Hypercorn's own connection: the client sees the answer cut short and the
     connection closed, never a next answer glued to a partial one, nor a hang."""
@@ -328,6 +333,7 @@ async def test_an_answer_cancelled_while_it_is_written_ends_its_connection() -> 
             await client.answer()
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_shutdown_closes_idle_connections_and_lets_a_request_finish(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -482,6 +488,7 @@ async def test_an_http2_connection_that_sends_no_request_is_closed_when_idle(
         await stream.aclose()
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_http2_connection_is_closed_when_idle_after_its_requests(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
