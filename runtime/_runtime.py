@@ -18,10 +18,6 @@ from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
 from ._actor import (
-    Deliver,
-    Reply,
-    Start,
-    Wake,
     WorkflowActor,
     core_for,
     read_journal,
@@ -47,6 +43,7 @@ from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
+from ._messages import Deliver, Reply, Start, Wake
 from ._schedule import run_schedules
 from ._services import Services
 from ._sqlite import SqliteStore
