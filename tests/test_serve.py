@@ -495,3 +495,31 @@ async def test_the_readme_s_curl_calls_take_an_order_through(tmp_path: Path) -> 
         order = await run(calls[2])
         assert order["status"] == "completed"
         assert order["result"]["status"] == "shipped"
+
+
+@pytest.mark.parametrize("option", [[], ["--no-fast-path"]], ids=["default", "no-fast-path"])
+async def test_serve_no_fast_path_serves_the_stock_way_and_says_so(
+    tmp_path: Path, option: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIOFLOW_FAST_PATH", raising=False)
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "api", "serve", "tests/serve_app.py", "--port", "0"]
+    command += ["--db", str(tmp_path / "t.db"), *option]
+    with log.open("wb") as stderr:
+        proc = await trio.lowlevel.open_process(
+            command,
+            cwd=str(ROOT),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stderr=stderr,
+        )
+        try:
+            with trio.fail_after(30):
+                while b"listening on" not in log.read_bytes():
+                    assert proc.poll() is None, log.read_text()
+                    await trio.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with trio.fail_after(15):
+                await proc.wait()
+    said = "HTTP fast path off: Hypercorn's own connection class serves" in log.read_text()
+    assert said == bool(option)
