@@ -466,7 +466,7 @@ def test_serving_beyond_loopback_without_a_token_is_logged(
 
 
 def readme_order_calls() -> list[str]:
-    """The curl calls the README's opening shows after the serve command, one a string."""
+    """The curl calls the README's opening shows after its two commands, one a string."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("take an order through it", 1)[1].split("```sh\n", 1)[1]
     block = block.split("```", 1)[0]
