@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,11 +19,17 @@ from typing import Any
 import attrs
 import trio
 
-from runtime import STATUSES, Instance, InstanceNotFound, TrioflowError, registry
-from runtime._runtime import replay_report
-from runtime._sqlite import MIGRATIONS, SqliteStore
-from runtime._sqlite_check import check
-from runtime._store import StoreError
+from runtime import (
+    STATUSES,
+    Instance,
+    InstanceNotFound,
+    StoreError,
+    TrioflowError,
+    check_database,
+    open_read_only,
+    registry,
+    replay_report,
+)
 
 from . import _resume_cli
 from ._app import MAX_STARTS
@@ -52,6 +57,7 @@ def _serve(args: argparse.Namespace) -> None:
             backlog=args.backlog,
             graceful_timeout=args.graceful_timeout,
             check=not args.skip_check,
+            fast_path=args.fast_path,
         )
     )
 
@@ -65,15 +71,8 @@ def _token_from_file(path: str) -> str:
     return token
 
 
-def _existing(path: str) -> SqliteStore:
-    """The store in ``path``, which must exist: a command that reads makes no new file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no database at {path!r} (--db names it)")
-    return SqliteStore(path, read_only=True)
-
-
 def _instances(args: argparse.Namespace) -> None:
-    with _existing(args.db) as store:
+    with open_read_only(args.db) as store:
         page = store.list(status=args.status, workflow=args.workflow, limit=args.limit)
         for row in page.items:
             item = Instance.from_row(row)
@@ -81,7 +80,7 @@ def _instances(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    with _existing(args.db) as store:
+    with open_read_only(args.db) as store:
         row = store.get(args.id)
         if row is None:
             raise InstanceNotFound(f"no instance has id {args.id!r}")
@@ -93,7 +92,7 @@ def _show(args: argparse.Namespace) -> None:
 
 def _replay(args: argparse.Namespace) -> None:
     load_app_module(args.app)
-    with _existing(args.db) as store:
+    with open_read_only(args.db) as store:
         report = replay_report(registry, store, args.id)
     _print(report)
     if not report.ok:
@@ -101,9 +100,7 @@ def _replay(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not os.path.exists(args.db):
-        raise FileNotFoundError(f"no database at {args.db!r} (--db names it)")
-    report = check(args.db, len(MIGRATIONS))
+    report = check_database(args.db)
     print(f"database: {report.path}")
     version = "unreadable" if report.schema_version is None else report.schema_version
     print(f"schema version: {version} (this trioflow knows {report.known_version})")
@@ -173,6 +170,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--skip-check",
         action="store_true",
         help="do not run SQLite's quick_check at startup (it reads the whole file once)",
+    )
+    serve.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_const",
+        const=False,
+        help="serve every request through Hypercorn's connection class and Quart, without"
+        " the faster start route and connection (default: $TRIOFLOW_FAST_PATH, else on)",
     )
 
     instances = sub.add_parser("instances", help="list instances")

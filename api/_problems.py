@@ -113,7 +113,8 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
         return problem_answer(
             400, "the request is nested too deeply to process", path=path, kind="invalid-body"
         )
-    status = exc.status_hint if isinstance(exc, TrioflowError) else getattr(exc, "http_status", 500)
+    # Ours carry it (TrioflowError, StoreError, the journal's JournalFull and JournalClosed).
+    status: int = getattr(exc, "status_hint", 500)
     if status == 503:
         # Backpressure (a full queue), a store that takes no writes, a closing journal:
         # nothing was done, and the client may simply retry after Retry-After seconds.

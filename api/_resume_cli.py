@@ -21,11 +21,15 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from runtime import InstanceNotFound, NotSuspended, registry
-from runtime._filelock import DatabaseLocked
-from runtime._runtime import resume_stored
-from runtime._sqlite import SqliteStore
-from runtime._store import StoreError
+from runtime import (
+    DatabaseLocked,
+    InstanceNotFound,
+    NotSuspended,
+    SqliteStore,
+    StoreError,
+    registry,
+    resume_stored,
+)
 
 from ._serve import load_app_module
 

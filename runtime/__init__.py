@@ -2,6 +2,8 @@
 
 from ._context import Future as Future
 from ._context import WorkflowContext as WorkflowContext
+from ._database import check_database as check_database
+from ._database import open_read_only as open_read_only
 from ._definitions import ActivityDefinition as ActivityDefinition
 from ._definitions import Registry as Registry
 from ._definitions import RetryPolicy as RetryPolicy
@@ -28,6 +30,7 @@ from ._event import Event as Event
 from ._events import PublishResult as PublishResult
 from ._executor import ActivityInfo as ActivityInfo
 from ._executor import current_activity as current_activity
+from ._filelock import DatabaseLocked as DatabaseLocked
 from ._gc import tune_gc as tune_gc
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
@@ -36,13 +39,21 @@ from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStats as RuntimeStats
+from ._runtime import replay_report as replay_report
+from ._runtime import resume_stored as resume_stored
+from ._sqlite import SqliteStore as SqliteStore
+from ._sqlite_check import CheckReport as CheckReport
 from ._store import STATUSES as STATUSES
+from ._store import Store as Store
+from ._store import StoreError as StoreError
 
 __all__ = [
     "STATUSES",
     "ActivityDefinition",
     "ActivityError",
     "ActivityInfo",
+    "CheckReport",
+    "DatabaseLocked",
     "Event",
     "EventTimeout",
     "Future",
@@ -63,7 +74,10 @@ __all__ = [
     "RetryPolicy",
     "Runtime",
     "RuntimeStats",
+    "SqliteStore",
     "StorageUnavailable",
+    "Store",
+    "StoreError",
     "TrioflowError",
     "UnsupportedAwait",
     "WorkflowCancelled",
@@ -72,8 +86,12 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowNotFound",
     "activity",
+    "check_database",
     "current_activity",
+    "open_read_only",
     "registry",
+    "replay_report",
+    "resume_stored",
     "tune_gc",
     "workflow",
 ]

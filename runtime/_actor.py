@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
 from . import _records as r
 from ._convert import dumps, loads
@@ -30,6 +28,8 @@ from ._errors import (
     WorkflowNotFound,
 )
 from ._journal import JournalFull, Notify
+from ._messages import Deliver, Message, Start, Wake
+from ._services import Services
 from ._store import (
     TERMINAL,
     Append,
@@ -42,58 +42,7 @@ from ._store import (
     WaitRow,
 )
 
-if TYPE_CHECKING:
-    from ._services import Services
-
 _log = logging.getLogger("trioflow")
-
-
-@attrs.define(eq=False)
-class Reply:
-    """A one-shot answer to whoever sent a message (set once it is committed)."""
-
-    _done: trio.Event = attrs.field(factory=trio.Event)
-    _value: Any = None
-    _error: BaseException | None = None
-
-    def set(self, value: Any) -> None:
-        if not self._done.is_set():
-            self._value = value
-            self._done.set()
-
-    def fail(self, error: BaseException) -> None:
-        if not self._done.is_set():
-            self._error = error
-            self._done.set()
-
-    async def wait(self) -> Any:
-        await self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-@attrs.frozen(kw_only=True)
-class Start:
-    record: r.WorkflowStarted
-    input_text: str  # the input as JSON text, encoded once by Runtime.start
-    reply: Reply
-
-
-@attrs.frozen(kw_only=True)
-class Deliver:
-    record: r.Input
-    reply: Reply | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Wake:
-    """Makes the actor resident (recovery, resume); answered once it has started."""
-
-    reply: Reply | None = None
-
-
-Message = Start | Deliver | Wake
 
 
 @attrs.define(eq=False)
@@ -387,7 +336,7 @@ class WorkflowActor:
             except JournalFull:
                 if fail_fast:
                     raise Overloaded("the journal queue is full; try again shortly") from None
-                await trio.sleep(0.01)
+                await self._services.journal.wait_for_room()
         self._last_seq += len(records)
         self._status = summary.status
         self._last_summary = summary

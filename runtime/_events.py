@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _records as r
-from ._actor import Deliver, Reply
 from ._convert import dumps, to_json_value
 from ._errors import (
     InstanceFinished,
@@ -27,6 +26,7 @@ from ._errors import (
 )
 from ._event import Event
 from ._journal import JournalFull
+from ._messages import Deliver, Reply
 from ._store import (
     TERMINAL,
     DuplicateEvent,

@@ -31,7 +31,6 @@ from typing import cast
 
 import attrs
 import trio
-import trio.testing
 
 from ._errors import StorageUnavailable
 from ._store import Append, Store, StoreError, Write
@@ -52,13 +51,13 @@ class JournalFull(Exception):
     Full is backpressure and passes; Closed (`JournalClosed`) is final.
     """
 
-    http_status = 503
+    status_hint = 503
 
 
 class JournalClosed(Exception):
     """The journal writer was closed (or its `run` ended) and accepts no more appends."""
 
-    http_status = 503
+    status_hint = 503
 
 
 @attrs.frozen(kw_only=True)
@@ -110,21 +109,26 @@ def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> 
 class JournalWriter:
     """Owns writing to `store`: start `run` in a nursery, then `append` from any task.
 
-    At most `max_queue` appends wait for their commit at once (more raise `JournalFull`); at
-    most `max_batch` go into one transaction. `now` gives the epoch seconds of `Blocked.since`.
+    At most `max_queue` appends wait for their commit at once (more raise `JournalFull`;
+    `wait_for_room` waits until one may go in); at most `max_batch` go into one transaction.
+    `now` gives the epoch seconds of `Blocked.since`. `commit_inline` commits in `run`'s own
+    task instead of a worker thread: for virtual time (Trio's `MockClock` with autojump),
+    where a commit in a thread looks like every task is idle and the clock would jump ahead
+    of the I/O. It blocks the event loop for each commit, so it is for tests only.
     """
 
     _store: Store
     _max_queue: int = attrs.field(default=50_000, kw_only=True, validator=_positive)
     _max_batch: int = attrs.field(default=2_000, kw_only=True, validator=_positive)
     _now: Callable[[], float] = attrs.field(default=time.time, kw_only=True)
+    _commit_inline: bool = attrs.field(default=False, kw_only=True)
     _batches: deque[_Batch] = attrs.field(init=False, factory=deque)
     _work: trio.Event = attrs.field(init=False, factory=trio.Event)
     _nudge: trio.Event = attrs.field(init=False, factory=trio.Event)
     _queued: int = attrs.field(init=False, default=0)
     _closed: bool = attrs.field(init=False, default=False)
     _started: bool = attrs.field(init=False, default=False)
-    _inline: bool = attrs.field(init=False, default=False)
+    _room: trio.Event = attrs.field(init=False, factory=trio.Event)
     _failure: str | None = attrs.field(init=False, default=None)
     _failing_since: float = attrs.field(init=False, default=0.0)
     _delay: float = attrs.field(init=False, default=0.0)
@@ -219,6 +223,15 @@ class JournalWriter:
         if error is not None:
             raise error
 
+    async def wait_for_room(self) -> None:
+        """Return once fewer than `max_queue` appends wait (or the writer is closed, so that
+        the next `append` raises `JournalClosed`)."""
+        while self._queued >= self._max_queue and not self._closed:
+            if self._room.is_set():
+                self._room = trio.Event()
+            await self._room.wait()
+        await trio.lowlevel.checkpoint()
+
     def close(self) -> None:
         """Stop accepting appends; `run` commits what is queued, then returns. Idempotent.
 
@@ -228,6 +241,7 @@ class JournalWriter:
         self._closed = True
         self._work.set()
         self._nudge.set()
+        self._room.set()
 
     def retry_now(self) -> None:
         """Write a failing transaction again now instead of after its backoff."""
@@ -244,9 +258,6 @@ class JournalWriter:
         self._started = True
         # A private thread limiter: sync activities filling the default one must not stall commits.
         limiter = trio.CapacityLimiter(1)
-        # Under a MockClock, a commit in a worker thread looks like every task is blocked and
-        # the clock would jump ahead of the I/O; committing inline keeps virtual time honest.
-        self._inline = isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
         task_status.started(self)
         try:
             while True:
@@ -291,7 +302,7 @@ class JournalWriter:
         try:
             # Shielded: a commit that started must finish and be acknowledged, cancelled or not.
             with trio.CancelScope(shield=True):
-                if self._inline:
+                if self._commit_inline:
                     written = self._store.write(appends)
                     await trio.lowlevel.checkpoint()
                 else:
@@ -348,6 +359,7 @@ class JournalWriter:
                 results[index] = next(outcomes) if written is not None else _write_failed(error)
             batch.results = results
         self._queued -= len(batch.appends) - (0 if withdrawn is None else len(withdrawn))
+        self._room.set()
         if written is not None and self._failure is not None:
             self._recovered()
         if self._blocked:
@@ -404,6 +416,7 @@ class JournalWriter:
                 batch.withdrawn.add(index)
                 self._queued -= 1
             batch.fast = None
+            self._room.set()
             batch.sealed = True
             batch.tried.set()
             if len(batch.withdrawn) == len(batch.appends):

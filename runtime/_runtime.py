@@ -18,10 +18,6 @@ from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
 from ._actor import (
-    Deliver,
-    Reply,
-    Start,
-    Wake,
     WorkflowActor,
     core_for,
     read_journal,
@@ -47,6 +43,7 @@ from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
+from ._messages import Deliver, Reply, Start, Wake
 from ._schedule import run_schedules
 from ._services import Services
 from ._sqlite import SqliteStore
@@ -96,6 +93,7 @@ class Runtime:
         store: Store | None = None,
         event_retention: float = 7 * 86400,
         wall_time: Callable[[], float] = time.time,
+        commit_inline: bool = False,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -107,6 +105,8 @@ class Runtime:
         at open; from then on time advances with Trio's clock. Workflows registered
         with a ``schedule`` are started at their due times; the dues missed while no
         process ran (within ``event_retention``) are started before this yields.
+        ``commit_inline`` commits in the event loop's thread, for tests on Trio's
+        ``MockClock`` (``JournalWriter``); ``tests/conftest.py`` sets it for them.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
@@ -114,7 +114,7 @@ class Runtime:
         if store is None:
             store = SqliteStore(path, synchronous=synchronous)
         clock = WallClock(wall_time())
-        journal = JournalWriter(store, now=clock.now)
+        journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
         runtime = cls(services, registry)
         body_error: BaseException | None = None
@@ -207,7 +207,7 @@ class Runtime:
             try:
                 await self._services.journal.append(append)
             except JournalFull:
-                await trio.sleep(0.01)
+                await self._services.journal.wait_for_room()
                 continue
             except (StoreError, JournalClosed) as refused:
                 _log.error("cannot suspend instance %s: %s", instance_id, refused)

@@ -164,7 +164,7 @@ class StoreError(Exception):
     cause (an existing instance id) into its own errors before they get there.
     """
 
-    http_status = 500
+    status_hint = 500
 
 
 class InstanceExists(StoreError):

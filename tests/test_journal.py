@@ -203,6 +203,30 @@ async def test_full_queue_refuses_appends(store: SqliteStore) -> None:
     assert [store.last_seq(i) for i in "abc"] == [1, 1, 1]
 
 
+async def test_wait_for_room_returns_as_soon_as_the_queue_has_room(store: SqliteStore) -> None:
+    writer = JournalWriter(store, max_queue=1)
+    roomy = trio.Event()
+
+    async def when_room() -> None:
+        await writer.wait_for_room()
+        roomy.set()
+
+    async with trio.open_nursery() as service:
+        async with trio.open_nursery() as clients:
+            clients.start_soon(writer.append, append("a"))
+            await trio.testing.wait_all_tasks_blocked()
+            clients.start_soon(when_room)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not roomy.is_set()  # full, and nothing commits until the writer runs
+            await service.start(writer.run)
+            await roomy.wait()
+        assert writer.queued == 0
+        writer.close()
+        await writer.wait_for_room()  # closed: returns, the next append says why
+        with pytest.raises(JournalClosed):
+            await writer.append(append("b"))
+
+
 async def test_close_drains_what_is_queued(store: SqliteStore) -> None:
     writer = JournalWriter(store)
     async with trio.open_nursery() as nursery:

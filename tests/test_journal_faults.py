@@ -77,7 +77,7 @@ async def test_a_failed_transaction_is_written_again_with_doubling_backoff_until
     store: FullDisk, autojump_clock: trio.testing.MockClock
 ) -> None:
     store.failures = 9
-    writer = JournalWriter(store, now=lambda: 1000.0)
+    writer = JournalWriter(store, now=lambda: 1000.0, commit_inline=True)
     committed: list[str] = []
 
     async def client(instance_id: str) -> None:
@@ -111,7 +111,7 @@ async def test_fail_fast_appends_are_refused_while_waiting_appends_are_kept(
     store: FullDisk, autojump_clock: trio.testing.MockClock
 ) -> None:
     store.failures = 1
-    writer = JournalWriter(store)
+    writer = JournalWriter(store, commit_inline=True)
     outcomes: dict[str, object] = {}
 
     async def client(name: str, write: Write, fail_fast: bool) -> None:
@@ -154,7 +154,7 @@ async def test_new_work_finds_out_that_the_store_took_writes_again(
     # Only fail-fast appends fail: nothing is kept for a retry, so the first new append after
     # the backoff is the one that tries the store again.
     store.failures = 2
-    writer = JournalWriter(store)
+    writer = JournalWriter(store, commit_inline=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
         for _ in range(2):
@@ -173,7 +173,7 @@ async def test_closing_a_failing_writer_tries_once_more_then_fails_what_waits(
     store: FullDisk, autojump_clock: trio.testing.MockClock
 ) -> None:
     store.failures = 100
-    writer = JournalWriter(store)
+    writer = JournalWriter(store, commit_inline=True)
     errors: list[StoreError] = []
 
     async def client() -> None:
