@@ -33,6 +33,20 @@ class Instance:
     def finished(self) -> bool:
         return self.status in ("completed", "failed", "cancelled")
 
+    @property
+    def incidents(self) -> list[dict[str, Any]]:
+        """The open incidents: ``id``, ``element_id``, ``message``, ``since`` (ISO 8601)."""
+        return [
+            {
+                "id": str(item["step"]),
+                "element_id": item["element_id"],
+                "message": item["message"],
+                "since": _time(item["since"]).isoformat(),
+            }
+            for item in self.waiting_on or ()
+            if item.get("kind") == "incident"
+        ]
+
     @classmethod
     def from_row(cls, row: InstanceRow) -> Instance:
         return cls(

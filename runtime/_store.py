@@ -16,7 +16,15 @@ import attrs
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 # Every status an instance can have, in the order a person reads them.
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "suspended")
+STATUSES = (
+    "running",
+    "waiting",
+    "incident",
+    "completed",
+    "failed",
+    "cancelled",
+    "suspended",
+)
 """Statuses an instance never leaves. Reaching one drops the instance's remaining timer rows."""
 
 
@@ -245,7 +253,7 @@ class Store(Protocol):
         ...
 
     def unfinished(self) -> builtins.list[str]:
-        """Ids of instances that are `running` or `waiting`, in creation order (for recovery)."""
+        """Ids of unfinished instances (`running`, `waiting`, `incident`), in creation order."""
         ...
 
     def timers(self) -> builtins.list[TimerRow]:

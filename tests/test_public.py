@@ -9,7 +9,8 @@ import runtime
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
         "ActivityDefinition", "ActivityError", "ActivityInfo", "Event", "EventTimeout", "Future",
-        "HistoryItem", "Instance", "InstanceConflict", "InstanceFinished",
+        "HistoryItem", "IncidentNotFound", "IncidentResolved", "Instance", "InstanceConflict",
+        "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
         "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "TrioflowError", "UnsupportedAwait",
