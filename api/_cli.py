@@ -26,6 +26,7 @@ from runtime._sqlite_check import check
 from runtime._store import StoreError
 
 from ._app import MAX_STARTS
+from ._cli_incidents import add_commands
 from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
 
 
@@ -191,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     checking = sub.add_parser("check", help="check a database file's integrity (exit 1: damaged)")
     checking.add_argument("--db", default="trioflow.db")
 
+    incident_commands = add_commands(sub, _existing)
     for command in (serve, instances, show, replay, checking):
         command.add_argument(
             "--debug", action="store_true", help="print the whole traceback of a fatal error"
@@ -202,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "show": _show,
         "replay": _replay,
         "check": _check,
+        **incident_commands,
     }
     try:
         commands[args.command](args)
