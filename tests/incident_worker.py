@@ -41,7 +41,10 @@ async def _main(db: str, count: int) -> None:
         for iid in instance_ids(count):
             await rt.start("incident_charge", {"card": "bad"}, instance_id=iid)
         # Polling the summary rows: the incident is a state of the store, which is what we promise.
-        while not all([(await rt.get(i)).status == "incident" for i in instance_ids(count)]):
+        while True:
+            statuses = [(await rt.get(i)).status for i in instance_ids(count)]
+            if all(status == "incident" for status in statuses):
+                break
             await trio.sleep(0.05)
         print("incidents", flush=True)
         await trio.sleep_forever()

@@ -72,6 +72,8 @@ async def test_incidents_over_http(
         document = await (await client.get(f"/instances/{iid}")).get_json()
         assert document["status"] == "incident"
         assert document["incidents"] == [found]
+        svg = await (await client.get(f"/instances/{iid}/diagram.svg")).get_data(as_text=True)
+        assert 'data-element-id="Task_Charge" class="bpmn-serviceTask bpmn-incident"' in svg
         listed = await (await client.get("/instances?status=incident")).get_json()
         assert [item["id"] for item in listed["items"]] == [iid]
         base = f"/instances/{iid}/incidents"
