@@ -6,7 +6,8 @@ turns them into problem documents, the middleware (``_middleware.install``) wrap
 every route with request ids, the access log, the bearer token and the body limit.
 ``POST /workflows/{name}``, the route that takes the load, is answered in front of
 Quart by ``_start_route.StartRoute`` with the same rules and the same command
-(``Handlers.started``), as long as the app is as ``create_app`` made it.
+(``Handlers.started``), as long as the app is as ``create_app`` made it and the fast
+path is on (``_fast_path``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from runtime import (
 from . import _cloudevents as cloudevents
 from . import _ui as ui
 from ._answer import Answer, json_answer
+from ._fast_path import start_route_wanted
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import metrics_registry, render
 from ._middleware import header_text, install, read_body, read_json
@@ -57,6 +59,7 @@ def create_app(
     token: str | None = None,
     max_body: int = 1_048_576,
     max_starts: int = MAX_STARTS,
+    fast_path: bool | None = None,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be open while the app serves.
 
@@ -64,6 +67,8 @@ def create_app(
     ``max_body``: larger request bodies are refused with 413. ``max_starts``: starts
     beyond that many in progress at once are answered 503 with ``Retry-After``. The
     runtime is kept in ``app.extensions["trioflow.runtime"]`` for whoever serves the app.
+    ``fast_path`` (default: ``$TRIOFLOW_FAST_PATH``, else on): starts are answered in front
+    of Quart, with the same answers, where the installed Quart is one it was written for.
     """
     if max_starts < 1:
         raise ValueError("max_starts must be >= 1")
@@ -76,8 +81,9 @@ def create_app(
         app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
     app.register_error_handler(Exception, to_problem)
     app.extensions["trioflow.runtime"] = runtime
-    # The busiest route skips Quart's per-request machinery (same rules, same answers).
-    app.asgi_app = StartRoute(app, rules, handlers.started, app.asgi_app)  # type: ignore[method-assign]
+    if start_route_wanted(fast_path):
+        # The busiest route skips Quart's per-request machinery (same rules, same answers).
+        app.asgi_app = StartRoute(app, rules, handlers.started, app.asgi_app)  # type: ignore[method-assign]
     return app
 
 
@@ -94,6 +100,7 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("GET", "/instances/<instance_id>/history", h.history),
         ("GET", "/instances/<instance_id>/diagram.svg", h.instance_diagram),
         ("POST", "/instances/<instance_id>/cancel", h.cancel),
+        ("POST", "/instances/<instance_id>/resume", h.resume),
         ("POST", "/instances/<instance_id>/events", h.send_event),
         ("POST", "/instances/<instance_id>/incidents/<incident_id>/resolve", h.resolve_incident),
         ("POST", "/events", h.publish_cloudevents),
@@ -229,6 +236,11 @@ class Handlers:
         instance = await self.runtime.get(instance_id)
         return {"instance_id": instance_id, "status": instance.status}, 202
 
+    async def resume(self, instance_id: str) -> ResponseReturnValue:
+        await self.runtime.resume(instance_id)
+        instance = await self.runtime.get(instance_id)
+        return {"instance_id": instance_id, "status": instance.status}, 202
+
     async def send_event(self, instance_id: str) -> ResponseReturnValue:
         body = _object(await read_json(), fields={"type", "data", "subject"})
         # An unknown or finished instance is refused by publish (404, 409): nothing is stored.
@@ -283,6 +295,9 @@ def _document(instance: Instance) -> dict[str, Any]:
         "incidents": instance.incidents,
         "created_at": instance.created_at.isoformat(),
         "updated_at": instance.updated_at.isoformat(),
+        "blocked": None
+        if instance.blocked is None
+        else {"reason": instance.blocked.reason, "since": instance.blocked.since.isoformat()},
     }
 
 

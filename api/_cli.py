@@ -1,7 +1,8 @@
 """The ``trioflow`` command.
 
 ``instances``, ``show`` and ``replay`` only read the database: they are safe on a file
-that a running service is using. ``serve`` runs the service.
+that a running service is using. ``serve`` runs the service. ``resume`` drives suspended
+instances again, through a running server (``--url``) or in the database (``--db``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -19,12 +19,19 @@ from typing import Any
 import attrs
 import trio
 
-from runtime import STATUSES, Instance, InstanceNotFound, TrioflowError, registry
-from runtime._runtime import replay_report
-from runtime._sqlite import MIGRATIONS, SqliteStore
-from runtime._sqlite_check import check
-from runtime._store import StoreError
+from runtime import (
+    STATUSES,
+    Instance,
+    InstanceNotFound,
+    StoreError,
+    TrioflowError,
+    check_database,
+    open_read_only,
+    registry,
+    replay_report,
+)
 
+from . import _resume_cli
 from ._app import MAX_STARTS
 from ._cli_incidents import add_commands
 from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
@@ -51,6 +58,7 @@ def _serve(args: argparse.Namespace) -> None:
             backlog=args.backlog,
             graceful_timeout=args.graceful_timeout,
             check=not args.skip_check,
+            fast_path=args.fast_path,
         )
     )
 
@@ -64,15 +72,8 @@ def _token_from_file(path: str) -> str:
     return token
 
 
-def _existing(path: str) -> SqliteStore:
-    """The store in ``path``, which must exist: a command that reads makes no new file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no database at {path!r} (--db names it)")
-    return SqliteStore(path, read_only=True)
-
-
 def _instances(args: argparse.Namespace) -> None:
-    with _existing(args.db) as store:
+    with open_read_only(args.db) as store:
         page = store.list(status=args.status, workflow=args.workflow, limit=args.limit)
         for row in page.items:
             item = Instance.from_row(row)
@@ -80,7 +81,7 @@ def _instances(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    with _existing(args.db) as store:
+    with open_read_only(args.db) as store:
         row = store.get(args.id)
         if row is None:
             raise InstanceNotFound(f"no instance has id {args.id!r}")
@@ -92,7 +93,7 @@ def _show(args: argparse.Namespace) -> None:
 
 def _replay(args: argparse.Namespace) -> None:
     load_app_module(args.app)
-    with _existing(args.db) as store:
+    with open_read_only(args.db) as store:
         report = replay_report(registry, store, args.id)
     _print(report)
     if not report.ok:
@@ -100,9 +101,7 @@ def _replay(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not os.path.exists(args.db):
-        raise FileNotFoundError(f"no database at {args.db!r} (--db names it)")
-    report = check(args.db, len(MIGRATIONS))
+    report = check_database(args.db)
     print(f"database: {report.path}")
     version = "unreadable" if report.schema_version is None else report.schema_version
     print(f"schema version: {version} (this trioflow knows {report.known_version})")
@@ -173,10 +172,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="do not run SQLite's quick_check at startup (it reads the whole file once)",
     )
+    serve.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_const",
+        const=False,
+        help="serve every request through Hypercorn's connection class and Quart, without"
+        " the faster start route and connection (default: $TRIOFLOW_FAST_PATH, else on)",
+    )
 
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
-    instances.add_argument("--status", choices=STATUSES)
+    # `blocked` lives only in a running server's memory (GET /instances?status=blocked).
+    stored = [status for status in STATUSES if status != "blocked"]
+    instances.add_argument("--status", choices=stored)
     instances.add_argument("--workflow")
     instances.add_argument("--limit", type=int, default=100)
 
@@ -192,8 +201,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     checking = sub.add_parser("check", help="check a database file's integrity (exit 1: damaged)")
     checking.add_argument("--db", default="trioflow.db")
 
-    incident_commands = add_commands(sub, _existing)
-    for command in (serve, instances, show, replay, checking):
+    resuming = _resume_cli.add_parser(sub)
+    incident_commands = add_commands(sub, open_read_only)
+
+    for command in (serve, instances, show, replay, checking, resuming):
         command.add_argument(
             "--debug", action="store_true", help="print the whole traceback of a fatal error"
         )
@@ -204,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "show": _show,
         "replay": _replay,
         "check": _check,
+        "resume": _resume_cli.run,
         **incident_commands,
     }
     try:

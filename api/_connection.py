@@ -31,15 +31,15 @@ Three things Hypercorn's connection leaves undone at the edges of a connection's
   is already here, that request is answered 503 with ``Retry-After``; and the reader is
   cancelled, since HTTP/1.1 would wait for it for a next cycle that never comes.
 
-``install()`` makes Hypercorn's Trio worker create ``Connection`` instead of its own class
-(``hypercorn.trio.run`` looks the class up by name when it starts serving). It does so only
-on the Hypercorn it was written against, and says so in the log otherwise.
+``_listener.Listener`` serves each connection with the class it is given;
+``_fast_path.connection_class`` gives it ``Connection`` only on the Hypercorn releases this
+was written against, and Hypercorn's own ``TCPServer`` otherwise. Hypercorn's module globals
+are left as they are.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from collections.abc import Awaitable, Callable
@@ -50,12 +50,9 @@ import trio
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
-from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
-
-_log = logging.getLogger("trioflow")
 
 LINGER_SECONDS = 1.0
 """How long a connection refused after an answer waits for the client to close first."""
@@ -231,25 +228,3 @@ class Connection(TCPServer):
                     await self.protocol.handle(Closed())
         finally:
             self.timer.end()
-
-
-def install() -> bool:
-    """Have Hypercorn's Trio worker serve connections with ``Connection`` (idempotent).
-
-    Returns False, leaving Hypercorn as it is, on a Hypercorn whose worker or connection
-    class is not the one ``Connection`` was written against.
-    """
-    current = getattr(hypercorn_run, "TCPServer", None)
-    if current is Connection:
-        return True
-    if current is not TCPServer or not _expected_shape():
-        _log.warning("unfamiliar Hypercorn: its own TCP connection class serves requests")
-        return False
-    setattr(hypercorn_run, "TCPServer", Connection)  # noqa: B010 (not re-exported there)
-    return True
-
-
-def _expected_shape() -> bool:
-    """Hypercorn's connection has the methods ``Connection`` builds on."""
-    names = ("protocol_send", "_read_data", "_idle_timeout", "_initiate_server_close")
-    return all(callable(getattr(TCPServer, name, None)) for name in names)

@@ -87,6 +87,11 @@ class RuntimeCollector(Collector):
             value=journal.failed_batches,
         )
         yield GaugeMetricFamily(
+            "trioflow_storage_failing",
+            "1 while the database takes no writes (journal transactions are retried), else 0.",
+            value=int(stats.storage_failure is not None),
+        )
+        yield GaugeMetricFamily(
             "trioflow_journal_queued",
             "Appends waiting for their commit.",
             value=stats.journal_queued,

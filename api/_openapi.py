@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime import STATUSES
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -68,10 +70,7 @@ _SVG = {
     "content": {"image/svg+xml": {"schema": {"type": "string"}}},
 }
 
-_STATUS = {
-    "type": "string",
-    "enum": ["running", "waiting", "incident", "completed", "failed", "cancelled", "suspended"],
-}
+_STATUS = {"type": "string", "enum": list(STATUSES)}
 
 # Incidents of BPMN instances: kept apart from the other instance routes.
 _INCIDENT_PATHS: dict[str, Any] = {
@@ -271,7 +270,21 @@ OPENAPI: dict[str, Any] = {
                 },
                 "responses": {
                     "202": _json(_ref("Started"), "The cancellation is committed."),
-                    **_problems(400, 401, 404, 409, 415),
+                    **_problems(400, 401, 404, 409, 415, 503),
+                },
+            }
+        },
+        "/instances/{instance_id}/resume": {
+            "post": {
+                "summary": "Drive a suspended instance again (after a code fix, say)",
+                "description": "The journal is replayed against the current code; if it still"
+                " diverges the instance stays suspended with the new divergence as its error."
+                " A blocked instance carries on by itself once the database takes writes:"
+                " resuming it makes the journal writer try the database again now.",
+                "parameters": [_INSTANCE_ID],
+                "responses": {
+                    "202": _json(_ref("Started"), "The instance's status after the attempt."),
+                    **_problems(401, 404, 409, 503),
                 },
             }
         },
@@ -372,7 +385,8 @@ OPENAPI: dict[str, Any] = {
                 " instance has finished.",
                 413: "The body is too large.",
                 415: "The body is not of a supported content type.",
-                503: "Overloaded: retry after the Retry-After header's seconds.",
+                503: "Overloaded, or the database takes no writes now: nothing was done,"
+                " retry after the Retry-After header's seconds.",
             }.items()
         },
         "schemas": {
@@ -415,6 +429,15 @@ OPENAPI: dict[str, Any] = {
                     "incidents": {"type": "array", "items": _INCIDENT},
                     "created_at": {"type": "string", "format": "date-time"},
                     "updated_at": {"type": "string", "format": "date-time"},
+                    "blocked": {
+                        "description": "While the status is blocked: why the instance waits"
+                        " for the database, and since when; null otherwise.",
+                        "type": ["object", "null"],
+                        "properties": {
+                            "reason": {"type": "string"},
+                            "since": {"type": "string", "format": "date-time"},
+                        },
+                    },
                 },
             },
             "Outcome": {

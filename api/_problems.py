@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -21,7 +22,7 @@ import apsw
 from quart import Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
-from runtime import InvalidInput, Overloaded, TrioflowError
+from runtime import InvalidInput, Overloaded, StorageUnavailable, TrioflowError
 
 from ._answer import Answer, answer
 
@@ -63,7 +64,12 @@ def problem_answer(
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Answer:
-    """A problem document whose ``instance`` is the request's ``path`` (when there is one)."""
+    """A problem document whose ``instance`` is the request's ``path`` (when there is one).
+
+    A 503 always tells the client when to retry: ``Retry-After`` is 1 second unless given.
+    """
+    if status == 503 and not any(k.lower() == "retry-after" for k in headers or {}):
+        headers = {**(headers or {}), "Retry-After": "1"}
     document: dict[str, Any] = {
         "type": f"urn:trioflow:problem:{kind}" if kind else "about:blank",
         "title": title or _phrase(status),
@@ -107,13 +113,12 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
         return problem_answer(
             400, "the request is nested too deeply to process", path=path, kind="invalid-body"
         )
-    status = exc.status_hint if isinstance(exc, TrioflowError) else getattr(exc, "http_status", 500)
+    # Ours carry it (TrioflowError, StoreError, the journal's JournalFull and JournalClosed).
+    status: int = getattr(exc, "status_hint", 500)
     if status == 503:
-        # Backpressure (a full queue) or a closing journal: the client may simply retry.
-        detail = str(exc) if isinstance(exc, Overloaded) else "the service cannot take this now"
-        return problem_answer(
-            503, detail, path=path, kind="overloaded", headers={"Retry-After": "1"}
-        )
+        # Backpressure (a full queue), a store that takes no writes, a closing journal:
+        # nothing was done, and the client may simply retry after Retry-After seconds.
+        return _unavailable(exc, path)
     if isinstance(exc, TrioflowError) and 400 <= status < 500:
         extensions = {"errors": exc.problems} if isinstance(exc, InvalidInput) else {}
         return problem_answer(
@@ -128,6 +133,18 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
     return problem_answer(
         500, "an unexpected error occurred; the server log has the details", path=path
     )
+
+
+def _unavailable(exc: BaseException, path: str | None) -> Answer:
+    if isinstance(exc, StorageUnavailable):
+        kind, detail = "storage-unavailable", str(exc)
+    elif isinstance(exc, Overloaded):
+        kind, detail = "overloaded", str(exc)
+    else:
+        kind, detail = "overloaded", "the service cannot take this now"
+    seconds = getattr(exc, "retry_after", 1.0)
+    retry_after = str(max(1, math.ceil(seconds)))
+    return problem_answer(503, detail, path=path, kind=kind, headers={"Retry-After": retry_after})
 
 
 def _database_fault(exc: apsw.Error, path: str | None) -> Answer:

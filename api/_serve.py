@@ -18,15 +18,12 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.utils import wrap_app
 
-from runtime import Runtime
-from runtime._sqlite import SqliteStore
+from runtime import Runtime, SqliteStore
 
 from ._app import MAX_STARTS
-from ._connection import Connection
-from ._connection import install as install_connection
+from ._fast_path import connection_class
 from ._listener import Listener
 
 _log = logging.getLogger("trioflow")
@@ -45,6 +42,7 @@ async def serve(
     graceful_timeout: float = 10.0,
     max_connections: int = MAX_CONNECTIONS,
     backlog: int = BACKLOG,
+    fast_path: bool | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns; then stop accepting connections,
@@ -53,7 +51,9 @@ async def serve(
 
     Connections beyond ``max_connections`` open at once are answered 503 with
     ``Retry-After`` and closed; ``backlog`` is the listen queue's length (the kernel caps
-    it at ``net.core.somaxconn``). ``task_status.started`` receives the bound addresses
+    it at ``net.core.somaxconn``). ``fast_path`` (default: ``$TRIOFLOW_FAST_PATH``, else
+    on) serves connections with ``_connection.Connection`` where the installed Hypercorn is
+    one it was written for (``_fast_path``). ``task_status.started`` receives the bound addresses
     (port 0 picks a free port).
     """
     if max_connections < 1:
@@ -66,8 +66,7 @@ async def serve(
     config.backlog = backlog
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")
-    # On a Hypercorn it does not know, Hypercorn's own connection class serves.
-    connection = Connection if install_connection() else TCPServer
+    connection = connection_class(fast_path)
     asgi = wrap_app(app, config.wsgi_max_body_size, None)
     listener = Listener(asgi, config, max_connections, connection=connection)
     await listener.serve(shutdown_trigger or trio.sleep_forever, task_status=task_status)
@@ -111,6 +110,7 @@ async def run(
     backlog: int = BACKLOG,
     graceful_timeout: float = 10.0,
     check: bool = True,
+    fast_path: bool | None = None,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -120,6 +120,8 @@ async def run(
     ``routes(app, runtime)`` to add its own routes to the app before serving. ``token``
     (default: ``$TRIOFLOW_TOKEN``) must not be empty; without one every route is open.
     ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
+    ``fast_path=False`` (default: ``$TRIOFLOW_FAST_PATH``, else on) serves every request
+    the stock way, through Hypercorn's connection class and Quart (``_fast_path``).
     """
     from ._app import create_app
 
@@ -131,7 +133,7 @@ async def run(
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
     async with Runtime.open(db, store=SqliteStore(db, check=check)) as runtime:
-        app = create_app(runtime, token=token, max_starts=max_starts)
+        app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
         gc.freeze()  # what exists now (modules, the app, recovered state) lives on
         extend = getattr(module, "routes", None)
         if callable(extend):
@@ -144,6 +146,7 @@ async def run(
             graceful_timeout=graceful_timeout,
             max_connections=max_connections,
             backlog=backlog,
+            fast_path=fast_path,
             task_status=task_status,
         )
         _log.info("requests drained; committing pending journal appends and closing the store")

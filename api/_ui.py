@@ -24,7 +24,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1d232a}
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;
 border-bottom:1px solid #e3e6ea;vertical-align:top}th{background:#f5f6f8}
-.status{font-weight:600}.completed{color:#1a7f37}.failed,.suspended{color:#cf222e}
+.status{font-weight:600}.completed{color:#1a7f37}.failed,.suspended,.blocked{color:#cf222e}
 .running{color:#0969da}.waiting{color:#9a6700}.cancelled{color:#57606a}
 pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:12px}
 form{margin:.8rem 0}label{margin-right:.8rem}a{color:#0969da}
@@ -124,6 +124,16 @@ async def instance_page(
         facts.append(("output", _json(instance.output)))
     if instance.error is not None:
         facts.append(("error", _json(instance.error)))
+    if instance.blocked is not None:
+        blocked = instance.blocked
+        since = blocked.since.isoformat()
+        facts.append(
+            (
+                "blocked",
+                f"{html.escape(blocked.reason)} (since {html.escape(since)}; it carries on"
+                " by itself once the database takes writes)",
+            )
+        )
     if instance.waiting_on:
         facts.append(("waiting on", _json(instance.waiting_on)))
     summary = "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)

@@ -2,6 +2,8 @@
 
 from ._context import Future as Future
 from ._context import WorkflowContext as WorkflowContext
+from ._database import check_database as check_database
+from ._database import open_read_only as open_read_only
 from ._definitions import ActivityDefinition as ActivityDefinition
 from ._definitions import Registry as Registry
 from ._definitions import RetryPolicy as RetryPolicy
@@ -20,6 +22,7 @@ from ._errors import InvalidInput as InvalidInput
 from ._errors import NonDeterminismError as NonDeterminismError
 from ._errors import NotSuspended as NotSuspended
 from ._errors import Overloaded as Overloaded
+from ._errors import StorageUnavailable as StorageUnavailable
 from ._errors import TrioflowError as TrioflowError
 from ._errors import UnsupportedAwait as UnsupportedAwait
 from ._errors import WorkflowCancelled as WorkflowCancelled
@@ -29,20 +32,30 @@ from ._event import Event as Event
 from ._events import PublishResult as PublishResult
 from ._executor import ActivityInfo as ActivityInfo
 from ._executor import current_activity as current_activity
+from ._filelock import DatabaseLocked as DatabaseLocked
 from ._gc import tune_gc as tune_gc
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
+from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStats as RuntimeStats
+from ._runtime import replay_report as replay_report
+from ._runtime import resume_stored as resume_stored
+from ._sqlite import SqliteStore as SqliteStore
+from ._sqlite_check import CheckReport as CheckReport
 from ._store import STATUSES as STATUSES
+from ._store import Store as Store
+from ._store import StoreError as StoreError
 
 __all__ = [
     "STATUSES",
     "ActivityDefinition",
     "ActivityError",
     "ActivityInfo",
+    "CheckReport",
+    "DatabaseLocked",
     "Event",
     "EventTimeout",
     "Future",
@@ -50,6 +63,7 @@ __all__ = [
     "IncidentNotFound",
     "IncidentResolved",
     "Instance",
+    "InstanceBlocked",
     "InstanceConflict",
     "InstanceFinished",
     "InstanceNotFound",
@@ -64,6 +78,10 @@ __all__ = [
     "RetryPolicy",
     "Runtime",
     "RuntimeStats",
+    "SqliteStore",
+    "StorageUnavailable",
+    "Store",
+    "StoreError",
     "TrioflowError",
     "UnsupportedAwait",
     "WorkflowCancelled",
@@ -72,8 +90,12 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowNotFound",
     "activity",
+    "check_database",
     "current_activity",
+    "open_read_only",
     "registry",
+    "replay_report",
+    "resume_stored",
     "tune_gc",
     "workflow",
 ]

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
 from . import _records as r
 from ._convert import dumps, loads
@@ -25,10 +23,13 @@ from ._errors import (
     InstanceFinished,
     NonDeterminismError,
     Overloaded,
+    StorageUnavailable,
     TrioflowError,
     WorkflowNotFound,
 )
-from ._journal import JournalFull
+from ._journal import JournalFull, Notify
+from ._messages import Deliver, Message, Start, Wake
+from ._services import Services
 from ._store import (
     TERMINAL,
     Append,
@@ -41,58 +42,7 @@ from ._store import (
     WaitRow,
 )
 
-if TYPE_CHECKING:
-    from ._services import Services
-
 _log = logging.getLogger("trioflow")
-
-
-@attrs.define(eq=False)
-class Reply:
-    """A one-shot answer to whoever sent a message (set once it is committed)."""
-
-    _done: trio.Event = attrs.field(factory=trio.Event)
-    _value: Any = None
-    _error: BaseException | None = None
-
-    def set(self, value: Any) -> None:
-        if not self._done.is_set():
-            self._value = value
-            self._done.set()
-
-    def fail(self, error: BaseException) -> None:
-        if not self._done.is_set():
-            self._error = error
-            self._done.set()
-
-    async def wait(self) -> Any:
-        await self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-@attrs.frozen(kw_only=True)
-class Start:
-    record: r.WorkflowStarted
-    input_text: str  # the input as JSON text, encoded once by Runtime.start
-    reply: Reply
-
-
-@attrs.frozen(kw_only=True)
-class Deliver:
-    record: r.Input
-    reply: Reply | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Wake:
-    """Makes the actor resident (recovery, resume); answered once it has started."""
-
-    reply: Reply | None = None
-
-
-Message = Start | Deliver | Wake
 
 
 @attrs.define(eq=False)
@@ -106,6 +56,7 @@ class WorkflowActor:
     _created_at: float = 0.0
     _timer_steps: set[int] = attrs.field(factory=set)
     _last_summary: Summary | None = None
+    _resume_error: TrioflowError | None = None
 
     # --- actors.Actor -------------------------------------------------------------
 
@@ -137,20 +88,29 @@ class WorkflowActor:
         except NonDeterminismError as exc:
             await self._suspend(exc)
             return
+        if resuming:
+            # Before anything is re-armed: a resume the store cannot take leaves it suspended.
+            try:
+                await self._write((), summary_of(core, services.clock.now()), fail_fast=True)
+            except (StorageUnavailable, Overloaded) as exc:
+                core.close()
+                self._resume_error = exc
+                return
         self._core = core
         # Re-arm what is in flight. A timer whose firing was lost (its append failed, or it
         # fired while the instance was suspended) fires again; a pending one is not doubled,
         # and an attempt the executor still runs is not started twice.
         for command in core.pending():
             self._arm(command)
-        if resuming:
-            await self._write((), self._summary(core, services.clock.now()))
         # An event may have been stored but not delivered before a crash or while suspended.
         await self._take_stored_events(core, core.pending())
 
     async def handle(self, message: Message) -> None:
         if isinstance(message, Wake):
             if message.reply is not None:
+                if self._resume_error is not None:
+                    message.reply.fail(self._resume_error)
+                    self._resume_error = None
                 message.reply.set(self._status)
         elif isinstance(message, Start):
             await self._start(message)
@@ -198,6 +158,12 @@ class WorkflowActor:
         new = NewInstance(workflow=record.workflow, input=message.input_text, created_at=at)
         try:
             await self._commit(core, record, outputs, at, new=new, fail_fast=True)
+        except (StorageUnavailable, Overloaded) as exc:
+            # Nothing was stored: the instance does not exist, and this actor holds nothing.
+            message.reply.fail(exc)
+            core.close()
+            self._services.system.stop(self._id)
+            return
         except InstanceExists:
             message.reply.fail(InstanceConflict(f"instance {self._id!r} exists already"))
             raise
@@ -227,8 +193,11 @@ class WorkflowActor:
                 else:
                     message.reply.set(self._has_taken(core, message.record))
             return
+        # While the store takes no writes the record waits in the journal writer (the instance
+        # is blocked); whoever waits for the answer hears so instead of waiting with it.
+        on_blocked = None if message.reply is None else message.reply.fail
         try:
-            await self._commit(core, message.record, outputs, at)
+            await self._commit(core, message.record, outputs, at, on_blocked=on_blocked)
         except BaseException as exc:
             if message.reply is not None:
                 message.reply.fail(exc)
@@ -283,6 +252,7 @@ class WorkflowActor:
         *,
         new: NewInstance | None = None,
         fail_fast: bool = False,
+        on_blocked: Notify | None = None,
     ) -> None:
         instance_id, seq = self._id, self._last_seq
         stored = []
@@ -322,27 +292,14 @@ class WorkflowActor:
             self._timer_steps.difference_update(withdrawn)
         await self._write(
             tuple(stored),
-            self._summary(core, at),
+            summary_of(core, at),
             new=new,
             timers_set=tuple(timers_set),
             timers_cleared=cleared,
             waits_set=tuple(waits_set),
             waits_cleared=waits_cleared,
             fail_fast=fail_fast,
-        )
-
-    def _summary(self, core: WorkflowCore, at: float) -> Summary:
-        outcome = core.outcome
-        output = error = None
-        if isinstance(outcome, r.WorkflowCompleted):
-            output = dumps(outcome.output)
-        elif isinstance(outcome, r.WorkflowFailed):
-            error = dumps({"type": outcome.error.type, "message": outcome.error.message})
-        elif isinstance(outcome, r.WorkflowCancelled):
-            error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
-        waiting = None if outcome is not None else dumps(core.waiting_on())
-        return Summary(
-            status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+            on_blocked=on_blocked,
         )
 
     async def _write(
@@ -356,7 +313,10 @@ class WorkflowActor:
         waits_set: tuple[WaitRow, ...] = (),
         waits_cleared: tuple[int, ...] = (),
         fail_fast: bool = False,
+        on_blocked: Notify | None = None,
     ) -> None:
+        """Append to the journal and wait until it is committed: through a failing store too,
+        unless ``fail_fast`` (then ``StorageUnavailable``)."""
         append = Append(
             waits_set=waits_set,
             waits_cleared=waits_cleared,
@@ -369,12 +329,14 @@ class WorkflowActor:
         )
         while True:
             try:
-                await self._services.journal.append(append)
+                await self._services.journal.append(
+                    append, fail_fast=fail_fast, on_blocked=on_blocked
+                )
                 break
             except JournalFull:
                 if fail_fast:
                     raise Overloaded("the journal queue is full; try again shortly") from None
-                await trio.sleep(0.01)
+                await self._services.journal.wait_for_room()
         self._last_seq += len(records)
         self._status = summary.status
         self._last_summary = summary
@@ -416,6 +378,22 @@ class WorkflowActor:
 
 
 ActorFactory = Callable[[str], WorkflowActor]
+
+
+def summary_of(core: WorkflowCore, at: float) -> Summary:
+    """The summary row of an instance whose core is ``core``, as of ``at``."""
+    outcome = core.outcome
+    output = error = None
+    if isinstance(outcome, r.WorkflowCompleted):
+        output = dumps(outcome.output)
+    elif isinstance(outcome, r.WorkflowFailed):
+        error = dumps({"type": outcome.error.type, "message": outcome.error.message})
+    elif isinstance(outcome, r.WorkflowCancelled):
+        error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
+    waiting = None if outcome is not None else dumps(core.waiting_on())
+    return Summary(
+        status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+    )
 
 
 def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:

@@ -1,68 +1,111 @@
-"""The one cattrs converter: user values in and out of JSON, and journal records."""
+"""The one cattrs converter: user values in and out of JSON, and journal records.
+
+Every value that crosses the journal or the API goes out through ``to_json_value``
+(``_unstructure``: one JSON form per Python type, checked to be JSON data) and comes
+back through ``from_json_value`` (``_structure``: exactly the declared type, or
+``InvalidInput`` naming each field that does not fit). ``check_type`` judges an
+annotation up front, so ``@workflow`` and ``@activity`` refuse one the converter
+cannot handle when they decorate the function.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
+import pathlib
+import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import cattrs
-from cattrs.preconf.json import make_converter
 from cattrs.v import format_exception
 
 from ._errors import InvalidInput
+from ._structure import StructureHooks
+from ._structure_leaves import Hook, Mismatch, TooDeep, depth_exceeds
+from ._unstructure import MAX_DEPTH, NotJson, unstructure
 
-converter = make_converter(detailed_validation=True, forbid_extra_keys=True)
+converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+_user = StructureHooks(converter)
+_journal = StructureHooks(converter, trust_any=True)
+converter.register_structure_hook_factory(lambda _: True, _user.hook)
+converter.register_unstructure_hook_func(lambda _: True, unstructure)
+for _kind in (str, bytes, int, float, bool, pathlib.Path):
+    # cattrs looks these (and their subclasses: enums, bool) up before any factory.
+    converter.register_structure_hook(_kind, lambda data, t: _user.hook(t)(data, t))
+    converter.register_unstructure_hook(_kind, unstructure)
 
 
-def to_json_value(value: Any) -> Any:
-    """Unstructure a user value (attrs class, dataclass, datetime, ...) into plain JSON data."""
-    return converter.unstructure(value)
+def journal_hook(cls: type) -> Hook:
+    """The structure hook of a journal record class: what the runtime wrote itself comes
+    back as it was (``Any`` fields and strings unchecked), so no record written by an
+    older, more lenient version is refused."""
+    return _journal.hook(cls)
+
+
+def check_type(type_: Any) -> None:
+    """Raise ``TypeError`` naming the problem unless values of ``type_`` have a JSON form."""
+    _entry(type_)
+
+
+_ENTRY: dict[Any, Hook] = {}
+
+
+def _entry(type_: Any) -> Hook:
+    hook = _user.hook(type_)
+    if type_ in _user.unbounded:  # refers to itself: data may nest past the limit
+        inner = hook
+
+        def hook(data: Any, t: Any) -> Any:
+            if (type(data) is list or type(data) is dict) and depth_exceeds(data, MAX_DEPTH):
+                raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+            return inner(data, t)
+
+    _ENTRY[type_] = hook
+    return hook
+
+
+def to_json_value(value: Any, *, path: str = "value") -> Any:
+    """``value`` (attrs class, dataclass, datetime, set, ...) as plain JSON data.
+
+    Anything that has no JSON form is ``InvalidInput`` naming where it is under ``path``.
+    """
+    kind = type(value)
+    if kind is bool or value is None or (kind is int and value.bit_length() < 64):
+        return value
+    if kind is str and value.isascii():
+        return value
+    try:
+        return unstructure(value)
+    except NotJson as exc:
+        raise InvalidInput([exc.at(path)]) from None
 
 
 def from_json_value(data: Any, type_: Any, *, path: str) -> Any:
-    """Structure plain JSON data into ``type_``; a mismatch is ``InvalidInput`` naming the field."""
-    if type_ is inspect.Parameter.empty or type_ is Any:
-        return data
-    if _has_fields(type_) and not isinstance(data, dict):  # cattrs names no type up here
-        raise InvalidInput([f"expected an object, got {_json_kind(data)} @ {path}"])
+    """Structure plain JSON data into ``type_``; a mismatch is ``InvalidInput`` naming the
+    path and what was expected at each field that does not fit."""
+    hook = _ENTRY.get(type_) or _entry(type_)
     try:
-        return converter.structure(data, type_)
-    except Exception as exc:  # cattrs raises what the hooks raise (AttributeError, ...)
+        return hook(data, type_)
+    except Exception as exc:
         raise InvalidInput(
             cattrs.transform_error(exc, path=path, format_exception=_format)
         ) from exc
 
 
-_JSON_KINDS = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
-_JSON_KINDS |= {str: "a string", list: "an array", dict: "an object"}
-
-
 def _format(exc: BaseException, type_: Any) -> str:
-    """cattrs' wording, plus the message of a failing validator ("amount must be > 0").
-
-    Where a class with fields (attrs, dataclass) was given something that is not an object,
-    cattrs fails looking up its keys: that reads "expected an object, got null", not as the
-    ``AttributeError`` it raised.
-    """
-    if isinstance(exc, AttributeError) and _has_fields(type_) and hasattr(exc, "obj"):
-        return f"expected an object, got {_json_kind(exc.obj)}"
+    """Our own mismatches as they read; cattrs' wording for the rest, plus the message of
+    a failing validator ("amount must be > 0")."""
+    if isinstance(exc, Mismatch):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"nested deeper than {MAX_DEPTH} levels"
     text = format_exception(exc, type_)
     if type(exc) is ValueError and str(exc):
         return f"{text}: {exc}"
     return text
-
-
-def _json_kind(value: Any) -> str:
-    return _JSON_KINDS.get(type(value), type(value).__name__)
-
-
-def _has_fields(type_: Any) -> bool:
-    return isinstance(type_, type) and (attrs.has(type_) or dataclasses.is_dataclass(type_))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
@@ -123,44 +166,129 @@ def dumps(data: Any) -> str:
     return _ENCODER.encode(data)
 
 
-_JSON_SCALARS = frozenset({str, int, bool, type(None)})
-
-
-def check_json(value: Any) -> None:
-    """Raise what ``dumps`` would raise if ``value`` is not JSON data, without encoding it
-    when it plainly is: a string, an int, a bool, None, or a flat list or string-keyed dict
-    of those (floats are encoded: NaN and infinities are refused)."""
-    kind = type(value)
-    if kind in _JSON_SCALARS:
-        return
-    if kind is list and all(type(item) in _JSON_SCALARS for item in value):
-        return
-    if kind is dict and all(
-        type(key) is str and type(item) in _JSON_SCALARS for key, item in value.items()
-    ):
-        return
-    dumps(value)
-
-
 def loads(text: str) -> Any:
     return json.loads(text)
 
 
-def parameter_types(fn: Callable[..., Any]) -> list[inspect.Parameter]:
-    """The positional-or-keyword parameters of ``fn`` with annotations resolved."""
+# --- annotations ----------------------------------------------------------------------
+
+
+def _probe() -> None: ...
+
+
+def resolved_annotations(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s annotations, resolved; one that does not resolve stays a string (or
+    ``ForwardRef``), which ``check_type`` refuses by name."""
     try:
-        hints = typing.get_type_hints(fn)
+        return typing.get_type_hints(fn)
     except Exception:
-        hints = {}
-    params = []
-    for p in inspect.signature(fn).parameters.values():
-        params.append(p.replace(annotation=hints.get(p.name, inspect.Parameter.empty)))
-    return params
+        pass
+    hints: dict[str, Any] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        probe = types.FunctionType(_probe.__code__, namespace)
+        probe.__annotations__ = {name: annotation}
+        try:
+            hints.update(typing.get_type_hints(probe))
+        except Exception:
+            hints[name] = annotation
+    return hints
+
+
+def parameter_types(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The parameters of ``fn`` with annotations resolved (``empty`` where there is none)."""
+    hints = resolved_annotations(fn)
+    return [
+        p.replace(annotation=hints.get(p.name, inspect.Parameter.empty))
+        for p in inspect.signature(fn).parameters.values()
+    ]
 
 
 def return_type(fn: Callable[..., Any]) -> Any:
+    return resolved_annotations(fn).get("return", Any)
+
+
+def check_signature(what: str, params: list[inspect.Parameter], result: Any) -> None:
+    """Raise ``TypeError`` naming ``what`` (``workflow 'charge'``) and the parameter, or the
+    return type, whose annotation has no JSON form."""
+    for p in params:
+        try:
+            check_type(p.annotation)
+        except TypeError as exc:
+            raise TypeError(f"{what}: parameter {p.name!r}: {exc}") from None
     try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        return Any
-    return hints.get("return", Any)
+        check_type(result)
+    except TypeError as exc:
+        raise TypeError(f"{what}: return type: {exc}") from None
+
+
+@attrs.frozen
+class Arguments:
+    """A function's arguments to and from JSON, each by its parameter's annotation and
+    named in messages as ``function.parameter``."""
+
+    _owner: str
+    _positional: tuple[tuple[str, Any], ...]
+    _rest: Any
+    _keywords: dict[str, tuple[str, Any]]
+    _extra: Any
+
+    @classmethod
+    def of(cls, owner: str, params: list[inspect.Parameter]) -> Arguments:
+        kinds = inspect.Parameter
+        return cls(
+            owner,
+            tuple(
+                (f"{owner}.{p.name}", p.annotation)
+                for p in params
+                if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+            ),
+            next((p.annotation for p in params if p.kind is kinds.VAR_POSITIONAL), Any),
+            {
+                p.name: (f"{owner}.{p.name}", p.annotation)
+                for p in params
+                if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+            },
+            next((p.annotation for p in params if p.kind is kinds.VAR_KEYWORD), Any),
+        )
+
+    def _at(self, i: int) -> tuple[str, Any]:
+        if i < len(self._positional):
+            return self._positional[i]
+        return f"{self._owner}.args[{i}]", self._rest
+
+    def _named(self, name: str) -> tuple[str, Any]:
+        return self._keywords.get(name) or (f"{self._owner}.{name}", self._extra)
+
+    def encode(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments as JSON data, each checked to fit its parameter: ``InvalidInput``
+        otherwise, before anything is journaled."""
+        json_args = []
+        for i, value in enumerate(args):
+            path, type_ = self._at(i)
+            data = to_json_value(value, path=path)
+            from_json_value(data, type_, path=path)
+            json_args.append(data)
+        json_kwargs = {}
+        for name, value in kwargs.items():
+            path, type_ = self._named(name)
+            data = to_json_value(value, path=path)
+            from_json_value(data, type_, path=path)
+            json_kwargs[name] = data
+        return json_args, json_kwargs
+
+    def decode(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Journaled arguments structured into the parameters' types."""
+        values = []
+        for i, data in enumerate(args):
+            path, type_ = self._at(i)
+            values.append(from_json_value(data, type_, path=path))
+        named = {}
+        for name, data in kwargs.items():
+            path, type_ = self._named(name)
+            named[name] = from_json_value(data, type_, path=path)
+        return values, named

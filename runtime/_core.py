@@ -33,7 +33,7 @@ import attrs
 
 from . import _records as r
 from ._context import Future, WorkflowContext
-from ._convert import check_json, from_json_value, to_json_value
+from ._convert import check_type, from_json_value, to_json_value
 from ._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
 from ._errors import (
     ActivityError,
@@ -389,10 +389,8 @@ class WorkflowCore:
     ) -> Future[Any]:
         if not isinstance(activity, ActivityDefinition):
             raise TypeError(f"ctx.run takes an @activity, not {activity!r}")
-        json_args = [to_json_value(a) for a in args]
-        json_kwargs = {k: to_json_value(v) for k, v in kwargs.items()}
-        check_json(json_args)  # fail here, in workflow code, if not JSON
-        check_json(json_kwargs)
+        # Fails here, in workflow code, when an argument is not JSON or does not fit.
+        json_args, json_kwargs = activity.arguments.encode(args, kwargs)
         future: Future[Any] = Future()
         step = _ActivityStep(
             future=future,
@@ -414,6 +412,8 @@ class WorkflowCore:
     def wait_event(
         self, type: str, subject: str | None, timeout: float | None, data_type: Any
     ) -> Future[Any]:
+        if data_type is not None:
+            check_type(data_type)  # here, in workflow code, not when an event arrives
         future: Future[Any] = Future()
         timeout_at = None if timeout is None else self.at + timeout
         step = _WaitStep(
@@ -517,12 +517,11 @@ class WorkflowCore:
             outcome = r.WorkflowFailed(error=error_info(exc))
         else:
             try:
-                output = to_json_value(value)
-                check_json(output)
-            except Exception as exc:
-                outcome = r.WorkflowFailed(
-                    error=r.ErrorInfo(type="TypeError", message=f"output is not JSON data: {exc}")
-                )
+                output = to_json_value(value, path="output")
+                if self.definition.output_type is not Any:
+                    from_json_value(output, self.definition.output_type, path="output")
+            except Exception as exc:  # InvalidInput, or whatever reading the value raised
+                outcome = r.WorkflowFailed(error=error_info(exc))
             else:
                 outcome = r.WorkflowCompleted(output=output)
         self.outcome = outcome

@@ -8,7 +8,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
 
-from ._convert import parameter_types, return_type
+from ._convert import Arguments, check_signature, parameter_types, return_type
 from ._errors import WorkflowNotFound
 
 P = ParamSpec("P")
@@ -63,6 +63,12 @@ class ActivityDefinition(Generic[P, R]):
     is_async: bool
     parameters: list[inspect.Parameter] = attrs.field(eq=False)
     result_type: Any = attrs.field(eq=False)
+    arguments: Arguments = attrs.field(init=False, eq=False, repr=False)
+    """Converts the arguments to and from JSON, each by its parameter's annotation."""
+
+    @arguments.default
+    def _arguments(self) -> Arguments:
+        return Arguments.of(self.name, self.parameters)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Calling an activity directly runs the plain function (handy in unit tests)."""
@@ -77,6 +83,8 @@ class WorkflowDefinition:
     fn: Callable[..., Any]
     input_type: Any = attrs.field(eq=False)
     takes_input: bool
+    output_type: Any = attrs.field(default=Any, eq=False)
+    """The return annotation: a workflow whose output does not fit it fails."""
     trigger: str | None = None
     kind: str = "code"
     version: str | None = None
@@ -162,14 +170,17 @@ def activity(
         raise ValueError("timeout must be > 0")
 
     def wrap(f: Callable[P, R]) -> ActivityDefinition[P, R]:
+        params = parameter_types(f)
+        result = return_type(f)
+        check_signature(f"activity {f.__name__!r}", params, result)
         definition: ActivityDefinition[P, R] = ActivityDefinition(
             name=name or f.__name__,
             fn=f,
             retry=retry or RetryPolicy(),
             timeout=timeout,
             is_async=inspect.iscoroutinefunction(f),
-            parameters=parameter_types(f),
-            result_type=return_type(f),
+            parameters=params,
+            result_type=result,
         )
         registry.add_activity(definition)
         return definition
@@ -201,11 +212,14 @@ def workflow(
                 f"workflow {f.__name__!r} must take (ctx) or (ctx, input), not {len(params)} "
                 "parameters"
             )
+        output = return_type(f)
+        check_signature(f"workflow {f.__name__!r}", params[1:], output)  # not ctx
         definition = WorkflowDefinition(
             name=name or f.__name__,
             fn=f,
             input_type=params[1].annotation if len(params) == 2 else None,
             takes_input=len(params) == 2,
+            output_type=output,
             trigger=trigger,
         )
         registry.add_workflow(definition)

@@ -68,9 +68,29 @@ class IncidentResolved(TrioflowError):
 
 
 class Overloaded(TrioflowError):
-    """A mailbox or the journal queue is full; try again shortly."""
+    """A mailbox or the journal queue is full; try again shortly.
+
+    ``retry_after``: seconds a client should wait before trying again.
+    """
 
     status_hint = 503
+    retry_after: float = 1.0
+
+
+class StorageUnavailable(TrioflowError):
+    """The database takes no writes now (disk full, I/O error, busy): try again later.
+
+    Overloaded: we are busy. StorageUnavailable: the store is failing and the journal
+    writer retries it; work already accepted waits (its instances are ``blocked``) and
+    carries on by itself once a write commits. ``retry_after`` is the writer's next
+    retry, in seconds.
+    """
+
+    status_hint = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NonDeterminismError(TrioflowError):

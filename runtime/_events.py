@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _records as r
-from ._actor import Deliver, Reply
 from ._convert import dumps, to_json_value
 from ._errors import (
     InstanceFinished,
     InstanceNotFound,
     InvalidInput,
     Overloaded,
+    StorageUnavailable,
     TrioflowError,
 )
 from ._event import Event
 from ._journal import JournalFull
+from ._messages import Deliver, Reply
 from ._store import (
     TERMINAL,
     DuplicateEvent,
@@ -33,6 +34,7 @@ from ._store import (
     EventBatch,
     EventRow,
     PurgeEvents,
+    StoreError,
 )
 
 if TYPE_CHECKING:
@@ -78,12 +80,8 @@ def check_event(event: Event) -> tuple[dict[str, Any], str]:
             problems.append(f"event.{name}: must be a string")
     if problems:
         raise InvalidInput(problems)
-    data: dict[str, Any] = to_json_value(event)
-    try:
-        text = dumps(data)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput([f"event.data: not JSON data ({exc})"]) from exc
-    return data, text
+    data: dict[str, Any] = to_json_value(event, path="event")
+    return data, dumps(data)
 
 
 def check_target(services: Services, event: Event) -> bool:
@@ -124,8 +122,11 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
     if check_target(services, event):
         return PublishResult(duplicate=True, stored=True)
     try:
-        await services.journal.append(_row(services, event, text))
+        await services.journal.append(_row(services, event, text), fail_fast=True)
     except DuplicateEvent:
+        # A redelivery after a failure between storing the event and starting what it
+        # triggers (storage, a crash) finishes those starts; they are idempotent.
+        await _trigger(runtime, services, event, [])
         return PublishResult(duplicate=True, stored=True)
     except JournalFull:
         raise Overloaded("the journal queue is full; try again shortly") from None
@@ -155,7 +156,7 @@ async def publish_many(
     rows = tuple(_row(services, event, text) for event, _, text in checked)
     duplicates = set(stored)
     try:
-        await services.journal.append(EventBatch(events=rows))
+        await services.journal.append(EventBatch(events=rows), fail_fast=True)
     except DuplicateEvents as exc:
         duplicates.update(exc.indexes)
     except JournalFull:
@@ -163,6 +164,7 @@ async def publish_many(
     results = []
     for index, (event, data, _) in enumerate(checked):
         if index in duplicates:
+            await _trigger(runtime, services, event, [])  # as in publish
             results.append(PublishResult(duplicate=True, stored=True))
         else:
             results.append(await _deliver(runtime, services, event, data))
@@ -200,11 +202,28 @@ async def _deliver(
         except InvalidInput as exc:  # its data does not fit what the instance waits for
             rejected.append(f"{instance_id}: {exc}")
             continue
-        except TrioflowError:
+        except (TrioflowError, StoreError):  # it is stored: the instance takes it on restart
             continue
         if taken is True and instance_id not in delivered:
             delivered.append(instance_id)
 
+    started = await _trigger(runtime, services, event, rejected)
+    return PublishResult(
+        duplicate=False,
+        delivered=tuple(delivered),
+        started=tuple(started),
+        rejected=tuple(rejected),
+    )
+
+
+async def _trigger(
+    runtime: Runtime, services: Services, event: Event, rejected: list[str]
+) -> list[str]:
+    """Start the workflows ``event`` triggers; the ids started, refusals added to ``rejected``.
+
+    ``StorageUnavailable`` says that the event is stored but a start is not: resending the
+    event (a duplicate) starts it.
+    """
     started: list[str] = []
     for definition in services.registry.workflows():
         if definition.trigger != event.type:
@@ -214,12 +233,13 @@ async def _deliver(
             started.append(await runtime.start(definition, event.data, instance_id=instance_id))
         except InvalidInput as exc:
             rejected.append(f"{definition.name}: {exc}")
-    return PublishResult(
-        duplicate=False,
-        delivered=tuple(delivered),
-        started=tuple(started),
-        rejected=tuple(rejected),
-    )
+        except StorageUnavailable as exc:
+            raise StorageUnavailable(
+                f"{exc}; the event is stored, but the start of {definition.name!r} it triggers"
+                " is not: send the event again later to start it",
+                retry_after=exc.retry_after,
+            ) from None
+    return started
 
 
 async def purge(services: Services, retention: float) -> None:

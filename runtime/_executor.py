@@ -15,7 +15,7 @@ import attrs
 import trio
 
 from . import _records as r
-from ._convert import check_json, from_json_value, to_json_value
+from ._convert import to_json_value
 from ._core import error_info
 from ._definitions import ActivityDefinition, Registry
 
@@ -129,14 +129,13 @@ class ActivityExecutor:
             )
             return self._failed(command, error, retryable=True)
         try:
-            args, kwargs = _structure_args(definition, command)
+            args, kwargs = definition.arguments.decode(command.args, command.kwargs)
             if definition.timeout is None:  # no cancel scope: it costs on the hot path
                 value = await _invoke(definition, args, kwargs)
             else:
                 with trio.fail_after(definition.timeout):
                     value = await _invoke(definition, args, kwargs)
-            result = to_json_value(value)
-            check_json(result)
+            result = to_json_value(value, path="result")
         except trio.TooSlowError:
             error = r.ErrorInfo(
                 type="TimeoutError",
@@ -165,16 +164,3 @@ async def _invoke(
     return await trio.to_thread.run_sync(
         lambda: definition.fn(*args, **kwargs), abandon_on_cancel=True
     )
-
-
-def _structure_args(
-    definition: ActivityDefinition[Any, Any], command: r.ActivityScheduled
-) -> tuple[list[Any], dict[str, Any]]:
-    params = definition.parameters
-    args = [
-        from_json_value(value, params[i].annotation if i < len(params) else Any, path=f"args[{i}]")
-        for i, value in enumerate(command.args)
-    ]
-    by_name = {p.name: p.annotation for p in params}
-    kwargs = {k: from_json_value(v, by_name.get(k, Any), path=k) for k, v in command.kwargs.items()}
-    return args, kwargs

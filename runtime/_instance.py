@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from ._convert import loads
-from ._store import InstanceRow
+from ._journal import Blocked
+from ._store import InstanceRow, Store
 
 
 def _time(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class InstanceBlocked:
+    """Why a ``blocked`` instance waits: the store takes no writes (``reason``) since ``since``."""
+
+    reason: str
+    since: dt.datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -28,6 +41,11 @@ class Instance:
     waiting_on: Any
     created_at: dt.datetime
     updated_at: dt.datetime
+    blocked: InstanceBlocked | None = None
+    """Set while the instance is ``blocked``: its next journal append waits for the store.
+
+    This is the running process's knowledge, never stored (a store that takes no writes
+    could not keep it); the instance carries on by itself once a write commits."""
 
     @property
     def finished(self) -> bool:
@@ -48,11 +66,15 @@ class Instance:
         ]
 
     @classmethod
-    def from_row(cls, row: InstanceRow) -> Instance:
+    def from_row(cls, row: InstanceRow, blocked: tuple[str, float] | None = None) -> Instance:
+        """The instance ``row`` describes; ``blocked`` (reason, since) makes it ``blocked``."""
         return cls(
             id=row.id,
             workflow=row.workflow,
-            status=row.status,
+            status=row.status if blocked is None else "blocked",
+            blocked=None
+            if blocked is None
+            else InstanceBlocked(reason=blocked[0], since=_time(blocked[1])),
             input=loads(row.input),
             output=None if row.output is None else loads(row.output),
             error=None if row.error is None else loads(row.error),
@@ -89,3 +111,45 @@ class ReplayReport:
     ok: bool
     step: int | None = None
     divergence: str | None = None
+
+
+def blocked_page(
+    store: Store,
+    blocked: Mapping[str, Blocked],
+    workflow: str | None,
+    limit: int,
+    cursor: str | None,
+) -> InstancePage:
+    """A page of the ``blocked`` instances (known in memory only), in creation order."""
+    if not 1 <= limit <= 500:
+        raise ValueError(f"limit must be between 1 and 500, got {limit}")
+    after = None if cursor is None else _decode_blocked_cursor(cursor)
+    rows = [row for row in map(store.get, list(blocked)) if row is not None]
+    keyed = sorted(
+        ((row.created_at, row.id), row)
+        for row in rows
+        if workflow is None or row.workflow == workflow
+    )
+    keyed = [(key, row) for key, row in keyed if after is None or key > after]
+    page = keyed[:limit]
+    items = tuple(
+        Instance.from_row(row, (blocked[row.id].reason, blocked[row.id].since)) for _, row in page
+    )
+    more = len(keyed) > limit
+    return InstancePage(items=items, next_cursor=_blocked_cursor(page[-1][0]) if more else None)
+
+
+def _blocked_cursor(key: tuple[float, str]) -> str:
+    text = json.dumps(["blocked", *key])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_blocked_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, created_at, instance_id = json.loads(text)
+        if kind != "blocked" or not isinstance(instance_id, str):
+            raise ValueError
+        return float(created_at), instance_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("invalid cursor") from None

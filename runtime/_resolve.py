@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _records as r
-from ._actor import Deliver, Reply
 from ._convert import dumps
 from ._errors import IncidentNotFound, IncidentResolved, InstanceNotFound, InvalidInput
+from ._messages import Deliver, Reply
 from ._services import Services
 from ._store import TERMINAL
 

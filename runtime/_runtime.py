@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import random
 import time
 import uuid
@@ -16,7 +17,12 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import Deliver, Reply, Start, Wake, WorkflowActor, core_for, read_journal
+from ._actor import (
+    WorkflowActor,
+    core_for,
+    read_journal,
+    summary_of,
+)
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
 from ._core import WorkflowCore, replay
@@ -35,16 +41,18 @@ from ._errors import (
 from ._event import Event
 from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
-from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
-from ._journal import JournalStats, JournalWriter
+from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
+from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
+from ._messages import Deliver, Reply, Start, Wake
 from ._resolve import resolve_incident
 from ._schedule import run_schedules
 from ._services import Services
 from ._sqlite import SqliteStore
-from ._store import STATUSES, TERMINAL, Append, Store, Summary
+from ._store import STATUSES, TERMINAL, Append, InstanceRow, Store, StoreError, Summary
 from ._timers import TimerService
 
 SETTLED = TERMINAL | {"suspended"}
+_log = logging.getLogger("trioflow")
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +68,8 @@ class RuntimeStats:
     activities_completed: int
     activities_failed: int
     activities_in_flight: int
+    storage_failure: str | None = None
+    """Why the store fails every journal transaction now (retried); None while it writes."""
 
 
 @attrs.define(eq=False)
@@ -84,6 +94,7 @@ class Runtime:
         store: Store | None = None,
         event_retention: float = 7 * 86400,
         wall_time: Callable[[], float] = time.time,
+        commit_inline: bool = False,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -95,16 +106,17 @@ class Runtime:
         at open; from then on time advances with Trio's clock. Workflows registered
         with a ``schedule`` are started at their due times; the dues missed while no
         process ran (within ``event_retention``) are started before this yields.
+        ``commit_inline`` commits in the event loop's thread, for tests on Trio's
+        ``MockClock`` (``JournalWriter``); ``tests/conftest.py`` sets it for them.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
         registry = registry or default_registry
         if store is None:
             store = SqliteStore(path, synchronous=synchronous)
-        journal = JournalWriter(store)
-        services = Services(
-            registry=registry, store=store, journal=journal, clock=WallClock(wall_time())
-        )
+        clock = WallClock(wall_time())
+        journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
+        services = Services(registry=registry, store=store, journal=journal, clock=clock)
         runtime = cls(services, registry)
         body_error: BaseException | None = None
         try:
@@ -175,17 +187,32 @@ class Runtime:
 
     async def _purge_events(self, retention: float) -> None:
         while True:
-            await purge(self._services, retention)
+            try:
+                await purge(self._services, retention)
+            except (JournalFull, StoreError) as exc:  # a later purge deletes these too
+                _log.warning("purging old events failed: %s", exc)
             await trio.sleep(min(retention, 3600.0))
 
     async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
-        """Restart intensity exceeded: stop driving the instance, keep everything else."""
+        """Restart intensity exceeded: stop driving the instance, keep everything else.
+
+        It runs in the runtime's nursery, so it must not raise: a store that fails whole
+        transactions is retried by the journal writer; an append the store refuses (the
+        instance was never stored, say) leaves the instance as it is, which the log tells.
+        """
         cause = exc.__cause__ or exc
         error = dumps({"type": type(cause).__name__, "message": str(cause)})
         summary = Summary(status="suspended", error=error, updated_at=self._services.clock.now())
-        await self._services.journal.append(
-            Append(instance_id=instance_id, records=(), summary=summary)
-        )
+        append = Append(instance_id=instance_id, records=(), summary=summary)
+        while True:
+            try:
+                await self._services.journal.append(append)
+            except JournalFull:
+                await self._services.journal.wait_for_room()
+                continue
+            except (StoreError, JournalClosed) as refused:
+                _log.error("cannot suspend instance %s: %s", instance_id, refused)
+            break
         self._services.instance_settled(instance_id)
 
     # --- commands ---------------------------------------------------------------------
@@ -251,13 +278,9 @@ class Runtime:
             if input is not None:
                 raise InvalidInput([f"input: workflow {definition.name!r} takes no input"])
             return None, "null"
-        try:
-            json_input = to_json_value(input)
-            text = dumps(json_input)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput([f"input: not JSON data ({exc})"]) from exc
+        json_input = to_json_value(input, path="input")
         from_json_value(json_input, definition.input_type, path="input")
-        return json_input, text
+        return json_input, dumps(json_input)
 
     async def publish(self, event: Event) -> PublishResult:
         """Store ``event`` (answered once committed), deliver it, start what it triggers.
@@ -286,21 +309,39 @@ class Runtime:
         await resolve_incident(self._services, instance_id, incident_id, variables)
 
     async def cancel(self, instance_id: str, reason: str = "") -> None:
-        """Raise ``WorkflowCancelled`` at the workflow's current await."""
+        """Raise ``WorkflowCancelled`` at the workflow's current await.
+
+        ``StorageUnavailable`` while the store takes no writes: if the request was queued
+        already, the cancel still happens once a write commits (the error says so).
+        """
         row = self._row(instance_id)
         if row.status in TERMINAL:
             raise InstanceFinished(f"instance {instance_id!r} has finished ({row.status})")
+        if (refusal := self._services.journal.unavailable()) is not None:
+            raise refusal
         reply = Reply()
         record = r.CancelRequested(reason=reason)
         await self._services.system.send(instance_id, Deliver(record=record, reply=reply))
         await reply.wait()
 
     async def resume(self, instance_id: str) -> None:
-        """Drive a suspended instance again (after a code fix): replay, then carry on."""
+        """Drive a suspended instance again (after a code fix): replay, then carry on.
+
+        A ``blocked`` instance carries on by itself once the store takes writes; resuming
+        it only makes the journal writer try the store again now. If the replay diverges
+        again the instance stays suspended (with the new divergence as its error);
+        ``StorageUnavailable`` while the store takes no writes (it stays suspended too).
+        """
         row = self._row(instance_id)
+        services = self._services
+        if instance_id in services.journal.blocked:
+            services.journal.retry_now()
+            await trio.lowlevel.checkpoint()
+            return
         if row.status != "suspended":
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
-        services = self._services
+        if (refusal := services.journal.unavailable()) is not None:
+            raise refusal
         services._resuming.add(instance_id)
         services.system.stop(instance_id)
         reply = Reply()
@@ -309,14 +350,22 @@ class Runtime:
 
     # --- queries --------------------------------------------------------------------------
 
-    def _row(self, instance_id: str) -> Any:
+    def _row(self, instance_id: str) -> InstanceRow:
         row = self._services.store.get(instance_id)
         if row is None:
             raise InstanceNotFound(f"no instance has id {instance_id!r}")
         return row
 
+    def _instance(self, row: InstanceRow) -> Instance:
+        """The stored row with what only this process knows laid over it: ``blocked``."""
+        blocked = self._services.journal.blocked
+        if not blocked:
+            return Instance.from_row(row)
+        reason = blocked.get(row.id)
+        return Instance.from_row(row, None if reason is None else (reason.reason, reason.since))
+
     async def get(self, instance_id: str) -> Instance:
-        return Instance.from_row(self._row(instance_id))
+        return self._instance(self._row(instance_id))
 
     async def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to finish and return its output.
@@ -352,7 +401,7 @@ class Runtime:
         while status not in SETTLED:
             settled = self._services.settled(instance_id)
             await settled.event.wait()
-            summary = settled.summary
+            summary: Summary | InstanceRow | None = settled.summary
             if summary is None:
                 summary = self._row(instance_id)
             status, output, error_text = summary.status, summary.output, summary.error
@@ -370,13 +419,16 @@ class Runtime:
         it. An unknown ``status`` is a ``ValueError`` naming the statuses there are."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        blocked = self._services.journal.blocked
+        if status == "blocked":
+            return blocked_page(self._services.store, blocked, workflow, limit, cursor)
         page = self._services.store.list(
             status=status, workflow=workflow, limit=limit, cursor=cursor
         )
-        return InstancePage(
-            items=tuple(Instance.from_row(row) for row in page.items),
-            next_cursor=page.next_cursor,
-        )
+        items = tuple(self._instance(row) for row in page.items)
+        if blocked and status is not None:  # a blocked instance is listed as blocked only
+            items = tuple(i for i in items if i.status == status)
+        return InstancePage(items=items, next_cursor=page.next_cursor)
 
     async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
         self._row(instance_id)
@@ -402,8 +454,16 @@ class Runtime:
     def stats(self) -> RuntimeStats:
         """Counters and gauges for metrics: one count-by-status query, the rest from memory."""
         services = self._services
+        instances = services.store.counts_by_status()
+        if services.journal.blocked:
+            instances = dict(instances)
+            for instance_id in services.journal.blocked:
+                row = services.store.get(instance_id)
+                if row is not None:
+                    instances[row.status] -= 1
+                    instances["blocked"] = instances.get("blocked", 0) + 1
         return RuntimeStats(
-            instances=services.store.counts_by_status(),
+            instances=instances,
             journal=services.journal.stats,
             journal_queued=services.journal.queued,
             mailbox_depth=services.system.mailbox_depth,
@@ -411,6 +471,7 @@ class Runtime:
             activities_completed=services.executor.completed,
             activities_failed=services.executor.failed,
             activities_in_flight=services.executor.in_flight,
+            storage_failure=services.journal.failure,
         )
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:
@@ -458,6 +519,38 @@ def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayR
             step=exc.step,
             divergence=str(exc),
         )
+    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
+
+
+def resume_stored(registry: Registry, store: Store, instance_id: str, at: float) -> ReplayReport:
+    """Resume a suspended instance in ``store`` without running it: replay its journal
+    through the code in ``registry`` and, if it agrees, store the status it leads to
+    (``running`` or ``waiting``), so that the next runtime to open the store drives it.
+
+    A divergence is reported and leaves the instance suspended.
+    """
+    row = store.get(instance_id)
+    if row is None:
+        raise InstanceNotFound(f"no instance has id {instance_id!r}")
+    if row.status != "suspended":
+        raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
+    core, journal = _journal_core(registry, store, instance_id)
+    try:
+        replay(core, journal)
+    except NonDeterminismError as exc:
+        core.close()
+        return ReplayReport(
+            instance_id=instance_id,
+            records=len(journal),
+            ok=False,
+            step=exc.step,
+            divergence=str(exc),
+        )
+    summary = summary_of(core, at)
+    core.close()
+    (refused,) = store.write([Append(instance_id=instance_id, records=(), summary=summary)])
+    if refused is not None:
+        raise refused
     return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
 
 

@@ -17,16 +17,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import trio
 
 from ._clock import WallClock
 from ._definitions import WorkflowDefinition
-from ._errors import Overloaded, TrioflowError
-
-if TYPE_CHECKING:
-    from ._runtime import Runtime
+from ._errors import Overloaded, StorageUnavailable, TrioflowError
+from ._ports import Starter
 
 _log = logging.getLogger("trioflow")
 
@@ -37,7 +34,7 @@ def scheduled_instance_id(definition: WorkflowDefinition, due: float) -> str:
 
 
 async def run_schedules(
-    runtime: Runtime,
+    runtime: Starter,
     clock: WallClock,
     lookback: float,
     *,
@@ -56,7 +53,7 @@ async def run_schedules(
 
 
 async def _run_one(
-    runtime: Runtime,
+    runtime: Starter,
     clock: WallClock,
     definition: WorkflowDefinition,
     lookback: float,
@@ -90,12 +87,15 @@ async def _run_one(
         task_status.started()
 
 
-async def _start(runtime: Runtime, definition: WorkflowDefinition, instance_id: str) -> None:
+async def _start(runtime: Starter, definition: WorkflowDefinition, instance_id: str) -> None:
     while True:
         try:
             await runtime.start(definition.name, None, instance_id=instance_id)
         except Overloaded:
             await trio.sleep(0.1)  # backpressure: try this due again shortly
+            continue
+        except StorageUnavailable as refused:  # the store takes no writes: not a lost due
+            await trio.sleep(refused.retry_after)
             continue
         except TrioflowError as error:  # bad input, an id taken by another workflow
             _log.error("scheduled start of %r failed: %s", instance_id, error)

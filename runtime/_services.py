@@ -10,11 +10,11 @@ import trio
 from actors import ActorSystem
 
 from . import _records as r
-from ._actor import Deliver
 from ._clock import WallClock
 from ._definitions import Registry
 from ._executor import ActivityExecutor
 from ._journal import JournalWriter
+from ._messages import Deliver
 from ._store import Store, Summary
 from ._timers import TimerService
 

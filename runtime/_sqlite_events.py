@@ -22,8 +22,7 @@ SET_WAIT = (
 CLEAR_WAIT = "DELETE FROM waits WHERE instance_id = ? AND step = ?"
 CLEAR_WAITS = "DELETE FROM waits WHERE instance_id = ?"
 _EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at"
-# Errors that concern an event's own values, not the transaction: refuse that event alone.
-_EVENT_ERRORS = (
+VALUE_ERRORS = (
     apsw.ConstraintError,
     apsw.MismatchError,
     apsw.TooBigError,
@@ -31,6 +30,8 @@ _EVENT_ERRORS = (
     ValueError,
     OverflowError,
 )
+"""Errors that concern one row's own values, not the transaction: the writer refuses that
+event (or append) alone and the rest of the transaction goes on."""
 
 
 def insert_event(cursor: apsw.Cursor, row: EventRow) -> StoreError | None:
@@ -68,7 +69,7 @@ def insert_events(cursor: apsw.Cursor, item: EventRow | EventBatch) -> StoreErro
                 index for index, row in enumerate(item.events) if insert_event(cursor, row)
             )
             result = DuplicateEvents(duplicates) if duplicates else None
-    except _EVENT_ERRORS as exc:
+    except VALUE_ERRORS as exc:
         cursor.execute("ROLLBACK TO events")
         cursor.execute("RELEASE events")
         error = StoreError(f"the event was refused: {exc!r}")

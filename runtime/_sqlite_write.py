@@ -37,6 +37,7 @@ from ._sqlite_events import (
     CLEAR_WAIT,
     CLEAR_WAITS,
     SET_WAIT,
+    VALUE_ERRORS,
     insert_event,
     insert_events,
     purge_events,
@@ -73,15 +74,6 @@ _SET_TIMER = (
 )
 _CLEAR_TIMER = "DELETE FROM timers WHERE instance_id = ? AND step = ?"
 _CLEAR_TIMERS = "DELETE FROM timers WHERE instance_id = ?"
-# Errors that concern one append's values, not the transaction: roll back that append alone.
-_APPEND_ERRORS = (
-    apsw.ConstraintError,
-    apsw.MismatchError,
-    apsw.TooBigError,
-    TypeError,
-    ValueError,
-    OverflowError,
-)
 
 _BULK_ROWS = (64, 32, 16, 8, 4, 2, 1)
 """Rows per multi-row statement. A batch is cut into these sizes, so there are few statement
@@ -116,7 +108,7 @@ class _BatchRefused(Exception):
     """The database refused part of a batch: write the group again one append at a time."""
 
 
-_BATCH_REFUSED = (_BatchRefused, *_APPEND_ERRORS)
+_BATCH_REFUSED = (_BatchRefused, *VALUE_ERRORS)
 
 
 def write_batched(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreError | None] | None:
@@ -376,7 +368,7 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
                     _SET_TIMER, [(instance_id, t.step, t.fire_at) for t in append.timers_set]
                 )
         cursor.execute("RELEASE append")
-    except _APPEND_ERRORS as exc:
+    except VALUE_ERRORS as exc:
         cursor.execute("ROLLBACK TO append")
         cursor.execute("RELEASE append")
         error = StoreError(f"instance {instance_id!r}: the database refused the append: {exc}")

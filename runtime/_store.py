@@ -15,17 +15,20 @@ from typing import Protocol
 import attrs
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-# Every status an instance can have, in the order a person reads them.
+"""Statuses an instance never leaves. Reaching one drops the instance's remaining timer rows."""
+# Every status an instance can have, in the order a person reads them. `blocked` (its next
+# append waits for a store that takes no writes) is only known to the running process: it is
+# never stored, queries lay it over the stored status.
 STATUSES = (
     "running",
     "waiting",
+    "blocked",
     "incident",
     "completed",
     "failed",
     "cancelled",
     "suspended",
 )
-"""Statuses an instance never leaves. Reaching one drops the instance's remaining timer rows."""
 
 
 @attrs.frozen(kw_only=True)
@@ -168,7 +171,7 @@ class StoreError(Exception):
     cause (an existing instance id) into its own errors before they get there.
     """
 
-    http_status = 500
+    status_hint = 500
 
 
 class InstanceExists(StoreError):

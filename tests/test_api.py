@@ -25,6 +25,8 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 CE_JSON = "application/cloudevents+json"
 CE_BATCH = "application/cloudevents-batch+json"
 
+pytestmark = pytest.mark.usefixtures("http_path")  # the contract holds on both HTTP paths
+
 
 @attrs.frozen
 class Person:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ import trio
 import trio.testing
 from quart import Response, request
 
-from api import create_app
+from api import _fast_path, create_app
 from api._middleware import request_id
 from api._start_route import StartRoute
 from runtime import Overloaded, Runtime, WorkflowContext, WorkflowNotFound, activity, workflow
@@ -186,10 +187,11 @@ async def test_the_fast_path_answers_as_quart_does(
         Runtime.open(str(tmp_path / "fast.db")) as fast_runtime,
         Runtime.open(str(tmp_path / "quart.db")) as quart_runtime,
     ):
-        fast = create_app(fast_runtime, token=token, max_body=250)
-        quart = create_app(quart_runtime, token=token, max_body=250)
+        fast = create_app(fast_runtime, token=token, max_body=250, fast_path=True)
+        quart = create_app(quart_runtime, token=token, max_body=250, fast_path=False)
         route = fast.asgi_app
         assert isinstance(route, StartRoute)
+        assert not isinstance(quart.asgi_app, StartRoute)
         passed_on: list[str] = []
         inner = route.__wrapped__
 
@@ -202,7 +204,7 @@ async def test_the_fast_path_answers_as_quart_does(
         for name, path, headers, received in cases:
             fast_answer = answer(await call(fast, path, headers, received))
             fast_log = logged(caplog)
-            quart_answer = answer(await call(quart.asgi_app.__wrapped__, path, headers, received))
+            quart_answer = answer(await call(quart.asgi_app, path, headers, received))
             assert fast_answer == quart_answer, name
             assert fast_log == logged(caplog), name
             answers[name] = fast_answer
@@ -229,14 +231,14 @@ async def test_the_fast_path_answers_as_quart_does(
             start = ("/workflows/sr_sleep", [*auth, ("x-request-id", "r5")], [END])
             fast_answer = answer(await call(fast, *start))
             fast_log = logged(caplog)
-            quart_answer = answer(await call(quart.asgi_app.__wrapped__, *start))
+            quart_answer = answer(await call(quart.asgi_app, *start))
             assert fast_answer == quart_answer
             assert fast_log == logged(caplog)
             assert fast_answer["status"] in (500, 503)
 
 
 async def test_what_an_application_adds_to_the_app_still_applies(
-    db: str, autojump_clock: trio.testing.MockClock
+    db: str, autojump_clock: trio.testing.MockClock, http_path: str
 ) -> None:
     async with Runtime.open(db) as runtime:
         app = create_app(runtime)
@@ -265,10 +267,31 @@ async def test_what_an_application_adds_to_the_app_still_applies(
 
 
 async def test_the_request_id_does_not_outlive_its_request(
-    db: str, autojump_clock: trio.testing.MockClock
+    db: str, autojump_clock: trio.testing.MockClock, http_path: str
 ) -> None:
     async with Runtime.open(db) as runtime:
         app = create_app(runtime)
         sent = await call(app, "/workflows/sr_sleep", [("x-request-id", "req-9")], [END])
         assert (b"x-request-id", b"req-9") in sent[0]["headers"]
         assert request_id.get() == "-"
+
+
+async def test_starts_go_through_quart_when_the_fast_path_is_off_or_quart_unknown(
+    db: str,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Runtime.open(db) as runtime:
+        assert isinstance(create_app(runtime).asgi_app, StartRoute)
+        assert not isinstance(create_app(runtime, fast_path=False).asgi_app, StartRoute)
+        monkeypatch.setattr(_fast_path, "QUART", ((0, 19),))  # as if Quart 0.23 were installed
+        app = create_app(runtime)
+        assert not isinstance(app.asgi_app, StartRoute)
+        installed = importlib.metadata.version("quart")
+        assert (
+            f"HTTP fast path off: Quart {installed} is not a release it was written for (0.19);"
+            " Quart answers every request"
+        ) in caplog.messages
+        sent = await call(app, "/workflows/sr_sleep", [("x-request-id", "q-1")], [END])
+        assert sent[0]["status"] == 202

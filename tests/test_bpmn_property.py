@@ -31,6 +31,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import attrs
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, event, given, settings
@@ -47,6 +48,9 @@ LONG = 1_000_000.0  # virtual seconds: with the autojumping clock, a hang shows 
 PROCESS = "prop_bpmn"
 TYPES = ("alpha", "beta", "gamma")
 INSTANCES = ("bpmn-a", "bpmn-b")
+
+# Each property run is its own trio.run on an autojumping MockClock.
+pytestmark = pytest.mark.usefixtures("inline_commits")
 
 # --- processes ---------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@ served by ``api.serve`` on 127.0.0.1 to a real client, with Trio's mock clock.""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,9 +18,9 @@ import hypercorn.trio.run
 import pytest
 import trio
 import trio.testing
+from hypercorn.trio.tcp_server import TCPServer
 
-from api import serve
-from api._connection import Connection, install
+from api import _fast_path, serve
 
 KEEP_ALIVE = 5.0  # Hypercorn's default keep_alive_timeout, which serve() keeps
 WAIT_LIMIT = 60.0  # longer than any wait here should take (virtual seconds on the mock clock)
@@ -83,7 +85,11 @@ class Server:
 
 @asynccontextmanager
 async def served(
-    handler: Handler = echo, *, cancel_sending: bool = False, max_connections: int = 1000
+    handler: Handler = echo,
+    *,
+    cancel_sending: bool = False,
+    max_connections: int = 1000,
+    fast_path: bool | None = None,
 ) -> AsyncIterator[Server]:
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -94,6 +100,7 @@ async def served(
                 shutdown_trigger=shutdown.wait,
                 graceful_timeout=30,
                 max_connections=max_connections,
+                fast_path=fast_path,
                 task_status=task_status,
             )
         )
@@ -174,15 +181,56 @@ def server_tasks() -> list[str]:
     return names
 
 
-async def test_hypercorn_serves_with_connection() -> None:
+async def test_hypercorn_serves_with_connection_and_its_module_is_left_alone() -> None:
     async with served() as server:
-        assert hypercorn.trio.run.TCPServer is Connection  # type: ignore[attr-defined]
-        assert install()  # again: nothing changes
         client = await server.client()
         assert await client.ask(b"ping") == b"ping"
         assert any(name.endswith("KeepAliveTimer._watch") for name in server_tasks())
+        assert hypercorn.trio.run.TCPServer is TCPServer  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("how", ["argument", "environment"])
+async def test_without_the_fast_path_hypercorn_s_own_connection_serves(
+    how: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trioflow")
+    if how == "environment":
+        monkeypatch.setenv("TRIOFLOW_FAST_PATH", "off")
+    async with served(fast_path=False if how == "argument" else None) as server:
+        client = await server.client()
+        assert await client.ask(b"ping") == b"ping"
+        assert not any(name.endswith("KeepAliveTimer._watch") for name in server_tasks())
+    assert "HTTP fast path off: Hypercorn's own connection class serves" in caplog.messages
+
+
+async def test_on_a_hypercorn_it_was_not_written_for_the_stock_connection_serves(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_fast_path, "HYPERCORN", ((0, 16),))  # as if 0.19 were installed
+    async with served() as server:
+        client = await server.client()
+        assert await client.ask(b"ping") == b"ping"
+        assert not any(name.endswith("KeepAliveTimer._watch") for name in server_tasks())
+    installed = importlib.metadata.version("hypercorn")
+    assert (
+        f"HTTP fast path off: Hypercorn {installed} is not a release it was written for"
+        " (0.16); Hypercorn's own connection class serves"
+    ) in caplog.messages
+
+
+def test_the_fast_path_setting_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _fast_path.known("0.18.0", _fast_path.HYPERCORN)
+    assert not _fast_path.known("0.19.0", _fast_path.HYPERCORN)
+    assert not _fast_path.known("1.18", ((1, 1),))
+    assert not _fast_path.known("dev", _fast_path.HYPERCORN)
+    assert not _fast_path.known(None, _fast_path.HYPERCORN)
+    monkeypatch.setenv("TRIOFLOW_FAST_PATH", "maybe")
+    with pytest.raises(ValueError, match=r"TRIOFLOW_FAST_PATH must be 1 or 0 .* not 'maybe'"):
+        _fast_path.requested(None)
+    assert _fast_path.requested(True)
+
+
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -194,6 +242,7 @@ async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
         assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_every_request_rearms_the_keep_alive_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -208,6 +257,7 @@ async def test_every_request_rearms_the_keep_alive_timeout(
         assert KEEP_ALIVE <= trio.current_time() - answered < KEEP_ALIVE + 1
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_a_request_longer_than_the_keep_alive_timeout_is_answered(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -250,6 +300,7 @@ async def test_pipelined_requests_are_answered_in_order() -> None:
             received = client.http.trailing_data[0]
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_answer_larger_than_the_socket_buffers_arrives_whole() -> None:
     big = bytes(range(256)) * (32 * 1024)  # 8 MiB, more than the kernel buffers take
 
@@ -265,6 +316,7 @@ async def test_an_answer_larger_than_the_socket_buffers_arrives_whole() -> None:
         assert await client.ask(b"next") == big + b"next"
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_answer_cancelled_while_it_is_written_ends_its_connection() -> None:
     """As with Hypercorn's own connection: the client sees the answer cut short and the
     connection closed, never a next answer glued to a partial one, nor a hang."""
@@ -281,6 +333,7 @@ async def test_an_answer_cancelled_while_it_is_written_ends_its_connection() -> 
             await client.answer()
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_shutdown_closes_idle_connections_and_lets_a_request_finish(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -435,6 +488,7 @@ async def test_an_http2_connection_that_sends_no_request_is_closed_when_idle(
         await stream.aclose()
 
 
+@pytest.mark.usefixtures("http_path")  # Hypercorn's own connection does this too
 async def test_an_http2_connection_is_closed_when_idle_after_its_requests(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

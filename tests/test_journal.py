@@ -186,38 +186,6 @@ async def test_refused_append_fails_alone_in_its_batch(store: SqliteStore) -> No
     assert store.get("ghost") is None
 
 
-async def test_failed_transaction_fails_every_append_in_it_and_writer_goes_on(
-    store: SqliteStore,
-) -> None:
-    gated = GatedStore(store)
-    gated.fail_next = OSError("disk I/O error")
-    writer = JournalWriter(gated)
-    errors: list[StoreError] = []
-
-    async def client(instance_id: str) -> None:
-        with pytest.raises(StoreError) as caught:
-            await writer.append(append(instance_id))
-        errors.append(caught.value)
-
-    async with trio.open_nursery() as service:
-        async with trio.open_nursery() as clients:
-            for instance_id in ("a", "b", "c"):
-                clients.start_soon(client, instance_id)
-            await trio.testing.wait_all_tasks_blocked()
-            await service.start(writer.run)
-        # The writer goes on after a failed transaction.
-        await writer.append(append("a"))
-        writer.close()
-
-    assert len(errors) == 3 and len({id(e) for e in errors}) == 3
-    for error in errors:
-        assert isinstance(error.__cause__, OSError)
-        assert "the journal transaction failed" in str(error)
-    assert gated.writes == [3, 1]
-    assert (writer.stats.batches, writer.stats.failed_batches) == (2, 1)
-    assert store.last_seq("a") == 1 and store.get("b") is None
-
-
 async def test_full_queue_refuses_appends(store: SqliteStore) -> None:
     writer = JournalWriter(store, max_queue=2)
     async with trio.open_nursery() as service:
@@ -233,6 +201,30 @@ async def test_full_queue_refuses_appends(store: SqliteStore) -> None:
         await writer.append(append("c"))
         writer.close()
     assert [store.last_seq(i) for i in "abc"] == [1, 1, 1]
+
+
+async def test_wait_for_room_returns_as_soon_as_the_queue_has_room(store: SqliteStore) -> None:
+    writer = JournalWriter(store, max_queue=1)
+    roomy = trio.Event()
+
+    async def when_room() -> None:
+        await writer.wait_for_room()
+        roomy.set()
+
+    async with trio.open_nursery() as service:
+        async with trio.open_nursery() as clients:
+            clients.start_soon(writer.append, append("a"))
+            await trio.testing.wait_all_tasks_blocked()
+            clients.start_soon(when_room)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not roomy.is_set()  # full, and nothing commits until the writer runs
+            await service.start(writer.run)
+            await roomy.wait()
+        assert writer.queued == 0
+        writer.close()
+        await writer.wait_for_room()  # closed: returns, the next append says why
+        with pytest.raises(JournalClosed):
+            await writer.append(append("b"))
 
 
 async def test_close_drains_what_is_queued(store: SqliteStore) -> None:

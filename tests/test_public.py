@@ -8,14 +8,18 @@ import runtime
 
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
-        "ActivityDefinition", "ActivityError", "ActivityInfo", "Event", "EventTimeout", "Future",
-        "HistoryItem", "IncidentNotFound", "IncidentResolved", "Instance", "InstanceConflict",
-        "InstanceFinished",
+        "ActivityDefinition", "ActivityError", "ActivityInfo", "CheckReport", "DatabaseLocked",
+        "Event", "EventTimeout", "Future",
+        "HistoryItem", "IncidentNotFound", "IncidentResolved", "Instance", "InstanceBlocked",
+        "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
-        "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "TrioflowError", "UnsupportedAwait",
+        "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "SqliteStore", "StorageUnavailable",
+        "Store", "StoreError", "TrioflowError",
+        "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
-        "WorkflowNotFound", "activity", "current_activity", "registry", "tune_gc",
+        "WorkflowNotFound", "activity", "check_database", "current_activity", "open_read_only",
+        "registry", "replay_report", "resume_stored", "tune_gc",
         "workflow",
     }  # fmt: skip
     assert all(hasattr(runtime, name) for name in runtime.__all__)

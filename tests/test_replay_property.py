@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, event, given, settings
@@ -53,6 +54,10 @@ from runtime._store import (
 LONG = 1_000_000.0  # virtual seconds: with the autojumping clock, a hang shows as a timeout
 
 Attempt = tuple[str, str, int]  # (instance id, call id, attempt number)
+
+# Each property run is its own trio.run on an autojumping MockClock.
+pytestmark = pytest.mark.usefixtures("inline_commits")
+
 
 # --- the world the activity sees --------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,6 +82,7 @@ def cloudevent(order_id: str, event_id: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_orders_complete_on_structured_and_binary_cloudevents(tmp_path: Path) -> None:
     async with server("examples/orders.py", str(tmp_path / "orders.db")) as (_, client):
         for order_id in ("A1", "A2"):
@@ -121,6 +124,7 @@ async def test_orders_complete_on_structured_and_binary_cloudevents(tmp_path: Pa
             assert r.json()["status"] == "completed"
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_bad_requests_get_problems_and_the_server_keeps_serving(tmp_path: Path) -> None:
     async with server("examples/orders.py", str(tmp_path / "o.db"), token="s3cret") as (
         _,
@@ -167,6 +171,7 @@ async def test_bad_requests_get_problems_and_the_server_keeps_serving(tmp_path: 
     "ignore:Exception ignored in. <async_generator object ByteStream.__aiter__"
     ":pytest.PytestUnraisableExceptionWarning"
 )
+@pytest.mark.usefixtures("http_path")
 async def test_sigterm_during_a_stream_of_starts_loses_no_accepted_start(tmp_path: Path) -> None:
     db = str(tmp_path / "stream.db")
     accepted: list[str] = []
@@ -238,6 +243,7 @@ async def answered(
             return status
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path) -> None:
     """A connection kept open after its answer (from a Quart route, or from the start route
     answered in front of Quart) is closed on SIGTERM, not held for the grace period (10 s)."""
@@ -306,6 +312,7 @@ def many_files() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.mark.usefixtures("http_path")
 async def test_sigterm_with_a_thousand_requests_queued_answers_every_one(
     tmp_path: Path, many_files: None
 ) -> None:
@@ -456,3 +463,63 @@ def test_serving_beyond_loopback_without_a_token_is_logged(
     assert serving_token(None, host) == "from-env"
     assert serving_token("given", host) == "given"
     assert caplog.records == []
+
+
+def readme_order_calls() -> list[str]:
+    """The curl calls the README's opening shows after its two commands, one a string."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("take an order through it", 1)[1].split("```sh\n", 1)[1]
+    block = block.split("```", 1)[0]
+    return ["curl" + call for call in block.split("curl")[1:]]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+async def test_the_readme_s_curl_calls_take_an_order_through(tmp_path: Path) -> None:
+    calls = readme_order_calls()
+    assert len(calls) == 3
+    async with server("examples/orders.py", str(tmp_path / "orders.db")) as (_, client):
+        port = str(client.base_url.port)
+
+        async def run(call: str) -> Any:
+            done = await trio.run_process(
+                ["bash", "-c", call.replace("localhost:8001", f"127.0.0.1:{port}")],
+                capture_stdout=True,
+                check=True,
+            )
+            return json.loads(done.stdout)
+
+        assert await run(calls[0]) == {"instance_id": "order-A1", "order_id": "A1"}
+        assert (await run(calls[1]))["delivered"] == ["order-A1"]
+        outcome = await client.get("/instances/order-A1/result", params={"wait": 10})
+        assert outcome.status_code == 200, outcome.text
+        order = await run(calls[2])
+        assert order["status"] == "completed"
+        assert order["result"]["status"] == "shipped"
+
+
+@pytest.mark.parametrize("option", [[], ["--no-fast-path"]], ids=["default", "no-fast-path"])
+async def test_serve_no_fast_path_serves_the_stock_way_and_says_so(
+    tmp_path: Path, option: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIOFLOW_FAST_PATH", raising=False)
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "api", "serve", "tests/serve_app.py", "--port", "0"]
+    command += ["--db", str(tmp_path / "t.db"), *option]
+    with log.open("wb") as stderr:
+        proc = await trio.lowlevel.open_process(
+            command,
+            cwd=str(ROOT),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stderr=stderr,
+        )
+        try:
+            with trio.fail_after(30):
+                while b"listening on" not in log.read_bytes():
+                    assert proc.poll() is None, log.read_text()
+                    await trio.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with trio.fail_after(15):
+                await proc.wait()
+    said = "HTTP fast path off: Hypercorn's own connection class serves" in log.read_text()
+    assert said == bool(option)

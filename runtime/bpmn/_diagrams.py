@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import TrioflowError
+from .._ports import Reader
 from ._load import LoadedProcess, loaded_process
 from ._model import BpmnError
 from ._svg import render
-
-if TYPE_CHECKING:
-    from .._runtime import Runtime
 
 
 class DiagramNotFound(TrioflowError, LookupError):
@@ -26,7 +24,7 @@ def _render(loaded: LoadedProcess, **marks: list[str]) -> str:
         raise DiagramNotFound(str(error)) from None
 
 
-async def workflow_diagram(runtime: Runtime, name: str) -> str:
+async def workflow_diagram(runtime: Reader, name: str) -> str:
     """The latest version of BPMN workflow ``name`` as SVG."""
     for definition in runtime.workflows():
         if definition.name == name:
@@ -37,7 +35,7 @@ async def workflow_diagram(runtime: Runtime, name: str) -> str:
     raise DiagramNotFound(f"no workflow is registered as {name!r}")
 
 
-async def instance_diagram(runtime: Runtime, instance_id: str) -> str:
+async def instance_diagram(runtime: Reader, instance_id: str) -> str:
     """The diagram of the instance's version, its completed and active elements marked."""
     instance = await runtime.get(instance_id)
     history = await runtime.history(instance_id)
