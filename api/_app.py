@@ -108,6 +108,7 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("POST", "/instances/<instance_id>/cancel", h.cancel),
         ("POST", "/instances/<instance_id>/resume", h.resume),
         ("POST", "/instances/<instance_id>/events", h.send_event),
+        ("POST", "/instances/<instance_id>/incidents/<incident_id>/resolve", h.resolve_incident),
         ("POST", "/events", h.publish_cloudevents),
         ("POST", "/", h.publish_cloudevents),
         ("GET", "/metrics", h.metrics),
@@ -235,6 +236,18 @@ class Handlers:
         instance = await self.runtime.get(instance_id)
         return {"instance_id": instance_id, "status": instance.status}, 202
 
+    async def resolve_incident(self, instance_id: str, incident_id: str) -> ResponseReturnValue:
+        value = await read_json(allow_empty=True)
+        body = _object({} if value is None else value, fields={"variables"})
+        variables = body.get("variables", {})
+        if not isinstance(variables, dict):
+            raise HTTPProblem(
+                400, "variables: must be an object", kind="invalid-body", field="variables"
+            )
+        await self.runtime.resolve_incident(instance_id, incident_id, variables)
+        instance = await self.runtime.get(instance_id)
+        return {"instance_id": instance_id, "status": instance.status}, 202
+
     async def resume(self, instance_id: str) -> ResponseReturnValue:
         await self.runtime.resume(instance_id)
         instance = await self.runtime.get(instance_id)
@@ -285,6 +298,7 @@ def _document(instance: Instance) -> dict[str, Any]:
         "output": instance.output,
         "error": instance.error,
         "waiting_on": instance.waiting_on,
+        "incidents": instance.incidents,
         "created_at": instance.created_at.isoformat(),
         "updated_at": instance.updated_at.isoformat(),
         "blocked": None

@@ -33,6 +33,7 @@ from runtime import (
 
 from . import _resume_cli
 from ._app import MAX_STARTS
+from ._cli_incidents import add_commands
 from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
 
 
@@ -201,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     checking.add_argument("--db", default="trioflow.db")
 
     resuming = _resume_cli.add_parser(sub)
+    incident_commands = add_commands(sub, open_read_only)
 
     for command in (serve, instances, show, replay, checking, resuming):
         command.add_argument(
@@ -214,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "replay": _replay,
         "check": _check,
         "resume": _resume_cli.run,
+        **incident_commands,
     }
     try:
         commands[args.command](args)

@@ -82,6 +82,42 @@ _SVG = {
 
 _STATUS = {"type": "string", "enum": list(STATUSES)}
 
+# Incidents of BPMN instances: kept apart from the other instance routes.
+_INCIDENT_PATHS: dict[str, Any] = {
+    "/instances/{instance_id}/incidents/{incident_id}/resolve": {
+        "post": {
+            "summary": "Resolve an open incident: set the variables, then retry the element",
+            "parameters": [
+                _INSTANCE_ID,
+                {"name": "incident_id", "in": "path", "required": True, "schema": _ID_SCHEMA},
+            ],
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"variables": {"type": "object"}},
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "202": _json(_ref("Started"), "The resolution is committed."),
+                **_problems(400, 401, 404, 409, 415),
+            },
+        }
+    },
+}
+_INCIDENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "element_id": {"type": "string"},
+        "message": {"type": "string"},
+        "since": {"type": "string", "format": "date-time"},
+    },
+}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -262,6 +298,7 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **_INCIDENT_PATHS,
         "/instances/{instance_id}/events": {
             "post": {
                 "summary": "Send an event to this instance only",
@@ -451,6 +488,7 @@ OPENAPI: dict[str, Any] = {
                     "output": {},
                     "error": {},
                     "waiting_on": {},
+                    "incidents": {"type": "array", "items": _INCIDENT},
                     "created_at": {"type": "string", "format": "date-time"},
                     "updated_at": {"type": "string", "format": "date-time"},
                     "blocked": {

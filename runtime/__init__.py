@@ -13,6 +13,8 @@ from ._definitions import registry as registry
 from ._definitions import workflow as workflow
 from ._errors import ActivityError as ActivityError
 from ._errors import EventTimeout as EventTimeout
+from ._errors import IncidentNotFound as IncidentNotFound
+from ._errors import IncidentResolved as IncidentResolved
 from ._errors import InstanceConflict as InstanceConflict
 from ._errors import InstanceFinished as InstanceFinished
 from ._errors import InstanceNotFound as InstanceNotFound
@@ -58,6 +60,8 @@ __all__ = [
     "EventTimeout",
     "Future",
     "HistoryItem",
+    "IncidentNotFound",
+    "IncidentResolved",
     "Instance",
     "InstanceBlocked",
     "InstanceConflict",

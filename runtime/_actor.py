@@ -124,7 +124,7 @@ class WorkflowActor:
 
     def can_passivate(self) -> bool:
         core = self._core
-        return core is None or core.finished or core.status == "waiting"
+        return core is None or core.finished or core.idle
 
     def stopped(self) -> None:
         if self._core is not None:

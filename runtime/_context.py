@@ -113,6 +113,12 @@ class WorkflowContext:
             raise ValueError("timeout must be >= 0")
         return self._core.wait_event(type, subject, timeout, data_type)
 
+    def raise_incident(self, element_id: str, message: str) -> Future[dict[str, Any]]:
+        """Stop here with an incident (instance status ``incident``) until an operator
+        resolves it with ``Runtime.resolve_incident``; the result is the variables given
+        then. BPMN instances use it where Zeebe raises an incident."""
+        return self._core.raise_incident(element_id, message)
+
     def gather(self, *aws: Awaitable[Any]) -> Future[tuple[Any, ...]]:
         """Wait for all of ``aws`` (futures or coroutines); results in argument order.
 

@@ -76,7 +76,15 @@ class _WaitStep:
     data_type: Any
 
 
-_Step = _ActivityStep | _TimerStep | _WaitStep
+@attrs.define(eq=False)
+class _IncidentStep:
+    future: Future[Any]
+    element_id: str
+    message: str
+    since: float
+
+
+_Step = _ActivityStep | _TimerStep | _WaitStep | _IncidentStep
 
 
 @attrs.define(eq=False)
@@ -138,10 +146,20 @@ class WorkflowCore:
             return "failed"
         if isinstance(self.outcome, r.WorkflowCancelled):
             return "cancelled"
+        status = "waiting"
         for step in self._steps.values():
+            if isinstance(step, _IncidentStep):
+                return "incident"
             if isinstance(step, _ActivityStep) and not step.in_backoff:
-                return "running"
-        return "waiting"
+                status = "running"
+        return status
+
+    @property
+    def idle(self) -> bool:
+        """Unfinished, and no activity attempt runs: only timers, events or incidents pending."""
+        return not any(
+            isinstance(step, _ActivityStep) and not step.in_backoff for step in self._steps.values()
+        )
 
     def waiting_on(self) -> list[dict[str, Any]]:
         """What the instance waits for, as plain data for its summary row."""
@@ -154,6 +172,9 @@ class WorkflowCore:
                     item["retry_at"] = step.fire_at
             elif isinstance(step, _TimerStep):
                 item = {"step": n, "kind": "timer", "fire_at": step.fire_at}
+            elif isinstance(step, _IncidentStep):
+                item = {"step": n, "kind": "incident", "element_id": step.element_id}
+                item.update(message=step.message, since=step.since)
             else:
                 item = {"step": n, "kind": "event", "type": step.type, "subject": step.subject}
                 if step.timeout_at is not None:
@@ -172,6 +193,10 @@ class WorkflowCore:
                     out.append(self._scheduled(n, step))
             elif isinstance(step, _TimerStep):
                 out.append(r.TimerStarted(step=n, fire_at=step.fire_at, purpose="sleep"))
+            elif isinstance(step, _IncidentStep):
+                out.append(
+                    r.IncidentRaised(step=n, element_id=step.element_id, message=step.message)
+                )
             else:
                 out.append(
                     r.WaitStarted(
@@ -241,6 +266,12 @@ class WorkflowCore:
             return True
         if isinstance(record, r.TimerFired):
             return self._fire(record.step, step)
+        if isinstance(record, r.IncidentResolved):
+            if not isinstance(step, _IncidentStep):
+                return False
+            del self._steps[record.step]
+            step.future.set_result(dict(record.variables))
+            return True
         if isinstance(record, r.EventReceived):
             if not isinstance(step, _WaitStep) or not self._matches(step, record.event):
                 return False
@@ -392,6 +423,13 @@ class WorkflowCore:
         self._out.append(r.WaitStarted(step=n, type=type, subject=subject, timeout_at=timeout_at))
         return future
 
+    def raise_incident(self, element_id: str, message: str) -> Future[dict[str, Any]]:
+        future: Future[dict[str, Any]] = Future()
+        step = _IncidentStep(future=future, element_id=element_id, message=message, since=self.at)
+        n = self._new_step(step)
+        self._out.append(r.IncidentRaised(step=n, element_id=element_id, message=message))
+        return future
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         return self._spawn_task(coro).done
 
@@ -532,6 +570,8 @@ def describe(record: r.Record) -> str:
         return f"a {record.purpose} timer"
     if isinstance(record, r.WaitStarted):
         return f"a wait for event {record.type!r}"
+    if isinstance(record, r.IncidentRaised):
+        return f"an incident at {record.element_id!r} ({record.message})"
     if isinstance(record, r.WorkflowCompleted):
         return "workflow completion"
     if isinstance(record, r.WorkflowFailed):

@@ -55,6 +55,18 @@ class NotSuspended(TrioflowError):
     status_hint = 409
 
 
+class IncidentNotFound(TrioflowError, LookupError):
+    """The instance never had an incident with that id."""
+
+    status_hint = 404
+
+
+class IncidentResolved(TrioflowError):
+    """The incident was resolved already (or withdrawn with its element): nothing to do."""
+
+    status_hint = 409
+
+
 class Overloaded(TrioflowError):
     """A mailbox or the journal queue is full; try again shortly.
 

@@ -51,6 +51,20 @@ class Instance:
     def finished(self) -> bool:
         return self.status in ("completed", "failed", "cancelled")
 
+    @property
+    def incidents(self) -> list[dict[str, Any]]:
+        """The open incidents: ``id``, ``element_id``, ``message``, ``since`` (ISO 8601)."""
+        return [
+            {
+                "id": str(item["step"]),
+                "element_id": item["element_id"],
+                "message": item["message"],
+                "since": _time(item["since"]).isoformat(),
+            }
+            for item in self.waiting_on or ()
+            if item.get("kind") == "incident"
+        ]
+
     @classmethod
     def from_row(cls, row: InstanceRow, blocked: tuple[str, float] | None = None) -> Instance:
         """The instance ``row`` describes; ``blocked`` (reason, since) makes it ``blocked``."""

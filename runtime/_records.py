@@ -75,6 +75,15 @@ class CancelRequested:
     reason: str
 
 
+@attrs.frozen(kw_only=True)
+class IncidentResolved:
+    """The cause of incident ``step`` was fixed: ``variables`` are set, the work is retried."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+    variables: dict[str, Any]
+
+
 # --- outputs ------------------------------------------------------------------
 
 
@@ -105,6 +114,16 @@ class WaitStarted:
     type: str
     subject: str | None
     timeout_at: float | None
+
+
+@attrs.frozen(kw_only=True)
+class IncidentRaised:
+    """The workflow cannot go on at ``element_id`` until the incident is resolved."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+    element_id: str
+    message: str
 
 
 @attrs.frozen(kw_only=True)
@@ -140,11 +159,13 @@ Input = (
     | TimerFired
     | EventReceived
     | CancelRequested
+    | IncidentResolved
 )
 Output = (
     ActivityScheduled
     | TimerStarted
     | WaitStarted
+    | IncidentRaised
     | StepCancelled
     | WorkflowCompleted
     | WorkflowFailed
@@ -159,12 +180,14 @@ INPUT_TYPES: tuple[type, ...] = (
     TimerFired,
     EventReceived,
     CancelRequested,
+    IncidentResolved,
 )
 _TYPES: tuple[type, ...] = (
     *INPUT_TYPES,
     ActivityScheduled,
     TimerStarted,
     WaitStarted,
+    IncidentRaised,
     StepCancelled,
     WorkflowCompleted,
     WorkflowFailed,

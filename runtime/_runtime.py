@@ -44,6 +44,7 @@ from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
 from ._messages import Deliver, Reply, Start, Wake
+from ._resolve import resolve_incident
 from ._schedule import run_schedules
 from ._services import Services
 from ._sqlite import SqliteStore
@@ -296,6 +297,16 @@ class Runtime:
         checks it (a bad one raises, naming ``events[i]``, and none is stored), then all
         are stored in one transaction, then each is delivered in turn."""
         return await publish_many(self, self._services, events)
+
+    async def resolve_incident(
+        self, instance_id: str, incident_id: str, variables: Mapping[str, Any] | None = None
+    ) -> None:
+        """The cause of an incident is fixed: set ``variables``, then retry where it stopped.
+
+        ``InstanceNotFound``/``IncidentNotFound`` (404) for an unknown instance or incident,
+        ``IncidentResolved`` (409) when it is no longer open.
+        """
+        await resolve_incident(self._services, instance_id, incident_id, variables)
 
     async def cancel(self, instance_id: str, reason: str = "") -> None:
         """Raise ``WorkflowCancelled`` at the workflow's current await.

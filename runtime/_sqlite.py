@@ -303,7 +303,8 @@ class SqliteStore:
     def unfinished(self) -> builtins.list[str]:
         self._check_open()
         rows = self._reader.execute(
-            "SELECT id FROM instances WHERE status IN ('running', 'waiting') ORDER BY pk"
+            "SELECT id FROM instances"
+            " WHERE status IN ('running', 'waiting', 'incident') ORDER BY pk"
         )
         return [instance_id for (instance_id,) in rows]
 

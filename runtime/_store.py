@@ -19,7 +19,16 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 # Every status an instance can have, in the order a person reads them. `blocked` (its next
 # append waits for a store that takes no writes) is only known to the running process: it is
 # never stored, queries lay it over the stored status.
-STATUSES = ("running", "waiting", "blocked", "completed", "failed", "cancelled", "suspended")
+STATUSES = (
+    "running",
+    "waiting",
+    "blocked",
+    "incident",
+    "completed",
+    "failed",
+    "cancelled",
+    "suspended",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -254,7 +263,7 @@ class Store(Protocol):
         ...
 
     def unfinished(self) -> builtins.list[str]:
-        """Ids of instances that are `running` or `waiting`, in creation order (for recovery)."""
+        """Ids of unfinished instances (`running`, `waiting`, `incident`), in creation order."""
         ...
 
     def timers(self) -> builtins.list[TimerRow]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from test_bpmn_run import FIXTURES, complete_task, failure, opened, settle, status
+from test_bpmn_run import FIXTURES, complete_task, incident, opened, settle, status
 
 from runtime import Event, Registry, bpmn
 from runtime.bpmn._multi import MAX_ACTIVE
@@ -56,9 +56,8 @@ async def test_an_empty_collection_completes_at_once_and_a_non_list_is_an_incide
         empty = await rt.start("mi_service", {"items": [], "prefix": ""})
         assert (await rt.result(empty))["results"] == []
         bad = await rt.start("mi_service", {"items": "abc", "prefix": ""})
-        failed = await failure(rt, bad)
-        assert failed.type == "Incident"
-        assert "'Task_Shout'" in failed.message and "not a list" in failed.message
+        found = await incident(rt, bad)
+        assert found["element_id"] == "Task_Shout" and "not a list" in found["message"]
 
 
 async def test_a_sequential_user_task_stops_when_its_completion_condition_holds(

@@ -52,6 +52,16 @@ async def failure(rt: Runtime, iid: str) -> WorkflowFailed:
     return failed.value
 
 
+async def incident(rt: Runtime, iid: str) -> dict[str, Any]:
+    """The instance's one open incident (it must get one within 600 mock seconds)."""
+    with trio.move_on_after(600):
+        await rt.result(iid)
+    instance = await rt.get(iid)
+    assert instance.status == "incident", instance
+    [only] = instance.incidents
+    return only
+
+
 async def complete_task(rt: Runtime, iid: str, element_id: str, data: Any = None) -> None:
     event = Event(type="task.completed", subject=f"{iid}/{element_id}", data=data)
     assert (await rt.publish(event)).delivered == (iid,)
@@ -177,28 +187,26 @@ async def test_a_message_start_event_starts_an_instance_per_event_with_its_data(
         assert again.duplicate and welcomed == ["Ed"]
 
 
-async def test_a_missing_handler_fails_the_instance_naming_the_element(
+async def test_a_missing_handler_raises_an_incident_naming_the_element(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:
     bpmn.load(FIXTURES / "run_basics.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("basics_unhandled", {})
-        failed = await failure(rt, iid)
-        assert failed.type == "Incident"
-        assert "'Task_Nobody'" in failed.message
-        assert "'nobody-handles-this'" in failed.message
+        found = await incident(rt, iid)
+        assert found["element_id"] == "Task_Nobody"
+        assert "'nobody-handles-this'" in found["message"]
 
 
-async def test_a_condition_that_is_not_a_boolean_fails_the_instance_naming_the_gateway(
+async def test_a_condition_that_is_not_a_boolean_raises_an_incident_naming_the_gateway(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:
     bpmn.load(FIXTURES / "run_basics.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("basics_bad_condition", {"amount": 1})
-        failed = await failure(rt, iid)
-        assert failed.type == "Incident"
-        assert "'Gateway_Check'" in failed.message and "'F_Then'" in failed.message
-        assert "not a boolean" in failed.message
+        found = await incident(rt, iid)
+        assert found["element_id"] == "Gateway_Check"
+        assert "'F_Then'" in found["message"] and "not a boolean" in found["message"]
 
 
 # --- gateways, intermediate events, loops --------------------------------------------------
@@ -213,9 +221,9 @@ async def test_an_exclusive_gateway_takes_the_first_true_flow_else_the_default(
             iid = await rt.start("gw_exclusive", {"amount": amount})
             assert (await rt.result(iid))["size"] == size
         iid = await rt.start("gw_no_way", {"amount": 5})
-        failed = await failure(rt, iid)
-        assert "'Gateway_NoWay'" in failed.message
-        assert "no default flow" in failed.message
+        found = await incident(rt, iid)
+        assert found["element_id"] == "Gateway_NoWay"
+        assert "no default flow" in found["message"]
 
 
 async def test_a_parallel_gateway_forks_and_joins(
@@ -415,7 +423,7 @@ async def test_error_boundary_events_catch_a_task_error_by_code(
         assert attempts == ["good", "declined", "stolen"]  # a TaskError is never retried
 
 
-async def test_a_failing_handler_is_retried_then_fails_the_instance_naming_the_task(
+async def test_a_failing_handler_is_retried_then_raises_an_incident_naming_the_task(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:
     attempts: list[int] = []
@@ -428,11 +436,10 @@ async def test_a_failing_handler_is_retried_then_fails_the_instance_naming_the_t
     bpmn.load(FIXTURES / "run_boundaries.bpmn", registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("bd_error", {"card": "good"})
-        failed = await failure(rt, iid)
+        found = await incident(rt, iid)
         assert len(attempts) == 5  # retries="5" on the task definition
-        assert failed.type == "Incident"
-        assert "'Task_Charge'" in failed.message
-        assert "ConnectionError: bank unreachable" in failed.message
+        assert found["element_id"] == "Task_Charge"
+        assert "ConnectionError: bank unreachable" in found["message"]
 
 
 async def test_a_non_interrupting_timer_cycle_fires_while_the_task_goes_on(

@@ -114,7 +114,12 @@ def test_names_are_escaped() -> None:
     assert drawn["S"].findtext(f"{SVG}title") == "<start>"
     assert "a < b" in "".join(drawn["F1"].itertext())
     markers = [m.get("id") for m in root.iter(f"{SVG}marker")]
-    assert markers == ["p_1_-arrow", "p_1_-arrow-completed", "p_1_-arrow-active"]
+    assert markers == [
+        "p_1_-arrow",
+        "p_1_-arrow-completed",
+        "p_1_-arrow-active",
+        "p_1_-arrow-incident",
+    ]
 
 
 def test_subprocess_pool_and_markers() -> None:

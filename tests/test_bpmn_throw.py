@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import trio.testing
-from test_bpmn_run import FIXTURES, failure, opened
+from test_bpmn_run import FIXTURES, incident, opened
 
 from runtime import Registry, bpmn
 
@@ -48,7 +48,7 @@ async def test_message_throw_and_end_events_run_the_handler_of_their_job_type(
         assert view["completed"][-2:] == ["Throw_Shipped", "End_Notify"]
 
 
-async def test_a_job_event_throws_bpmn_errors_and_fails_without_a_handler(
+async def test_a_job_event_throws_bpmn_errors_and_waits_in_an_incident_without_a_handler(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:
     @bpmn.handler("announce", registry=registry)
@@ -69,6 +69,12 @@ async def test_a_job_event_throws_bpmn_errors_and_fails_without_a_handler(
     bpmn.load(THROW, registry=registry)
     async with opened(db, registry) as rt:
         iid = await rt.start("throw_message", {"order": {"id": 2}, "channel": "fax"})
-        failed = await failure(rt, iid)
-        assert failed.type == "Incident"
-        assert "'End_Notify'" in failed.message and "'notify-fax'" in failed.message
+        found = await incident(rt, iid)
+        assert found["element_id"] == "End_Notify" and "'notify-fax'" in found["message"]
+
+        @bpmn.handler("notify-fax", registry=registry)
+        async def fax(variables: dict[str, Any]) -> dict[str, Any]:
+            return {"faxed": True}
+
+        await rt.resolve_incident(iid, found["id"])
+        assert (await rt.result(iid))["faxed"] is True

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trio
 
-from api import _cli
+from api import _cli, create_app
 from api._cli import main
-from api._serve import load_app_module
-from runtime import Runtime
+from api._serve import load_app_module, serve
+from runtime import Registry, Runtime, bpmn
 
 APP = """
 from runtime import WorkflowContext, activity, workflow
@@ -142,3 +145,44 @@ def test_a_fatal_error_is_one_line_per_cause_and_debug_shows_the_traceback(
     code, _, err = run(["check", "--debug"], capsys)
     assert code == 1
     assert err.startswith("  + Exception Group Traceback") and "the first cause" in err
+
+
+INCIDENTS = Path(__file__).parent / "bpmn" / "incidents.bpmn"
+
+
+async def test_incidents_lists_them_and_resolve_asks_the_running_service(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = Registry()
+
+    @bpmn.handler("charge-card", registry=registry)
+    async def charge(variables: dict[str, Any]) -> dict[str, Any]:
+        if variables["card"] != "good":
+            raise ConnectionError("declined")
+        return {"charged": True}
+
+    bpmn.load(INCIDENTS, registry=registry)
+    async with Runtime.open(db, registry=registry) as rt:
+        iid = await rt.start("incident_charge", {"card": "bad"}, instance_id="cli-incident")
+        with trio.move_on_after(5):  # two attempts, a second apart: then the incident
+            await rt.result(iid)
+    code, out, _ = run(["incidents", "--db", db], capsys)
+    [line] = out.splitlines()
+    assert code == 0 and line.split("\t")[:3] == ["cli-incident", "2", "Task_Charge"]
+    assert "declined" in line
+
+    async with Runtime.open(db, registry=registry) as rt, trio.open_nursery() as nursery:
+        stop = trio.Event()
+        [address] = await nursery.start(
+            functools.partial(serve, create_app(rt), port=0, shutdown_trigger=stop.wait)
+        )
+        url = address
+        code, out, _ = await trio.to_thread.run_sync(run, ["incidents", "--url", url], capsys)
+        assert code == 0 and out.split("\t")[:2] == ["cli-incident", "2"]
+        argv = ["resolve", iid, "2", "--url", url, "--variables", '{"card": "good"}']
+        code, out, _ = await trio.to_thread.run_sync(run, argv, capsys)
+        assert code == 0 and json.loads(out)["instance_id"] == iid
+        assert await rt.result(iid) == {"card": "good", "charged": True}
+        code, _, err = await trio.to_thread.run_sync(run, argv, capsys)
+        assert code == 1 and "409" in err
+        stop.set()

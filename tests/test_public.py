@@ -10,7 +10,8 @@ def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
         "ActivityDefinition", "ActivityError", "ActivityInfo", "CheckReport", "DatabaseLocked",
         "Event", "EventTimeout", "Future",
-        "HistoryItem", "Instance", "InstanceBlocked", "InstanceConflict", "InstanceFinished",
+        "HistoryItem", "IncidentNotFound", "IncidentResolved", "Instance", "InstanceBlocked",
+        "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
         "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "SqliteStore", "StorageUnavailable",

@@ -50,4 +50,7 @@ async def instance_diagram(runtime: Reader, instance_id: str) -> str:
     if not isinstance(view, dict):
         view = {}
     completed = [*view.get("completed", ()), *view.get("flows", ())]
-    return _render(loaded, completed=completed, active=list(view.get("active", ())))
+    incidents = [item["element_id"] for item in instance.incidents]
+    return _render(
+        loaded, completed=completed, active=list(view.get("active", ())), incidents=incidents
+    )

@@ -143,6 +143,29 @@ def thrown_code(error: ActivityError) -> tuple[str, str] | None:
     return code, message
 
 
+def missing_handler(key: str) -> ActivityDefinition[Any, Any]:
+    """What a job of ``key`` runs while no handler is registered for it.
+
+    It is scheduled under the name a handler registered later takes, and the executor
+    fails each attempt (the name is not registered): the journal then reads the same
+    whether or not the handler exists when it is replayed, so a missing-handler incident
+    can be resolved by registering the handler, even across a restart.
+    """
+    return ActivityDefinition(
+        name=PREFIX + key,
+        fn=_no_handler,
+        retry=RetryPolicy(non_retryable=(TaskError,)),
+        timeout=None,
+        is_async=True,
+        parameters=[_VARIABLES],
+        result_type=Any,
+    )
+
+
+async def _no_handler(variables: Any) -> None:
+    raise LookupError("no handler is registered")
+
+
 def handler(
     key: str, *, registry: Registry | None = None, timeout: float | None = None
 ) -> Callable[[H], H]:

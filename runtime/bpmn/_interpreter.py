@@ -16,8 +16,10 @@ races the scope's ``ended`` future, so ending a scope (terminate end event, erro
 interrupting boundary event on its subprocess) stops each of its tokens at its current
 wait, and the token withdraws what it waited for with ``ctx.cancel``. A level ends on its
 own when no token is left; it fails with a ``Thrown`` BPMN error (caught by an error
-boundary event further out, or failing the instance) or an ``Incident`` (a FEEL error,
-a missing handler, a failed handler: the instance fails, naming the element). Before it
+boundary event further out, or failing the instance). An ``Incident`` (a FEEL error, a
+missing handler, a handler out of retries) does not end anything: the token waits at the
+element with an open incident (``ctx.raise_incident``, status ``incident``) until it is
+resolved, then enters the element again (a handler runs again, its retries afresh). Before it
 fails with a ``Thrown`` error, an error event subprocess of the level may catch it
 (``_event_sub``); an interrupting event subprocess stops every token of its level but
 keeps the level open (``ActiveScope.interrupt``). Escalations (``_escalation``) are
@@ -154,14 +156,16 @@ class Instance(Evaluation):
     ) -> None:
         try:
             while True:
-                leave_from: str | None = node_id
-                if entered:
-                    leave_from = await self._enter(scope, token, self.element(node_id), via)
-                if leave_from is None:
-                    break
-                if token not in scope.tokens:  # an event subprocess interrupted the scope
-                    raise Withdrawn
-                step = self._leave(scope, leave_from)
+                try:
+                    step = await self._step(scope, token, node_id, via, entered)
+                except (Thrown, Withdrawn, WorkflowCancelled):
+                    raise
+                except Incident as incident:
+                    await self._hold(scope, incident)
+                    continue  # resolved: the element is tried again
+                except Exception as error:  # a bug or a non-JSON variable: name the element
+                    await self._hold(scope, Incident(node_id, f"{type(error).__name__}: {error}"))
+                    continue
                 if step is None:
                     break
                 node_id, via = step
@@ -169,25 +173,45 @@ class Instance(Evaluation):
                 self.move(scope, token, node_id)
         except Withdrawn:
             return
-        except WorkflowCancelled:
-            raise
-        except (Thrown, Incident) as error:
+        except Thrown as error:
             self._failed(scope, token, error)
-            return
-        except Exception as error:  # a bug or a non-JSON variable: still name the element
-            self._failed(scope, token, Incident(node_id, f"{type(error).__name__}: {error}"))
             return
         if not scope.is_over and token in scope.tokens:
             del scope.tokens[token]
             self._settle(scope)
             self.changed()
 
-    def _failed(self, scope: ActiveScope, token: int, error: Thrown | Incident) -> None:
+    async def _step(
+        self, scope: ActiveScope, token: int, node_id: str, via: str | None, entered: bool
+    ) -> tuple[str, str] | None:
+        """Enter ``node_id`` (unless the token is leaving it already), then leave it."""
+        leave_from: str | None = node_id
+        if entered:
+            leave_from = await self._enter(scope, token, self.element(node_id), via)
+        if leave_from is None:
+            return None
+        if token not in scope.tokens:  # an event subprocess interrupted the scope
+            raise Withdrawn
+        return self._leave(scope, leave_from)
+
+    async def _hold(self, scope: ActiveScope, incident: Incident) -> None:
+        """Wait at the element until the incident is resolved (Zeebe's incidents), then set
+        the variables given with the resolution, as Zeebe's set-variables command does."""
+        if scope.is_over:
+            raise Withdrawn
+        variables = await self.wait(
+            scope, self.ctx.raise_incident(incident.element_id, incident.reason)
+        )
+        for name, value in variables.items():
+            scope.variables.holder(name)[name] = value
+        self.changed()
+
+    def _failed(self, scope: ActiveScope, token: int, error: Thrown) -> None:
         """A token failed: an error event subprocess of its scope catches a BPMN error,
         else the scope ends with it (a token stopped meanwhile changes nothing)."""
         if scope.is_over or token not in scope.tokens:
             return
-        if isinstance(error, Thrown) and catch_error(self, scope, error.code):
+        if catch_error(self, scope, error.code):
             return
         self.close_scope(scope, error)
 

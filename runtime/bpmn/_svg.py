@@ -73,6 +73,7 @@ class _Style:
 _PLAIN = _Style("", INK, PAPER, 0)
 _COMPLETED = _Style("completed", "#2e7d32", "#e8f5e9", 0)
 _ACTIVE = _Style("active", "#ef6c00", "#ffe0b2", 2)
+_INCIDENT = _Style("incident", "#c62828", "#ffebee", 3)
 
 
 def render(
@@ -81,15 +82,17 @@ def render(
     *,
     completed: Collection[str] = frozenset(),
     active: Collection[str] = frozenset(),
+    incidents: Collection[str] = frozenset(),
 ) -> str:
-    """The process as an SVG document; ``completed``/``active`` hold element and flow ids."""
+    """The process as an SVG document; ``completed``/``active`` hold element and flow ids,
+    ``incidents`` the elements with an open incident (drawn red)."""
     if process_id not in definitions.processes:
         raise BpmnError(f"there is no process {process_id!r} in this file")
     diagram = definitions.diagram_for(process_id)
     if diagram is None:
         raise BpmnError(f"process {process_id!r} has no diagram (BPMNDI layout) to draw")
     return _Drawing(
-        definitions, definitions.processes[process_id], diagram, completed, active
+        definitions, definitions.processes[process_id], diagram, completed, active, incidents
     ).svg()
 
 
@@ -109,17 +112,21 @@ class _Drawing:
         diagram: Diagram,
         completed: Collection[str],
         active: Collection[str],
+        incidents: Collection[str] = frozenset(),
     ) -> None:
         self.process = process
         self.diagram = diagram
         self.completed = completed
         self.active = active
+        self.incidents = incidents
         self.prefix = re.sub(r"[^A-Za-z0-9_-]", "_", process.id)
         self.parts: list[str] = []
         self.extent: list[Bounds] = []
         self.pools = [p for p in definitions.participants.values() if p.process_id == process.id]
 
     def style(self, element_id: str) -> _Style:
+        if element_id in self.incidents:
+            return _INCIDENT
         if element_id in self.active:
             return _ACTIVE
         return _COMPLETED if element_id in self.completed else _PLAIN
@@ -153,7 +160,7 @@ class _Drawing:
             f'<marker id="{self.prefix}-arrow{"-" + s.name if s.name else ""}" viewBox="0 0 10 10"'
             f' refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
             f'<path d="M0,0 L10,5 L0,10 z" fill="{s.stroke}"/></marker>'
-            for s in (_PLAIN, _COMPLETED, _ACTIVE)
+            for s in (_PLAIN, _COMPLETED, _ACTIVE, _INCIDENT)
         )
         label = escape(self.process.name or self.process.id)
         return (

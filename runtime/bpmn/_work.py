@@ -16,7 +16,7 @@ from .._definitions import ActivityDefinition
 from .._errors import ActivityError
 from .._event import Event
 from ._feel_values import describe
-from ._handlers import PREFIX, takes_job, thrown_code
+from ._handlers import PREFIX, missing_handler, takes_job, thrown_code
 from ._incidents import Incident, Thrown
 from ._model import (
     Activity,
@@ -113,6 +113,11 @@ def as_thrown(node: FlowNode, error: Exception) -> Thrown:
         code = thrown_code(error)
         if code is not None:
             return Thrown(code[0], code[1], node.id)
+        if error.type == "ActivityNotRegistered":
+            key = error.activity.removeprefix(PREFIX)
+            raise Incident(
+                node.id, f"no handler is registered for {key!r} (see bpmn.handler)"
+            ) from None
         raise Incident(node.id, str(error)) from None
     raise Incident(node.id, f"{type(error).__name__}: {error}") from None
 
@@ -147,8 +152,10 @@ def _handler(
                 "headers": dict(node.headers),
             }
             return attrs.evolve(definition, retry=retry), job
-    wanted = " or ".join(repr(key) for key in keys)
-    raise Incident(node.id, f"no handler is registered for {wanted} (see bpmn.handler)")
+    # No handler (yet): attempts that fail, then an incident, resolved once one is registered.
+    placeholder = missing_handler(keys[0])
+    retry = attrs.evolve(placeholder.retry, max_attempts=max(1, retries))
+    return attrs.evolve(placeholder, retry=retry), {}
 
 
 def _job_type(inst: Instance, node: JobElement, context: Mapping[str, Any]) -> str:
