@@ -12,7 +12,7 @@ import attrs
 
 from ._html import esc
 
-UNFINISHED = ("running", "waiting", "blocked", "suspended")
+UNFINISHED = ("running", "waiting", "blocked", "incident", "suspended")
 
 
 @attrs.frozen(kw_only=True)
