@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -89,3 +90,29 @@ async def test_incidents_over_http(
         twice = await client.post(f"{base}/{found['id']}/resolve")
         assert twice.status_code == 409
         assert twice.headers["Content-Type"] == "application/problem+json"
+
+
+async def test_the_viewer_names_an_incident_and_offers_to_resolve_it(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    charging(registry, [])
+    async with opened(db, registry) as rt:
+        client: Client = create_app(rt).test_client()
+        iid = await rt.start("incident_charge", {"card": "bad"})
+        found = await incident(rt, iid)
+        html = await (await client.get(f"/ui/instances/{iid}")).get_data(as_text=True)
+        assert f"incident <code>{found['id']}</code> at element <code>Task_Charge</code>" in html
+        assert "card bad declined" in html
+        form = re.search(r"<form [^>]*data-action='incidents/\{incident\}/resolve'[^>]*>", html)
+        assert form is not None and " hidden" not in form.group(0)
+        assert "data-kind='path'" in html
+        # What the form sends once its fields are filled in: the route with the id in it.
+        resolved = await client.post(
+            f"/instances/{iid}/incidents/{found['id']}/resolve",
+            json={"variables": {"card": "good"}},
+        )
+        assert resolved.status_code == 202
+        await rt.result(iid)
+        html = await (await client.get(f"/ui/instances/{iid}")).get_data(as_text=True)
+        form = re.search(r"<form [^>]*data-action='incidents/\{incident\}/resolve'[^>]*>", html)
+        assert form is not None and " hidden" in form.group(0)

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import trio
 from _ui_flows import SCRIPT, define_changing, ui_pay, ui_sleeps
+from test_bpmn_incidents import charging
 
 from api import create_app, serve
-from runtime import Runtime
+from runtime import Registry, Runtime
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -244,3 +245,27 @@ async def test_resume_a_suspended_instance_from_the_page(db: str, tmp_path: Path
             assert (await rt.get("changed")).status == "waiting"
     finally:
         define_changing("v1")
+
+
+async def test_resolve_an_incident_from_the_page(db: str, tmp_path: Path) -> None:
+    registry = Registry()
+    charging(registry, [])
+    async with Runtime.open(db, registry=registry) as rt, served(rt) as base:
+        iid = await rt.start("incident_charge", {"card": "bad"})
+
+        def script(page: Page) -> None:
+            page.goto(f"{base}/ui/instances/{iid}")
+            # The handler fails twice (a second apart), then the page refreshes itself.
+            expect(page.locator(".now-status")).to_have_text("incident", timeout=3 * WAIT_MS)
+            [open_incident] = trio.from_thread.run(rt.get, iid).incidents
+            expect(page.locator(".facts")).to_contain_text("card bad declined")
+            form = page.locator("form[data-action='incidents/{incident}/resolve']")
+            form.get_by_label("Incident").fill(open_incident["id"])
+            form.get_by_label("Variables to set first (JSON)").fill('{"card": "good"}')
+            form.get_by_role("button", name="Resolve an incident").click()
+            expect(form.locator(".outcome")).to_contain_text("Done (202)")
+            expect(page.locator(".now-status")).to_have_text("completed")
+            expect(form).to_be_hidden()
+
+        await in_browser(tmp_path, "resolve", script)
+        assert await rt.result(iid) == {"card": "good", "charged": True}

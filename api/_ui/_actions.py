@@ -3,7 +3,7 @@
 Each action is a form that the page's script sends as JSON to an existing route of the
 HTTP API (``/instances/{id}/<route>``), with the same token rules as any client: no new
 way in. The answer, or the problem document, is shown beside the form. An action that
-the runtime gains later (retrying an incident now, say) is one more entry here.
+the runtime gains later (retrying an activity now, say) is one more entry here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ UNFINISHED = ("running", "waiting", "blocked", "incident", "suspended")
 class Field:
     name: str
     label: str
-    kind: str = "text"  # text, json (parsed before sending), textarea
+    kind: str = "text"  # text, json (parsed before sending), path (fills {name} in the route)
     required: bool = False
     hint: str = ""
 
@@ -53,6 +53,27 @@ ACTIONS: tuple[Action, ...] = (
         title="Resume",
         route="resume",
         statuses=("suspended", "blocked"),
+    ),
+    Action(
+        name="resolve",
+        title="Resolve an incident",
+        route="incidents/{incident}/resolve",
+        statuses=("incident",),
+        fields=(
+            Field(
+                name="incident",
+                label="Incident",
+                kind="path",
+                required=True,
+                hint="its id, under Waiting on",
+            ),
+            Field(
+                name="variables",
+                label="Variables to set first (JSON)",
+                kind="json",
+                hint='e.g. {"card": "good"}',
+            ),
+        ),
     ),
     Action(
         name="cancel",

@@ -31,6 +31,18 @@ def describe(item: Any, now: dt.datetime) -> str:
         if isinstance(timeout, int | float):
             text += f"; times out {_countdown(timeout, now)} ({clock(epoch(timeout), now)})"
         return text
+    if kind == "incident" and isinstance(item.get("element_id"), str):
+        since = item.get("since")
+        when = (
+            f" {_countdown(since, now)} ({clock(epoch(since), now)})"
+            if isinstance(since, int | float)
+            else ""
+        )
+        return (
+            f"incident <code>{esc(item.get('step'))}</code> at element"
+            f" <code>{esc(item['element_id'])}</code>{when}: {esc(item.get('message', ''))}"
+            "; resolve it once the cause is fixed"
+        )
     if kind == "activity" and isinstance(item.get("name"), str):
         attempt = item.get("attempt")
         name = f"<code>{esc(item['name'])}</code>"

@@ -105,10 +105,13 @@
       return;
     }
     const body = {};
+    let route = form.dataset.action;
     for (const field of form.querySelectorAll("[name]")) {
       const text = field.value;
       if (text === "") continue;
-      if (field.dataset.kind === "json") {
+      if (field.dataset.kind === "path") {
+        route = route.replace(`{${field.name}}`, encodeURIComponent(text));
+      } else if (field.dataset.kind === "json") {
         try {
           body[field.name] = JSON.parse(text);
         } catch (error) {
@@ -122,7 +125,7 @@
       }
     }
     const instance = document.getElementById("live").dataset.instance;
-    const url = `/instances/${encodeURIComponent(instance)}/${form.dataset.action}`;
+    const url = `/instances/${encodeURIComponent(instance)}/${route}`;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     outcome.textContent = "Sending…";
