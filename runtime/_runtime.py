@@ -544,14 +544,14 @@ def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayR
     try:
         replay(core, journal)
     except NonDeterminismError as exc:
-        return ReplayReport(
-            instance_id=instance_id,
-            records=len(journal),
-            ok=False,
-            step=exc.step,
-            divergence=str(exc),
-        )
+        return _diverged(instance_id, len(journal), exc)
     return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
+
+
+def _diverged(instance_id: str, records: int, exc: NonDeterminismError) -> ReplayReport:
+    return ReplayReport(
+        instance_id=instance_id, records=records, ok=False, step=exc.step, divergence=str(exc)
+    )
 
 
 def resume_stored(registry: Registry, store: Store, instance_id: str, at: float) -> ReplayReport:
@@ -571,13 +571,7 @@ def resume_stored(registry: Registry, store: Store, instance_id: str, at: float)
         replay(core, journal)
     except NonDeterminismError as exc:
         core.close()
-        return ReplayReport(
-            instance_id=instance_id,
-            records=len(journal),
-            ok=False,
-            step=exc.step,
-            divergence=str(exc),
-        )
+        return _diverged(instance_id, len(journal), exc)
     summary = summary_of(core, at)
     core.close()
     (refused,) = store.write([Append(instance_id=instance_id, records=(), summary=summary)])
