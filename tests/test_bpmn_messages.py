@@ -1,0 +1,132 @@
+"""BPMN messages as Zeebe correlates them: one message to one subscription per workflow,
+oldest first, and buffered for its ``ttl`` when no subscription waits for it yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from test_bpmn_run import FIXTURES, opened, settle, status
+
+from runtime import Event, Registry, Runtime, WorkflowContext, bpmn, workflow
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+async def started(rt: Runtime, process: str, count: int, order: str = "A") -> list[str]:
+    """``count`` instances of ``process`` for the same order, started one after another."""
+    ids = []
+    for _ in range(count):
+        iid = await rt.start(process, {"orderId": order})
+        await settle(rt, iid)
+        ids.append(iid)
+    return ids
+
+
+def paid(amount: int, **attributes: Any) -> Event:
+    return Event(type="paid", subject="A", data={"amount": amount}, **attributes)
+
+
+async def test_one_message_goes_to_one_waiting_instance_the_oldest_first(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        first, second = await started(rt, "messages_wait", 2)
+        assert (await rt.publish(paid(10))).delivered == (first,)
+        assert await rt.result(first) == {"orderId": "A", "paid": 10}
+        assert await status(rt, second) == "waiting"
+        assert (await rt.publish(paid(20))).delivered == (second,)
+        assert await rt.result(second) == {"orderId": "A", "paid": 20}
+        assert (await rt.publish(paid(30))).delivered == ()
+
+
+async def test_the_oldest_subscription_goes_first_whatever_the_instance_ids(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        late = await rt.start("messages_wait", {"orderId": "A"}, instance_id="b-first")
+        await settle(rt, late)
+        later = await rt.start("messages_wait", {"orderId": "A"}, instance_id="a-second")
+        await settle(rt, later)
+        assert (await rt.publish(paid(10))).delivered == (late,)
+
+
+async def test_a_message_with_a_ttl_waits_for_the_instance_to_reach_it(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        buffered, plain = await started(rt, "messages_later", 2)
+        assert await status(rt, buffered) == "waiting"  # on its timer
+        assert (await rt.publish(paid(10, ttl=7200))).delivered == ()
+        assert await rt.result(buffered) == {"orderId": "A", "paid": 10}
+        # The buffered message was taken once: the other instance reaches its task, waits.
+        with trio.move_on_after(7200):
+            await rt.result(plain)
+        assert await status(rt, plain) == "waiting"
+        assert (await rt.query(plain))["active"] == ["Task_Paid"]
+
+
+async def test_a_message_without_a_ttl_is_not_kept_for_a_later_subscription(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        [iid] = await started(rt, "messages_later", 1)
+        assert (await rt.publish(paid(10))).delivered == ()
+        with trio.move_on_after(7200):
+            await rt.result(iid)
+        assert (await rt.query(iid))["active"] == ["Task_Paid"]
+        assert (await rt.publish(paid(20))).delivered == (iid,)
+        assert await rt.result(iid) == {"orderId": "A", "paid": 20}
+
+
+async def test_an_expired_message_is_not_correlated(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        [iid] = await started(rt, "messages_later", 1)
+        assert (await rt.publish(paid(10, ttl=1800))).delivered == ()  # half the timer
+        with trio.move_on_after(7200):
+            await rt.result(iid)
+        assert (await rt.query(iid))["active"] == ["Task_Paid"]
+
+
+async def test_a_buffered_message_goes_to_one_instance_of_each_workflow(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        assert (await rt.publish(paid(10, ttl=600))).delivered == ()
+        [waiting] = await started(rt, "messages_wait", 1)
+        assert await rt.result(waiting) == {"orderId": "A", "paid": 10}
+        [other] = await started(rt, "messages_wait", 1)
+        assert await status(rt, other) == "waiting"
+
+
+async def test_code_workflows_still_get_every_delivery(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    @workflow(name="payment_watch")
+    async def payment_watch(ctx: WorkflowContext, order: str) -> Any:
+        event = await ctx.wait_event("paid", subject=order)
+        return event.data
+
+    registry.add_workflow(payment_watch)
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        one = await rt.start("payment_watch", "A")
+        two = await rt.start("payment_watch", "A")
+        [bpmn_one, bpmn_two] = await started(rt, "messages_wait", 2)
+        result = await rt.publish(paid(10))
+        assert sorted(result.delivered) == sorted([one, two, bpmn_one])
+        assert await rt.result(one) == await rt.result(two) == {"amount": 10}
+        assert await status(rt, bpmn_two) == "waiting"
