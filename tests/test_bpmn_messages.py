@@ -3,6 +3,7 @@ oldest first, and buffered for its ``ttl`` when no subscription waits for it yet
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,10 @@ import trio
 import trio.testing
 from test_bpmn_run import FIXTURES, opened, settle, status
 
-from runtime import Event, Registry, Runtime, WorkflowContext, bpmn, workflow
+from api import create_app
+from runtime import Event, InvalidInput, Registry, Runtime, WorkflowContext, bpmn, workflow
+
+CE_JSON = "application/cloudevents+json"
 
 
 @pytest.fixture
@@ -130,3 +134,61 @@ async def test_code_workflows_still_get_every_delivery(
         assert sorted(result.delivered) == sorted([one, two, bpmn_one])
         assert await rt.result(one) == await rt.result(two) == {"amount": 10}
         assert await status(rt, bpmn_two) == "waiting"
+
+
+# --- over HTTP: the ttl extension attribute ------------------------------------------------
+
+
+def cloudevent(id: str, **attributes: Any) -> str:
+    document = {"specversion": "1.0", "source": "/bank", "id": id, "type": "paid"}
+    return json.dumps({**document, "subject": "A", "data": {"amount": 5}, **attributes})
+
+
+async def test_the_ttl_extension_buffers_a_message_posted_over_http(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        client = create_app(rt).test_client()
+        first, second = await started(rt, "messages_later", 2)
+        # Binary mode: the ttl in a ce- header, in seconds; gone before the timers fire.
+        binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "e-1"}
+        binary |= {"ce-source": "/bank", "ce-type": "paid", "ce-subject": "A", "ce-ttl": "60"}
+        posted = await client.post("/events", data='{"amount": 6}', headers=binary)
+        assert posted.status_code == 202
+        assert (await posted.get_json())["delivered"] == []
+        headers = {"Content-Type": CE_JSON}
+        posted = await client.post("/events", data=cloudevent("e-2", ttl="PT2H"), headers=headers)
+        assert posted.status_code == 202
+        with trio.move_on_after(7200):
+            await rt.result(first)
+            await rt.result(second)
+        outcomes = sorted([await status(rt, first), await status(rt, second)])
+        assert outcomes == ["completed", "waiting"]
+        done = first if await status(rt, first) == "completed" else second
+        assert await rt.result(done) == {"orderId": "A", "paid": 5}
+
+
+@pytest.mark.parametrize("ttl", ["10 minutes", "P1M", "PT", "-5", -5, True, "PT1H30", 10**400])
+async def test_a_bad_ttl_is_400_naming_it_and_nothing_is_stored(
+    db: str, registry: Registry, ttl: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
+    async with opened(db, registry) as rt:
+        client = create_app(rt).test_client()
+        headers = {"Content-Type": CE_JSON}
+        posted = await client.post("/events", data=cloudevent("e-1", ttl=ttl), headers=headers)
+        assert posted.status_code == 400
+        document = await posted.get_json()
+        assert document["attribute"] == "ttl", document
+        again = await client.post("/events", data=cloudevent("e-1"), headers=headers)
+        assert (await again.get_json())["duplicate"] is False
+
+
+async def test_a_bad_ttl_given_to_publish_is_invalid_input(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with opened(db, registry) as rt:
+        for ttl in (-1, float("inf"), float("nan")):
+            with pytest.raises(InvalidInput, match=r"event\.ttl"):
+                await rt.publish(paid(1, ttl=ttl))
