@@ -10,13 +10,18 @@ here does I/O; a refusal is an ``HTTPProblem`` (400 names the attribute, 415 an
 unsupported format).
 
 Only the attributes the runtime keeps reach the ``Event``: ``type``, ``source``,
-``id``, ``subject``, ``time`` and the ``instanceid`` extension. The others
+``id``, ``subject``, ``time`` and the ``instanceid`` and ``ttl`` extensions. The others
 (``datacontenttype``, ``dataschema``, other extensions) are checked, then dropped.
+
+``ttl`` keeps an event no BPMN message subscription took buffered for a while: a whole
+number of seconds (an integer, or its digits as text, as a ``ce-ttl`` header carries it)
+or an ISO 8601 duration of days, hours, minutes and seconds (``PT10M``, ``P1DT12H``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import urllib.parse
 from collections.abc import Iterable
@@ -35,6 +40,12 @@ SPECVERSION = "1.0"
 _REQUIRED = ("specversion", "id", "source", "type")
 _OPTIONAL = ("subject", "time", "datacontenttype", "dataschema")
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+_TTL = re.compile(
+    r"P(?:(?P<days>[0-9]+)D)?(?:T(?:(?P<hours>[0-9]+)H)?(?:(?P<minutes>[0-9]+)M)?"
+    r"(?:(?P<seconds>[0-9]+(?:\.[0-9]+)?)S)?)?"
+)
+MAX_TTL = 100 * 365 * 86_400
+_TTL_UNITS = {"days": 86_400, "hours": 3_600, "minutes": 60, "seconds": 1}
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))"
@@ -155,8 +166,44 @@ def _event(attributes: dict[str, Any], data: Any, index: int | None, *, depth: i
         subject=attributes.get("subject"),
         time=attributes.get("time"),
         instanceid=attributes.get("instanceid"),
+        ttl=ttl_seconds(attributes.get("ttl")),
         data=data,
     )
+
+
+def ttl_seconds(value: Any) -> float | None:
+    """The ``ttl`` extension in seconds (None when absent); ``_check_extension`` checked it."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return float(value)
+    if value.isdigit():
+        return float(value)
+    match = _TTL.fullmatch(value)
+    assert match is not None
+    return sum(float(match[unit]) * factor for unit, factor in _TTL_UNITS.items() if match[unit])
+
+
+def _ttl_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+        return "must be a whole number of seconds, 0 or more, or an ISO 8601 duration (PT10M)"
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, int) and not (text.isascii() and text.isdigit()):
+        match = _TTL.fullmatch(text)
+        if match is None or text in ("P", "PT") or text.endswith("T"):
+            return (
+                f"must be a whole number of seconds or an ISO 8601 duration of days, hours,"
+                f" minutes and seconds (PT10M), not {value!r}"
+            )
+    try:
+        seconds = ttl_seconds(value)
+    except OverflowError:
+        seconds = math.inf
+    if seconds is not None and seconds > MAX_TTL:
+        return f"must be at most {MAX_TTL} seconds (about 100 years)"
+    return None
 
 
 def _check(name: str, attributes: dict[str, Any]) -> list[tuple[str, str]]:
@@ -187,6 +234,8 @@ def _check_extension(name: str, attributes: dict[str, Any]) -> list[tuple[str, s
         return [(name, "must be a non-empty string")]
     if value is not None and (isinstance(value, float) or not isinstance(value, str | int)):
         return [(name, "an extension attribute must be a string, an integer or a boolean")]
+    if name == "ttl" and (problem := _ttl_problem(value)) is not None:
+        return [(name, problem)]
     if isinstance(value, str) and lone_surrogate(value):
         return [(name, SURROGATE)]
     return []

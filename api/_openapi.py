@@ -539,6 +539,17 @@ OPENAPI: dict[str, Any] = {
                     "datacontenttype": {"type": "string"},
                     "dataschema": {"type": "string"},
                     "instanceid": {"type": "string", "description": "Target one instance."},
+                    "ttl": {
+                        "oneOf": [
+                            {"type": "integer", "minimum": 0},
+                            {"type": "string", "pattern": "^([0-9]+|P.+)$"},
+                        ],
+                        "description": (
+                            "How long a message no BPMN subscription took stays buffered for"
+                            " one that opens later: whole seconds, or an ISO 8601 duration of"
+                            " days, hours, minutes and seconds (PT10M)."
+                        ),
+                    },
                     "data": {},
                 },
                 "propertyNames": {"pattern": "^[a-z0-9]{1,20}$"},

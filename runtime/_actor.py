@@ -33,6 +33,7 @@ from ._services import Services
 from ._store import (
     TERMINAL,
     Append,
+    EventRow,
     InstanceExists,
     NewInstance,
     Store,
@@ -184,6 +185,21 @@ class WorkflowActor:
                 else:
                     message.reply.fail(self._not_running())
             return
+        key = self._message_key(core, message.record)
+        if key is not None and not self._services.claim(key):
+            # Another instance of this workflow took (or is taking) this message.
+            if message.reply is not None:
+                message.reply.set(self._has_taken(core, message.record))
+            return
+        try:
+            await self._take(core, message, key)
+        finally:
+            if key is not None:
+                self._services.release(key)
+
+    async def _take(
+        self, core: WorkflowCore, message: Deliver, key: tuple[str, str, str] | None
+    ) -> None:
         at = self._services.clock.now()
         outputs = core.receive(message.record, at)
         if outputs is None:
@@ -196,8 +212,11 @@ class WorkflowActor:
         # While the store takes no writes the record waits in the journal writer (the instance
         # is blocked); whoever waits for the answer hears so instead of waiting with it.
         on_blocked = None if message.reply is None else message.reply.fail
+        correlated = () if key is None else (key,)
         try:
-            await self._commit(core, message.record, outputs, at, on_blocked=on_blocked)
+            await self._commit(
+                core, message.record, outputs, at, on_blocked=on_blocked, correlated=correlated
+            )
         except BaseException as exc:
             if message.reply is not None:
                 message.reply.fail(exc)
@@ -208,25 +227,55 @@ class WorkflowActor:
         await self._take_stored_events(core, outputs)
 
     async def _take_stored_events(self, core: WorkflowCore, outputs: list[r.Output]) -> None:
-        """A new wait first takes a matching event that arrived before it (not yet consumed)."""
+        """A new wait first takes a matching event that arrived before it (not yet consumed);
+        a message subscription takes only an untargeted event buffered with a ``ttl`` that no
+        instance of its workflow took."""
         waits = [o for o in outputs if isinstance(o, r.WaitStarted)]
         while waits and not core.finished:
             wait = waits.pop(0)
-            rows = self._services.store.events_for(
-                wait.type, wait.subject, self._id, self._created_at
-            )
-            for row in rows:
+            for row in self._stored_for(core, wait):
                 if (row.source, row.id) in core.consumed:
                     continue
                 record = r.EventReceived(step=wait.step, event=loads(row.event))
-                at = self._services.clock.now()
-                more = core.receive(record, at)
-                if more is None:
+                key = self._message_key(core, record)
+                if key is not None and not self._services.claim(key):
                     continue
-                await self._commit(core, record, more, at)
+                try:
+                    at = self._services.clock.now()
+                    more = core.receive(record, at)
+                    if more is None:
+                        continue
+                    correlated = () if key is None else (key,)
+                    await self._commit(core, record, more, at, correlated=correlated)
+                finally:
+                    if key is not None:
+                        self._services.release(key)
                 self._carry_out(core, more)
                 waits += [o for o in more if isinstance(o, r.WaitStarted)]
                 break
+
+    def _stored_for(self, core: WorkflowCore, wait: r.WaitStarted) -> list[EventRow]:
+        store = self._services.store
+        rows = store.events_for(wait.type, wait.subject, self._id, self._created_at)
+        if not wait.message:
+            return rows
+        targeted = [row for row in rows if row.instanceid is not None]
+        now = self._services.clock.now()
+        workflow = core.definition.name
+        return targeted + store.messages_for(wait.type, wait.subject, workflow, now)
+
+    def _message_key(self, core: WorkflowCore, record: r.Input) -> tuple[str, str, str] | None:
+        """``(source, id, workflow)`` when ``record`` hands an untargeted event to a message
+        subscription: no other instance of the workflow may take that event then."""
+        if not isinstance(record, r.EventReceived) or not core.is_message_wait(record.step):
+            return None
+        event = record.event
+        if not isinstance(event, dict) or event.get("instanceid") is not None:
+            return None
+        source, id_ = event.get("source"), event.get("id")
+        if not isinstance(source, str) or not isinstance(id_, str):
+            return None
+        return (source, id_, core.definition.name)
 
     @staticmethod
     def _has_taken(core: WorkflowCore, record: r.Input) -> bool:
@@ -253,6 +302,7 @@ class WorkflowActor:
         new: NewInstance | None = None,
         fail_fast: bool = False,
         on_blocked: Notify | None = None,
+        correlated: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
         instance_id, seq = self._id, self._last_seq
         stored = []
@@ -270,7 +320,11 @@ class WorkflowActor:
             elif isinstance(rec, r.WaitStarted):
                 waits_set.append(
                     WaitRow(
-                        instance_id=instance_id, step=rec.step, type=rec.type, subject=rec.subject
+                        instance_id=instance_id,
+                        step=rec.step,
+                        type=rec.type,
+                        subject=rec.subject,
+                        message=core.definition.name if rec.message else None,
                     )
                 )
                 if rec.timeout_at is not None:
@@ -298,6 +352,7 @@ class WorkflowActor:
             timers_cleared=cleared,
             waits_set=tuple(waits_set),
             waits_cleared=waits_cleared,
+            correlated=correlated,
             fail_fast=fail_fast,
             on_blocked=on_blocked,
         )
@@ -312,6 +367,7 @@ class WorkflowActor:
         timers_cleared: tuple[int, ...] = (),
         waits_set: tuple[WaitRow, ...] = (),
         waits_cleared: tuple[int, ...] = (),
+        correlated: tuple[tuple[str, str, str], ...] = (),
         fail_fast: bool = False,
         on_blocked: Notify | None = None,
     ) -> None:
@@ -320,6 +376,7 @@ class WorkflowActor:
         append = Append(
             waits_set=waits_set,
             waits_cleared=waits_cleared,
+            correlated=correlated,
             instance_id=self._id,
             records=records,
             summary=summary,

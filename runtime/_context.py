@@ -107,11 +107,18 @@ class WorkflowContext:
         subject: str | None = None,
         timeout: float | None = None,
         data_type: Any = None,
+        *,
+        message: bool = False,
     ) -> Future[Event]:
-        """Wait for an event of ``type`` (and ``subject``, when given) or one targeting us."""
+        """Wait for an event of ``type`` (and ``subject``, when given) or one targeting us.
+
+        Every waiting instance gets each such event. ``message=True`` waits as a BPMN message
+        subscription does instead: an event goes to one subscription per workflow (the
+        oldest), and one published earlier with a ``ttl`` still unexpired is taken too.
+        """
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
-        return self._core.wait_event(type, subject, timeout, data_type)
+        return self._core.wait_event(type, subject, timeout, data_type, message)
 
     def raise_incident(self, element_id: str, message: str) -> Future[dict[str, Any]]:
         """Stop here with an incident (instance status ``incident``) until an operator

@@ -74,6 +74,7 @@ class _WaitStep:
     subject: str | None
     timeout_at: float | None
     data_type: Any
+    message: bool = False
 
 
 @attrs.define(eq=False)
@@ -200,7 +201,11 @@ class WorkflowCore:
             else:
                 out.append(
                     r.WaitStarted(
-                        step=n, type=step.type, subject=step.subject, timeout_at=step.timeout_at
+                        step=n,
+                        type=step.type,
+                        subject=step.subject,
+                        timeout_at=step.timeout_at,
+                        message=step.message,
                     )
                 )
         return out
@@ -209,6 +214,11 @@ class WorkflowCore:
         """``(type, subject)`` if ``step`` is a pending event wait."""
         s = self._steps.get(step)
         return (s.type, s.subject) if isinstance(s, _WaitStep) else None
+
+    def is_message_wait(self, step: int) -> bool:
+        """True if ``step`` is a pending BPMN message subscription."""
+        s = self._steps.get(step)
+        return isinstance(s, _WaitStep) and s.message
 
     def receive(self, record: r.Input, at: float) -> list[r.Output] | None:
         """Handle one input; return the outputs to journal after it, or None if stale."""
@@ -410,17 +420,31 @@ class WorkflowCore:
         return future
 
     def wait_event(
-        self, type: str, subject: str | None, timeout: float | None, data_type: Any
+        self,
+        type: str,
+        subject: str | None,
+        timeout: float | None,
+        data_type: Any,
+        message: bool = False,
     ) -> Future[Any]:
         if data_type is not None:
             check_type(data_type)  # here, in workflow code, not when an event arrives
         future: Future[Any] = Future()
         timeout_at = None if timeout is None else self.at + timeout
         step = _WaitStep(
-            future=future, type=type, subject=subject, timeout_at=timeout_at, data_type=data_type
+            future=future,
+            type=type,
+            subject=subject,
+            timeout_at=timeout_at,
+            data_type=data_type,
+            message=message,
         )
         n = self._new_step(step)
-        self._out.append(r.WaitStarted(step=n, type=type, subject=subject, timeout_at=timeout_at))
+        self._out.append(
+            r.WaitStarted(
+                step=n, type=type, subject=subject, timeout_at=timeout_at, message=message
+            )
+        )
         return future
 
     def raise_incident(self, element_id: str, message: str) -> Future[dict[str, Any]]:

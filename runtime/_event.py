@@ -29,8 +29,10 @@ def _text(event: object, attribute: attrs.Attribute[Any], value: Any) -> None:
 class Event:
     """A CloudEvent. ``(source, id)`` identifies it: a redelivery is a duplicate.
 
-    ``instanceid`` (an extension attribute) targets one instance directly. A string
-    attribute holding a lone surrogate raises ``InvalidInput`` naming it.
+    ``instanceid`` (an extension attribute) targets one instance directly. ``ttl`` (an
+    extension attribute, seconds) keeps an event no BPMN message subscription took
+    buffered that long: the first subscription that opens for it within that time takes it.
+    A string attribute holding a lone surrogate raises ``InvalidInput`` naming it.
     """
 
     type: str = attrs.field(validator=_text)
@@ -40,3 +42,4 @@ class Event:
     data: Any = None
     time: str | None = attrs.field(default=None, validator=_text)
     instanceid: str | None = attrs.field(default=None, validator=_text)
+    ttl: float | None = None

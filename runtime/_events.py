@@ -8,6 +8,7 @@ after the event arrived.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from ._store import (
     EventRow,
     PurgeEvents,
     StoreError,
+    WaitRow,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +80,11 @@ def check_event(event: Event) -> tuple[dict[str, Any], str]:
         value = getattr(event, name)
         if value is not None and not isinstance(value, str):
             problems.append(f"event.{name}: must be a string")
+    ttl = event.ttl
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 <= ttl < math.inf
+    ):
+        problems.append("event.ttl: must be a number of seconds, 0 or more")
     if problems:
         raise InvalidInput(problems)
     data: dict[str, Any] = to_json_value(event, path="event")
@@ -106,6 +113,7 @@ def check_target(services: Services, event: Event) -> bool:
 
 
 def _row(services: Services, event: Event, text: str) -> EventRow:
+    now = services.clock.now()
     return EventRow(
         source=event.source,
         id=event.id,
@@ -113,7 +121,8 @@ def _row(services: Services, event: Event, text: str) -> EventRow:
         subject=event.subject,
         instanceid=event.instanceid,
         event=text,
-        received_at=services.clock.now(),
+        received_at=now,
+        expires_at=None if event.ttl is None else now + event.ttl,
     )
 
 
@@ -183,29 +192,31 @@ def _at(index: int, exc: TrioflowError) -> TrioflowError:
 async def _deliver(
     runtime: Runtime, services: Services, event: Event, data: dict[str, Any]
 ) -> PublishResult:
-    """Hand a stored event to every instance waiting for it, start what it triggers."""
+    """Hand a stored event to every instance waiting for it, and to one message subscription
+    per workflow (the oldest that takes it); start what it triggers."""
+    subscriptions: dict[str, list[WaitRow]] = {}
     if event.instanceid is not None:
         waits = [w for w in services.store.waits_of(event.instanceid) if w.type == event.type]
     else:
-        waits = services.store.waits_for(event.type, event.subject)
-    replies: list[tuple[str, Reply]] = []
-    for wait in waits:
-        reply = Reply()
-        record = r.EventReceived(step=wait.step, event=data)
-        await services.system.send(wait.instance_id, Deliver(record=record, reply=reply))
-        replies.append((wait.instance_id, reply))
+        waits = []
+        for wait in services.store.waits_for(event.type, event.subject):
+            if wait.message is None:
+                waits.append(wait)
+            else:
+                subscriptions.setdefault(wait.message, []).append(wait)
+    replies = [await _send(services, wait, data) for wait in waits]
     delivered: list[str] = []
     rejected: list[str] = []
     for instance_id, reply in replies:
-        try:
-            taken = await reply.wait()
-        except InvalidInput as exc:  # its data does not fit what the instance waits for
-            rejected.append(f"{instance_id}: {exc}")
-            continue
-        except (TrioflowError, StoreError):  # it is stored: the instance takes it on restart
-            continue
-        if taken is True and instance_id not in delivered:
+        if await _taken(instance_id, reply, rejected) and instance_id not in delivered:
             delivered.append(instance_id)
+    for line in subscriptions.values():
+        for wait in sorted(line, key=lambda w: w.opened):
+            instance_id, reply = await _send(services, wait, data)
+            if await _taken(instance_id, reply, rejected):
+                if instance_id not in delivered:
+                    delivered.append(instance_id)
+                break
 
     started = await _trigger(runtime, services, event, rejected)
     return PublishResult(
@@ -214,6 +225,25 @@ async def _deliver(
         started=tuple(started),
         rejected=tuple(rejected),
     )
+
+
+async def _send(services: Services, wait: WaitRow, data: dict[str, Any]) -> tuple[str, Reply]:
+    reply = Reply()
+    record = r.EventReceived(step=wait.step, event=data)
+    await services.system.send(wait.instance_id, Deliver(record=record, reply=reply))
+    return wait.instance_id, reply
+
+
+async def _taken(instance_id: str, reply: Reply, rejected: list[str]) -> bool:
+    """Whether the instance took the event; why not in ``rejected`` when its data did not fit."""
+    try:
+        taken = await reply.wait()
+    except InvalidInput as exc:  # its data does not fit what the instance waits for
+        rejected.append(f"{instance_id}: {exc}")
+        return False
+    except (TrioflowError, StoreError):  # it is stored: the instance takes it on restart
+        return False
+    return taken is True
 
 
 async def _trigger(

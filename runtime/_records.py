@@ -109,11 +109,16 @@ class TimerStarted:
 
 @attrs.frozen(kw_only=True)
 class WaitStarted:
+    """``message``: a BPMN message subscription (an untargeted event goes to one of them per
+    workflow, oldest first; it also takes an event buffered with a ``ttl``). Left out of
+    equality, so journals written before it replay."""
+
     VERSION: ClassVar[int] = 1
     step: int
     type: str
     subject: str | None
     timeout_at: float | None
+    message: bool = attrs.field(default=False, eq=False)
 
 
 @attrs.frozen(kw_only=True)

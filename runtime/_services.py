@@ -33,6 +33,19 @@ class Services:
     _resuming: set[str] = attrs.field(factory=set)
     _fresh: set[str] = attrs.field(factory=set)
     _settled: dict[str, Settled] = attrs.field(factory=dict)
+    _claims: set[tuple[str, str, str]] = attrs.field(factory=set)
+
+    def claim(self, key: tuple[str, str, str]) -> bool:
+        """Reserve the event ``(source, id)`` for one message subscription of ``workflow``:
+        False if an instance of that workflow took it or is taking it. ``release`` it once the
+        taking is committed (the store then says so) or did not happen."""
+        if key in self._claims or self.store.is_correlated(*key):
+            return False
+        self._claims.add(key)
+        return True
+
+    def release(self, key: tuple[str, str, str]) -> None:
+        self._claims.discard(key)
 
     async def deliver(self, instance_id: str, record: r.Input) -> None:
         await self.system.send(instance_id, Deliver(record=record))

@@ -37,6 +37,7 @@ from ._filelock import FileLock
 from ._sqlite_check import DatabaseCorrupt, quick_check
 from ._sqlite_events import (
     events_for,
+    messages_for,
     waits_for,
     waits_of,
 )
@@ -119,6 +120,23 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (instance_id, step)
     ) WITHOUT ROWID, STRICT;
     CREATE INDEX waits_type_subject ON waits (type, subject);
+    """,
+    # 3: BPMN message subscriptions (one takes an event per workflow, oldest first), events
+    # buffered for them (expires_at, from the event's ttl), and which workflow took which.
+    """
+    ALTER TABLE waits ADD COLUMN message TEXT;
+    ALTER TABLE waits ADD COLUMN opened INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX waits_opened ON waits (opened);
+    ALTER TABLE events ADD COLUMN expires_at REAL;
+    CREATE INDEX events_buffered ON events (type, subject, expires_at)
+        WHERE expires_at IS NOT NULL;
+    CREATE TABLE correlations (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        workflow TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        PRIMARY KEY (source, id, workflow)
+    ) WITHOUT ROWID, STRICT;
     """,
 )
 """Schema migrations; `PRAGMA user_version` is how many have been applied. Append, never edit."""
@@ -331,6 +349,20 @@ class SqliteStore:
     ) -> builtins.list[EventRow]:
         self._check_open()
         return events_for(self._reader, type, subject, instance_id, since)
+
+    def is_correlated(self, source: str, id: str, workflow: str) -> bool:
+        self._check_open()
+        rows = self._reader.execute(
+            "SELECT 1 FROM correlations WHERE source = ? AND id = ? AND workflow = ?",
+            (source, id, workflow),
+        ).fetchall()
+        return bool(rows)
+
+    def messages_for(
+        self, type: str, subject: str | None, workflow: str, now: float
+    ) -> builtins.list[EventRow]:
+        self._check_open()
+        return messages_for(self._reader, type, subject, workflow, now)
 
     def has_event(self, source: str, id: str) -> bool:
         self._check_open()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import apsw
 
 from ._store import (
@@ -15,13 +17,19 @@ from ._store import (
 )
 
 SET_WAIT = (
-    "INSERT INTO waits (instance_id, step, type, subject) VALUES (?, ?, ?, ?)"
+    "INSERT INTO waits (instance_id, step, type, subject, message, opened)"
+    " VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(opened), 0) + 1 FROM waits))"
     " ON CONFLICT (instance_id, step) DO UPDATE SET type = excluded.type,"
-    " subject = excluded.subject"
+    " subject = excluded.subject, message = excluded.message"
+)
+"""A wait re-stored (its instance resumed) keeps the place in line it opened with."""
+CORRELATE = (
+    "INSERT INTO correlations (source, id, workflow, instance_id) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
 )
 CLEAR_WAIT = "DELETE FROM waits WHERE instance_id = ? AND step = ?"
 CLEAR_WAITS = "DELETE FROM waits WHERE instance_id = ?"
-_EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at"
+_EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at, expires_at"
 VALUE_ERRORS = (
     apsw.ConstraintError,
     apsw.MismatchError,
@@ -37,7 +45,7 @@ event (or append) alone and the rest of the transaction goes on."""
 def insert_event(cursor: apsw.Cursor, row: EventRow) -> StoreError | None:
     """Store one event unless its ``(source, id)`` is stored already."""
     cursor.execute(
-        f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (source, id) DO NOTHING",
         (
             row.source,
@@ -47,6 +55,7 @@ def insert_event(cursor: apsw.Cursor, row: EventRow) -> StoreError | None:
             row.instanceid,
             row.event,
             row.received_at,
+            row.expires_at,
         ),
     )
     if cursor.connection.changes() == 0:
@@ -81,27 +90,45 @@ def insert_events(cursor: apsw.Cursor, item: EventRow | EventBatch) -> StoreErro
 
 def purge_events(cursor: apsw.Cursor, purge: PurgeEvents) -> None:
     cursor.execute("DELETE FROM events WHERE received_at < ?", (purge.before,))
+    cursor.execute(
+        "DELETE FROM correlations WHERE NOT EXISTS (SELECT 1 FROM events"
+        " WHERE events.source = correlations.source AND events.id = correlations.id)"
+    )
 
 
 def waits_for(conn: apsw.Connection, type: str, subject: str | None) -> list[WaitRow]:
     # Two index searches, not `subject IS NULL OR subject = ?`: SQLite would answer that OR by
     # scanning every wait of the type, which makes each publish O(waits) with many parked.
     rows = conn.execute(
-        "SELECT instance_id, step, type, subject FROM waits WHERE type = ?1 AND subject = ?2"
+        f"SELECT {_WAIT_COLUMNS} FROM waits WHERE type = ?1 AND subject = ?2"
         " UNION ALL"
-        " SELECT instance_id, step, type, subject FROM waits WHERE type = ?1 AND subject IS NULL"
+        f" SELECT {_WAIT_COLUMNS} FROM waits WHERE type = ?1 AND subject IS NULL"
         " ORDER BY instance_id, step",
         (type, subject),
     )
-    return [WaitRow(instance_id=i, step=s, type=t, subject=subj) for i, s, t, subj in rows]
+    return [_wait_row(row) for row in rows]
 
 
 def waits_of(conn: apsw.Connection, instance_id: str) -> list[WaitRow]:
     rows = conn.execute(
-        "SELECT instance_id, step, type, subject FROM waits WHERE instance_id = ? ORDER BY step",
-        (instance_id,),
+        f"SELECT {_WAIT_COLUMNS} FROM waits WHERE instance_id = ? ORDER BY step", (instance_id,)
     )
-    return [WaitRow(instance_id=i, step=s, type=t, subject=subj) for i, s, t, subj in rows]
+    return [_wait_row(row) for row in rows]
+
+
+_WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
+
+
+def _wait_row(row: tuple[Any, ...]) -> WaitRow:
+    instance_id, step, type_, subject, message, opened = row
+    return WaitRow(
+        instance_id=instance_id,
+        step=step,
+        type=type_,
+        subject=subject,
+        message=message,
+        opened=opened,
+    )
 
 
 def events_for(
@@ -124,15 +151,33 @@ def events_for(
         " ORDER BY pos",
         bindings,
     )
-    return [
-        EventRow(
-            source=source,
-            id=id_,
-            type=type_,
-            subject=subj,
-            instanceid=target,
-            event=event,
-            received_at=received_at,
-        )
-        for _pos, source, id_, type_, subj, target, event, received_at in rows
-    ]
+    return [_event_row(row[1:]) for row in rows]
+
+
+def messages_for(
+    conn: apsw.Connection, type: str, subject: str | None, workflow: str, now: float
+) -> list[EventRow]:
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM events"
+        " WHERE type = ?1 AND subject IS ?2 AND instanceid IS NULL"
+        " AND expires_at IS NOT NULL AND expires_at >= ?4"
+        " AND NOT EXISTS (SELECT 1 FROM correlations AS c"
+        " WHERE c.source = events.source AND c.id = events.id AND c.workflow = ?3)"
+        " ORDER BY pos",
+        (type, subject, workflow, now),
+    )
+    return [_event_row(row) for row in rows]
+
+
+def _event_row(row: tuple[Any, ...]) -> EventRow:
+    source, id_, type_, subj, target, event, received_at, expires_at = row
+    return EventRow(
+        source=source,
+        id=id_,
+        type=type_,
+        subject=subj,
+        instanceid=target,
+        event=event,
+        received_at=received_at,
+        expires_at=expires_at,
+    )

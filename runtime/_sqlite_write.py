@@ -36,6 +36,7 @@ import attrs
 from ._sqlite_events import (
     CLEAR_WAIT,
     CLEAR_WAITS,
+    CORRELATE,
     SET_WAIT,
     VALUE_ERRORS,
     insert_event,
@@ -169,7 +170,8 @@ class _Batch:
     _ended: list[str] = attrs.Factory(list)
     """Instances whose summary is TERMINAL: all their timers and waits go."""
     _waits_cleared: list[tuple[str, int]] = attrs.Factory(list)
-    _waits_set: list[tuple[str, int, str, str | None]] = attrs.Factory(list)
+    _waits_set: list[tuple[str, int, str, str | None, str | None]] = attrs.Factory(list)
+    _correlated: list[tuple[str, str, str, str]] = attrs.Factory(list)
     _timers_cleared: list[tuple[str, int]] = attrs.Factory(list)
     _timers_set: list[tuple[str, int, float]] = attrs.Factory(list)
 
@@ -219,6 +221,7 @@ class _Batch:
             self._ended.append(instance_id)
         else:
             self._add_waits_and_timers(append)
+        self._correlated += [(*taken, instance_id) for taken in append.correlated]
         self._ids.add(instance_id)
         return True
 
@@ -227,7 +230,9 @@ class _Batch:
         if append.waits_cleared:
             self._waits_cleared += [(instance_id, step) for step in append.waits_cleared]
         if append.waits_set:
-            self._waits_set += [(instance_id, w.step, w.type, w.subject) for w in append.waits_set]
+            self._waits_set += [
+                (instance_id, w.step, w.type, w.subject, w.message) for w in append.waits_set
+            ]
         if append.timers_cleared:
             self._timers_cleared += [(instance_id, step) for step in append.timers_cleared]
         if append.timers_set:
@@ -254,6 +259,8 @@ class _Batch:
             cursor.executemany(_CLEAR_TIMER, self._timers_cleared)
         if self._timers_set:
             cursor.executemany(_SET_TIMER, self._timers_set)
+        if self._correlated:
+            cursor.executemany(CORRELATE, self._correlated)
         for rows in (
             self._ids,
             self._records,
@@ -264,6 +271,7 @@ class _Batch:
             self._waits_set,
             self._timers_cleared,
             self._timers_set,
+            self._correlated,
         ):
             rows.clear()
 
@@ -359,7 +367,7 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
             if append.waits_set:
                 cursor.executemany(
                     SET_WAIT,
-                    [(instance_id, w.step, w.type, w.subject) for w in append.waits_set],
+                    [(instance_id, w.step, w.type, w.subject, w.message) for w in append.waits_set],
                 )
             if append.timers_cleared:
                 cursor.executemany(_CLEAR_TIMER, [(instance_id, s) for s in append.timers_cleared])
@@ -367,6 +375,8 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
                 cursor.executemany(
                     _SET_TIMER, [(instance_id, t.step, t.fire_at) for t in append.timers_set]
                 )
+        if append.correlated:
+            cursor.executemany(CORRELATE, [(*taken, instance_id) for taken in append.correlated])
         cursor.execute("RELEASE append")
     except VALUE_ERRORS as exc:
         cursor.execute("ROLLBACK TO append")

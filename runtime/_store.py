@@ -79,6 +79,12 @@ class WaitRow:
     step: int
     type: str
     subject: str | None
+    message: str | None = None
+    """For a BPMN message subscription, its instance's workflow: an untargeted event goes to one
+    such wait per workflow, the one opened first (``opened``). None: every wait takes it."""
+    opened: int = attrs.field(default=0, eq=False)
+    """Set by the store, increasing with each wait stored: the order subscriptions opened in
+    (not part of equality: a row written is equal to the one read back)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +98,8 @@ class EventRow:
     instanceid: str | None
     event: str
     received_at: float
+    expires_at: float | None = None
+    """Until when a BPMN message subscription opened later may still take it (its ``ttl``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -134,6 +142,9 @@ class Append:
     """Event waits started by these records (upserted by step)."""
     waits_cleared: tuple[int, ...] = ()
     """Steps of this instance whose wait row is deleted; a TERMINAL summary deletes them all."""
+    correlated: tuple[tuple[str, str, str], ...] = ()
+    """``(source, id, workflow)`` of untargeted events a message subscription of this instance
+    took: no other instance of that workflow takes them."""
 
 
 Write = Append | EventRow | EventBatch | PurgeEvents
@@ -284,6 +295,18 @@ class Store(Protocol):
         """Stored events a new wait may take, in arrival order: of `type`, received at or after
         `since`, and either targeting `instance_id` or untargeted with a matching subject (any
         subject when `subject` is None)."""
+        ...
+
+    def messages_for(
+        self, type: str, subject: str | None, workflow: str, now: float
+    ) -> builtins.list[EventRow]:
+        """Untargeted events a new message subscription of `workflow` may take, in arrival
+        order: of `type` and `subject`, buffered (``expires_at`` at or after `now`) and not yet
+        taken by an instance of `workflow`."""
+        ...
+
+    def is_correlated(self, source: str, id: str, workflow: str) -> bool:
+        """Whether an instance of `workflow` took the event `(source, id)` as a message."""
         ...
 
     def has_event(self, source: str, id: str) -> bool:

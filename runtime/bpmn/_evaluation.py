@@ -95,7 +95,7 @@ class Evaluation:
                     node.id, f"the correlation key {key!r} of message {message.name!r} gave null"
                 )
             subject = value if isinstance(value, str) else json.dumps(value)
-        return self.ctx.wait_event(message.name, subject=subject)
+        return self.ctx.wait_event(message.name, subject=subject, message=True)
 
     def now(self) -> float:
         return self.ctx.now().timestamp()
