@@ -123,10 +123,16 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: BPMN message subscriptions (one takes an event per workflow, oldest first), events
     # buffered for them (expires_at, from the event's ttl), and which workflow took which.
+    # `opened` counts up in `wait_counter`, never reused when the newest wait goes, so a
+    # group written at once numbers its waits as writing its appends one by one does.
     """
     ALTER TABLE waits ADD COLUMN message TEXT;
     ALTER TABLE waits ADD COLUMN opened INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX waits_opened ON waits (opened);
+    CREATE TABLE wait_counter (last INTEGER NOT NULL) STRICT;
+    INSERT INTO wait_counter VALUES (0);
+    CREATE TRIGGER waits_opened_count AFTER INSERT ON waits
+        BEGIN UPDATE wait_counter SET last = NEW.opened; END;
     ALTER TABLE events ADD COLUMN expires_at REAL;
     CREATE INDEX events_buffered ON events (type, subject, expires_at)
         WHERE expires_at IS NOT NULL;

@@ -18,7 +18,7 @@ from ._store import (
 
 SET_WAIT = (
     "INSERT INTO waits (instance_id, step, type, subject, message, opened)"
-    " VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(opened), 0) + 1 FROM waits))"
+    " VALUES (?, ?, ?, ?, ?, (SELECT last + 1 FROM wait_counter))"
     " ON CONFLICT (instance_id, step) DO UPDATE SET type = excluded.type,"
     " subject = excluded.subject, message = excluded.message"
 )
