@@ -24,14 +24,12 @@ from ._incidents import Incident, Withdrawn
 from ._model import (
     Activity,
     BoundaryEvent,
-    BpmnError,
     ErrorEventDefinition,
     EscalationEventDefinition,
     TimerEventDefinition,
 )
 from ._multi import start_body
 from ._scope import ActiveScope
-from ._timers import parse_cycle
 from ._work import as_thrown, begin, event_data, result
 
 if TYPE_CHECKING:
@@ -148,15 +146,8 @@ async def _watch(
             inst.apply(event, {}, event_data(value), scope.variables)
             inst.spawn(scope, event.id, via=None, entered=False)
             if timer is not None:
-                if timer.kind != "cycle" or due is None:
-                    return
-                try:
-                    cycle = parse_cycle(
-                        timer.expression, scope.variables.view(), now=inst.ctx.now()
-                    )
-                    due = cycle.next_due(due, fired)
-                except BpmnError as error:
-                    raise Incident(event.id, str(error)) from None
+                if due is not None:
+                    due = inst.next_due(event, timer, scope.variables, due, fired)
                 if due is None:
                     return
     except WorkflowCancelled:

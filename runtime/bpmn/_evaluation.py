@@ -19,7 +19,7 @@ from ._feel_values import to_string
 from ._incidents import Incident
 from ._model import BpmnError, FlowNode, Message, TimerEventDefinition
 from ._scope import Variables
-from ._timers import first_due
+from ._timers import first_due, parse_cycle
 
 
 class Evaluation:
@@ -110,6 +110,24 @@ class Evaluation:
         context = variables.view().new_child(dict(local or {}))
         try:
             return first_due(definition, now=self.now(), variables=context)
+        except BpmnError as error:
+            raise Incident(node.id, str(error)) from None
+
+    def next_due(
+        self,
+        node: FlowNode,
+        definition: TimerEventDefinition,
+        variables: Variables,
+        due: float,
+        fired: int,
+    ) -> float | None:
+        """When a timer that has fired ``fired`` times, the last at ``due``, fires next:
+        None for a one-off timer or a cycle that is done."""
+        if definition.kind != "cycle":
+            return None
+        try:
+            cycle = parse_cycle(definition.expression, variables.view(), now=self.ctx.now())
+            return cycle.next_due(due, fired)
         except BpmnError as error:
             raise Incident(node.id, str(error)) from None
 

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from .._errors import WorkflowCancelled
 from ._incidents import Incident
 from ._model import (
-    BpmnError,
     ErrorEventDefinition,
     EscalationEventDefinition,
     MessageEventDefinition,
@@ -36,7 +35,6 @@ from ._model import (
     TimerEventDefinition,
 )
 from ._scope import ActiveScope
-from ._timers import parse_cycle
 from ._work import event_data
 
 if TYPE_CHECKING:
@@ -127,13 +125,8 @@ async def _watch(inst: Instance, scope: ActiveScope, sub: SubProcess, start: Sta
             if start.interrupting:
                 return
             if timer is not None:
-                if timer.kind != "cycle" or due is None:
-                    return
-                try:
-                    cycle = parse_cycle(timer.expression, scope.variables.view(), now=ctx.now())
-                    due = cycle.next_due(due, fired)
-                except BpmnError as error:
-                    raise Incident(start.id, str(error)) from None
+                if due is not None:
+                    due = inst.next_due(start, timer, scope.variables, due, fired)
                 if due is None:
                     return
     except WorkflowCancelled:
