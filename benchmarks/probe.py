@@ -57,16 +57,19 @@ async def probe(url: str, seconds: float, rate: float) -> dict[str, object]:
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     results: list[tuple[int | str, float]] = []
 
-    async def record(n: int) -> None:
-        results.append(await _one(host, port, n))
+    with _common.progress("probe starts", max(1, round(seconds * rate))) as advance:
 
-    async with trio.open_nursery() as nursery:
-        start = trio.current_time()
-        n = 0
-        while trio.current_time() - start < seconds:
-            nursery.start_soon(record, n)
-            n += 1
-            await trio.sleep_until(start + n / rate)
+        async def record(n: int) -> None:
+            results.append(await _one(host, port, n))
+            advance()
+
+        async with trio.open_nursery() as nursery:
+            start = trio.current_time()
+            n = 0
+            while trio.current_time() - start < seconds:
+                nursery.start_soon(record, n)
+                n += 1
+                await trio.sleep_until(start + n / rate)
     accepted = [elapsed for status, elapsed in results if status == 202]
     counts = collections.Counter(str(status) for status, _ in results)
     return {
