@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from runtime._journal import JournalWriter
-from runtime._sqlite import SqliteStore
-from runtime._store import Append, NewInstance, StoredRecord, Summary
+from runtime.store import Append, NewInstance, SqliteStore, StoredRecord, Summary
 
 if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
     from benchmarks import _common

@@ -2,8 +2,6 @@
 
 from ._context import Future as Future
 from ._context import WorkflowContext as WorkflowContext
-from ._database import check_database as check_database
-from ._database import open_read_only as open_read_only
 from ._definitions import ActivityDefinition as ActivityDefinition
 from ._definitions import Registry as Registry
 from ._definitions import RetryPolicy as RetryPolicy
@@ -32,7 +30,6 @@ from ._event import Event as Event
 from ._events import PublishResult as PublishResult
 from ._executor import ActivityInfo as ActivityInfo
 from ._executor import current_activity as current_activity
-from ._filelock import DatabaseLocked as DatabaseLocked
 from ._gc import tune_gc as tune_gc
 from ._instance import HistoryItem as HistoryItem
 from ._instance import Instance as Instance
@@ -43,11 +40,14 @@ from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStats as RuntimeStats
 from ._runtime import replay_report as replay_report
 from ._runtime import resume_stored as resume_stored
-from ._sqlite import SqliteStore as SqliteStore
-from ._sqlite_check import CheckReport as CheckReport
-from ._store import STATUSES as STATUSES
-from ._store import Store as Store
-from ._store import StoreError as StoreError
+from .store import STATUSES as STATUSES
+from .store import CheckReport as CheckReport
+from .store import DatabaseLocked as DatabaseLocked
+from .store import SqliteStore as SqliteStore
+from .store import Store as Store
+from .store import StoreError as StoreError
+from .store import check_database as check_database
+from .store import open_read_only as open_read_only
 
 __all__ = [
     "STATUSES",

@@ -30,7 +30,7 @@ from ._errors import (
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
 from ._services import Services
-from ._store import (
+from .store import (
     TERMINAL,
     Append,
     EventRow,

@@ -28,7 +28,7 @@ from ._errors import (
 from ._event import Event
 from ._journal import JournalFull
 from ._messages import Deliver, Reply
-from ._store import (
+from .store import (
     TERMINAL,
     DuplicateEvent,
     DuplicateEvents,

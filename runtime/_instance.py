@@ -13,7 +13,7 @@ import attrs
 
 from ._convert import loads
 from ._journal import Blocked
-from ._store import InstanceRow, Store
+from .store import InstanceRow, Store
 
 
 def _time(epoch: float) -> dt.datetime:

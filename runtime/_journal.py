@@ -33,7 +33,7 @@ import attrs
 import trio
 
 from ._errors import StorageUnavailable
-from ._store import Append, Store, StoreError, Write
+from .store import Append, Store, StoreError, Write
 
 _log = logging.getLogger("trioflow")
 

@@ -15,7 +15,7 @@ from ._convert import dumps
 from ._errors import IncidentNotFound, IncidentResolved, InstanceNotFound, InvalidInput
 from ._messages import Deliver, Reply
 from ._services import Services
-from ._store import TERMINAL
+from .store import TERMINAL
 
 
 async def resolve_incident(

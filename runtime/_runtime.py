@@ -47,9 +47,8 @@ from ._messages import Deliver, Reply, Start, Wake
 from ._resolve import resolve_incident
 from ._schedule import run_schedules
 from ._services import Services
-from ._sqlite import SqliteStore
-from ._store import STATUSES, TERMINAL, Append, InstanceRow, Store, StoreError, Summary
 from ._timers import TimerService
+from .store import STATUSES, TERMINAL, Append, InstanceRow, SqliteStore, Store, StoreError, Summary
 
 SETTLED = TERMINAL | {"suspended"}
 _log = logging.getLogger("trioflow")

@@ -15,8 +15,8 @@ from ._definitions import Registry
 from ._executor import ActivityExecutor
 from ._journal import JournalWriter
 from ._messages import Deliver
-from ._store import Store, Summary
 from ._timers import TimerService
+from .store import Store, Summary
 
 
 @attrs.define(eq=False)

@@ -19,7 +19,7 @@ from quart.wrappers import Response
 
 from api import create_app
 from runtime import Overloaded, Runtime, WorkflowContext, workflow
-from runtime._sqlite import SqliteStore
+from runtime.store import SqliteStore
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 CE_JSON = "application/cloudevents+json"

@@ -40,8 +40,7 @@ from test_replay_property import Died, DyingStore, _current_attempt, no_crash_lo
 
 from runtime import HistoryItem, Registry, Runtime, WorkflowFailed, bpmn
 from runtime._runtime import replay_report, replayed_core
-from runtime._sqlite import SqliteStore
-from runtime._store import Store, StoredRecord
+from runtime.store import SqliteStore, Store, StoredRecord
 
 T0 = 1_800_000_000.0
 LONG = 1_000_000.0  # virtual seconds: with the autojumping clock, a hang shows as a timeout

@@ -20,7 +20,7 @@ from _processes import Key, read_effects, run_until_killed
 
 from runtime import Runtime
 from runtime import _records as r
-from runtime._sqlite import SqliteStore
+from runtime.store import SqliteStore
 
 INSTANCES = 200
 KILL_AFTER_LINES = 450

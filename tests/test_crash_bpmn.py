@@ -21,7 +21,7 @@ import trio.testing
 from _processes import read_effects, run_until_killed
 
 from runtime import Event, Runtime
-from runtime._sqlite import SqliteStore
+from runtime.store import SqliteStore
 
 INSTANCES = 30
 

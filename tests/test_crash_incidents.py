@@ -12,7 +12,7 @@ import trio.testing
 from _processes import run_until_killed
 
 from runtime import Runtime
-from runtime._sqlite import SqliteStore
+from runtime.store import SqliteStore
 
 INSTANCES = 5
 

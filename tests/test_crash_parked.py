@@ -25,7 +25,7 @@ from _processes import read_effects, run_until_killed
 
 from runtime import Event, Runtime
 from runtime import _records as r
-from runtime._sqlite import SqliteStore
+from runtime.store import SqliteStore
 
 INSTANCES = 99
 

@@ -9,11 +9,11 @@ import trio
 import trio.testing
 
 from runtime._journal import JournalClosed, JournalFull, JournalWriter
-from runtime._sqlite import SqliteStore
-from runtime._store import (
+from runtime.store import (
     Append,
     NewInstance,
     SequenceConflict,
+    SqliteStore,
     Store,
     StoredRecord,
     StoreError,

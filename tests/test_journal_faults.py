@@ -19,11 +19,11 @@ import trio.testing
 
 from runtime import StorageUnavailable
 from runtime._journal import JournalWriter
-from runtime._sqlite import SqliteStore
-from runtime._store import (
+from runtime.store import (
     Append,
     EventRow,
     NewInstance,
+    SqliteStore,
     StoredRecord,
     StoreError,
     Summary,

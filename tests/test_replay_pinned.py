@@ -29,7 +29,7 @@ from test_replay_property_time import (
 )
 
 from runtime import Event, EventTimeout, Runtime, WorkflowCancelled, WorkflowContext, workflow
-from runtime._store import Append
+from runtime.store import Append
 
 # Each case is its own trio.run on an autojumping MockClock.
 pytestmark = pytest.mark.usefixtures("inline_commits")

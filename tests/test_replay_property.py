@@ -41,11 +41,11 @@ from runtime import (
     current_activity,
     workflow,
 )
-from runtime._sqlite import SqliteStore
-from runtime._store import (
+from runtime.store import (
     Append,
     DuplicateEvent,
     EventRow,
+    SqliteStore,
     StoredRecord,
     StoreError,
     Write,

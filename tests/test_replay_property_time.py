@@ -79,8 +79,7 @@ from runtime import (
     workflow,
 )
 from runtime._journal import JournalClosed
-from runtime._sqlite import SqliteStore
-from runtime._store import Append, StoredRecord, StoreError
+from runtime.store import Append, SqliteStore, StoredRecord, StoreError
 
 BASE = 1_750_000_000.0
 """The wall clock at virtual time 0 of every run."""

@@ -16,7 +16,7 @@ from test_serve import server
 from api import create_app
 from api._serve import load_app_module
 from runtime import Event, Runtime
-from runtime._sqlite import SqliteStore
+from runtime.store import SqliteStore
 
 APP = """
 from runtime import WorkflowContext, activity, workflow

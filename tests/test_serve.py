@@ -22,7 +22,8 @@ import trio
 from _damage import damage_a_journal_page
 
 from api._serve import serving_token
-from runtime._sqlite import MIGRATIONS, SqliteStore
+from runtime.store import SqliteStore
+from runtime.store._sqlite import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime._sqlite import SqliteStore
-from runtime._store import Append, NewInstance, Page, StoredRecord, Summary
+from runtime.store import Append, NewInstance, Page, SqliteStore, StoredRecord, Summary
 
 
 def created(store: SqliteStore, instance_id: str, *, updated: float, **summary: str) -> None:

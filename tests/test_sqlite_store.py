@@ -16,12 +16,10 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from runtime import _sqlite, _sqlite_write
-from runtime._filelock import DatabaseLocked
-from runtime._sqlite import MIGRATIONS, SqliteStore
-from runtime._store import (
+from runtime.store import (
     TERMINAL,
     Append,
+    DatabaseLocked,
     DuplicateEvent,
     DuplicateEvents,
     EventBatch,
@@ -31,6 +29,7 @@ from runtime._store import (
     NewInstance,
     PurgeEvents,
     SequenceConflict,
+    SqliteStore,
     StoredRecord,
     StoreError,
     Summary,
@@ -38,7 +37,10 @@ from runtime._store import (
     UnknownInstance,
     WaitRow,
     Write,
+    _sqlite,
+    _sqlite_write,
 )
+from runtime.store._sqlite import MIGRATIONS
 
 
 def record(seq: int, kind: str = "step", data: str = '{"n": 1}') -> StoredRecord:

@@ -14,14 +14,14 @@ import attrs
 import pytest
 from test_sqlite_store import append, dump, outcome, record, statements, write_one_by_one
 
-from runtime._sqlite import SqliteStore
-from runtime._store import (
+from runtime.store import (
     Append,
     DuplicateEvent,
     EventRow,
     InstanceExists,
     PurgeEvents,
     SequenceConflict,
+    SqliteStore,
     StoreError,
     Summary,
     TimerRow,

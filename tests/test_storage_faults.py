@@ -32,8 +32,7 @@ from runtime import (
     workflow,
 )
 from runtime._journal import JournalClosed
-from runtime._sqlite import SqliteStore
-from runtime._store import Append, StoreError, Write
+from runtime.store import Append, SqliteStore, StoreError, Write
 
 RUNS: collections.Counter[str] = collections.Counter()
 GATE: list[trio.Event] = []

@@ -11,8 +11,7 @@ import trio.testing
 
 from actors import RestartPolicy
 from runtime import Event, Runtime, WorkflowContext, WorkflowFailed, activity, workflow
-from runtime._sqlite import SqliteStore
-from runtime._store import Append, StoreError, Write
+from runtime.store import Append, SqliteStore, StoreError, Write
 
 
 class FlakyStore(SqliteStore):

@@ -13,8 +13,7 @@ from _ui_pages import get_page
 
 from api import create_app
 from runtime import Runtime, WorkflowContext, activity, workflow
-from runtime._sqlite import SqliteStore
-from runtime._store import StoreError, Write
+from runtime.store import SqliteStore, StoreError, Write
 
 GATE: list[trio.Event] = []
 

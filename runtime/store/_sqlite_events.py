@@ -6,7 +6,7 @@ from typing import Any
 
 import apsw
 
-from ._store import (
+from ._interface import (
     DuplicateEvent,
     DuplicateEvents,
     EventBatch,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import apsw
 import attrs
 
-from ._store import StoreError
+from ._interface import StoreError
 
 MAX_PROBLEMS = 20
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from ._store import StoreError
+from ._interface import StoreError
 
 
 class DatabaseLocked(StoreError):

@@ -33,17 +33,7 @@ from typing import Any
 import apsw
 import attrs
 
-from ._sqlite_events import (
-    CLEAR_WAIT,
-    CLEAR_WAITS,
-    CORRELATE,
-    SET_WAIT,
-    VALUE_ERRORS,
-    insert_event,
-    insert_events,
-    purge_events,
-)
-from ._store import (
+from ._interface import (
     TERMINAL,
     Append,
     EventBatch,
@@ -55,6 +45,16 @@ from ._store import (
     Summary,
     UnknownInstance,
     Write,
+)
+from ._sqlite_events import (
+    CLEAR_WAIT,
+    CLEAR_WAITS,
+    CORRELATE,
+    SET_WAIT,
+    VALUE_ERRORS,
+    insert_event,
+    insert_events,
+    purge_events,
 )
 
 LAST_SEQ = "SELECT last_seq FROM instances WHERE id = ?"

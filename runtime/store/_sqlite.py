@@ -34,15 +34,7 @@ from typing import Any, Literal
 import apsw
 
 from ._filelock import FileLock
-from ._sqlite_check import DatabaseCorrupt, quick_check
-from ._sqlite_events import (
-    events_for,
-    messages_for,
-    waits_for,
-    waits_of,
-)
-from ._sqlite_write import LAST_SEQ, write_batched, write_one_by_one
-from ._store import (
+from ._interface import (
     EventRow,
     InstanceRow,
     Page,
@@ -52,6 +44,14 @@ from ._store import (
     WaitRow,
     Write,
 )
+from ._sqlite_check import DatabaseCorrupt, quick_check
+from ._sqlite_events import (
+    events_for,
+    messages_for,
+    waits_for,
+    waits_of,
+)
+from ._sqlite_write import LAST_SEQ, write_batched, write_one_by_one
 
 _BUSY_TIMEOUT_MS = 5_000
 _MAX_SEQ = 2**63 - 1

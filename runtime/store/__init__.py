@@ -1,0 +1,57 @@
+"""Where journals live: the `Store` interface, the rows it moves, and its SQLite implementation."""
+
+from ._database import check_database as check_database
+from ._database import open_read_only as open_read_only
+from ._filelock import DatabaseLocked as DatabaseLocked
+from ._interface import STATUSES as STATUSES
+from ._interface import TERMINAL as TERMINAL
+from ._interface import Append as Append
+from ._interface import DuplicateEvent as DuplicateEvent
+from ._interface import DuplicateEvents as DuplicateEvents
+from ._interface import EventBatch as EventBatch
+from ._interface import EventRow as EventRow
+from ._interface import InstanceExists as InstanceExists
+from ._interface import InstanceRow as InstanceRow
+from ._interface import NewInstance as NewInstance
+from ._interface import Page as Page
+from ._interface import PurgeEvents as PurgeEvents
+from ._interface import SequenceConflict as SequenceConflict
+from ._interface import Store as Store
+from ._interface import StoredRecord as StoredRecord
+from ._interface import StoreError as StoreError
+from ._interface import Summary as Summary
+from ._interface import TimerRow as TimerRow
+from ._interface import UnknownInstance as UnknownInstance
+from ._interface import WaitRow as WaitRow
+from ._interface import Write as Write
+from ._sqlite import SqliteStore as SqliteStore
+from ._sqlite_check import CheckReport as CheckReport
+
+__all__ = [
+    "STATUSES",
+    "TERMINAL",
+    "Append",
+    "CheckReport",
+    "DatabaseLocked",
+    "DuplicateEvent",
+    "DuplicateEvents",
+    "EventBatch",
+    "EventRow",
+    "InstanceExists",
+    "InstanceRow",
+    "NewInstance",
+    "Page",
+    "PurgeEvents",
+    "SequenceConflict",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "StoredRecord",
+    "Summary",
+    "TimerRow",
+    "UnknownInstance",
+    "WaitRow",
+    "Write",
+    "check_database",
+    "open_read_only",
+]
