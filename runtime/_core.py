@@ -33,7 +33,8 @@ import attrs
 
 from . import _records as r
 from ._context import Future, WorkflowContext
-from ._convert import check_type, from_json_value, to_json_value
+from ._convert import check_type, dumps, from_json_value, to_json_value
+from ._decision import STALE, Commands, Decision
 from ._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
 from ._errors import (
     ActivityError,
@@ -44,6 +45,7 @@ from ._errors import (
     WorkflowCancelled,
 )
 from ._event import Event
+from .store import Summary, TimerRow, WaitRow
 
 ActivityLookup = Callable[[str], "ActivityDefinition[Any, Any] | None"]
 
@@ -129,9 +131,13 @@ class WorkflowCore:
         """What the workflow published with ``ctx.expose`` (read by ``Runtime.query``)."""
         self.consumed: set[tuple[str, str]] = set()
         """``(source, id)`` of every event this instance has taken."""
-        self.refused: InvalidInput | None = None
-        """Why the last input was not taken, when it was an event that matched a wait but
-        whose data does not fit the wait's ``data_type`` (None otherwise)."""
+        # What the input being handled sets and clears beside its outputs (see ``decide``).
+        self._refused: InvalidInput | None = None
+        self._attempts: list[r.ActivityScheduled] = []
+        self._timers_set: list[TimerRow] = []
+        self._timers_cleared: list[int] = []
+        self._waits_set: list[WaitRow] = []
+        self._waits_cleared: list[int] = []
 
     # --- what the shell asks -----------------------------------------------------
 
@@ -183,56 +189,65 @@ class WorkflowCore:
             items.append(item)
         return items
 
-    def pending(self) -> list[r.Output]:
-        """Commands still in flight, as the outputs that issued them (for recovery)."""
-        out: list[r.Output] = []
-        for n, step in sorted(self._steps.items()):
-            if isinstance(step, _ActivityStep):
-                if step.in_backoff:
-                    out.append(r.TimerStarted(step=n, fire_at=step.fire_at, purpose="retry"))
-                else:
-                    out.append(self._scheduled(n, step))
-            elif isinstance(step, _TimerStep):
-                out.append(r.TimerStarted(step=n, fire_at=step.fire_at, purpose="sleep"))
-            elif isinstance(step, _IncidentStep):
-                out.append(
-                    r.IncidentRaised(step=n, element_id=step.element_id, message=step.message)
-                )
-            else:
-                out.append(
-                    r.WaitStarted(
-                        step=n,
-                        type=step.type,
-                        subject=step.subject,
-                        timeout_at=step.timeout_at,
-                        message=step.message,
-                    )
-                )
-        return out
-
-    def wait_for(self, step: int) -> tuple[str, str | None] | None:
-        """``(type, subject)`` if ``step`` is a pending event wait."""
-        s = self._steps.get(step)
-        return (s.type, s.subject) if isinstance(s, _WaitStep) else None
-
     def is_message_wait(self, step: int) -> bool:
         """True if ``step`` is a pending BPMN message subscription."""
         s = self._steps.get(step)
         return isinstance(s, _WaitStep) and s.message
 
     def receive(self, record: r.Input, at: float) -> list[r.Output] | None:
-        """Handle one input; return the outputs to journal after it, or None if stale."""
+        """Handle one input; return the outputs to journal after it, or None if stale.
+
+        Replay needs no more than this; the shell asks ``decide`` for the whole decision.
+        """
         if self.finished:
             return None
         self.at = at
         self._out = []
-        self.refused = None
+        self._refused = None
+        self._attempts, self._timers_set, self._timers_cleared = [], [], []
+        self._waits_set, self._waits_cleared = [], []
         if not self._accept(record):
             return None
         self._run_ready()
         self._check_outcome()
         out, self._out = self._out, []
         return out
+
+    def decide(self, record: r.Input, at: float) -> Decision:
+        """Handle one input; everything it leads to: the records to journal after it, the
+        rows its append sets and clears, its summary row, and the commands to carry out."""
+        outputs = self.receive(record, at)
+        if outputs is None:
+            refused = self._refused
+            return STALE if refused is None else Decision(taken=False, refused=refused)
+        waits = tuple(self._waits_set)
+        timers = tuple(self._timers_set)
+        return Decision(
+            taken=True,
+            outputs=tuple(outputs),
+            summary=summary_of(self, at),
+            timers_set=timers,
+            timers_cleared=tuple(self._timers_cleared),
+            waits_set=waits,
+            waits_cleared=tuple(self._waits_cleared),
+            commands=Commands(activities=tuple(self._attempts), timers=timers, waits=waits),
+            finished=self.outcome is not None,
+        )
+
+    def in_flight(self) -> Commands:
+        """What an instance brought back by replay has in flight: to run and arm again."""
+        activities: list[r.ActivityScheduled] = []
+        timers: list[TimerRow] = []
+        waits: list[WaitRow] = []
+        for n, step in sorted(self._steps.items()):
+            if isinstance(step, _ActivityStep) and not step.in_backoff:
+                activities.append(self._scheduled(n, step))
+            elif isinstance(step, _WaitStep):
+                waits.append(self._wait_row(n, step))
+            fire_at = _fire_at(step)
+            if fire_at is not None:
+                timers.append(TimerRow(instance_id=self.instance_id, step=n, fire_at=fire_at))
+        return Commands(activities=tuple(activities), timers=tuple(timers), waits=tuple(waits))
 
     # --- inputs --------------------------------------------------------------------
 
@@ -266,6 +281,7 @@ class WorkflowCore:
                 self._out.append(
                     r.TimerStarted(step=record.step, fire_at=step.fire_at, purpose="retry")
                 )
+                self._set_timer(record.step, step.fire_at)
             else:
                 del self._steps[record.step]
                 step.future.set_error(
@@ -292,9 +308,9 @@ class WorkflowCore:
                     event = attrs.evolve(event, data=data)
             except InvalidInput as exc:
                 # Data that does not fit is not this wait's event: it waits on, untouched.
-                self.refused = exc
+                self._refused = exc
                 return False
-            del self._steps[record.step]
+            self._drop(record.step, step)
             self.consumed.add((event.source, event.id))
             step.future.set_result(event)
             return True
@@ -339,14 +355,15 @@ class WorkflowCore:
                 return False
             step.in_backoff = False
             step.attempt += 1
-            self._out.append(self._scheduled(n, step))
+            self._timers_cleared.append(n)
+            self._schedule(n, step)
             return True
         if isinstance(step, _TimerStep):
-            del self._steps[n]
+            self._drop(n, step)
             step.future.set_result(None)
             return True
         if isinstance(step, _WaitStep) and step.timeout_at is not None:
-            del self._steps[n]
+            self._drop(n, step)
             subject = f" with subject {step.subject!r}" if step.subject is not None else ""
             step.future.set_error(EventTimeout(f"no {step.type!r} event{subject} arrived in time"))
             return True
@@ -365,12 +382,38 @@ class WorkflowCore:
         # activity in backoff is not attempted again, a timer does not fire. Compensation
         # code starts operations of its own.
         for n in sorted(self._steps):
-            step = self._steps.pop(n)
+            step = self._steps[n]
+            self._drop(n, step)
             self._out.append(r.StepCancelled(step=n))
             step.future.set_error(WorkflowCancelled(reason))
         return True
 
     # --- commands made by WorkflowContext --------------------------------------------
+
+    def _drop(self, n: int, step: _Step) -> None:
+        """Step ``n`` ends (resolved, timed out or withdrawn): its timer and wait rows go."""
+        del self._steps[n]
+        if isinstance(step, _WaitStep):
+            self._waits_cleared.append(n)
+        if _fire_at(step) is not None:
+            self._timers_cleared.append(n)
+
+    def _set_timer(self, n: int, fire_at: float) -> None:
+        self._timers_set.append(TimerRow(instance_id=self.instance_id, step=n, fire_at=fire_at))
+
+    def _schedule(self, n: int, step: _ActivityStep) -> None:
+        command = self._scheduled(n, step)
+        self._out.append(command)
+        self._attempts.append(command)
+
+    def _wait_row(self, n: int, step: _WaitStep) -> WaitRow:
+        return WaitRow(
+            instance_id=self.instance_id,
+            step=n,
+            type=step.type,
+            subject=step.subject,
+            message=self.definition.name if step.message else None,
+        )
 
     def _new_step(self, step: _Step) -> int:
         n = self._next_step
@@ -389,7 +432,7 @@ class WorkflowCore:
         step = self._steps.get(n) if n is not None else None
         if step is None or step.future is not future:
             return False
-        del self._steps[n]  # type: ignore[arg-type]
+        self._drop(n, step)  # type: ignore[arg-type]
         self._out.append(r.StepCancelled(step=n))  # type: ignore[arg-type]
         future.set_error(StepWithdrawn(f"step {n} was withdrawn"))
         return True
@@ -410,13 +453,14 @@ class WorkflowCore:
             retry=activity.retry,
             result_type=activity.result_type,
         )
-        self._out.append(self._scheduled(self._new_step(step), step))
+        self._schedule(self._new_step(step), step)
         return future
 
     def start_timer(self, fire_at: float) -> Future[None]:
         future: Future[None] = Future()
         n = self._new_step(_TimerStep(future=future, fire_at=fire_at))
         self._out.append(r.TimerStarted(step=n, fire_at=fire_at, purpose="sleep"))
+        self._set_timer(n, fire_at)
         return future
 
     def wait_event(
@@ -445,6 +489,9 @@ class WorkflowCore:
                 step=n, type=type, subject=subject, timeout_at=timeout_at, message=message
             )
         )
+        self._waits_set.append(self._wait_row(n, step))
+        if timeout_at is not None:
+            self._set_timer(n, timeout_at)
         return future
 
     def raise_incident(self, element_id: str, message: str) -> Future[dict[str, Any]]:
@@ -554,6 +601,33 @@ class WorkflowCore:
             task.coro.close()
         self._tasks.clear()
         self._steps.clear()
+
+
+def _fire_at(step: _Step) -> float | None:
+    """When the timer of a pending step fires (a sleep, a retry backoff, a wait's timeout)."""
+    if isinstance(step, _TimerStep):
+        return step.fire_at
+    if isinstance(step, _ActivityStep):
+        return step.fire_at if step.in_backoff else None
+    if isinstance(step, _WaitStep):
+        return step.timeout_at
+    return None
+
+
+def summary_of(core: WorkflowCore, at: float) -> Summary:
+    """The summary row of an instance whose core is ``core``, as of ``at``."""
+    outcome = core.outcome
+    output = error = None
+    if isinstance(outcome, r.WorkflowCompleted):
+        output = dumps(outcome.output)
+    elif isinstance(outcome, r.WorkflowFailed):
+        error = dumps({"type": outcome.error.type, "message": outcome.error.message})
+    elif isinstance(outcome, r.WorkflowCancelled):
+        error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
+    waiting = None if outcome is not None else dumps(core.waiting_on())
+    return Summary(
+        status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
+    )
 
 
 class StepWithdrawn(Exception):

@@ -17,15 +17,10 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import (
-    WorkflowActor,
-    core_for,
-    read_journal,
-    summary_of,
-)
+from ._actor import WorkflowActor, core_for, read_journal
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
-from ._core import WorkflowCore, replay
+from ._core import WorkflowCore, replay, summary_of
 from ._definitions import Registry, WorkflowDefinition
 from ._definitions import registry as default_registry
 from ._errors import (
@@ -132,7 +127,13 @@ class Runtime:
                         )
                         await runtime._recover()
                         inner.start_soon(runtime._purge_events, event_retention)
-                        await inner.start(run_schedules, runtime, services.clock, event_retention)
+                        await inner.start(
+                            run_schedules,
+                            registry.workflows(),
+                            runtime.start,
+                            services.clock,
+                            event_retention,
+                        )
                         try:
                             yield runtime
                         except BaseException as exc:
@@ -259,14 +260,9 @@ class Runtime:
             version=definition.version,
         )
         reply = Reply()
-        self._services.expect_new(instance_id)
-        try:
-            await self._services.system.send(
-                instance_id, Start(record=record, input_text=input_text, reply=reply)
-            )
-        except BaseException:
-            self._services.take_new(instance_id)
-            raise
+        await self._services.system.send(
+            instance_id, Start(record=record, input_text=input_text, reply=reply)
+        )
         await reply.wait()
         return instance_id
 
@@ -289,13 +285,13 @@ class Runtime:
         ``InstanceNotFound`` or ``InstanceFinished`` when there is no such instance or it
         has finished; nothing is stored then.
         """
-        return await publish(self, self._services, event)
+        return await publish(self.start, self._services, event)
 
     async def publish_many(self, events: Sequence[Event]) -> builtins.list[PublishResult]:
         """Publish ``events`` all together or not at all: each is checked as ``publish``
         checks it (a bad one raises, naming ``events[i]``, and none is stored), then all
         are stored in one transaction, then each is delivered in turn."""
-        return await publish_many(self, self._services, events)
+        return await publish_many(self.start, self._services, events)
 
     async def resolve_incident(
         self, instance_id: str, incident_id: str, variables: Mapping[str, Any] | None = None
@@ -341,10 +337,9 @@ class Runtime:
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
         if (refusal := services.journal.unavailable()) is not None:
             raise refusal
-        services._resuming.add(instance_id)
-        services.system.stop(instance_id)
+        services.system.stop(instance_id)  # the next actor of it starts from its Wake
         reply = Reply()
-        await services.system.send(instance_id, Wake(reply=reply))
+        await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
 
     # --- queries --------------------------------------------------------------------------
