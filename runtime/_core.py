@@ -687,32 +687,48 @@ def _step_of(record: r.Record | None, default: int) -> int:
 
 def replay(core: WorkflowCore, journal: Iterable[tuple[r.Record, float]]) -> None:
     """Feed a recorded journal through ``core``; raise at the first divergence."""
-    expected: list[r.Output] = []
-    produced: list[r.Output] = []
-
-    def compare() -> None:
-        for i in range(max(len(expected), len(produced))):
-            want = expected[i] if i < len(expected) else None
-            got = produced[i] if i < len(produced) else None
-            if want != got:
-                step = _step_of(want, _step_of(got, core._next_step))
-                raise NonDeterminismError(
-                    step,
-                    describe(want) if want is not None else "nothing more",
-                    describe(got) if got is not None else "nothing",
-                )
-
+    replaying = Replay(core)
     for record, at in journal:
+        replaying.feed(record, at)
+    replaying.finish()
+
+
+class Replay:
+    """A recorded journal fed through a core record by record, so that a long journal can be
+    read and replayed a slice at a time; ``NonDeterminismError`` at the first divergence."""
+
+    def __init__(self, core: WorkflowCore) -> None:
+        self.core = core
+        self._expected: list[r.Output] = []
+        self._produced: list[r.Output] = []
+
+    def feed(self, record: r.Record, at: float) -> None:
         if r.is_input(record):
-            compare()
-            out = core.receive(record, at)  # type: ignore[arg-type]
+            self._compare()
+            out = self.core.receive(record, at)  # type: ignore[arg-type]
             if out is None:
                 raise NonDeterminismError(
                     _step_of(record, 0),
                     f"{r.kind_of(type(record))} to be accepted",
                     "no pending step it belongs to",
                 )
-            expected, produced = [], out
+            self._expected, self._produced = [], out
         else:
-            expected.append(record)  # type: ignore[arg-type]
-    compare()
+            self._expected.append(record)  # type: ignore[arg-type]
+
+    def finish(self) -> None:
+        """The journal ended: its last outputs must be the ones the core decided."""
+        self._compare()
+
+    def _compare(self) -> None:
+        expected, produced = self._expected, self._produced
+        for i in range(max(len(expected), len(produced))):
+            want = expected[i] if i < len(expected) else None
+            got = produced[i] if i < len(produced) else None
+            if want != got:
+                step = _step_of(want, _step_of(got, self.core._next_step))
+                raise NonDeterminismError(
+                    step,
+                    describe(want) if want is not None else "nothing more",
+                    describe(got) if got is not None else "nothing",
+                )

@@ -17,10 +17,9 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import WorkflowActor, core_for, read_journal
+from ._actor import WorkflowActor
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
-from ._core import WorkflowCore, replay, summary_of
 from ._definitions import Registry, WorkflowDefinition
 from ._definitions import registry as default_registry
 from ._errors import (
@@ -28,7 +27,6 @@ from ._errors import (
     InstanceFinished,
     InstanceNotFound,
     InvalidInput,
-    NonDeterminismError,
     NotSuspended,
     WorkflowCancelled,
     WorkflowFailed,
@@ -39,6 +37,7 @@ from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
 from ._messages import Deliver, Reply, Start, Wake
+from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
 from ._schedule import run_schedules
 from ._services import Services
@@ -465,12 +464,13 @@ class Runtime:
 
     async def query(self, instance_id: str) -> Any:
         """What the instance exposed with ``ctx.expose``, rebuilt by replaying its journal."""
-        core = replayed_core(self._registry, self._services.store, instance_id)
+        core = await replayed_core_in_slices(self._registry, self._services.store, instance_id)
+        core.close()
         return core.exposed
 
     async def replay(self, instance_id: str) -> ReplayReport:
         """Re-run the recorded journal against the current code; report the first divergence."""
-        return replay_report(self._registry, self._services.store, instance_id)
+        return await replay_report_in_slices(self._registry, self._services.store, instance_id)
 
     @property
     def resident(self) -> int:
@@ -513,65 +513,6 @@ def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> boo
         elif leaf is not error and not isinstance(leaf, trio.Cancelled):
             return False
     return True
-
-
-def _journal_core(
-    registry: Registry, store: Store, instance_id: str
-) -> tuple[WorkflowCore, builtins.list[tuple[r.Record, float]]]:
-    row = store.get(instance_id)
-    if row is None:
-        raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    journal = read_journal(store, instance_id)
-    return core_for(registry, row.workflow, instance_id, journal), journal
-
-
-def replayed_core(registry: Registry, store: Store, instance_id: str) -> WorkflowCore:
-    """A throwaway core brought up to date by replay (a divergence raises)."""
-    core, journal = _journal_core(registry, store, instance_id)
-    replay(core, journal)
-    return core
-
-
-def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayReport:
-    """Replay one instance's journal through the code in ``registry``, touching nothing."""
-    core, journal = _journal_core(registry, store, instance_id)
-    try:
-        replay(core, journal)
-    except NonDeterminismError as exc:
-        return _diverged(instance_id, len(journal), exc)
-    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
-
-
-def _diverged(instance_id: str, records: int, exc: NonDeterminismError) -> ReplayReport:
-    return ReplayReport(
-        instance_id=instance_id, records=records, ok=False, step=exc.step, divergence=str(exc)
-    )
-
-
-def resume_stored(registry: Registry, store: Store, instance_id: str, at: float) -> ReplayReport:
-    """Resume a suspended instance in ``store`` without running it: replay its journal
-    through the code in ``registry`` and, if it agrees, store the status it leads to
-    (``running`` or ``waiting``), so that the next runtime to open the store drives it.
-
-    A divergence is reported and leaves the instance suspended.
-    """
-    row = store.get(instance_id)
-    if row is None:
-        raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    if row.status != "suspended":
-        raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
-    core, journal = _journal_core(registry, store, instance_id)
-    try:
-        replay(core, journal)
-    except NonDeterminismError as exc:
-        core.close()
-        return _diverged(instance_id, len(journal), exc)
-    summary = summary_of(core, at)
-    core.close()
-    (refused,) = store.write([Append(instance_id=instance_id, records=(), summary=summary)])
-    if refused is not None:
-        raise refused
-    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
 
 
 def instance_id_problem(instance_id: str) -> str | None:

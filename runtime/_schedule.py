@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 import trio
 
@@ -34,7 +34,7 @@ def scheduled_instance_id(definition: WorkflowDefinition, due: float) -> str:
 
 
 async def run_schedules(
-    workflows: Sequence[WorkflowDefinition],
+    workflows: Iterable[WorkflowDefinition],
     start: StartInstance,
     clock: WallClock,
     lookback: float,
