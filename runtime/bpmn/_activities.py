@@ -15,7 +15,7 @@ body (``_multi``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._context import Future
 from .._errors import WorkflowCancelled
@@ -29,14 +29,12 @@ from ._model import (
     TimerEventDefinition,
 )
 from ._multi import start_body
+from ._running import Running
 from ._scope import ActiveScope
 from ._work import as_thrown, begin, event_data, result
 
-if TYPE_CHECKING:
-    from ._interpreter import Instance
 
-
-async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Activity) -> str:
+async def run_activity(inst: Running, scope: ActiveScope, token: int, node: Activity) -> str:
     """Run ``node`` to its end; return the element to leave from (it, or a boundary event)."""
     variables = scope.variables
     local = {} if node.loop is not None else inst.inputs(node, variables)
@@ -106,7 +104,7 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
     return node.id
 
 
-def _catching(inst: Instance, node: Activity, code: str) -> BoundaryEvent | None:
+def _catching(inst: Running, node: Activity, code: str) -> BoundaryEvent | None:
     """The error boundary event for ``code``: one naming it, else a catch-all one."""
     catch_all = None
     for event in inst.process.boundary_events_of(node.id):
@@ -119,7 +117,7 @@ def _catching(inst: Instance, node: Activity, code: str) -> BoundaryEvent | None
 
 
 async def _watch(
-    inst: Instance,
+    inst: Running,
     scope: ActiveScope,
     event: BoundaryEvent,
     local: dict[str, Any],

@@ -17,14 +17,10 @@ contrast, fails the instance when nothing catches it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._event_sub import catching, start_event_subprocess
 from ._model import BoundaryEvent, EscalationEventDefinition
+from ._running import Running
 from ._scope import ActiveScope
-
-if TYPE_CHECKING:
-    from ._interpreter import Instance
 
 
 class Escalated(Exception):
@@ -35,7 +31,7 @@ class Escalated(Exception):
         super().__init__(f"escalation caught by {boundary_id!r}")
 
 
-def escalate(inst: Instance, scope: ActiveScope, code: str) -> bool:
+def escalate(inst: Running, scope: ActiveScope, code: str) -> bool:
     """Raise the escalation ``code`` from ``scope``; True when an interrupting catcher
     stopped the thrower's level (the thrower must stop), False when it goes on."""
     level = scope
@@ -57,7 +53,7 @@ def escalate(inst: Instance, scope: ActiveScope, code: str) -> bool:
         level = level.parent
 
 
-def _boundary(inst: Instance, activity_id: str, code: str) -> BoundaryEvent | None:
+def _boundary(inst: Running, activity_id: str, code: str) -> BoundaryEvent | None:
     catch_all = None
     for event in inst.process.boundary_events_of(activity_id):
         if isinstance(event.trigger, EscalationEventDefinition):

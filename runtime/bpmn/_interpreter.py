@@ -48,13 +48,12 @@ published with ``ctx.expose`` after every change for ``Runtime.query``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
 from ._activities import run_activity
 from ._escalation import escalate
-from ._evaluation import Evaluation
 from ._event_sub import catch_error, watch_event_subprocesses
 from ._feel import evaluate_condition
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
@@ -79,22 +78,19 @@ from ._model import (
     TerminateEventDefinition,
     TimerEventDefinition,
 )
+from ._running import Loaded, Running
 from ._scope import ActiveScope, Graph, Variables, is_join
 from ._work import as_thrown, event_data, result, start_job
 
-if TYPE_CHECKING:
-    from ._load import LoadedProcess
 
-
-class Instance(Evaluation):
+class Instance(Running):
     """The state of one process instance and the walk of its tokens."""
 
-    def __init__(
-        self, ctx: WorkflowContext, loaded: LoadedProcess, variables: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, ctx: WorkflowContext, loaded: Loaded, variables: Mapping[str, Any]) -> None:
         self.ctx = ctx
         self.loaded = loaded
         self.process = loaded.process
+        self.registry = loaded.registry
         self.variables: dict[str, Any] = dict(variables)
         self.tasks: dict[str, dict[str, Any]] = {}
         self._scopes: list[ActiveScope] = []
