@@ -132,3 +132,18 @@ def test_no_import_cycles() -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_errors_spell_their_http_status_one_way() -> None:
+    """An error's HTTP status is ``http_status`` (as in the access log's field); the API reads
+    only that name, so an error spelling it otherwise would be answered 500."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for folder in OURS
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Name | ast.Attribute)
+        and (node.id if isinstance(node, ast.Name) else node.attr) != "http_status"
+        and (node.id if isinstance(node, ast.Name) else node.attr).endswith("status_hint")
+    ]
+    assert found == []

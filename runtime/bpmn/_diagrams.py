@@ -14,7 +14,7 @@ from ._svg import render
 class DiagramNotFound(TrioflowError, LookupError):
     """There is no diagram to draw: not a BPMN workflow, or a process without BPMNDI."""
 
-    status_hint = 404
+    http_status = 404
 
 
 def _render(loaded: LoadedProcess, **marks: list[str]) -> str:

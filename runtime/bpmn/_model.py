@@ -24,7 +24,7 @@ T = TypeVar("T")
 class BpmnError(TrioflowError, ValueError):
     """A BPMN file, expression or timer was rejected; ``problems`` lists every reason found."""
 
-    status_hint = 400
+    http_status = 400
 
     def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
