@@ -1,5 +1,6 @@
 """What the crash tests share: the side-effect file their workers write, and a child process
-that is SIGKILLed once it has got far enough.
+that is SIGKILLed once it has got far enough, and the workers' way of getting there: wait until
+their instances reach a status, say so on stdout, and idle until the kill.
 
 Activities in a worker record each run as one line ``<instance id> <name> <pid>`` in the effects
 file; the pid tells the killed child's runs from the runs after recovery in the test's process.
@@ -17,9 +18,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import attrs
 import trio
+
+from runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
 Key = tuple[str, str]  # (instance id, activity or step name)
@@ -100,3 +104,19 @@ async def run_until_killed(
             output += await process.stdout.receive_some()
     assert process.returncode == -signal.SIGKILL, await trio.Path(stderr_path).read_text()
     return Killed(pid=process.pid, killed_at=killed_at, output=output)
+
+
+async def until_all(rt: Runtime, instance_ids: Sequence[str], status: str) -> None:
+    """Return once every one of ``instance_ids`` has ``status`` in its summary row."""
+    # Polling the summary rows: a status is a state of the store, which is what we promise.
+    while True:
+        statuses = [(await rt.get(i)).status for i in instance_ids]
+        if all(s == status for s in statuses):
+            return
+        await trio.sleep(0.01)
+
+
+async def ready_for_the_kill(line: str) -> NoReturn:
+    """Tell the test (``run_until_killed``'s ``ready``) that it may kill this worker now."""
+    print(line, flush=True)
+    await trio.sleep_forever()
