@@ -17,7 +17,7 @@ import attrs
 from . import _records as r
 from ._convert import dumps, loads
 from ._core import WorkflowCore, replay, summary_of
-from ._decision import Commands, Decision
+from ._decision import Decision
 from ._definitions import Registry
 from ._errors import (
     InstanceConflict,
@@ -103,7 +103,7 @@ class WorkflowActor:
         # fired while the instance was suspended) fires again; a pending one is not doubled,
         # and an attempt the executor still runs is not started twice.
         in_flight = core.in_flight()
-        self._arm(in_flight)
+        self._arm(in_flight.activities, in_flight.timers)
         # An event may have been stored but not delivered before a crash or while suspended.
         await self._take_stored_events(core, in_flight.waits)
 
@@ -175,7 +175,7 @@ class WorkflowActor:
         self._core, self._workflow, self._created_at = core, record.workflow, at
         message.reply.set(True)
         self._carry_out(decision)
-        await self._take_stored_events(core, decision.commands.waits)
+        await self._take_stored_events(core, decision.waits_set)
 
     async def _deliver(self, message: Deliver) -> None:
         core = self._core
@@ -225,7 +225,7 @@ class WorkflowActor:
         if message.reply is not None:
             message.reply.set(True)
         self._carry_out(decision)
-        await self._take_stored_events(core, decision.commands.waits)
+        await self._take_stored_events(core, decision.waits_set)
 
     async def _take_stored_events(self, core: WorkflowCore, new: tuple[WaitRow, ...]) -> None:
         """A new wait first takes a matching event that arrived before it (not yet consumed);
@@ -252,7 +252,7 @@ class WorkflowActor:
                     if key is not None:
                         self._services.release(key)
                 self._carry_out(decision)
-                waits += decision.commands.waits
+                waits += decision.waits_set
                 break
 
     def _stored_for(self, core: WorkflowCore, wait: WaitRow) -> list[EventRow]:
@@ -376,19 +376,21 @@ class WorkflowActor:
     # --- commands ---------------------------------------------------------------------
 
     def _carry_out(self, decision: Decision) -> None:
-        self._arm(decision.commands)
+        self._arm(decision.activities, decision.timers_set)
         if decision.finished:
             self._services.instance_settled(self._id, self._last_summary)
             # Nothing more will happen to it: free its memory now rather than when the
             # resident limit forces it (a late message rehydrates it from its row).
             self._services.system.stop(self._id)
 
-    def _arm(self, commands: Commands) -> None:
+    def _arm(
+        self, activities: tuple[r.ActivityScheduled, ...], timers: tuple[TimerRow, ...]
+    ) -> None:
         """Hand the commands to the services that carry them out."""
         services = self._services
-        for activity in commands.activities:
+        for activity in activities:
             services.executor.submit(self._id, activity)
-        for timer in commands.timers:
+        for timer in timers:
             services.timers.schedule(self._id, timer.step, timer.fire_at)
 
 

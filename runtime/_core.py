@@ -220,17 +220,15 @@ class WorkflowCore:
         if outputs is None:
             refused = self._refused
             return STALE if refused is None else Decision(taken=False, refused=refused)
-        waits = tuple(self._waits_set)
-        timers = tuple(self._timers_set)
         return Decision(
             taken=True,
             outputs=tuple(outputs),
             summary=summary_of(self, at),
-            timers_set=timers,
+            timers_set=tuple(self._timers_set),
             timers_cleared=tuple(self._timers_cleared),
-            waits_set=waits,
+            waits_set=tuple(self._waits_set),
             waits_cleared=tuple(self._waits_cleared),
-            commands=Commands(activities=tuple(self._attempts), timers=timers, waits=waits),
+            activities=tuple(self._attempts),
             finished=self.outcome is not None,
         )
 

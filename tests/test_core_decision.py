@@ -43,7 +43,6 @@ def test_a_start_names_its_wait_and_timeout_rows_and_arms_them() -> None:
         summary=Summary(status="waiting", waiting_on=waiting_on, updated_at=100.0),
         waits_set=(wait,),
         timers_set=(timeout,),
-        commands=Commands(timers=(timeout,), waits=(wait,)),
     )
 
 
