@@ -16,7 +16,7 @@ import attrs
 
 from . import _records as r
 from ._convert import dumps, loads
-from ._core import WorkflowCore, replay, summary_of
+from ._core import WorkflowCore, summary_of
 from ._decision import Decision
 from ._definitions import Registry
 from ._errors import (
@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
+from ._replay import replay
 from ._services import Services
 from .store import (
     TERMINAL,

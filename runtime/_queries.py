@@ -17,10 +17,11 @@ import trio
 
 from . import _records as r
 from ._actor import core_for
-from ._core import Replay, WorkflowCore, summary_of
+from ._core import WorkflowCore, summary_of
 from ._definitions import Registry
 from ._errors import InstanceNotFound, NonDeterminismError, NotSuspended
 from ._instance import ReplayReport
+from ._replay import Replay
 from .store import Append, Store
 
 SLICE = 1000

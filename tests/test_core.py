@@ -8,10 +8,11 @@ import attrs
 import pytest
 
 from runtime import _records as r
-from runtime._core import WorkflowCore, replay
+from runtime._core import WorkflowCore
 from runtime._decision import Commands
 from runtime._definitions import RetryPolicy, activity, workflow
 from runtime._errors import ActivityError, NonDeterminismError, UnsupportedAwait
+from runtime._replay import replay
 from runtime.store import TimerRow
 
 

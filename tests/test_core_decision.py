@@ -8,9 +8,10 @@ from typing import Any
 import attrs
 
 from runtime import _records as r
-from runtime._core import WorkflowCore, replay
+from runtime._core import WorkflowCore
 from runtime._decision import STALE, Commands, Decision
 from runtime._definitions import RetryPolicy, activity, workflow
+from runtime._replay import replay
 from runtime.store import Summary, TimerRow, WaitRow
 
 
