@@ -7,7 +7,6 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -34,35 +33,20 @@ from ._errors import (
 from ._event import Event
 from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
-from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
-from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
+from ._ids import instance_id_problem, new_instance_id
+from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
+from ._journal import JournalClosed, JournalFull, JournalWriter
+from ._listing import RuntimeStats, instance_of, instance_page, status_counts, stored_counts
 from ._messages import Deliver, Reply, Start, Wake
 from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
-from .store import STATUSES, TERMINAL, Append, InstanceRow, SqliteStore, Store, StoreError, Summary
+from .store import TERMINAL, Append, InstanceRow, SqliteStore, Store, StoreError, Summary
 
 SETTLED = TERMINAL | {"suspended"}
 _log = logging.getLogger("trioflow")
-
-
-@attrs.frozen(kw_only=True)
-class RuntimeStats:
-    """A snapshot for metrics: instance counts come from the store, the rest from this process."""
-
-    instances: Mapping[str, int]
-    """Instances by status (every instance ever started is counted under one)."""
-    journal: JournalStats
-    journal_queued: int
-    mailbox_depth: int
-    resident: int
-    activities_completed: int
-    activities_failed: int
-    activities_in_flight: int
-    storage_failure: str | None = None
-    """Why the store fails every journal transaction now (retried); None while it writes."""
 
 
 @attrs.define(eq=False)
@@ -234,7 +218,7 @@ class Runtime:
         definition = self._registry.workflow(name)
         json_input, input_text = self._check_input(definition, input)
         if instance_id is None:
-            instance_id = _new_instance_id()
+            instance_id = new_instance_id()
         elif problem := instance_id_problem(instance_id):
             raise InvalidInput([f"instance_id: {problem}"])
         else:
@@ -349,16 +333,8 @@ class Runtime:
             raise InstanceNotFound(f"no instance has id {instance_id!r}")
         return row
 
-    def _instance(self, row: InstanceRow) -> Instance:
-        """The stored row with what only this process knows laid over it: ``blocked``."""
-        blocked = self._services.journal.blocked
-        if not blocked:
-            return Instance.from_row(row)
-        reason = blocked.get(row.id)
-        return Instance.from_row(row, None if reason is None else (reason.reason, reason.since))
-
     async def get(self, instance_id: str) -> Instance:
-        return self._instance(self._row(instance_id))
+        return instance_of(self._row(instance_id), self._services.journal.blocked)
 
     async def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to finish and return its output.
@@ -416,14 +392,9 @@ class Runtime:
         the instances whose id starts with it. ``blocked`` instances (known to this process
         only) are listed in creation order. An unknown ``status`` or ``order`` is a
         ``ValueError`` naming the ones there are."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-        blocked = self._services.journal.blocked
-        if status == "blocked":  # known in memory only: in creation order, whatever `order`
-            if id_prefix:
-                blocked = {k: v for k, v in blocked.items() if k.startswith(id_prefix)}
-            return blocked_page(self._services.store, blocked, workflow, limit, cursor)
-        page = self._services.store.list(
+        return instance_page(
+            self._services.store,
+            self._services.journal.blocked,
             status=status,
             workflow=workflow,
             limit=limit,
@@ -431,10 +402,6 @@ class Runtime:
             id_prefix=id_prefix,
             order=order,
         )
-        items = tuple(self._instance(row) for row in page.items)
-        if blocked and status is not None:  # a blocked instance is listed as blocked only
-            items = tuple(i for i in items if i.status == status)
-        return InstancePage(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor)
 
     async def counts(
         self, *, workflow: str | None = None, id_prefix: str | None = None
@@ -442,18 +409,10 @@ class Runtime:
         """How many instances there are in each of ``STATUSES`` (0 included), of one
         ``workflow`` and with ids starting with ``id_prefix`` when those are given.
         A ``blocked`` instance counts as blocked only (not in its stored status)."""
-        store = self._services.store
-        counts = store.counts_by_status(workflow=workflow, id_prefix=id_prefix)
-        counts = {status: counts.get(status, 0) for status in STATUSES}
-        for instance_id in self._services.journal.blocked:
-            row = store.get(instance_id)
-            if row is None or (workflow is not None and row.workflow != workflow):
-                continue
-            if id_prefix and not instance_id.startswith(id_prefix):
-                continue
-            counts[row.status] -= 1
-            counts["blocked"] += 1
-        return counts
+        services = self._services
+        return status_counts(
+            services.store, services.journal.blocked, workflow=workflow, id_prefix=id_prefix
+        )
 
     async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
         self._row(instance_id)
@@ -480,16 +439,8 @@ class Runtime:
     def stats(self) -> RuntimeStats:
         """Counters and gauges for metrics: one count-by-status query, the rest from memory."""
         services = self._services
-        instances = services.store.counts_by_status()
-        if services.journal.blocked:
-            instances = dict(instances)
-            for instance_id in services.journal.blocked:
-                row = services.store.get(instance_id)
-                if row is not None:
-                    instances[row.status] -= 1
-                    instances["blocked"] = instances.get("blocked", 0) + 1
         return RuntimeStats(
-            instances=instances,
+            instances=stored_counts(services.store, services.journal.blocked),
             journal=services.journal.stats,
             journal_queued=services.journal.queued,
             mailbox_depth=services.system.mailbox_depth,
@@ -513,25 +464,3 @@ def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> boo
         elif leaf is not error and not isinstance(leaf, trio.Cancelled):
             return False
     return True
-
-
-def instance_id_problem(instance_id: str) -> str | None:
-    """What is wrong with a caller's instance id, if anything: it must be 1 to 200
-    characters and name one path segment of a URL (``/instances/{id}``)."""
-    if not instance_id or len(instance_id) > 200:
-        return "must be 1 to 200 characters"
-    if "/" in instance_id:
-        return "must not contain '/' (it names one segment of a URL path)"
-    if instance_id in (".", ".."):
-        return "must not be '.' or '..' (a URL path would drop it)"
-    return None
-
-
-def _new_instance_id() -> str:
-    """A UUIDv7-style hex id: time-ordered, so new instances' rows and journal records land
-    at the end of their B-trees instead of all over them (fewer pages touched per commit)."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis & (2**48 - 1)) << 80 | random.getrandbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value).hex
