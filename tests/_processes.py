@@ -22,6 +22,7 @@ from typing import NoReturn
 
 import attrs
 import trio
+import trio.testing
 
 from runtime import Runtime
 
@@ -68,12 +69,32 @@ async def run_until_killed(
     ready: bytes,
     timeout: float,
     until: Callable[[], bool] = lambda: True,
+    clock: trio.testing.MockClock | None = None,
 ) -> Killed:
     """Run the Python `script` with `args` in a child process that imports from this repository,
     and SIGKILL it once it has printed `ready` and `until()` holds; fail after `timeout` seconds.
 
-    The child's stderr goes to `stderr_path`, and is the message of a failure.
+    The child's stderr goes to `stderr_path`, and is the message of a failure. A test on a mock
+    `clock` has it run at real speed while the child runs (the timeout is real seconds) and
+    stand still again once the child is dead.
     """
+    if clock is None:
+        return await _run_until_killed(script, args, stderr_path, ready, timeout, until)
+    clock.rate = 1.0
+    try:
+        return await _run_until_killed(script, args, stderr_path, ready, timeout, until)
+    finally:
+        clock.rate = 0.0
+
+
+async def _run_until_killed(
+    script: str,
+    args: Sequence[str],
+    stderr_path: Path,
+    ready: bytes,
+    timeout: float,
+    until: Callable[[], bool],
+) -> Killed:
     paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     with stderr_path.open("wb") as stderr:
