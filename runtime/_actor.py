@@ -18,11 +18,9 @@ from . import _records as r
 from ._convert import dumps, loads
 from ._core import WorkflowCore, summary_of
 from ._decision import Decision
-from ._definitions import Registry
 from ._errors import (
     InstanceConflict,
     InstanceFinished,
-    NonDeterminismError,
     Overloaded,
     StorageUnavailable,
     TrioflowError,
@@ -30,7 +28,7 @@ from ._errors import (
 )
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
-from ._replay import replay
+from ._replay import in_slices, replay_stored
 from ._services import Services
 from .store import (
     TERMINAL,
@@ -38,7 +36,6 @@ from .store import (
     EventRow,
     InstanceExists,
     NewInstance,
-    Store,
     StoredRecord,
     Summary,
     TimerRow,
@@ -76,9 +73,11 @@ class WorkflowActor:
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
-        journal = read_journal(services.store, self._id)
         try:
-            core = core_for(services.registry, row.workflow, self._id, journal)
+            # A slice of the journal at a time: a long one does not hold the event loop.
+            core, divergence = await in_slices(
+                replay_stored(services.registry, services.store, row)
+            )
         except WorkflowNotFound:
             # Another deployment's workflow: leave its instance as it is for a process
             # that has the code, rather than marking it suspended.
@@ -86,10 +85,9 @@ class WorkflowActor:
                 "instance %s runs unknown workflow %r; not driving it", self._id, row.workflow
             )
             return
-        try:
-            replay(core, journal)
-        except NonDeterminismError as exc:
-            await self._suspend(exc)
+        if divergence is not None:
+            core.close()
+            await self._suspend(divergence)
             return
         if resuming:
             # Before anything is re-armed: a resume the store cannot take leaves it suspended.
@@ -396,23 +394,3 @@ class WorkflowActor:
 
 
 ActorFactory = Callable[[str], WorkflowActor]
-
-
-def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:
-    """An instance's journal, decoded, with each record's time."""
-    return [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id)]
-
-
-def core_for(
-    registry: Registry, workflow: str, instance_id: str, journal: list[tuple[r.Record, float]]
-) -> WorkflowCore:
-    """A fresh core for the definition version that ``journal`` started with."""
-    definition = registry.workflow(workflow, started_version(journal))
-    return WorkflowCore(definition, instance_id, registry.activity)
-
-
-def started_version(journal: list[tuple[r.Record, float]]) -> str | None:
-    """The definition version an instance started with (None for unversioned code)."""
-    if journal and isinstance(journal[0][0], r.WorkflowStarted):
-        return journal[0][0].version
-    return None

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 from runtime import Registry, Runtime, WorkflowContext, replay_report, workflow
 from runtime import _records as r
 from runtime._core import WorkflowCore, summary_of
-from runtime._queries import SLICE
+from runtime._replay import SLICE
 from runtime.store import Append, NewInstance, SqliteStore, StoredRecord
 
 TICKS = 20_000  # a start, 20,000 sleeps (two records each) and the outcome: 40,002 records
@@ -25,18 +26,18 @@ async def long_runner(ctx: WorkflowContext) -> int:
     return TICKS
 
 
-def write_long_journal(path: Path) -> int:
-    """A finished instance of ``long_runner`` with its whole journal, written straight into
-    the store (running 20,000 sleeps through a runtime would take minutes)."""
+def write_long_journal(path: Path, fired: int = TICKS) -> int:
+    """An instance of ``long_runner`` whose first ``fired`` sleeps are over (all of them: it
+    has finished), written straight into the store (running 20,000 sleeps through a runtime
+    would take minutes)."""
     core = WorkflowCore(long_runner, "long")
     journal: list[r.Record] = []
     for record in [r.WorkflowStarted(workflow="long_runner", input=None, seed=1)] + [
-        r.TimerFired(step=n) for n in range(1, TICKS + 1)
+        r.TimerFired(step=n) for n in range(1, fired + 1)
     ]:
         outputs = core.receive(record, 0.0)
         assert outputs is not None
         journal += [record, *outputs]
-    assert core.status == "completed"
     stored = [
         StoredRecord(seq=seq, kind=kind, version=version, at=0.0, data=data)
         for seq, (kind, version, data) in enumerate(map(r.encode, journal), start=1)
@@ -93,3 +94,18 @@ def test_a_replay_report_outside_a_runtime_reads_every_slice(tmp_path: Path) -> 
     with SqliteStore(path, read_only=True) as store:
         report = replay_report(registry, store, "long")
     assert report.ok and report.records == records
+
+
+async def test_an_unfinished_instance_with_a_long_journal_recovers_and_goes_on(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "long.db"
+    records = write_long_journal(path, fired=TICKS - 1)
+    assert records > 2 * SLICE  # its actor replays it a slice at a time
+    registry = Registry()
+    registry.add_workflow(long_runner)
+    async with Runtime.open(str(path), registry=registry) as rt:
+        assert await rt.result("long") == TICKS  # its last sleep (long due) was armed again
+        assert await rt.query("long") == {"ticks": TICKS}
+        report = await rt.replay("long")
+    assert report.ok and report.records == records + 2  # the last firing and the outcome
