@@ -293,6 +293,7 @@ def _document(instance: Instance) -> dict[str, Any]:
     return {
         "id": instance.id,
         "workflow": instance.workflow,
+        "parent_id": instance.parent_id,
         "status": instance.status,
         "input": instance.input,
         "output": instance.output,

@@ -127,6 +127,7 @@ KNOWN_CYCLES = [
     # The BPMN interpreter, its loader and the modules it hands its Instance to.
     [
         "runtime.bpmn._activities",
+        "runtime.bpmn._call",
         "runtime.bpmn._escalation",
         "runtime.bpmn._event_sub",
         "runtime.bpmn._interpreter",

@@ -82,6 +82,14 @@ class EscalationDeclaration:
 
 
 @attrs.frozen(kw_only=True)
+class Signal:
+    """A ``<signal>``: broadcast to every instance waiting for ``name`` when thrown."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen(kw_only=True)
 class VariableMapping:
     """One ``zeebe:input`` or ``zeebe:output``: evaluate ``source`` (FEEL), store as ``target``."""
 
@@ -139,6 +147,13 @@ class TerminateEventDefinition:
     pass
 
 
+@attrs.frozen(kw_only=True)
+class SignalEventDefinition:
+    """Thrown: the signal broadcast. Caught: the signal waited for."""
+
+    signal: Signal
+
+
 EventDefinition: TypeAlias = (
     MessageEventDefinition
     | TimerEventDefinition
@@ -146,6 +161,7 @@ EventDefinition: TypeAlias = (
     | EscalationEventDefinition
     | LinkEventDefinition
     | TerminateEventDefinition
+    | SignalEventDefinition
 )
 
 
@@ -370,6 +386,22 @@ class SubProcess(Activity):
 
 
 @attrs.frozen(kw_only=True)
+class CallActivity(Activity):
+    """Starts an instance of another process (``zeebe:calledElement``) and waits for it.
+
+    ``process_id`` is the called process's id, or FEEL after ``=`` evaluated per call.
+    The child gets every variable the call activity sees (``propagate_parent``, else
+    only its input mappings); when it completes, all of its variables come back
+    (``propagate_child``), through the output mappings when there are some.
+    """
+
+    kind: ClassVar[str] = "callActivity"
+    process_id: str
+    propagate_child: bool = True
+    propagate_parent: bool = True
+
+
+@attrs.frozen(kw_only=True)
 class Gateway(FlowNode):
     kind: ClassVar[str] = "gateway"
 
@@ -541,6 +573,9 @@ class Definitions:
     messages: Mapping[str, Message] = _map_field()
     errors: Mapping[str, ErrorDeclaration] = _map_field()
     escalations: Mapping[str, EscalationDeclaration] = _map_field()
+    signals: Mapping[str, Signal] = _map_field()
+    message_flows: frozenset[str] = frozenset()
+    """Ids of the collaboration's message flows (drawn between pools, never run)."""
     participants: Mapping[str, Participant] = _map_field()
     diagrams: tuple[Diagram, ...] = ()
 

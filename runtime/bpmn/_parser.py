@@ -38,6 +38,7 @@ from ._model import (
     BoundaryEvent,
     BpmnError,
     BusinessRuleTask,
+    CallActivity,
     Definitions,
     Diagram,
     EndEvent,
@@ -74,7 +75,7 @@ _NODE_CLASSES: dict[str, type[FlowNode]] = {
     for cls in (
         StartEvent, EndEvent, IntermediateCatchEvent, IntermediateThrowEvent, BoundaryEvent,
         Task, ManualTask, ServiceTask, SendTask, ScriptTask, BusinessRuleTask, UserTask,
-        ReceiveTask, SubProcess,
+        ReceiveTask, SubProcess, CallActivity,
         ExclusiveGateway, InclusiveGateway, ParallelGateway, EventBasedGateway,
     )
 }  # fmt: skip
@@ -86,7 +87,6 @@ _DATA = frozenset({"dataObject", "dataObjectReference", "dataStoreReference", "p
 _DATA_CHILDREN = frozenset({"dataInputAssociation", "dataOutputAssociation", "property"})
 _ROOT_DECLARATIONS = frozenset(
     {
-        "signal",
         "itemDefinition",
         "category",
         "documentation",
@@ -128,6 +128,7 @@ class _Scope:
 class _Parser(EventReader):
     def __init__(self, data: bytes, lines: dict[ET.Element, int]) -> None:
         super().__init__(lines)
+        self.message_flows: set[str] = set()
         self.version = hashlib.sha256(data).hexdigest()
 
     # --- the file -------------------------------------------------------------------
@@ -150,6 +151,8 @@ class _Parser(EventReader):
                     name=child.get("name"),
                     escalation_code=child.get("escalationCode"),
                 )
+            elif child.tag == q(MODEL, "signal"):
+                self.signal(child)
             elif child.tag == q(MODEL, "error"):
                 error_id = child.get("id", "")
                 self.errors[error_id] = ErrorDeclaration(
@@ -177,6 +180,7 @@ class _Parser(EventReader):
                 "message",
                 "error",
                 "escalation",
+                "signal",
                 *_ROOT_DECLARATIONS,
             }:
                 self.unsupported(child)
@@ -197,6 +201,8 @@ class _Parser(EventReader):
             messages=self.messages,
             errors=self.errors,
             escalations=self.escalations,
+            signals=self.signals,
+            message_flows=frozenset(self.message_flows),
             participants=participants,
             diagrams=tuple(diagrams),
         )
@@ -225,6 +231,8 @@ class _Parser(EventReader):
                     process_id=child.get("processRef"),
                 )
                 yield participant.id, participant
+            elif namespace == MODEL and name == "messageFlow":
+                self.message_flows.add(child.get("id", ""))
             elif namespace != MODEL or name not in {"messageFlow", *_ARTIFACTS, *NODE_CHILDREN}:
                 self.unsupported(child)
 
@@ -362,6 +370,45 @@ class _Parser(EventReader):
             elements=elements, flows=flows, start_events=starts, link_catches=link_catches
         )
 
+    def called_element(
+        self, extensions: dict[str, ET.Element], node_id: str
+    ) -> dict[str, Any] | None:
+        """A call activity's ``zeebe:calledElement``: the process to call and what
+        variables go to it and come back; None after a problem."""
+        called = extensions.get("calledElement")
+        process_id = "" if called is None else (called.get("processId") or "").strip()
+        if not process_id:
+            self.problem(
+                f"call activity {node_id!r} needs a zeebe:calledElement with a processId "
+                "(the id of the process it starts, or a FEEL expression after '=')"
+            )
+            return None
+        if process_id.startswith("="):
+            self.check_expression(node_id, "processId", process_id)
+        fields: dict[str, Any] = {"process_id": process_id}
+        assert called is not None
+        for attribute, field in (
+            ("propagateAllChildVariables", "propagate_child"),
+            ("propagateAllParentVariables", "propagate_parent"),
+        ):
+            text = called.get(attribute)
+            if text is None:
+                continue
+            if text.strip().lower() not in _TRUTH:
+                self.problem(
+                    f"call activity {node_id!r} has {attribute}={text!r}; it must be true or false"
+                )
+                return None
+            fields[field] = _TRUTH[text.strip().lower()]
+        for attribute in ("bindingType", "versionTag"):
+            if called.get(attribute) not in (None, "latest"):
+                self.problem(
+                    f"call activity {node_id!r} has {attribute}={called.get(attribute)!r}: "
+                    "only the latest loaded version of a process can be called here"
+                )
+                return None
+        return fields
+
     def sequence_flow(self, element: ET.Element, parent_id: str | None) -> SequenceFlow:
         flow_id = element.get("id", "")
         self.here = element
@@ -450,6 +497,18 @@ class _Parser(EventReader):
                 fields["assignee"] = assignment.get("assignee")
                 fields["candidate_groups"] = assignment.get("candidateGroups")
             fields["headers"] = self.headers(extensions)
+        elif kind == "callActivity":
+            called = self.called_element(extensions, node_id)
+            if called is None:
+                return None
+            fields.update(called)
+        if issubclass(_NODE_CLASSES[kind], Activity) and (
+            element.get("isForCompensation", "false").strip() == "true"
+        ):
+            self.problem(
+                f"element {node_id!r} of type {kind!r} is a compensation handler "
+                "(isForCompensation), which is not supported: compensation cannot run here"
+            )
         if kind in ("receiveTask", "sendTask"):
             message = self.message_ref(element, node_id, required=kind == "receiveTask")
             if message is None and kind == "receiveTask":
@@ -474,6 +533,9 @@ class _Parser(EventReader):
                 link_catches=inner.link_catches,
             )
         return _Draft(_NODE_CLASSES[kind], fields, kind)
+
+
+_TRUTH = {"true": True, "false": False}
 
 
 def _flatten(
