@@ -107,6 +107,8 @@ class Instance(Evaluation):
         self.call_count = 0
         self.called: dict[str, dict[str, Any]] = {}
         """The instances its call activities started, by id (``_call``)."""
+        self.loops: dict[str, dict[str, int]] = {}
+        """The counts of each multi-instance activity's latest body, for the viewer."""
         self.stopping: list[Future[Any]] = []
         """The cancellations of called instances still to be done before it ends."""
 
@@ -468,6 +470,8 @@ class Instance(Evaluation):
             "tasks": {key: dict(task) for key, task in self.tasks.items()},
             "variables": dict(self.variables),
         }
+        if self.loops:
+            state["multi_instance"] = {key: dict(loop) for key, loop in self.loops.items()}
         if self.called:
             state["called"] = {key: dict(call) for key, call in self.called.items()}
         if (calling := parent(self)) is not None:
