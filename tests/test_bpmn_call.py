@@ -106,8 +106,9 @@ async def test_an_interrupting_boundary_event_and_cancelling_the_parent_cancel_t
         [child] = await children(rt, waiting)
         assert await status(rt, child) == "waiting"
         # The parent's document names the child it waits for.
-        [wait] = [w for w in (await rt.get(waiting)).waiting_on if w.get("subject") == child]
-        assert wait["type"] == "trioflow.bpmn.called"
+        waits = (await rt.get(waiting)).waiting_on
+        called = [w["subject"] for w in waits if w.get("type") == "trioflow.bpmn.called"]
+        assert called == [child]
         await rt.cancel(waiting, "no longer needed")
         with pytest.raises(WorkflowCancelled):
             await rt.result(waiting)
@@ -156,3 +157,28 @@ async def test_a_multi_instance_call_activity_starts_a_child_per_item(
         iid = await rt.start("call_multi", {"amounts": [1, 2, 3]})
         assert (await rt.result(iid))["results"] == [2, 4, 6]
         assert sorted(await children(rt, iid)) == [f"{iid}:Call_Each:{n}" for n in (1, 2, 3)]
+
+
+async def test_an_escalation_the_child_does_not_catch_reaches_the_call_activity(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with opened(db, registry) as rt:
+        soft = await rt.start("call_escalation_soft", {})
+        await settle(rt, soft)
+        [child] = await children(rt, soft)
+        view = await rt.query(soft)
+        # Non-interrupting: the parent takes the boundary's path and still waits for the child.
+        assert "End_soft_noticed" in view["completed"] and "Call_Soft" in view["active"]
+        await complete_task(rt, child, "Task_After")
+        await rt.result(soft)
+        assert "End_soft_done" in (await rt.query(soft))["completed"]
+
+        hard = await rt.start("call_escalation_hard", {})
+        await rt.result(hard)
+        view = await rt.query(hard)
+        assert (
+            "End_hard_escalated" in view["completed"] and "End_hard_done" not in view["completed"]
+        )
+        [child] = await children(rt, hard)
+        with pytest.raises(WorkflowCancelled):
+            await rt.result(child)  # an interrupting catch in the parent cancels the child

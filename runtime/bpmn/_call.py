@@ -18,6 +18,10 @@ a crash is a duplicate. As in Zeebe:
   boundary events catch it); the child ends ``failed`` with that error (Zeebe
   terminates it);
 - an incident in the child stays on the child: the parent waits meanwhile;
+- an escalation the child does not catch goes on to the parent: the call activity's
+  escalation boundary event catches it (interrupting: the child is cancelled; it goes on
+  meanwhile, where Zeebe stops it at once), else the levels around it, as if the call
+  activity had thrown it;
 - ending the call activity early (an interrupting boundary event, the end of its scope,
   cancelling the parent) cancels the child.
 
@@ -47,6 +51,8 @@ if TYPE_CHECKING:
 
 CALLED = "trioflow.bpmn.called"
 """The event type of a called instance's outcome; its subject is the child's id."""
+ESCALATED = "trioflow.bpmn.escalated"
+"""The event type of an escalation a called instance did not catch; subject: its id."""
 _SOURCE = "trioflow.bpmn.call"
 _RETRY = RetryPolicy(max_attempts=10, initial_interval=0.5, max_interval=30.0)
 
@@ -63,6 +69,17 @@ async def _cancel_child(instance_id: str, reason: str) -> None:
 
 async def _report(instance_id: str, outcome: dict[str, Any]) -> None:
     event = Event(type=CALLED, source=_SOURCE, id=instance_id, subject=instance_id, data=outcome)
+    await host().publish(event)
+
+
+async def _escalate(instance_id: str, number: int, code: str) -> None:
+    event = Event(
+        type=ESCALATED,
+        source=_SOURCE,
+        id=f"{instance_id}/escalation/{number}",
+        subject=instance_id,
+        data={"code": code},
+    )
     await host().publish(event)
 
 
@@ -85,12 +102,13 @@ def _builtin(name: str, fn: Callable[..., Any]) -> ActivityDefinition[Any, Any]:
 START = _builtin("trioflow.bpmn.call.start", _start_child)
 CANCEL = _builtin("trioflow.bpmn.call.cancel", _cancel_child)
 REPORT = _builtin("trioflow.bpmn.call.report", _report)
+ESCALATE = _builtin("trioflow.bpmn.call.escalate", _escalate)
 BROADCAST = _builtin("trioflow.bpmn.signal.broadcast", _broadcast)
 
 
 def register_builtins(registry: Registry) -> None:
     """The activities call activities and signal throw events run, in ``registry``."""
-    for definition in (START, CANCEL, REPORT, BROADCAST):
+    for definition in (START, CANCEL, REPORT, ESCALATE, BROADCAST):
         if registry.activity(definition.name) is None:
             registry.add_activity(definition)
 
@@ -159,6 +177,7 @@ def begin_call(
 
     waited.add_callback(on_report)
     started.add_callback(on_started)
+    inst.watch_escalations(scope, node, child_id, outcome)
 
     def withdraw() -> None:
         ctx.cancel(waited)
@@ -209,6 +228,15 @@ async def report(inst: Instance, outcome: dict[str, Any]) -> None:
     """Tell the parent how this called instance ended (nothing for a top-level one)."""
     if parent(inst) is not None:
         await inst.ctx.run(REPORT, inst.ctx.instance_id, outcome)
+
+
+def report_escalation(inst: Instance, code: str) -> None:
+    """Pass an escalation nothing caught to the parent (nothing for a top-level instance);
+    the instance does not end before it is passed."""
+    if parent(inst) is not None:
+        inst.escalations += 1
+        number = inst.escalations
+        inst.stopping.append(inst.ctx.run(ESCALATE, inst.ctx.instance_id, number, code))
 
 
 def result_of_call(node: CallActivity, value: Any) -> dict[str, Any] | None:

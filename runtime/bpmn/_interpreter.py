@@ -54,8 +54,8 @@ from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
 from .._event import signal_type
 from ._activities import run_activity
-from ._call import BROADCAST, parent, report, settle, stop_children
-from ._escalation import escalate
+from ._call import BROADCAST, parent, report, report_escalation, settle, stop_children
+from ._escalation import escalate, watch_called
 from ._evaluation import Evaluation
 from ._event_sub import catch_error, watch_event_subprocesses
 from ._feel import evaluate_condition
@@ -63,6 +63,7 @@ from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
 from ._model import (
     Activity,
     BpmnError,
+    CallActivity,
     EndEvent,
     ErrorEventDefinition,
     EscalationEventDefinition,
@@ -109,8 +110,10 @@ class Instance(Evaluation):
         """The instances its call activities started, by id (``_call``)."""
         self.loops: dict[str, dict[str, int]] = {}
         """The counts of each multi-instance activity's latest body, for the viewer."""
+        self.escalations = 0
         self.stopping: list[Future[Any]] = []
-        """The cancellations of called instances still to be done before it ends."""
+        """What must be done before it ends: cancelling called instances, reporting
+        escalations to its parent."""
 
     async def run(self, start_id: str) -> dict[str, Any]:
         root = self.open_scope(self.process.id, Variables(self.variables))
@@ -164,6 +167,16 @@ class Instance(Evaluation):
         token = self._next_token
         scope.tokens[token] = node_id
         self.ctx.gather(self._token(scope, token, node_id, via, entered))
+
+    def watch_escalations(
+        self, scope: ActiveScope, node: CallActivity, child_id: str, outcome: Future[Any]
+    ) -> None:
+        """Catch the escalations the called instance passes on until the call ends."""
+        self.ctx.gather(watch_called(self, scope, node, child_id, outcome))
+
+    def escalate_to_parent(self, code: str) -> None:
+        """An escalation nothing here caught: a called instance passes it to its parent."""
+        report_escalation(self, code)
 
     def interrupt(self, scope: ActiveScope) -> None:
         """An interrupting event subprocess starts: every token of ``scope`` stops."""

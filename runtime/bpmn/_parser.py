@@ -335,11 +335,11 @@ class _Parser(EventReader):
                     )
                 elif isinstance(
                     draft.fields.get("trigger"), EscalationEventDefinition
-                ) and not issubclass(drafts[target].cls, SubProcess):
+                ) and not issubclass(drafts[target].cls, SubProcess | CallActivity):
                     self.problem(
                         f"escalation boundary event {node_id!r} is attached to {target!r}, "
                         f"which is a {drafts[target].kind}: as in Zeebe, only a subprocess "
-                        "can escalate",
+                        "or a call activity can escalate",
                         node_id,
                     )
                 else:
