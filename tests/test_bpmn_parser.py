@@ -579,7 +579,8 @@ def test_malformed_xml_and_other_files_are_refused() -> None:
             '<bpmn:eventBasedGateway id="G"/><bpmn:task id="A"/>'
             '<bpmn:sequenceFlow id="GA" sourceRef="G" targetRef="A"/>',
             "",
-            "eventBasedGateway 'G' leads to 'A', which is not a message or timer catch event",
+            "eventBasedGateway 'G' leads to 'A', which is not a message, timer or signal catch "
+            "event",
         ),
         (
             '<bpmn:receiveTask id="R" messageRef="Nope"/>',

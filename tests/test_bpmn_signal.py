@@ -80,6 +80,21 @@ async def test_a_signal_end_event_and_a_signal_event_subprocess(
         assert "End_boundary_pinged" in (await rt.query(listener))["completed"]
 
 
+async def test_an_event_based_gateway_waits_for_a_signal_or_a_timer(
+    db: str, registry: Registry, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with opened(db, registry) as rt:
+        went = await rt.start("signal_gateway", {})
+        await settle(rt, went)
+        # "go" also starts signal_started, which throws "stop": nobody here waits for it.
+        assert went in (await rt.broadcast_signal("go", {"fast": True})).delivered
+        assert await rt.result(went) == {"fast": True}
+        assert "End_went" in (await rt.query(went))["completed"]
+        waited = await rt.start("signal_gateway", {})
+        await rt.result(waited)  # an hour of mock time, no signal
+        assert "End_waited" in (await rt.query(waited))["completed"]
+
+
 async def test_a_signal_needs_a_name_and_variables_that_are_an_object(
     db: str, registry: Registry, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -24,6 +24,7 @@ from ._model import (
     MessageEventDefinition,
     ReceiveTask,
     SequenceFlow,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TimerEventDefinition,
@@ -146,13 +147,16 @@ def _check_node(
             target = elements[flows[flow_id].target]
             waits = isinstance(target, ReceiveTask) or (
                 isinstance(target, IntermediateCatchEvent)
-                and isinstance(target.trigger, MessageEventDefinition | TimerEventDefinition)
+                and isinstance(
+                    target.trigger,
+                    MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
+                )
             )
             if not waits:
                 problems.append(
                     (
                         node.id,
-                        f"{name} leads to {target.id!r}, which is not a message or timer "
+                        f"{name} leads to {target.id!r}, which is not a message, timer or signal "
                         "catch event or a receive task",
                     )
                 )
