@@ -188,7 +188,8 @@ async def instance_page(
     now = dt.datetime.now(dt.UTC)
     svg = await diagram(runtime, instance_id) if diagram is not None else None
     drawing = f"<h2>Diagram</h2><div class=diagram>{svg}</div>" if svg else ""
-    view = await runtime.query(instance_id)
+    # Only a BPMN instance (one with a diagram) calls others; the query replays its journal.
+    view = await runtime.query(instance_id) if svg else None
     called = view.get("called", {}) if isinstance(view, dict) else {}
     live = (
         _summary(instance, now, called)
