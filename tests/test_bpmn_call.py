@@ -9,9 +9,21 @@ import trio
 import trio.testing
 from test_bpmn_run import FIXTURES, complete_task, incident, opened, settle, status
 
-from runtime import Registry, Runtime, WorkflowCancelled, WorkflowFailed, bpmn
+from runtime import (
+    Registry,
+    Runtime,
+    WorkflowCancelled,
+    WorkflowContext,
+    WorkflowDefinition,
+    WorkflowFailed,
+    bpmn,
+)
 
 CALL = FIXTURES / "run_call.bpmn"
+
+
+async def code_flow(ctx: WorkflowContext, input: Any) -> None:
+    return None
 
 
 @pytest.fixture
@@ -73,6 +85,12 @@ async def test_propagation_flags_and_a_process_id_from_feel(
         found = await incident(rt, missing)
         assert found["element_id"] == "Call_Isolated"
         assert "no process 'nowhere' is loaded" in found["message"]
+        registry.add_workflow(
+            WorkflowDefinition(name="code_flow", fn=code_flow, input_type=None, takes_input=True)
+        )
+        code = await rt.start("call_isolated", {"amount": 5, "target": "code_flow"})
+        found = await incident(rt, code)
+        assert "'code_flow' is a code workflow" in found["message"]
 
 
 async def test_a_child_error_it_does_not_catch_reaches_the_error_boundary_on_the_call(

@@ -129,11 +129,18 @@ def begin_call(
             node.id, f"processId {node.process_id!r} gave {describe(workflow)}, not a process id"
         )
     try:
-        inst.loaded.registry.workflow(workflow)
+        called = inst.loaded.registry.workflow(workflow)
     except WorkflowNotFound:
         raise Incident(
             node.id, f"no process {workflow!r} is loaded (the called process id)"
         ) from None
+    if called.kind != "bpmn" or called.trigger is not None or called.schedule is not None:
+        what = "a code workflow" if called.kind != "bpmn" else "a process without a none start"
+        raise Incident(
+            node.id,
+            f"{workflow!r} is {what} event: a call activity starts a BPMN process at "
+            "its none start event",
+        )
     given = {**context} if node.propagate_parent else dict(local)
     inst.call_count += 1
     child_id = child_instance_id(ctx.instance_id, node.id, inst.call_count)
