@@ -135,11 +135,13 @@ def begin_call(
             node.id, f"no process {workflow!r} is loaded (the called process id)"
         ) from None
     if called.kind != "bpmn" or called.trigger is not None or called.schedule is not None:
-        what = "a code workflow" if called.kind != "bpmn" else "a process without a none start"
+        what = (
+            "a code workflow" if called.kind != "bpmn" else "a process without a none start event"
+        )
         raise Incident(
             node.id,
-            f"{workflow!r} is {what} event: a call activity starts a BPMN process at "
-            "its none start event",
+            f"{workflow!r} is {what}: a call activity starts a BPMN process at its none start "
+            "event",
         )
     given = {**context} if node.propagate_parent else dict(local)
     inst.call_count += 1
