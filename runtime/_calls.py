@@ -45,6 +45,8 @@ class Host(Protocol):
 
     async def broadcast_signal(self, name: str, variables: Any = None) -> Any: ...
 
+    def workflows(self) -> list[Any]: ...
+
 
 current_host: contextvars.ContextVar[Host] = contextvars.ContextVar("trioflow_host")
 """Set by the activity executor around each attempt it runs."""

@@ -39,7 +39,7 @@ from .._calls import child_instance_id, host, parent_of
 from .._context import Future
 from .._convert import parameter_types, return_type
 from .._definitions import ActivityDefinition, Registry, RetryPolicy
-from .._errors import InstanceFinished, InstanceNotFound, WorkflowNotFound
+from .._errors import InstanceFinished, InstanceNotFound
 from .._event import Event
 from ._feel_values import describe
 from ._incidents import Incident, Thrown
@@ -54,11 +54,32 @@ CALLED = "trioflow.bpmn.called"
 ESCALATED = "trioflow.bpmn.escalated"
 """The event type of an escalation a called instance did not catch; subject: its id."""
 _SOURCE = "trioflow.bpmn.call"
-_RETRY = RetryPolicy(max_attempts=10, initial_interval=0.5, max_interval=30.0)
+
+
+class NotCallable(Exception):
+    """The called process id names nothing a call activity can start (an incident)."""
+
+
+_RETRY = RetryPolicy(
+    max_attempts=10, initial_interval=0.5, max_interval=30.0, non_retryable=(NotCallable,)
+)
 
 
 async def _start_child(workflow: str, variables: dict[str, Any], instance_id: str) -> str:
-    return await host().start(workflow, variables, instance_id=instance_id)
+    """Start the child, unless it is started already. The called process is looked up here,
+    in the activity, so a replay reads whether it existed from the journal."""
+    runtime = host()
+    called = next((d for d in runtime.workflows() if d.name == workflow), None)
+    if called is None:
+        raise NotCallable(f"no process {workflow!r} is loaded (the called process id)")
+    if called.kind != "bpmn" or called.trigger is not None or called.schedule is not None:
+        what = (
+            "a code workflow" if called.kind != "bpmn" else "a process without a none start event"
+        )
+        raise NotCallable(
+            f"{workflow!r} is {what}: a call activity starts a BPMN process at its none start event"
+        )
+    return await runtime.start(workflow, variables, instance_id=instance_id)
 
 
 async def _cancel_child(instance_id: str, reason: str) -> None:
@@ -127,21 +148,6 @@ def begin_call(
     if not isinstance(workflow, str) or not workflow.strip():
         raise Incident(
             node.id, f"processId {node.process_id!r} gave {describe(workflow)}, not a process id"
-        )
-    try:
-        called = inst.loaded.registry.workflow(workflow)
-    except WorkflowNotFound:
-        raise Incident(
-            node.id, f"no process {workflow!r} is loaded (the called process id)"
-        ) from None
-    if called.kind != "bpmn" or called.trigger is not None or called.schedule is not None:
-        what = (
-            "a code workflow" if called.kind != "bpmn" else "a process without a none start event"
-        )
-        raise Incident(
-            node.id,
-            f"{workflow!r} is {what}: a call activity starts a BPMN process at its none start "
-            "event",
         )
     given = {**context} if node.propagate_parent else dict(local)
     inst.call_count += 1
