@@ -184,7 +184,8 @@ class FlowNode:
 
 @attrs.frozen(kw_only=True)
 class StartEvent(FlowNode):
-    """A none, message or timer start event; in an event subprocess also an error one.
+    """A none, message, timer or signal start event; in an event subprocess also an error or
+    escalation one.
 
     ``interrupting`` only matters in an event subprocess (``isInterrupting``).
     """
@@ -195,6 +196,7 @@ class StartEvent(FlowNode):
         | TimerEventDefinition
         | ErrorEventDefinition
         | EscalationEventDefinition
+        | SignalEventDefinition
         | None
     ) = None
     interrupting: bool = True
@@ -210,6 +212,7 @@ class EndEvent(FlowNode):
         | ErrorEventDefinition
         | MessageEventDefinition
         | EscalationEventDefinition
+        | SignalEventDefinition
         | None
     ) = None
     task_type: str | None = None
@@ -220,10 +223,13 @@ class EndEvent(FlowNode):
 
 @attrs.frozen(kw_only=True)
 class IntermediateCatchEvent(FlowNode):
-    """Waits for a message or a timer; a link catch event is where a link throw continues."""
+    """Waits for a message, a timer or a signal; a link catch event is where a link throw
+    continues."""
 
     kind: ClassVar[str] = "intermediateCatchEvent"
-    trigger: MessageEventDefinition | TimerEventDefinition | LinkEventDefinition
+    trigger: (
+        MessageEventDefinition | TimerEventDefinition | LinkEventDefinition | SignalEventDefinition
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -234,7 +240,12 @@ class IntermediateThrowEvent(FlowNode):
     """
 
     kind: ClassVar[str] = "intermediateThrowEvent"
-    trigger: LinkEventDefinition | MessageEventDefinition | EscalationEventDefinition
+    trigger: (
+        LinkEventDefinition
+        | MessageEventDefinition
+        | EscalationEventDefinition
+        | SignalEventDefinition
+    )
     task_type: str | None = None
     retries: int = 3
     retries_expression: str | None = None
@@ -251,6 +262,7 @@ class BoundaryEvent(FlowNode):
         | MessageEventDefinition
         | ErrorEventDefinition
         | EscalationEventDefinition
+        | SignalEventDefinition
     )
 
 
