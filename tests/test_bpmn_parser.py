@@ -74,6 +74,7 @@ def test_public_names() -> None:
         "LinkEventDefinition", "Message",
         "EscalationDeclaration", "EscalationEventDefinition",
         "ScriptTask", "BusinessRuleTask", "ManualTask", "CallActivity", "Signal",
+        "CompensateEventDefinition",
         "SignalEventDefinition",
         "MultiInstance", "MessageEventDefinition", "ParallelGateway",
         "Participant", "Point", "Process", "ReceiveTask", "Scope", "SendTask", "SequenceFlow",

@@ -105,27 +105,3 @@ async def test_a_signal_needs_a_name_and_variables_that_are_an_object(
             "name: must be a non-empty string",
             "variables: must be an object (a dict of variables)",
         ]
-
-
-def test_compensation_is_refused_at_load_naming_the_element() -> None:
-    text = """<?xml version="1.0"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
-  <bpmn:process id="p" isExecutable="true">
-    <bpmn:startEvent id="s" />
-    <bpmn:serviceTask id="t" />
-    <bpmn:boundaryEvent id="Undo" attachedToRef="t"><bpmn:compensateEventDefinition />
-    </bpmn:boundaryEvent>
-    <bpmn:intermediateThrowEvent id="Compensate"><bpmn:compensateEventDefinition />
-    </bpmn:intermediateThrowEvent>
-    <bpmn:endEvent id="e" />
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
-    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="Compensate" />
-    <bpmn:sequenceFlow id="f3" sourceRef="Compensate" targetRef="e" />
-  </bpmn:process>
-</bpmn:definitions>"""
-    with pytest.raises(bpmn.BpmnError) as refused:
-        bpmn.parse(text)
-    message = str(refused.value)
-    for element in ("'Undo'", "'Compensate'"):
-        assert f"element {element}" in message
-    assert message.count("compensation event, which is not supported") == 2

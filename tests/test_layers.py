@@ -128,6 +128,7 @@ KNOWN_CYCLES = [
     [
         "runtime.bpmn._activities",
         "runtime.bpmn._call",
+        "runtime.bpmn._compensation",
         "runtime.bpmn._escalation",
         "runtime.bpmn._event_sub",
         "runtime.bpmn._interpreter",

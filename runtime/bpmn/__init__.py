@@ -25,6 +25,7 @@ from ._model import Bounds as Bounds
 from ._model import BpmnError as BpmnError
 from ._model import BusinessRuleTask as BusinessRuleTask
 from ._model import CallActivity as CallActivity
+from ._model import CompensateEventDefinition as CompensateEventDefinition
 from ._model import Definitions as Definitions
 from ._model import Diagram as Diagram
 from ._model import Edge as Edge
@@ -84,6 +85,7 @@ __all__ = [
     "BpmnError",
     "BusinessRuleTask",
     "CallActivity",
+    "CompensateEventDefinition",
     "Cycle",
     "Definitions",
     "Diagram",

@@ -55,6 +55,7 @@ from .._errors import WorkflowCancelled
 from .._event import signal_type
 from ._activities import run_activity
 from ._call import BROADCAST, parent, report, report_escalation, settle, stop_children
+from ._compensation import compensate
 from ._escalation import escalate, watch_called
 from ._evaluation import Evaluation
 from ._event_sub import catch_error, watch_event_subprocesses
@@ -64,6 +65,7 @@ from ._model import (
     Activity,
     BpmnError,
     CallActivity,
+    CompensateEventDefinition,
     EndEvent,
     ErrorEventDefinition,
     EscalationEventDefinition,
@@ -158,6 +160,9 @@ class Instance(Evaluation):
             scope.fail(outcome)
         else:
             scope.finish(outcome)
+            if outcome == "completed" and scope.parent is not None:
+                # What completed inside can be compensated from the level around it.
+                scope.parent.compensable.extend(scope.compensable)
         self._scopes.remove(scope)
         self.changed()
 
@@ -293,6 +298,8 @@ class Instance(Evaluation):
                 await self._job_event(scope, node)
             elif isinstance(node.trigger, SignalEventDefinition):
                 await self._signal(scope, node, node.trigger)
+            elif isinstance(node.trigger, CompensateEventDefinition):
+                await compensate(self, scope, node, node.trigger)
             else:
                 self.apply(node, self.inputs(node, variables), None, variables)
             self.done(node.id)
@@ -328,6 +335,9 @@ class Instance(Evaluation):
                 return node.id
             if isinstance(node.trigger, SignalEventDefinition):
                 await self._signal(scope, node, node.trigger)
+                return node.id
+            if isinstance(node.trigger, CompensateEventDefinition):
+                await compensate(self, scope, node, node.trigger)
                 return node.id
             if not isinstance(node.trigger, LinkEventDefinition):
                 await self._job_event(scope, node)

@@ -148,6 +148,14 @@ class TerminateEventDefinition:
 
 
 @attrs.frozen(kw_only=True)
+class CompensateEventDefinition:
+    """Thrown: run the compensation handlers of the scope's completed activities (only
+    ``activity_ref``'s when set). On a boundary event: the activity has a handler."""
+
+    activity_ref: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class SignalEventDefinition:
     """Thrown: the signal broadcast. Caught: the signal waited for."""
 
@@ -162,6 +170,7 @@ EventDefinition: TypeAlias = (
     | LinkEventDefinition
     | TerminateEventDefinition
     | SignalEventDefinition
+    | CompensateEventDefinition
 )
 
 
@@ -213,6 +222,7 @@ class EndEvent(FlowNode):
         | MessageEventDefinition
         | EscalationEventDefinition
         | SignalEventDefinition
+        | CompensateEventDefinition
         | None
     ) = None
     task_type: str | None = None
@@ -245,6 +255,7 @@ class IntermediateThrowEvent(FlowNode):
         | MessageEventDefinition
         | EscalationEventDefinition
         | SignalEventDefinition
+        | CompensateEventDefinition
     )
     task_type: str | None = None
     retries: int = 3
@@ -263,7 +274,10 @@ class BoundaryEvent(FlowNode):
         | ErrorEventDefinition
         | EscalationEventDefinition
         | SignalEventDefinition
+        | CompensateEventDefinition
     )
+    compensation_handler: str | None = None
+    """A compensation boundary event's handler: the activity associated with it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -291,6 +305,8 @@ class Activity(FlowNode):
     boundary_events: tuple[str, ...] = ()
     loop: MultiInstance | None = None
     """Multi-instance: the activity runs once per item of a collection."""
+    for_compensation: bool = False
+    """A compensation handler (``isForCompensation``): run only by a compensation throw."""
 
 
 @attrs.frozen(kw_only=True)

@@ -14,6 +14,7 @@ from . import _timers
 from ._extensions import ExtensionReader
 from ._model import (
     BpmnError,
+    CompensateEventDefinition,
     ErrorDeclaration,
     ErrorEventDefinition,
     EscalationDeclaration,
@@ -34,7 +35,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "startEvent": ("messageEventDefinition", "timerEventDefinition", "signalEventDefinition"),
     "endEvent": (
         "terminateEventDefinition", "errorEventDefinition", "messageEventDefinition",
-        "escalationEventDefinition", "signalEventDefinition",
+        "escalationEventDefinition", "signalEventDefinition", "compensateEventDefinition",
     ),
     "intermediateCatchEvent": (
         "messageEventDefinition", "timerEventDefinition", "linkEventDefinition",
@@ -42,11 +43,11 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     ),
     "intermediateThrowEvent": (
         "linkEventDefinition", "messageEventDefinition", "escalationEventDefinition",
-        "signalEventDefinition",
+        "signalEventDefinition", "compensateEventDefinition",
     ),
     "boundaryEvent": (
         "timerEventDefinition", "messageEventDefinition", "errorEventDefinition",
-        "escalationEventDefinition", "signalEventDefinition",
+        "escalationEventDefinition", "signalEventDefinition", "compensateEventDefinition",
     ),
 }  # fmt: skip
 _EVENT_SUBPROCESS_STARTS = (
@@ -160,13 +161,6 @@ class EventReader(ExtensionReader):
             allowed = _EVENT_SUBPROCESS_STARTS
         elif kind == "startEvent" and parent_id is not None:
             allowed, where = (), " in a subprocess"
-        if name == "compensateEventDefinition":
-            self.problem(
-                f"element {node_id!r} of type {kind!r} is a compensation event, which is not "
-                "supported: compensation (boundary and throw) cannot run here; model the undo "
-                "work with an error boundary event or explicit flows"
-            )
-            return False
         if name not in allowed:
             self.problem(
                 f"element {node_id!r} of type {kind!r} with {name}{where} is not supported"
@@ -187,6 +181,8 @@ class EventReader(ExtensionReader):
             return self.escalation_definition(definition, node_id, kind)
         if name == "signalEventDefinition":
             return self.signal_definition(definition, node_id)
+        if name == "compensateEventDefinition":
+            return CompensateEventDefinition(activity_ref=definition.get("activityRef"))
         if name == "linkEventDefinition":
             link = definition.get("name", "").strip()
             if not link:

@@ -24,7 +24,7 @@ import hashlib
 import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from ._model import (
     BpmnError,
     BusinessRuleTask,
     CallActivity,
+    CompensateEventDefinition,
     Definitions,
     Diagram,
     EndEvent,
@@ -265,8 +266,11 @@ class _Parser(EventReader):
         owner = container.get("id", "")
         drafts: dict[str, _Draft] = {}
         flows: dict[str, SequenceFlow] = {}
+        associations: list[tuple[str, str]] = []
         for child in container:
             namespace, name = local_name(child.tag)
+            if namespace == MODEL and name == "association":
+                associations.append((child.get("sourceRef", ""), child.get("targetRef", "")))
             if namespace == MODEL and name in NODE_CHILDREN | _ARTIFACTS | _DATA | _DATA_CHILDREN:
                 continue
             self.here = child
@@ -287,6 +291,7 @@ class _Parser(EventReader):
             else:
                 self.unsupported(child, owner)
         here = {child.get("id", "") for child in container} & self.refused.keys()
+        compensation_problems(drafts, associations, self.problem)
         return self.connect(owner, drafts, flows, parent_id, {r: self.refused[r] for r in here})
 
     def connect(
@@ -505,10 +510,15 @@ class _Parser(EventReader):
         if issubclass(_NODE_CLASSES[kind], Activity) and (
             element.get("isForCompensation", "false").strip() == "true"
         ):
-            self.problem(
-                f"element {node_id!r} of type {kind!r} is a compensation handler "
-                "(isForCompensation), which is not supported: compensation cannot run here"
-            )
+            if kind in ("subProcess", "callActivity", "receiveTask"):
+                self.problem(
+                    f"element {node_id!r} of type {kind!r} is a compensation handler "
+                    "(isForCompensation): only a task can be one here"
+                )
+            elif "loop" in fields:
+                self.problem(f"compensation handler {node_id!r} cannot be multi-instance")
+            else:
+                fields["for_compensation"] = True
         if kind in ("receiveTask", "sendTask"):
             message = self.message_ref(element, node_id, required=kind == "receiveTask")
             if message is None and kind == "receiveTask":
@@ -536,6 +546,43 @@ class _Parser(EventReader):
 
 
 _TRUTH = {"true": True, "false": False}
+
+
+def compensation_problems(
+    drafts: dict[str, _Draft],
+    associations: list[tuple[str, str]],
+    problem: Callable[..., None],
+) -> None:
+    """Join each compensation boundary event to its handler (an association, either way),
+    and check the throw events' ``activityRef``: as in Zeebe, within the same scope."""
+    linked: dict[str, str] = {}
+    for source, target in associations:
+        linked.setdefault(source, target)
+        linked.setdefault(target, source)
+    for node_id, draft in drafts.items():
+        trigger = draft.fields.get("trigger")
+        if not isinstance(trigger, CompensateEventDefinition):
+            continue
+        if draft.cls is BoundaryEvent:
+            handler = linked.get(node_id, "")
+            handler_draft = drafts.get(handler)
+            if handler_draft is None or not handler_draft.fields.get("for_compensation"):
+                problem(
+                    f"compensation boundary event {node_id!r} needs an association to its "
+                    "compensation handler: a task of the same scope with "
+                    'isForCompensation="true"',
+                    node_id,
+                )
+            else:
+                draft.fields["compensation_handler"] = handler
+        elif trigger.activity_ref is not None:
+            referred = drafts.get(trigger.activity_ref)
+            if referred is None or not issubclass(referred.cls, Activity):
+                problem(
+                    f"compensation event {node_id!r} has activityRef "
+                    f"{trigger.activity_ref!r}, which is not an activity of the same scope",
+                    node_id,
+                )
 
 
 def _flatten(

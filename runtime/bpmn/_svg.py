@@ -8,7 +8,8 @@ pools of the diagram and its message flows (dashed, from a small circle to an op
 are. Multi-instance activities carry three bars (standing: parallel, lying: sequential) and,
 for an instance, how many of their inner instances completed; event subprocesses a dotted
 border; non-interrupting start and boundary events a dashed ring; call activities a thick
-border and, for an instance, a link to the instance they called (``links``).
+border and, for an instance, a link to the instance they called (``links``); compensation
+events and handlers two triangles pointing back.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ._model import (
     BpmnError,
     BusinessRuleTask,
     CallActivity,
+    CompensateEventDefinition,
     Definitions,
     Diagram,
     EndEvent,
@@ -376,6 +378,8 @@ class _Drawing:
             )
         body += _task_icon(node, x, y)
         loop = node.loop if isinstance(node, Activity) else None
+        if isinstance(node, Activity) and node.for_compensation:
+            body += _rewind(box.x + box.width / 2, box.y + box.height - 9, 6, "none")
         if loop is not None:
             collapsed = isinstance(node, SubProcess) and not expanded
             cx = box.x + box.width / 2 - (12 if collapsed else 0)
@@ -481,6 +485,16 @@ def _task_icon(node: FlowNode, x: float, y: float) -> str:
     return ""
 
 
+def _rewind(cx: float, cy: float, s: float, fill: str) -> str:
+    """Compensation: two triangles pointing back."""
+    top, bottom = _n(cy - s * 0.7), _n(cy + s * 0.7)
+    return (
+        f'<path d="M{_n(cx)},{top} L{_n(cx - s)},{_n(cy)} L{_n(cx)},{bottom} z '
+        f'M{_n(cx + s)},{top} L{_n(cx)},{_n(cy)} L{_n(cx + s)},{bottom} z" '
+        f'fill="{fill}" stroke="{INK}" stroke-linejoin="round" class="bpmn-compensation"/>'
+    )
+
+
 def _loop_marker(sequential: bool, cx: float, top: float) -> str:
     """Multi-instance: three bars, lying when sequential, standing when parallel."""
     if sequential:
@@ -548,6 +562,8 @@ def _event_marker(trigger: object, cx: float, cy: float, r: float, filled: bool)
             f'{_n(cx - s)},{_n(cy + s * 0.7)}" fill="{fill}" stroke="{INK}" '
             f'stroke-linejoin="round" class="bpmn-signal"/>'
         )
+    if isinstance(trigger, CompensateEventDefinition):
+        return _rewind(cx, cy, r * 0.5, fill)
     if isinstance(trigger, TerminateEventDefinition):
         return f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r * 0.6)}" fill="{INK}"/>'
     return ""
