@@ -5,9 +5,9 @@ An activity with a compensation boundary event that completes is remembered by i
 to the level around it. A compensation throw or end event starts, at once, the handler
 (the task associated with the boundary event) of each activity its level remembers (only
 ``activityRef``'s when it names one, or those of the subprocess it names), waits for all
-of them, then goes on; each completion is undone at most once. Activities still running, interrupted or never run are not
-compensated. A handler sees the variables of the thrower's level; what it produces is
-merged as a task's result is.
+of them, then goes on; each completion is undone at most once. Activities still running,
+interrupted or never run are not compensated. A handler sees the variables of the
+thrower's level; what it produces is merged as a task's result is.
 
 Where this differs from Zeebe: a multi-instance activity is compensated once, not once per
 inner instance; a handler that fails raises an incident on the handler (its BPMN error is
