@@ -1,8 +1,9 @@
-"""Call activities and signals over HTTP: children linked to parents, the signal route."""
+"""Call activities, signals and compensation over HTTP: children linked to parents, the
+signal route, a booking undone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -25,7 +26,17 @@ def registry() -> Registry:
 
     bpmn.load(FIXTURES / "run_call.bpmn", registry=registry)
     bpmn.load(FIXTURES / "run_signal.bpmn", registry=registry)
+    for job_type in ("book", "pay", "unbook", "release"):
+        bpmn.handler(job_type, registry=registry)(done(job_type))
+    bpmn.load(FIXTURES / "run_compensation.bpmn", registry=registry)
     return registry
+
+
+def done(job_type: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+    async def handler(variables: dict[str, Any]) -> dict[str, Any]:
+        return {f"{job_type}_done": True}
+
+    return handler
 
 
 @pytest.fixture
@@ -81,3 +92,17 @@ async def test_the_signal_route_broadcasts_and_refuses_bad_bodies(
     assert unknown.status_code == 400
     spec = await (await client.get("/openapi.json")).get_json()
     assert "/signals/{name}" in spec["paths"]
+
+
+async def test_a_compensation_throw_undoes_the_booking_over_http(
+    rt: Runtime, client: Client, autojump_clock: trio.testing.MockClock
+) -> None:
+    started = await client.post("/workflows/comp_basic", json={"order": 1})
+    iid = (await started.get_json())["instance_id"]
+    result = await client.get(f"/instances/{iid}/result", query_string={"wait": "5"})
+    body = await result.get_json()
+    assert body["status"] == "completed"
+    assert body["output"] == {"order": 1, "book_done": True, "pay_done": True, "unbook_done": True}
+    history = await (await client.get(f"/instances/{iid}/history")).get_json()
+    scheduled = [i["data"] for i in history["items"] if i["kind"] == "activity_scheduled"]
+    assert [item["name"] for item in scheduled] == ["bpmn:book", "bpmn:pay", "bpmn:unbook"]
