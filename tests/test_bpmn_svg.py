@@ -229,3 +229,37 @@ def test_signal_events_carry_a_triangle_filled_when_thrown() -> None:
     thrown = drawn["E"].find(f"{SVG}polygon[@class='bpmn-signal']")
     assert caught is not None and caught.get("fill") == "none"
     assert thrown is not None and thrown.get("fill") != "none"
+
+
+def test_compensation_markers_and_the_association_to_the_handler() -> None:
+    source = """<?xml version="1.0"?>
+    <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+        xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+        xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+        xmlns:di="http://www.omg.org/spec/DD/20100524/DI" id="D">
+      <bpmn:process id="p" isExecutable="true">
+        <bpmn:startEvent id="S"/>
+        <bpmn:task id="T"/>
+        <bpmn:boundaryEvent id="B" attachedToRef="T"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+        <bpmn:task id="H" isForCompensation="true"/>
+        <bpmn:association id="A" sourceRef="B" targetRef="H"/>
+        <bpmn:endEvent id="E"><bpmn:compensateEventDefinition/></bpmn:endEvent>
+        <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T"/>
+        <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E"/>
+      </bpmn:process>
+      <bpmndi:BPMNDiagram id="Di"><bpmndi:BPMNPlane id="P" bpmnElement="p">
+        <bpmndi:BPMNShape id="S_di" bpmnElement="S"><dc:Bounds x="0" y="22" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="T_di" bpmnElement="T"><dc:Bounds x="80" y="0" width="100" height="80"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="B_di" bpmnElement="B"><dc:Bounds x="112" y="62" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="H_di" bpmnElement="H"><dc:Bounds x="180" y="120" width="100" height="80"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="E_di" bpmnElement="E"><dc:Bounds x="230" y="22" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNEdge id="A_di" bpmnElement="A"><di:waypoint x="130" y="98"/><di:waypoint x="130" y="160"/><di:waypoint x="180" y="160"/></bpmndi:BPMNEdge>
+      </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+    </bpmn:definitions>"""  # noqa: E501
+    drawn = shapes(render_svg(parse(source), "p"))
+    for element in ("B", "H", "E"):
+        assert drawn[element].find(f"{SVG}path[@class='bpmn-compensation']") is not None, element
+    assert drawn["T"].find(f"{SVG}path[@class='bpmn-compensation']") is None
+    line = drawn["A"].find(f"{SVG}polyline")
+    assert drawn["A"].get("class") == "bpmn-association"
+    assert line is not None and line.get("stroke-dasharray") == "2 4"

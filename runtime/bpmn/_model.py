@@ -604,6 +604,8 @@ class Definitions:
     signals: Mapping[str, Signal] = _map_field()
     message_flows: frozenset[str] = frozenset()
     """Ids of the collaboration's message flows (drawn between pools, never run)."""
+    associations: frozenset[str] = frozenset()
+    """Ids of the associations (drawn dotted; one joins a compensation handler)."""
     participants: Mapping[str, Participant] = _map_field()
     diagrams: tuple[Diagram, ...] = ()
 

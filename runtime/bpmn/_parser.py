@@ -130,6 +130,7 @@ class _Parser(EventReader):
     def __init__(self, data: bytes, lines: dict[ET.Element, int]) -> None:
         super().__init__(lines)
         self.message_flows: set[str] = set()
+        self.associations: set[str] = set()
         self.version = hashlib.sha256(data).hexdigest()
 
     # --- the file -------------------------------------------------------------------
@@ -204,6 +205,7 @@ class _Parser(EventReader):
             escalations=self.escalations,
             signals=self.signals,
             message_flows=frozenset(self.message_flows),
+            associations=frozenset(self.associations),
             participants=participants,
             diagrams=tuple(diagrams),
         )
@@ -271,6 +273,7 @@ class _Parser(EventReader):
             namespace, name = local_name(child.tag)
             if namespace == MODEL and name == "association":
                 associations.append((child.get("sourceRef", ""), child.get("targetRef", "")))
+                self.associations.add(child.get("id", ""))
             if namespace == MODEL and name in NODE_CHILDREN | _ARTIFACTS | _DATA | _DATA_CHILDREN:
                 continue
             self.here = child

@@ -4,12 +4,12 @@ Pure string building: no JavaScript, no stylesheet, presentation attributes only
 name escaped. Completed elements and flows are drawn green; active ones orange and thicker.
 Each shape is a ``<g data-element-id="...">`` with a ``<title>`` (the element's name), so a
 page can find and explain it. Text annotations, lanes and data objects are not drawn; the
-pools of the diagram and its message flows (dashed, from a small circle to an open arrow)
-are. Multi-instance activities carry three bars (standing: parallel, lying: sequential) and,
-for an instance, how many of their inner instances completed; event subprocesses a dotted
-border; non-interrupting start and boundary events a dashed ring; call activities a thick
-border and, for an instance, a link to the instance they called (``links``); compensation
-events and handlers two triangles pointing back.
+pools of the diagram, its message flows (dashed, from a small circle to an open arrow) and
+its associations (dotted) are. Multi-instance activities carry three bars (standing:
+parallel, lying: sequential) and, for an instance, how many of their inner instances
+completed; event subprocesses a dotted border; non-interrupting start and boundary events
+a dashed ring; call activities a thick border and, for an instance, a link to the instance
+they called (``links``); compensation events and handlers two triangles pointing back.
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ class _Drawing:
         # Every pool of a collaboration: message flows run between them.
         self.pools = list(definitions.participants.values())
         self.message_flows = sorted(definitions.message_flows)
+        self.associations = sorted(definitions.associations)
         self.links: Mapping[str, str] = {}
         self.counts: Mapping[str, str] = {}
 
@@ -167,6 +168,17 @@ class _Drawing:
             edge = self.diagram.edges.get(flow_id)
             if edge is not None and len(edge.waypoints) >= 2:
                 self.message_flow(flow_id, edge.waypoints)
+        for association_id in self.associations:
+            edge = self.diagram.edges.get(association_id)
+            if edge is not None and len(edge.waypoints) >= 2:
+                coordinates = " ".join(f"{_n(p.x)},{_n(p.y)}" for p in edge.waypoints)
+                self.group(
+                    association_id,
+                    "association",
+                    None,
+                    f'<polyline points="{coordinates}" fill="none" stroke="{INK}" '
+                    f'stroke-width="1.5" stroke-dasharray="2 4" stroke-linecap="round"/>',
+                )
         for node in nodes:
             if not isinstance(node, SubProcess):
                 self.node(node)
