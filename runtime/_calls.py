@@ -15,7 +15,9 @@ from typing import Any, Protocol
 
 from ._event import Event
 
-_CHILD_ID = re.compile(r"(?P<parent>.+):(?P<element>[A-Za-z_][\w.\-]*):(?P<call>[1-9][0-9]*)")
+_CHILD_ID = re.compile(
+    r"(?P<parent>.+):(?P<element>[A-Za-z_][\w.\-]*):(?P<call>[1-9][0-9]*)", re.DOTALL
+)
 
 
 def child_instance_id(parent_id: str, element_id: str, call: int) -> str:
