@@ -85,6 +85,8 @@ async def test_propagation_flags_and_a_process_id_from_feel(
         found = await incident(rt, missing)
         assert found["element_id"] == "Call_Isolated"
         assert "no process 'nowhere' is loaded" in found["message"]
+        [call] = (await rt.query(missing))["called"].values()
+        assert call["status"] == "not started" and await children(rt, missing) == []
         registry.add_workflow(
             WorkflowDefinition(name="code_flow", fn=code_flow, input_type=None, takes_input=True)
         )

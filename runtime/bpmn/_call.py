@@ -188,6 +188,8 @@ def begin_call(
             done.result()
         except BaseException as error:
             if not outcome.done:
+                inst.called[child_id]["status"] = "not started"
+                inst.changed()
                 outcome.set_error(error)
 
     waited.add_callback(on_report)
