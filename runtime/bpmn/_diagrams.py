@@ -72,7 +72,7 @@ def _child_links(called: dict[str, dict[str, Any]]) -> dict[str, str]:
     running: set[str] = set()
     for child_id, call in called.items():
         element_id = call["element_id"]
-        if element_id in running:
+        if element_id in running or call["status"] == "not started":
             continue
         links[element_id] = "/ui/instances/" + urllib.parse.quote(child_id, safe="")
         if call["status"] == "active":
