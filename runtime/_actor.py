@@ -26,6 +26,7 @@ from ._errors import (
     TrioflowError,
     WorkflowNotFound,
 )
+from ._event import is_signal
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
 from ._replay import in_slices, replay_stored
@@ -255,6 +256,8 @@ class WorkflowActor:
                 break
 
     def _stored_for(self, core: WorkflowCore, wait: WaitRow) -> list[EventRow]:
+        if is_signal(wait.type):
+            return []  # a signal reaches only the waits open when it is broadcast
         store = self._services.store
         rows = store.events_for(wait.type, wait.subject, self._id, self._created_at)
         if wait.message is None:

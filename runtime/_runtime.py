@@ -30,7 +30,7 @@ from ._errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
-from ._event import Event
+from ._event import Event, signal_type
 from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
 from ._ids import instance_id_problem, new_instance_id
@@ -145,6 +145,7 @@ class Runtime:
         services.executor = await nursery.start(
             ActivityExecutor.create(self._registry, services.deliver, max_concurrent_activities).run
         )
+        services.executor.host = self
         services.timers = await nursery.start(TimerService(services.clock, services.deliver).run)
         services.system = await nursery.start(
             ActorSystem[str, Any](
@@ -275,6 +276,23 @@ class Runtime:
         checks it (a bad one raises, naming ``events[i]``, and none is stored), then all
         are stored in one transaction, then each is delivered in turn."""
         return await publish_many(self.start, self._services, events)
+
+    async def broadcast_signal(
+        self, name: str, variables: Mapping[str, Any] | None = None
+    ) -> PublishResult:
+        """Broadcast the signal ``name``: every instance waiting for it now gets it (with
+        ``variables``), and every workflow with a signal start event for it starts an
+        instance. Not buffered: an instance that waits for it later does not get it."""
+        problems = []
+        if not isinstance(name, str) or not name.strip():
+            problems.append("name: must be a non-empty string")
+        if variables is not None and not isinstance(variables, Mapping):
+            problems.append("variables: must be an object (a dict of variables)")
+        if problems:
+            raise InvalidInput(problems)
+        data = dict(variables or {})
+        event = Event(type=signal_type(name), source="trioflow.signal", data=data)
+        return await publish(self.start, self._services, event)
 
     async def resolve_incident(
         self, instance_id: str, incident_id: str, variables: Mapping[str, Any] | None = None

@@ -19,11 +19,13 @@ from typing import Any
 
 from .._context import Future
 from .._errors import WorkflowCancelled
+from ._compensation import remember
 from ._escalation import Escalated
 from ._incidents import Incident, Withdrawn
 from ._model import (
     Activity,
     BoundaryEvent,
+    CompensateEventDefinition,
     ErrorEventDefinition,
     EscalationEventDefinition,
     TimerEventDefinition,
@@ -47,13 +49,17 @@ async def run_activity(inst: Running, scope: ActiveScope, token: int, node: Acti
         work, stop = begin(inst, scope, node, local, variables)
     if work is None:  # a plain task: nothing to wait for
         inst.apply(node, local, None, variables)
+        remember(inst, scope, node)
         return node.id
     finished: Future[None] = Future()
     arms: list[tuple[BoundaryEvent, Future[Any]]] = []
     try:
         for event in inst.process.boundary_events_of(node.id):
-            if isinstance(event.trigger, ErrorEventDefinition | EscalationEventDefinition):
-                continue  # caught when thrown (as_thrown, _escalation), not waited for
+            if isinstance(
+                event.trigger,
+                ErrorEventDefinition | EscalationEventDefinition | CompensateEventDefinition,
+            ):
+                continue  # caught when thrown (as_thrown, _escalation, _compensation)
             if event.cancel_activity:
                 arms.append((event, inst.trigger(event, variables, local)))
             else:
@@ -101,6 +107,7 @@ async def run_activity(inst: Running, scope: ActiveScope, token: int, node: Acti
         inst.merge(variables, value)
     else:
         inst.apply(node, local, result(node, value), variables)
+    remember(inst, scope, node)
     return node.id
 
 

@@ -30,6 +30,7 @@ from ._model import (
     ErrorEventDefinition,
     EscalationEventDefinition,
     MessageEventDefinition,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TimerEventDefinition,
@@ -43,7 +44,10 @@ def watch_event_subprocesses(inst: Running, scope: ActiveScope) -> None:
     """Start waiting for the message and timer start events of the level's event subprocesses."""
     for sub in inst.process.event_subprocesses_of(scope.owner_id):
         start = _start(sub)
-        if isinstance(start.trigger, MessageEventDefinition | TimerEventDefinition):
+        if isinstance(
+            start.trigger,
+            MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
+        ):
             inst.ctx.gather(_watch(inst, scope, sub, start))
 
 

@@ -171,6 +171,12 @@ class _Body:
         local["numberOfActiveInstances"] += active
         local["numberOfCompletedInstances"] += completed
         local["numberOfTerminatedInstances"] += terminated
+        self.inst.loops[self.node.id] = {
+            "instances": local["numberOfInstances"],
+            "active": local["numberOfActiveInstances"],
+            "completed": local["numberOfCompletedInstances"],
+            "terminated": local["numberOfTerminatedInstances"],
+        }
         self.inst.changed()
 
     def finish(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from .._context import Future
 from .._definitions import Registry
 from ._evaluation import Evaluation
-from ._model import FlowNode, Process
+from ._model import CallActivity, FlowNode, Process
 from ._scope import ActiveScope, Graph, Variables
 
 
@@ -37,6 +37,15 @@ class Running(Evaluation):
     tasks: dict[str, dict[str, Any]]
     """Open user tasks by job key."""
     registry: Registry
+    call_count: int
+    """How many call activities it has started (numbers the called instances' ids)."""
+    called: dict[str, dict[str, Any]]
+    """The instances its call activities started, by id."""
+    loops: dict[str, dict[str, int]]
+    """The counts of each multi-instance activity's latest body, for the viewer."""
+    escalations: int
+    stopping: list[Future[Any]]
+    """What must be done before it ends (cancelling called instances, reporting escalations)."""
 
     def open_scope(
         self, owner_id: str, variables: Variables, parent: ActiveScope | None = None
@@ -61,4 +70,18 @@ class Running(Evaluation):
     def trigger(
         self, node: FlowNode, variables: Variables, local: Mapping[str, Any] | None = None
     ) -> Future[Any]:
+        raise NotImplementedError
+
+    def element(self, element_id: str) -> FlowNode:
+        raise NotImplementedError
+
+    async def wait(self, scope: ActiveScope, operation: Future[Any]) -> Any:
+        raise NotImplementedError
+
+    def watch_escalations(
+        self, scope: ActiveScope, node: CallActivity, child_id: str, outcome: Future[Any]
+    ) -> None:
+        raise NotImplementedError
+
+    def escalate_to_parent(self, code: str) -> None:
         raise NotImplementedError

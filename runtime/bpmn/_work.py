@@ -15,12 +15,14 @@ from .._context import Future
 from .._definitions import ActivityDefinition
 from .._errors import ActivityError
 from .._event import Event
+from ._call import begin_call, result_of_call
 from ._feel_values import describe
 from ._handlers import PREFIX, missing_handler, takes_job, thrown_code
 from ._incidents import Incident, Thrown
 from ._model import (
     Activity,
     BusinessRuleTask,
+    CallActivity,
     EndEvent,
     FlowNode,
     IntermediateThrowEvent,
@@ -79,6 +81,8 @@ def begin(
         work = ctx.wait_event("task.completed", subject=f"{ctx.instance_id}/{key}")
     elif isinstance(node, ReceiveTask):
         work = inst.trigger(node, variables, local)
+    elif isinstance(node, CallActivity):
+        return begin_call(inst, scope, node, local, variables)
     elif isinstance(node, SubProcess):
         child = inst.open_scope(node.id, Variables(local, variables), scope)
         # An event subprocess's start event happened already (_event_sub): leave from it.
@@ -179,6 +183,8 @@ def _groups(inst: Running, node: UserTask, context: Mapping[str, Any]) -> list[s
 
 def result(node: FlowNode, value: Any) -> dict[str, Any] | None:
     """What the work produced, as variables (None: nothing)."""
+    if isinstance(node, CallActivity):
+        return result_of_call(node, value)
     if isinstance(node, JobElement):
         if value is not None and not isinstance(value, dict):
             raise Incident(
