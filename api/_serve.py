@@ -20,7 +20,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
-from runtime import Runtime, SqliteStore
+from runtime import Runtime
+from runtime.store import open_store
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
@@ -132,7 +133,7 @@ async def run(
     gc.set_threshold(50_000, 50, 100)
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
-    async with Runtime.open(db, store=SqliteStore(db, check=check)) as runtime:
+    async with Runtime.open(db, store=open_store(db, check=check)) as runtime:
         app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
         gc.freeze()  # what exists now (modules, the app, recovered state) lives on
         extend = getattr(module, "routes", None)

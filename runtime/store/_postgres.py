@@ -1,0 +1,400 @@
+"""`PostgresStore`: the `Store` in a PostgreSQL database, through psycopg 3.
+
+Theory of operation. As `SqliteStore` does with apsw, the store holds two connections: the
+*writer*, used only by `write`, which the journal writer calls from a worker thread (psycopg
+has no Trio support; a blocking connection in a thread Trio waits on is how the SQLite writer
+works too, and keeps one code path for both stores), and the *reader*, which serves every query
+from the Trio thread. A `write` is one transaction of a few statements over arrays
+(`_postgres_write`), so a group of a thousand appends costs a handful of round trips.
+
+Reads are synchronous, on the Trio thread, as the `Store` protocol says. Each is one indexed
+statement in autocommit mode (its own snapshot: never half of an append), answered on a local
+server in about a tenth of a millisecond, less than handing it to a thread and back would
+cost. The price is that a slow or distant server stalls the event loop for the length of a
+query: run PostgreSQL near the process (same host or same rack).
+
+Losing the connection (a restarted server, ``pg_terminate_backend``) fails the transaction
+as a whole: the journal writer keeps the group and retries it, and the next `write` connects
+anew. A commit whose answer was lost may have been applied: the retry then finds its records
+stored already, byte for byte, and counts them as written (see `write`).
+
+Until several processes can share a database, one store at a time may write it: the writer's
+session holds an advisory lock on the schema (`DatabaseLocked` for a second one). The lock
+belongs to the writer's session, so a process whose connection dropped writes nothing more
+until it has the lock again.
+
+The URL is libpq's (``postgresql://user@host:port/database``), with one addition: a
+``schema`` query parameter (``?schema=name``) puts the tables in that PostgreSQL schema, made
+if missing, instead of ``public``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+
+from ._filelock import DatabaseLocked
+from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
+from ._interface import Write as WriteItem
+from ._postgres_read import events_for, messages_for, waits_for, waits_of
+from ._postgres_schema import MIGRATIONS, check_version, migrate, quote_identifier, schema_version
+from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
+from ._sqlite import (
+    _MAX_PAGE,
+    _MAX_SEQ,
+    ORDERS,
+    _after_prefix,
+    _decode_cursor,
+    _encode_cursor,
+    _instance_row,
+    _key,
+)
+from ._sqlite_check import CheckReport
+
+_T = TypeVar("_T")
+_OWNER_LOCK = 7_366_151
+"""First key of the writer's advisory lock; the second is the schema's oid."""
+_ROW_COLUMNS = (
+    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
+)
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """The libpq URL without its ``schema`` parameter, and that parameter (None: ``public``)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    if len(schemas) > 1:
+        raise ValueError(f"the database URL names more than one schema: {schemas}")
+    if schemas and not schemas[0]:
+        raise ValueError("the database URL's schema parameter is empty")
+    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), (schemas[0] if schemas else None)
+
+
+class PostgresStore:
+    """A `Store` in a PostgreSQL database. See the module docstring for the design.
+
+    ``read_only=True`` takes no lock, applies no migration and refuses `write`: it reads
+    beside running services (the CLI's queries).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        schema: str | None = None,
+        require_tables: bool = True,
+    ) -> None:
+        conninfo, url_schema = split_url(url)
+        self.schema = schema if schema is not None else url_schema
+        self.read_only = read_only
+        self._conninfo = conninfo
+        self._where = _describe(url)
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._reader = self._connect()
+        try:
+            if read_only:
+                version = schema_version(self._reader)
+                if version is None and require_tables:
+                    raise StoreError(f"{self._where} holds no trioflow tables")
+                check_version(version, self._where)
+                self._writer: psycopg.Connection[Any] | None = None
+            else:
+                migrate(self._reader, self.schema, self._where)
+                self._writer = self._connect_writer()
+        except BaseException:
+            self._reader.close()
+            raise
+        self._ambiguous = False
+
+    @staticmethod
+    def check(url: str) -> CheckReport:
+        """The schema version of the database at ``url`` beside the one this trioflow
+        knows (its integrity is PostgreSQL's business)."""
+        with PostgresStore(url, read_only=True, require_tables=False) as store:
+            version = schema_version(store._reader)
+        problems: tuple[str, ...] = ()
+        if version is None:
+            problems = ("it holds no trioflow tables ('trioflow upgrade' creates them)",)
+        elif version > len(MIGRATIONS):
+            problems = (
+                f"schema version {version} is newer than this trioflow knows ({len(MIGRATIONS)})",
+            )
+        return CheckReport(
+            path=store._where,
+            ok=not problems,
+            schema_version=version,
+            known_version=len(MIGRATIONS),
+            problems=problems,
+        )
+
+    @staticmethod
+    def upgrade(url: str) -> tuple[int | None, int]:
+        """Create or upgrade the schema at ``url`` (beside running services: no lock is
+        taken but the migration's own); its version before (None: none) and after."""
+        with PostgresStore(url, read_only=True, require_tables=False) as store:
+            before = schema_version(store._reader)
+            after = migrate(store._reader, store.schema, store._where)
+        return before, after
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {self._where}: {exc}") from exc
+        if self.schema is not None:
+            # The search path is set for the session, not per statement: every query of the
+            # store names its tables unqualified.
+            conn.execute(f"SET search_path TO {quote_identifier(self.schema)}")
+        return conn
+
+    def _connect_writer(self) -> psycopg.Connection[Any]:
+        conn = self._connect()
+        try:
+            (locked,) = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, current_schema()::regnamespace::oid::int)",
+                (_OWNER_LOCK,),
+            ).fetchone() or (False,)
+            if not locked:
+                raise DatabaseLocked(
+                    f"{self._where} is open for writing by another process"
+                    " (one process at a time writes a trioflow database)"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def write(self, appends: Sequence[WriteItem]) -> builtins.list[StoreError | None]:
+        self._check_open()
+        if self._writer is None:
+            raise StoreError(f"the store on {self._where} was opened read-only")
+        if self._writer.closed:
+            self._writer = self._connect_writer()
+        conn = self._writer
+        try:
+            with conn.cursor() as cursor:
+                if not self._ambiguous:
+                    try:
+                        with conn.transaction():
+                            return write_batched(cursor, appends)
+                    except BATCH_REFUSED:
+                        pass
+                with conn.transaction():
+                    results = write_one_by_one(cursor, appends, already_written=self._ambiguous)
+                self._ambiguous = False
+                return results
+        except psycopg.OperationalError:
+            # The connection is gone, perhaps after the server applied the COMMIT: the next
+            # write counts records it finds stored already, identical, as written.
+            self._ambiguous = True
+            conn.close()
+            raise
+
+    def read(
+        self, instance_id: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> builtins.list[StoredRecord]:
+        upper = _MAX_SEQ if to_seq is None else to_seq
+        if from_seq > _MAX_SEQ or upper < 1 or from_seq > upper:
+            return []
+        rows = self._query(
+            "SELECT seq, kind, version, at, data FROM journal"
+            " WHERE instance_id = %s AND seq >= %s AND seq <= %s ORDER BY seq",
+            (instance_id, max(from_seq, 0), upper),
+        )
+        return [
+            StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data)
+            for seq, kind, version, at, data in rows
+        ]
+
+    def last_seq(self, instance_id: str) -> int:
+        rows = self._query(LAST_SEQ, (instance_id,))
+        return 0 if not rows else int(rows[0][0])
+
+    def get(self, instance_id: str) -> InstanceRow | None:
+        rows = self._query(f"SELECT {_ROW_COLUMNS} FROM instances WHERE id = %s", (instance_id,))
+        return _instance_row(rows[0]) if rows else None
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        id_prefix: str | None = None,
+        order: str = "created",
+    ) -> Page:
+        if not 1 <= limit <= _MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        backwards, key = (False, None) if cursor is None else _decode_cursor(cursor, order)
+        self._check_open()
+        where, bindings = _filters(status, workflow, id_prefix)
+        columns = "pk" if order == "created" else "(updated_at, pk)"
+        ascending = (order != "-updated") != backwards
+        if key is not None:
+            if key[-1] > _MAX_SEQ:  # no pk is that large
+                key = (*key[:-1], _MAX_SEQ)
+            marks = "%s" if len(key) == 1 else "(%s, %s)"
+            where.append(f"{columns} {'>' if ascending else '<'} {marks}")
+            bindings.extend(key)
+        direction = "" if ascending else " DESC"
+        sort = "pk" + direction if order == "created" else f"updated_at{direction}, pk{direction}"
+        rows: builtins.list[Any] = self._query(
+            f"SELECT pk, {_ROW_COLUMNS} FROM instances WHERE {' AND '.join(where) or 'TRUE'}"
+            f" ORDER BY {sort} LIMIT %s",
+            (*bindings, limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if backwards:
+            rows.reverse()
+        keys = [_key(row, order) for row in rows]
+        has_next = more if not backwards else True
+        has_prev = more if backwards else key is not None
+        if not rows:
+            has_next = has_prev = False
+        return Page(
+            items=tuple(_instance_row(row[1:]) for row in rows),
+            next_cursor=_encode_cursor("after", order, keys[-1]) if has_next else None,
+            prev_cursor=_encode_cursor("before", order, keys[0]) if has_prev else None,
+        )
+
+    def unfinished(self) -> builtins.list[str]:
+        rows = self._query(
+            "SELECT id FROM instances"
+            " WHERE status IN ('running', 'waiting', 'incident') ORDER BY pk"
+        )
+        return [instance_id for (instance_id,) in rows]
+
+    def timers(self) -> builtins.list[TimerRow]:
+        rows = self._query(
+            "SELECT instance_id, step, fire_at FROM timers ORDER BY fire_at, instance_id, step"
+        )
+        return [
+            TimerRow(instance_id=instance_id, step=step, fire_at=fire_at)
+            for instance_id, step, fire_at in rows
+        ]
+
+    def waits_for(self, type: str, subject: str | None) -> builtins.list[WaitRow]:
+        return self._run(lambda conn: waits_for(conn, type, subject), [])
+
+    def waits_of(self, instance_id: str) -> builtins.list[WaitRow]:
+        return self._run(lambda conn: waits_of(conn, instance_id), [])
+
+    def events_for(
+        self, type: str, subject: str | None, instance_id: str, since: float
+    ) -> builtins.list[EventRow]:
+        return self._run(lambda conn: events_for(conn, type, subject, instance_id, since), [])
+
+    def messages_for(
+        self, type: str, subject: str | None, workflow: str, now: float
+    ) -> builtins.list[EventRow]:
+        return self._run(lambda conn: messages_for(conn, type, subject, workflow, now), [])
+
+    def is_correlated(self, source: str, id: str, workflow: str) -> bool:
+        return bool(
+            self._query(
+                "SELECT 1 FROM correlations WHERE source = %s AND id = %s AND workflow = %s",
+                (source, id, workflow),
+            )
+        )
+
+    def has_event(self, source: str, id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM events WHERE source = %s AND id = %s", (source, id)))
+
+    def counts_by_status(
+        self, *, workflow: str | None = None, id_prefix: str | None = None
+    ) -> dict[str, int]:
+        where, bindings = _filters(None, workflow, id_prefix)
+        rows = self._query(
+            f"SELECT status, count(*) FROM instances WHERE {' AND '.join(where) or 'TRUE'}"
+            " GROUP BY status",
+            bindings,
+        )
+        return {status: count for status, count in rows}
+
+    @property
+    def schema_version(self) -> int:
+        """How many migrations the schema has had."""
+        return self._run(lambda conn: schema_version(conn) or 0, 0)
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._reader.close()
+            if self._writer is not None:
+                self._writer.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[Any]:
+        return self._run(lambda conn: conn.execute(sql, params).fetchall(), [])
+
+    def _run(self, query: Callable[[psycopg.Connection[Any]], _T], empty: _T) -> _T:
+        """Run a query on the reader; once more on a new connection if the old one was lost."""
+        self._check_open()
+        for attempt in (1, 2):
+            if self._reader.closed:
+                self._reader = self._connect()
+            try:
+                return query(self._reader)
+            except psycopg.OperationalError as exc:
+                self._reader.close()
+                if attempt == 2:
+                    raise StoreError(f"{self._where} cannot be read: {exc}") from exc
+            except (psycopg.DataError, UnicodeEncodeError):
+                # A value PostgreSQL cannot hold (a NUL character, a lone surrogate) names
+                # nothing stored: the answer is the one about no rows.
+                return empty
+        raise AssertionError("unreachable")
+
+
+def _filters(
+    status: str | None, workflow: str | None, id_prefix: str | None
+) -> tuple[builtins.list[str], builtins.list[Any]]:
+    where: builtins.list[str] = []
+    bindings: builtins.list[Any] = []
+    if status is not None:
+        where.append("status = %s")
+        bindings.append(status)
+    if workflow is not None:
+        where.append("workflow = %s")
+        bindings.append(workflow)
+    if id_prefix:
+        upper = _after_prefix(id_prefix)
+        if upper is not None:
+            where.append("id >= %s AND id < %s")
+            bindings += [id_prefix, upper]
+        where.append("left(id, %s) = %s")
+        bindings += [len(id_prefix), id_prefix]
+    return where, bindings
+
+
+def _describe(url: str) -> str:
+    """The database a URL names, for messages: without its password."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "localhost"
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"PostgreSQL database {user}{host}{port}{parts.path or '/'}"

@@ -1,0 +1,508 @@
+"""How `PostgresStore.write` writes a group of appends, events and purges in one transaction.
+
+The same two paths as SQLite's (`_sqlite_write`), for the same reason and with the same
+outcome. The *batched path* gathers the appends of distinct instances and writes each table's
+rows for the whole batch with one statement over arrays (``INSERT ... SELECT FROM unnest(...)``,
+``UPDATE ... FROM unnest(...)``): a handful of round trips per group, however many instances it
+holds, instead of several per append. A continuing append's row is updated only where its
+``last_seq`` is the one before the append's first record, and the rows updated must be as many
+as the updates (an unknown instance, a gap or an overlap changes fewer); a new instance's
+INSERT fails on the unique id. When PostgreSQL refuses any of it, the transaction is rolled
+back and the group written again by the *one-by-one path*, each append in a savepoint, so that
+a refused append gets its own error and its neighbours commit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import psycopg
+import psycopg.errors
+
+from ._interface import (
+    TERMINAL,
+    Append,
+    DuplicateEvent,
+    DuplicateEvents,
+    EventBatch,
+    EventRow,
+    InstanceExists,
+    NewInstance,
+    PurgeEvents,
+    SequenceConflict,
+    StoreError,
+    Summary,
+    UnknownInstance,
+    Write,
+)
+
+VALUE_ERRORS = (
+    psycopg.IntegrityError,
+    psycopg.DataError,
+    psycopg.errors.CardinalityViolation,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
+"""Errors that concern one row's own values, not the transaction: the writer refuses that
+append (or event) alone and the rest of the group commits."""
+
+LAST_SEQ = "SELECT last_seq FROM instances WHERE id = %s"
+_INSTANCE_COLUMNS = (
+    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
+)
+_INSERT_INSTANCES = (
+    f"INSERT INTO instances ({_INSTANCE_COLUMNS}) SELECT * FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::float8[], %s::float8[], %s::int8[])"
+)
+_UPDATE_INSTANCES = (
+    "UPDATE instances AS i SET status = v.status, output = v.output, error = v.error,"
+    " waiting_on = v.waiting_on, updated_at = v.updated_at, last_seq = v.last_seq"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::int8[],"
+    " %s::text[], %s::int8[]) AS v(status, output, error, waiting_on, updated_at, last_seq,"
+    " id, prev) WHERE i.id = v.id AND i.last_seq = v.prev"
+)
+_INSERT_RECORDS = (
+    "INSERT INTO journal (instance_id, seq, kind, version, at, data) SELECT * FROM unnest("
+    "%s::text[], %s::int8[], %s::text[], %s::int8[], %s::float8[], %s::text[])"
+)
+_CLEAR_ALL_TIMERS = "DELETE FROM timers WHERE instance_id = ANY(%s::text[])"
+_CLEAR_ALL_WAITS = "DELETE FROM waits WHERE instance_id = ANY(%s::text[])"
+_CLEAR_TIMERS = (
+    "DELETE FROM timers AS t USING unnest(%s::text[], %s::int8[]) AS v(instance_id, step)"
+    " WHERE t.instance_id = v.instance_id AND t.step = v.step"
+)
+_CLEAR_WAITS = (
+    "DELETE FROM waits AS w USING unnest(%s::text[], %s::int8[]) AS v(instance_id, step)"
+    " WHERE w.instance_id = v.instance_id AND w.step = v.step"
+)
+_SET_TIMERS = (
+    "INSERT INTO timers (instance_id, step, fire_at)"
+    " SELECT * FROM unnest(%s::text[], %s::int8[], %s::float8[])"
+    " ON CONFLICT (instance_id, step) DO UPDATE SET fire_at = excluded.fire_at"
+)
+# A wait re-stored (its instance resumed) keeps the place in line it opened with.
+_SET_WAITS = (
+    "INSERT INTO waits (instance_id, step, type, subject, message)"
+    " SELECT * FROM unnest(%s::text[], %s::int8[], %s::text[], %s::text[], %s::text[])"
+    " ON CONFLICT (instance_id, step) DO UPDATE SET type = excluded.type,"
+    " subject = excluded.subject, message = excluded.message"
+)
+_CORRELATE = (
+    "INSERT INTO correlations (source, id, workflow, instance_id)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+    " ON CONFLICT DO NOTHING"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (source, id, type, subject, instanceid, event, received_at, expires_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (source, id) DO NOTHING"
+)
+
+
+class _BatchRefused(Exception):
+    """PostgreSQL refused part of a batch: write the group again one append at a time."""
+
+
+BATCH_REFUSED = (_BatchRefused, *VALUE_ERRORS)
+
+
+def real(value: Any) -> float:
+    """A float column's value: an int or a float, not NaN (SQLite stores NaN as NULL and
+    refuses it; so does this store, so that both keep the same data)."""
+    if type(value) is float:
+        if value != value:
+            raise ValueError("NaN is not a time")
+        return value
+    if type(value) is int:
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _optional_real(value: Any) -> float | None:
+    return None if value is None else real(value)
+
+
+def write_batched(cursor: psycopg.Cursor[Any], group: Sequence[Write]) -> list[StoreError | None]:
+    """Write `group` by the batched path inside the open transaction; raise one of
+    `BATCH_REFUSED` when PostgreSQL refuses part of it (then roll back and go one by one)."""
+    results: list[StoreError | None] = [None] * len(group)
+    batch = _Batch()
+    for index, item in enumerate(group):
+        if isinstance(item, Append):
+            if not batch.add(item):
+                batch.write(cursor)
+                if not batch.add(item):
+                    results[index] = _apply(cursor, item)
+        elif isinstance(item, EventRow):
+            results[index] = _insert_event(cursor, item)
+        elif isinstance(item, EventBatch):
+            results[index] = _insert_events(cursor, item)
+        else:
+            _purge_events(cursor, item)
+    batch.write(cursor)
+    return results
+
+
+def write_one_by_one(
+    cursor: psycopg.Cursor[Any], group: Sequence[Write], *, already_written: bool = False
+) -> list[StoreError | None]:
+    """Write `group` one append at a time inside the open transaction.
+
+    With `already_written` (the previous attempt lost its connection, perhaps after its
+    COMMIT was applied), an append whose records are stored already, identical, counts as
+    written; so does an event stored already with the same content.
+    """
+    results: list[StoreError | None] = []
+    for item in group:
+        if isinstance(item, Append):
+            refusal = _apply(cursor, item)
+            if refusal is not None and already_written and _stored_already(cursor, item):
+                refusal = None
+            results.append(refusal)
+        elif isinstance(item, EventRow | EventBatch):
+            refusal = _insert_events(cursor, item)
+            if already_written and isinstance(refusal, DuplicateEvent | DuplicateEvents):
+                refusal = _events_stored_already(cursor, item, refusal)
+            results.append(refusal)
+        else:
+            _purge_events(cursor, item)
+            results.append(None)
+    return results
+
+
+@attrs.define(eq=False)
+class _Batch:
+    """Appends of distinct instances, as one list per column of each statement's arrays."""
+
+    _ids: set[str] = attrs.Factory(set)
+    _records: list[list[Any]] = attrs.Factory(lambda: [[] for _ in range(6)])
+    _new: list[list[Any]] = attrs.Factory(lambda: [[] for _ in range(10)])
+    _updates: list[list[Any]] = attrs.Factory(lambda: [[] for _ in range(8)])
+    _ended: list[str] = attrs.Factory(list)
+    _waits_cleared: list[list[Any]] = attrs.Factory(lambda: [[], []])
+    _waits_set: list[list[Any]] = attrs.Factory(lambda: [[] for _ in range(5)])
+    _timers_cleared: list[list[Any]] = attrs.Factory(lambda: [[], []])
+    _timers_set: list[list[Any]] = attrs.Factory(lambda: [[], [], []])
+    _correlated: list[list[Any]] = attrs.Factory(lambda: [[] for _ in range(4)])
+
+    def add(self, append: Append) -> bool:
+        """Take `append` in; False, and the batch unchanged, if it must be applied one by one
+        (no records, a second append of an instance, seqs not consecutive from 1 for a new
+        instance, a timer row of another instance)."""
+        instance_id = append.instance_id
+        records = append.records
+        if not records or instance_id in self._ids:
+            return False
+        for timer in append.timers_set:
+            if timer.instance_id != instance_id:
+                return False
+        new = append.new
+        first = records[0].seq
+        if new is not None and first != 1:
+            return False
+        expected = first
+        for record in records:
+            if record.seq != expected:
+                return False
+            expected += 1
+        ids, seqs, kinds, versions, ats, datas = self._records
+        for record in records:
+            ids.append(instance_id)
+            seqs.append(record.seq)
+            kinds.append(record.kind)
+            versions.append(record.version)
+            ats.append(real(record.at))
+            datas.append(record.data)
+        last = records[-1].seq
+        summary = append.summary
+        if new is None:
+            row: tuple[Any, ...] = (
+                summary.status,
+                summary.output,
+                summary.error,
+                summary.waiting_on,
+                real(summary.updated_at),
+                last,
+                instance_id,
+                first - 1,
+            )
+            for column, value in zip(self._updates, row, strict=True):
+                column.append(value)
+        else:
+            for column, value in zip(
+                self._new, new_instance_row(instance_id, new, summary, last), strict=True
+            ):
+                column.append(value)
+        if summary.status in TERMINAL:
+            self._ended.append(instance_id)
+        else:
+            self._add_waits_and_timers(append)
+        for source, event_id, workflow in append.correlated:
+            for column, value in zip(
+                self._correlated, (source, event_id, workflow, instance_id), strict=True
+            ):
+                column.append(value)
+        self._ids.add(instance_id)
+        return True
+
+    def _add_waits_and_timers(self, append: Append) -> None:
+        instance_id = append.instance_id
+        for step in append.waits_cleared:
+            self._waits_cleared[0].append(instance_id)
+            self._waits_cleared[1].append(step)
+        for wait in append.waits_set:
+            for column, value in zip(
+                self._waits_set,
+                (instance_id, wait.step, wait.type, wait.subject, wait.message),
+                strict=True,
+            ):
+                column.append(value)
+        for step in append.timers_cleared:
+            self._timers_cleared[0].append(instance_id)
+            self._timers_cleared[1].append(step)
+        for timer in append.timers_set:
+            self._timers_set[0].append(instance_id)
+            self._timers_set[1].append(timer.step)
+            self._timers_set[2].append(real(timer.fire_at))
+
+    def write(self, cursor: psycopg.Cursor[Any]) -> None:
+        """Write the batch and empty it; raise `_BatchRefused` if an update missed its row."""
+        if not self._ids:
+            return
+        updates = len(self._updates[0])
+        if updates:
+            cursor.execute(_UPDATE_INSTANCES, self._updates)
+            if cursor.rowcount != updates:
+                raise _BatchRefused
+        if self._new[0]:
+            cursor.execute(_INSERT_INSTANCES, self._new)
+        cursor.execute(_INSERT_RECORDS, self._records)
+        if self._ended:
+            cursor.execute(_CLEAR_ALL_TIMERS, (self._ended,))
+            cursor.execute(_CLEAR_ALL_WAITS, (self._ended,))
+        # Per instance the one-by-one order: waits cleared, waits set, timers cleared, timers set.
+        for statement, columns in (
+            (_CLEAR_WAITS, self._waits_cleared),
+            (_SET_WAITS, self._waits_set),
+            (_CLEAR_TIMERS, self._timers_cleared),
+            (_SET_TIMERS, self._timers_set),
+            (_CORRELATE, self._correlated),
+        ):
+            if columns[0]:
+                cursor.execute(statement, columns)
+        self._ids.clear()
+        self._ended.clear()
+        for table in (
+            self._records,
+            self._new,
+            self._updates,
+            self._waits_cleared,
+            self._waits_set,
+            self._timers_cleared,
+            self._timers_set,
+            self._correlated,
+        ):
+            for column in table:
+                column.clear()
+
+
+def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
+    """Write one append inside the open transaction; return why it was refused, if it was."""
+    instance_id = append.instance_id
+    records = append.records
+    if not records and append.new is not None:
+        return SequenceConflict(f"instance {instance_id!r}: a new instance needs a first record")
+    first = records[0].seq if records else None
+    for offset, record in enumerate(records):
+        if record.seq != records[0].seq + offset:
+            return SequenceConflict(
+                f"instance {instance_id!r}: records must have consecutive seqs:"
+                f" expected seq {records[0].seq + offset}, got {record.seq}"
+            )
+    for timer in append.timers_set:
+        if timer.instance_id != instance_id:
+            return StoreError(
+                f"instance {instance_id!r}: a timer row must belong to the appending instance,"
+                f" not {timer.instance_id!r}"
+            )
+    try:
+        with cursor.connection.transaction():
+            row = cursor.execute(LAST_SEQ + " FOR UPDATE", (instance_id,)).fetchone()
+    except VALUE_ERRORS as exc:  # an id PostgreSQL cannot take (a NUL character)
+        return _refused(instance_id, exc)
+    last: int | None = None if row is None else row[0]
+    if append.new is not None:
+        if last is not None:
+            return InstanceExists(f"instance {instance_id!r} already exists")
+        last = 0
+    elif last is None:
+        return UnknownInstance(
+            f"instance {instance_id!r} does not exist (its first append must set `new`)"
+        )
+    if first is not None and first != last + 1:
+        return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
+    batch = _Batch()
+    try:
+        with cursor.connection.transaction():
+            if records:
+                added = batch.add(append)
+                assert added  # checked above: consecutive seqs continuing the journal
+                batch.write(cursor)
+            else:  # a summary-only update (suspending, say): a batch takes no such append
+                _update_summary(cursor, append, last)
+    except VALUE_ERRORS as exc:
+        return _refused(instance_id, exc)
+    except _BatchRefused:  # the row changed under us: cannot happen while it is locked
+        return SequenceConflict(f"instance {instance_id!r}: its journal moved during the append")
+    return None
+
+
+def _stored_already(cursor: psycopg.Cursor[Any], append: Append) -> bool:
+    """Whether the records of `append` are in the journal already, identical."""
+    records = append.records
+    if not records:
+        return False
+    try:
+        stored = cursor.execute(
+            "SELECT seq, kind, version, at, data FROM journal WHERE instance_id = %s"
+            " AND seq >= %s AND seq <= %s ORDER BY seq",
+            (append.instance_id, records[0].seq, records[-1].seq),
+        ).fetchall()
+    except VALUE_ERRORS:
+        return False
+    return stored == [(r.seq, r.kind, r.version, r.at, r.data) for r in records]
+
+
+def _events_stored_already(
+    cursor: psycopg.Cursor[Any],
+    item: EventRow | EventBatch,
+    refusal: DuplicateEvent | DuplicateEvents,
+) -> StoreError | None:
+    """`refusal` less the events stored already with the same content (by a commit whose
+    answer was lost)."""
+    rows = [item] if isinstance(item, EventRow) else list(item.events)
+    indexes = (0,) if isinstance(refusal, DuplicateEvent) else refusal.indexes
+    redelivered = tuple(
+        index
+        for index in indexes
+        if cursor.execute(
+            "SELECT event FROM events WHERE source = %s AND id = %s",
+            (rows[index].source, rows[index].id),
+        ).fetchone()
+        != (rows[index].event,)
+    )
+    if not redelivered:
+        return None
+    return refusal if isinstance(refusal, DuplicateEvent) else DuplicateEvents(redelivered)
+
+
+def _update_summary(cursor: psycopg.Cursor[Any], append: Append, last: int) -> None:
+    summary = append.summary
+    instance_id = append.instance_id
+    cursor.execute(
+        "UPDATE instances SET status = %s, output = %s, error = %s, waiting_on = %s,"
+        " updated_at = %s WHERE id = %s",
+        (
+            summary.status,
+            summary.output,
+            summary.error,
+            summary.waiting_on,
+            real(summary.updated_at),
+            instance_id,
+        ),
+    )
+    if summary.status in TERMINAL:
+        cursor.execute(_CLEAR_ALL_TIMERS, ([instance_id],))
+        cursor.execute(_CLEAR_ALL_WAITS, ([instance_id],))
+        return
+    batch = _Batch()
+    batch._add_waits_and_timers(append)
+    for statement, columns in (
+        (_CLEAR_WAITS, batch._waits_cleared),
+        (_SET_WAITS, batch._waits_set),
+        (_CLEAR_TIMERS, batch._timers_cleared),
+        (_SET_TIMERS, batch._timers_set),
+    ):
+        if columns[0]:
+            cursor.execute(statement, columns)
+    for source, event_id, workflow in append.correlated:
+        for column, value in zip(
+            batch._correlated, (source, event_id, workflow, instance_id), strict=True
+        ):
+            column.append(value)
+    if batch._correlated[0]:
+        cursor.execute(_CORRELATE, batch._correlated)
+
+
+def _refused(instance_id: str, exc: BaseException) -> StoreError:
+    error = StoreError(f"instance {instance_id!r}: the database refused the append: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def new_instance_row(
+    instance_id: str, new: NewInstance, summary: Summary, last_seq: int
+) -> tuple[Any, ...]:
+    """The `instances` row of a new instance, in `_INSTANCE_COLUMNS` order."""
+    return (
+        instance_id,
+        new.workflow,
+        summary.status,
+        new.input,
+        summary.output,
+        summary.error,
+        summary.waiting_on,
+        real(new.created_at),
+        real(summary.updated_at),
+        last_seq,
+    )
+
+
+def _insert_event(cursor: psycopg.Cursor[Any], row: EventRow) -> StoreError | None:
+    """Store one event unless its ``(source, id)`` is stored already."""
+    cursor.execute(
+        _INSERT_EVENT,
+        (
+            row.source,
+            row.id,
+            row.type,
+            row.subject,
+            row.instanceid,
+            row.event,
+            real(row.received_at),
+            _optional_real(row.expires_at),
+        ),
+    )
+    if cursor.rowcount == 0:
+        return DuplicateEvent(f"event {row.id!r} from {row.source!r} was received already")
+    return None
+
+
+def _insert_events(cursor: psycopg.Cursor[Any], item: EventRow | EventBatch) -> StoreError | None:
+    """Store one event, or every event of a batch, or none of them (a savepoint)."""
+    try:
+        with cursor.connection.transaction():
+            if isinstance(item, EventRow):
+                return _insert_event(cursor, item)
+            duplicates = tuple(
+                index for index, row in enumerate(item.events) if _insert_event(cursor, row)
+            )
+            return DuplicateEvents(duplicates) if duplicates else None
+    except VALUE_ERRORS as exc:
+        error = StoreError(f"the event was refused: {exc!r}")
+        error.__cause__ = exc
+        return error
+
+
+def _purge_events(cursor: psycopg.Cursor[Any], purge: PurgeEvents) -> None:
+    if math.isnan(purge.before):
+        return  # nothing was received before NaN
+    cursor.execute("DELETE FROM events WHERE received_at < %s", (purge.before,))
+    cursor.execute(
+        "DELETE FROM correlations AS c WHERE NOT EXISTS (SELECT 1 FROM events AS e"
+        " WHERE e.source = c.source AND e.id = c.id)"
+    )
