@@ -183,7 +183,16 @@ class PostgresStore:
         self._check_open()
         if self._writer is None:
             raise StoreError(f"the store on {self._where} was opened read-only")
-        if self._writer.closed:
+        try:
+            return self._write(appends)
+        except psycopg.OperationalError:
+            # Once more on a new connection at once: a dropped connection (a server restarted,
+            # an idle session ended) is then no failure to the caller. If this one fails too,
+            # the journal writer retries with a backoff.
+            return self._write(appends)
+
+    def _write(self, appends: Sequence[WriteItem]) -> builtins.list[StoreError | None]:
+        if self._writer is None or self._writer.closed:
             self._writer = self._connect_writer()
         conn = self._writer
         try:

@@ -34,7 +34,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX instances_status ON instances (status, pk);
     CREATE INDEX instances_workflow ON instances (workflow, pk);
-    CREATE INDEX instances_updated ON instances (updated_at, pk);
     CREATE TABLE journal (
         instance_id TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,

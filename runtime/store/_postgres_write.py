@@ -56,45 +56,45 @@ _INSTANCE_COLUMNS = (
 )
 _INSERT_INSTANCES = (
     f"INSERT INTO instances ({_INSTANCE_COLUMNS}) SELECT * FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::float8[], %s::float8[], %s::int8[])"
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+    " %b::float8[], %b::float8[], %b::int8[])"
 )
 _UPDATE_INSTANCES = (
     "UPDATE instances AS i SET status = v.status, output = v.output, error = v.error,"
     " waiting_on = v.waiting_on, updated_at = v.updated_at, last_seq = v.last_seq"
-    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::int8[],"
-    " %s::text[], %s::int8[]) AS v(status, output, error, waiting_on, updated_at, last_seq,"
+    " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::int8[],"
+    " %b::text[], %b::int8[]) AS v(status, output, error, waiting_on, updated_at, last_seq,"
     " id, prev) WHERE i.id = v.id AND i.last_seq = v.prev"
 )
 _INSERT_RECORDS = (
     "INSERT INTO journal (instance_id, seq, kind, version, at, data) SELECT * FROM unnest("
-    "%s::text[], %s::int8[], %s::text[], %s::int8[], %s::float8[], %s::text[])"
+    "%b::text[], %b::int8[], %b::text[], %b::int8[], %b::float8[], %b::text[])"
 )
-_CLEAR_ALL_TIMERS = "DELETE FROM timers WHERE instance_id = ANY(%s::text[])"
-_CLEAR_ALL_WAITS = "DELETE FROM waits WHERE instance_id = ANY(%s::text[])"
+_CLEAR_ALL_TIMERS = "DELETE FROM timers WHERE instance_id = ANY(%b::text[])"
+_CLEAR_ALL_WAITS = "DELETE FROM waits WHERE instance_id = ANY(%b::text[])"
 _CLEAR_TIMERS = (
-    "DELETE FROM timers AS t USING unnest(%s::text[], %s::int8[]) AS v(instance_id, step)"
+    "DELETE FROM timers AS t USING unnest(%b::text[], %b::int8[]) AS v(instance_id, step)"
     " WHERE t.instance_id = v.instance_id AND t.step = v.step"
 )
 _CLEAR_WAITS = (
-    "DELETE FROM waits AS w USING unnest(%s::text[], %s::int8[]) AS v(instance_id, step)"
+    "DELETE FROM waits AS w USING unnest(%b::text[], %b::int8[]) AS v(instance_id, step)"
     " WHERE w.instance_id = v.instance_id AND w.step = v.step"
 )
 _SET_TIMERS = (
     "INSERT INTO timers (instance_id, step, fire_at)"
-    " SELECT * FROM unnest(%s::text[], %s::int8[], %s::float8[])"
+    " SELECT * FROM unnest(%b::text[], %b::int8[], %b::float8[])"
     " ON CONFLICT (instance_id, step) DO UPDATE SET fire_at = excluded.fire_at"
 )
 # A wait re-stored (its instance resumed) keeps the place in line it opened with.
 _SET_WAITS = (
     "INSERT INTO waits (instance_id, step, type, subject, message)"
-    " SELECT * FROM unnest(%s::text[], %s::int8[], %s::text[], %s::text[], %s::text[])"
+    " SELECT * FROM unnest(%b::text[], %b::int8[], %b::text[], %b::text[], %b::text[])"
     " ON CONFLICT (instance_id, step) DO UPDATE SET type = excluded.type,"
     " subject = excluded.subject, message = excluded.message"
 )
 _CORRELATE = (
     "INSERT INTO correlations (source, id, workflow, instance_id)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+    " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
     " ON CONFLICT DO NOTHING"
 )
 _INSERT_EVENT = (
@@ -254,7 +254,10 @@ class _Batch:
         for step in append.waits_cleared:
             self._waits_cleared[0].append(instance_id)
             self._waits_cleared[1].append(step)
-        for wait in append.waits_set:
+        # A step set twice in one append ends up as its last setting, as upserting the rows
+        # one after the other does (one statement may not upsert a row twice).
+        waits = {wait.step: wait for wait in append.waits_set}
+        for wait in waits.values():
             for column, value in zip(
                 self._waits_set,
                 (instance_id, wait.step, wait.type, wait.subject, wait.message),
@@ -264,7 +267,8 @@ class _Batch:
         for step in append.timers_cleared:
             self._timers_cleared[0].append(instance_id)
             self._timers_cleared[1].append(step)
-        for timer in append.timers_set:
+        timers = {timer.step: timer for timer in append.timers_set}
+        for timer in timers.values():
             self._timers_set[0].append(instance_id)
             self._timers_set[1].append(timer.step)
             self._timers_set[2].append(real(timer.fire_at))
