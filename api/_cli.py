@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> None:
             graceful_timeout=args.graceful_timeout,
             check=not args.skip_check,
             fast_path=args.fast_path,
+            standby=args.standby,
         )
     )
 
@@ -149,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--db",
         default="trioflow.db",
         help="SQLite file (default trioflow.db) or postgresql://user@host/db URL",
+    )
+    serve.add_argument(
+        "--standby",
+        action="store_true",
+        help="PostgreSQL: while another server writes the database, wait, then take over",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)

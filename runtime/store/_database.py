@@ -8,6 +8,7 @@ database, whose store needs the psycopg driver (the ``postgres`` extra).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from ._interface import Store, StoreError
@@ -37,12 +38,21 @@ def postgres_store() -> type[PostgresStore]:
 
 
 def open_store(
-    path: str, *, synchronous: Literal["normal", "full"] = "normal", check: bool = True
+    path: str,
+    *,
+    synchronous: Literal["normal", "full"] = "normal",
+    check: bool = True,
+    standby: bool = False,
+    on_lost: Callable[[], None] | None = None,
 ) -> Store:
     """The store for writing the database at ``path`` (a SQLite file) or URL (PostgreSQL).
-    ``synchronous`` and ``check`` concern SQLite only."""
+    ``synchronous`` and ``check`` concern SQLite only; ``standby`` (wait while another
+    process writes the database) and ``on_lost`` (called, from the writing thread, when
+    another process took the database over) PostgreSQL only."""
     if is_postgres_url(path):
-        return postgres_store()(path)
+        return postgres_store()(path, standby=standby, on_lost=on_lost)
+    if standby:
+        raise ValueError("standing by needs a PostgreSQL database (postgresql://...)")
     return SqliteStore(path, synchronous=synchronous, check=check)
 
 

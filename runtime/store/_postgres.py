@@ -31,7 +31,11 @@ if missing, instead of ``public``.
 from __future__ import annotations
 
 import builtins
+import logging
+import os
+import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -57,11 +61,38 @@ from ._sqlite import (
 from ._sqlite_check import CheckReport
 
 _T = TypeVar("_T")
+_log = logging.getLogger("trioflow")
+STANDBY_POLL = 0.2
+"""Seconds between a standby's tries for the writer's lock: how soon after the writing
+process dies another takes over (PostgreSQL ends a killed process's session at once)."""
 _OWNER_LOCK = 7_366_151
 """First key of the writer's advisory lock; the second is the schema's oid."""
 _ROW_COLUMNS = (
     "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
 )
+
+
+def _lock(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, current_schema()::regnamespace::oid::int)",
+        (_OWNER_LOCK,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _holder(conn: psycopg.Connection[Any]) -> str:
+    """Who holds the writer's lock, as its connection named itself ("trioflow pid N on
+    host"), for messages."""
+    row = conn.execute(
+        "SELECT a.application_name, a.client_addr FROM pg_locks AS l"
+        " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+        " AND l.granted AND l.classid::bigint = %s"
+        " AND l.objid = current_schema()::regnamespace::oid",
+        (_OWNER_LOCK,),
+    ).fetchone()
+    if row is None:
+        return "another process"
+    return str(row[0] or f"a process at {row[1]}")
 
 
 def split_url(url: str) -> tuple[str, str | None]:
@@ -91,8 +122,12 @@ class PostgresStore:
         read_only: bool = False,
         schema: str | None = None,
         require_tables: bool = True,
+        standby: bool = False,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         conninfo, url_schema = split_url(url)
+        self._on_lost = on_lost
+        self._lost = False
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
@@ -109,7 +144,7 @@ class PostgresStore:
                 self._writer: psycopg.Connection[Any] | None = None
             else:
                 migrate(self._reader, self.schema, self._where)
-                self._writer = self._connect_writer()
+                self._writer = self._connect_writer(standby=standby)
         except BaseException:
             self._reader.close()
             raise
@@ -153,7 +188,11 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=True)
+            conn = psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                application_name=f"trioflow pid {os.getpid()} on {socket.gethostname()}"[:63],
+            )
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to {self._where}: {exc}") from exc
         if self.schema is not None:
@@ -162,18 +201,25 @@ class PostgresStore:
             conn.execute(f"SET search_path TO {quote_identifier(self.schema)}")
         return conn
 
-    def _connect_writer(self) -> psycopg.Connection[Any]:
+    def _connect_writer(self, *, standby: bool = False) -> psycopg.Connection[Any]:
+        """A connection holding the writer's lock. `standby`: wait until the process that
+        holds it lets go (or dies: PostgreSQL ends its session, and the lock with it)."""
         conn = self._connect()
         try:
-            (locked,) = conn.execute(
-                "SELECT pg_try_advisory_lock(%s, current_schema()::regnamespace::oid::int)",
-                (_OWNER_LOCK,),
-            ).fetchone() or (False,)
-            if not locked:
-                raise DatabaseLocked(
-                    f"{self._where} is open for writing by another process"
-                    " (one process at a time writes a trioflow database)"
-                )
+            announced = False
+            while not _lock(conn):
+                holder = _holder(conn)
+                if not standby:
+                    raise DatabaseLocked(
+                        f"{self._where} is open for writing by {holder} (one process at a"
+                        " time writes a trioflow database; --standby waits for it)"
+                    )
+                if not announced:
+                    _log.warning("%s is served by %s; standing by", self._where, holder)
+                    announced = True
+                time.sleep(STANDBY_POLL)
+            if announced:
+                _log.warning("%s: taking over", self._where)
         except BaseException:
             conn.close()
             raise
@@ -193,7 +239,19 @@ class PostgresStore:
 
     def _write(self, appends: Sequence[WriteItem]) -> builtins.list[StoreError | None]:
         if self._writer is None or self._writer.closed:
-            self._writer = self._connect_writer()
+            try:
+                self._writer = self._connect_writer()
+            except DatabaseLocked:
+                # Our session ended and another process took the lock since: it serves the
+                # database now. Nothing more is written from here.
+                if not self._lost:
+                    self._lost = True
+                    _log.error(
+                        "%s: another process took over; this one writes no more", self._where
+                    )
+                    if self._on_lost is not None:
+                        self._on_lost()
+                raise
         conn = self._writer
         try:
             with conn.cursor() as cursor:

@@ -122,6 +122,23 @@ def real(value: Any) -> float:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+def text(value: Any) -> str:
+    """A text column's value: a str and nothing else (as SQLite's STRICT tables take)."""
+    if type(value) is not str:
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def optional_text(value: Any) -> str | None:
+    return None if value is None else text(value)
+
+
+def integer(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
 def _optional_real(value: Any) -> float | None:
     return None if value is None else real(value)
 
@@ -213,18 +230,18 @@ class _Batch:
         for record in records:
             ids.append(instance_id)
             seqs.append(record.seq)
-            kinds.append(record.kind)
-            versions.append(record.version)
+            kinds.append(text(record.kind))
+            versions.append(integer(record.version))
             ats.append(real(record.at))
-            datas.append(record.data)
+            datas.append(text(record.data))
         last = records[-1].seq
         summary = append.summary
         if new is None:
             row: tuple[Any, ...] = (
-                summary.status,
-                summary.output,
-                summary.error,
-                summary.waiting_on,
+                text(summary.status),
+                optional_text(summary.output),
+                optional_text(summary.error),
+                optional_text(summary.waiting_on),
                 real(summary.updated_at),
                 last,
                 instance_id,
@@ -411,10 +428,10 @@ def _update_summary(cursor: psycopg.Cursor[Any], append: Append, last: int) -> N
         "UPDATE instances SET status = %s, output = %s, error = %s, waiting_on = %s,"
         " updated_at = %s WHERE id = %s",
         (
-            summary.status,
-            summary.output,
-            summary.error,
-            summary.waiting_on,
+            text(summary.status),
+            optional_text(summary.output),
+            optional_text(summary.error),
+            optional_text(summary.waiting_on),
             real(summary.updated_at),
             instance_id,
         ),
@@ -454,12 +471,12 @@ def new_instance_row(
     """The `instances` row of a new instance, in `_INSTANCE_COLUMNS` order."""
     return (
         instance_id,
-        new.workflow,
-        summary.status,
-        new.input,
-        summary.output,
-        summary.error,
-        summary.waiting_on,
+        text(new.workflow),
+        text(summary.status),
+        text(new.input),
+        optional_text(summary.output),
+        optional_text(summary.error),
+        optional_text(summary.waiting_on),
         real(new.created_at),
         real(summary.updated_at),
         last_seq,
