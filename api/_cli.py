@@ -61,6 +61,7 @@ def _serve(args: argparse.Namespace) -> None:
             check=not args.skip_check,
             fast_path=args.fast_path,
             standby=args.standby,
+            lease=args.lease,
         )
     )
 
@@ -155,6 +156,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--standby",
         action="store_true",
         help="PostgreSQL: while another server writes the database, wait, then take over",
+    )
+    serve.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        help="PostgreSQL: seconds a paused or cut-off server keeps the database before a"
+        " standby takes over (default 10)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)

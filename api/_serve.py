@@ -114,6 +114,7 @@ async def run(
     check: bool = True,
     fast_path: bool | None = None,
     standby: bool = False,
+    lease: float | None = None,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -128,6 +129,8 @@ async def run(
     ``standby=True`` (a PostgreSQL database only): while another server writes the database,
     wait, then take over (recover its instances) and serve; a server that finds another
     took over (its connection was lost meanwhile) stops, having written nothing more.
+    ``lease`` (PostgreSQL, default 10 s): how long a paused or cut-off server keeps the
+    database before a standby may take over.
     """
     from ._app import create_app
 
@@ -145,12 +148,19 @@ async def run(
         token_ = trio.lowlevel.current_trio_token()
         store = await trio.to_thread.run_sync(
             functools.partial(
-                open_store, db, standby=True, on_lost=lambda: token_.run_sync_soon(lost.set)
+                open_store,
+                db,
+                standby=True,
+                lease=lease,
+                on_lost=lambda: token_.run_sync_soon(lost.set),
             ),
             abandon_on_cancel=True,
         )
     else:
-        store = open_store(db, check=check, on_lost=lost.set)
+        token_ = trio.lowlevel.current_trio_token()
+        store = open_store(
+            db, check=check, lease=lease, on_lost=lambda: token_.run_sync_soon(lost.set)
+        )
     trigger = shutdown_trigger or wait_for_signal
 
     async def until_stopped_or_lost() -> None:

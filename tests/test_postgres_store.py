@@ -4,6 +4,7 @@ writer at a time, a lost connection survived, and the driver as an optional depe
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,7 +52,13 @@ def test_the_url_picks_the_store_and_its_schema(url: str) -> None:
 
 
 def test_a_second_writing_store_on_one_schema_is_refused(url: str) -> None:
-    with PostgresStore(url), pytest.raises(DatabaseLocked, match="open for writing by another"):
+    with (
+        PostgresStore(url),
+        pytest.raises(
+            DatabaseLocked,
+            match=r"open for writing by trioflow pid \d+ on .*--standby waits for it",
+        ),
+    ):
         PostgresStore(url)
     with PostgresStore(url) as again:  # the first one let go when it closed
         assert again.get("a") is None
@@ -168,3 +175,49 @@ async def test_a_runtime_survives_its_connections_being_dropped(url: str) -> Non
     assert results == [n * 4 for n in range(20)] + [n * 4 for _ in range(3) for n in range(20, 25)]
     with open_read_only(url) as reader:
         assert reader.counts_by_status() == {"completed": 35}
+
+
+def open_when_free(url: str, deadline: float) -> PostgresStore:
+    """A writing store on `url`, once its writer's lock is free (polling: the lock is freed
+    by the server, which no event here tells about)."""
+    while True:
+        try:
+            return PostgresStore(url)
+        except DatabaseLocked:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_paused_writer_loses_its_lease_and_then_writes_nothing(url: str) -> None:
+    lost: list[bool] = []
+    first = PostgresStore(url, lease=0.5, on_lost=lambda: lost.append(True))
+    try:
+        assert first.write([append("a", 1, new=True)]) == [None]
+        first._stopping.set()  # paused: it renews its lease no more
+        began = time.monotonic()
+        with open_when_free(url, began + 10) as second:
+            # The server ended the paused session after the lease, not before.
+            assert time.monotonic() - began >= 0.4
+            assert second.write([append("a", 2)]) == [None]
+            # Awake again, the first finds its session gone and the lock taken.
+            with pytest.raises(DatabaseLocked):
+                first.write([append("a", 2)])
+            assert lost == [True]
+            assert [r.kind for r in second.read("a")] == ["step", "step"]
+    finally:
+        first.close()
+
+
+def test_a_live_writer_keeps_its_lease_while_idle(url: str) -> None:
+    with PostgresStore(url, lease=0.3) as first:
+        time.sleep(1.0)  # three leases without a write: the renewals keep the session
+        with pytest.raises(DatabaseLocked):
+            PostgresStore(url)
+        assert first.write([append("a", 1, new=True)]) == [None]
+
+
+@pytest.mark.parametrize("lease", [0, -1, float("nan"), 86400])
+def test_the_lease_is_checked(url: str, lease: float) -> None:
+    with pytest.raises(ValueError, match="lease must be between 0 and 86400 seconds"):
+        PostgresStore(url, lease=lease)

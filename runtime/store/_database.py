@@ -44,15 +44,19 @@ def open_store(
     check: bool = True,
     standby: bool = False,
     on_lost: Callable[[], None] | None = None,
+    lease: float | None = None,
 ) -> Store:
     """The store for writing the database at ``path`` (a SQLite file) or URL (PostgreSQL).
     ``synchronous`` and ``check`` concern SQLite only; ``standby`` (wait while another
     process writes the database) and ``on_lost`` (called, from the writing thread, when
-    another process took the database over) PostgreSQL only."""
+    another process took the database over) and ``lease`` (seconds a paused writer keeps
+    the database; default 10) PostgreSQL only."""
     if is_postgres_url(path):
-        return postgres_store()(path, standby=standby, on_lost=on_lost)
-    if standby:
-        raise ValueError("standing by needs a PostgreSQL database (postgresql://...)")
+        if lease is None:
+            return postgres_store()(path, standby=standby, on_lost=on_lost)
+        return postgres_store()(path, standby=standby, on_lost=on_lost, lease=lease)
+    if standby or lease is not None:
+        raise ValueError("standby and lease need a PostgreSQL database (postgresql://...)")
     return SqliteStore(path, synchronous=synchronous, check=check)
 
 

@@ -62,6 +62,8 @@ from ._sqlite_check import CheckReport
 
 _T = TypeVar("_T")
 _log = logging.getLogger("trioflow")
+DEFAULT_LEASE = 10.0
+"""Seconds a paused or cut-off writer keeps the database before a standby may take over."""
 STANDBY_POLL = 0.2
 """Seconds between a standby's tries for the writer's lock: how soon after the writing
 process dies another takes over (PostgreSQL ends a killed process's session at once)."""
@@ -124,7 +126,13 @@ class PostgresStore:
         require_tables: bool = True,
         standby: bool = False,
         on_lost: Callable[[], None] | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
+        if not (0 < lease < 86400):
+            raise ValueError(f"lease must be between 0 and 86400 seconds, got {lease!r}")
+        self.lease = lease
+        self._writer_lock = threading.Lock()
+        self._stopping = threading.Event()
         conninfo, url_schema = split_url(url)
         self._on_lost = on_lost
         self._lost = False
@@ -149,6 +157,8 @@ class PostgresStore:
             self._reader.close()
             raise
         self._ambiguous = False
+        if self._writer is not None:
+            threading.Thread(target=self._renew, name="trioflow-lease", daemon=True).start()
 
     @staticmethod
     def check(url: str) -> CheckReport:
@@ -220,6 +230,12 @@ class PostgresStore:
                 time.sleep(STANDBY_POLL)
             if announced:
                 _log.warning("%s: taking over", self._where)
+            # The lease: a session that says nothing for this long (its process is paused,
+            # or cut off) is ended by the server, and its lock with it, so that a standby
+            # takes over; `_renew` speaks often enough for a live process to keep it.
+            lease_ms = max(1, round(self.lease * 1000))
+            conn.execute(f"SET idle_session_timeout = {lease_ms}")
+            conn.execute(f"SET idle_in_transaction_session_timeout = {lease_ms}")
         except BaseException:
             conn.close()
             raise
@@ -229,30 +245,56 @@ class PostgresStore:
         self._check_open()
         if self._writer is None:
             raise StoreError(f"the store on {self._where} was opened read-only")
+        with self._writer_lock:
+            try:
+                return self._write(appends)
+            except psycopg.OperationalError:
+                # Once more on a new connection at once: a dropped connection (a server
+                # restarted, an idle session ended) is then no failure to the caller. If this
+                # one fails too, the journal writer retries with a backoff.
+                return self._write(appends)
+
+    def _reconnect_writer(self) -> None:
         try:
-            return self._write(appends)
-        except psycopg.OperationalError:
-            # Once more on a new connection at once: a dropped connection (a server restarted,
-            # an idle session ended) is then no failure to the caller. If this one fails too,
-            # the journal writer retries with a backoff.
-            return self._write(appends)
+            self._writer = self._connect_writer()
+        except DatabaseLocked:
+            # Our session ended (the lease ran out while this process was paused, say) and
+            # another process took the lock since: it serves the database now. Nothing more
+            # is written from here.
+            if not self._lost:
+                self._lost = True
+                _log.error("%s: another process took over; this one writes no more", self._where)
+                if self._on_lost is not None:
+                    self._on_lost()
+            raise
+
+    def _renew(self) -> None:
+        """Keep the writer's session, and so its lock, alive while the process runs: one
+        statement every quarter lease unless a write is going on (which renews it too)."""
+        while not self._stopping.wait(self.lease / 4):
+            if not self._writer_lock.acquire(blocking=False):
+                continue
+            try:
+                if self._closed or self._lost:
+                    return
+                if self._writer is None or self._writer.closed:
+                    self._reconnect_writer()
+                else:
+                    self._writer.execute("SELECT 1")
+            except DatabaseLocked:
+                return
+            except (psycopg.Error, StoreError) as exc:
+                _log.warning("%s: renewing the writer's lease failed: %s", self._where, exc)
+                if self._writer is not None:
+                    self._writer.close()
+            finally:
+                self._writer_lock.release()
 
     def _write(self, appends: Sequence[WriteItem]) -> builtins.list[StoreError | None]:
         if self._writer is None or self._writer.closed:
-            try:
-                self._writer = self._connect_writer()
-            except DatabaseLocked:
-                # Our session ended and another process took the lock since: it serves the
-                # database now. Nothing more is written from here.
-                if not self._lost:
-                    self._lost = True
-                    _log.error(
-                        "%s: another process took over; this one writes no more", self._where
-                    )
-                    if self._on_lost is not None:
-                        self._on_lost()
-                raise
+            self._reconnect_writer()
         conn = self._writer
+        assert conn is not None
         try:
             with conn.cursor() as cursor:
                 if not self._ambiguous:
@@ -407,9 +449,11 @@ class PostgresStore:
             if self._closed:
                 return
             self._closed = True
+            self._stopping.set()
             self._reader.close()
-            if self._writer is not None:
-                self._writer.close()
+            with self._writer_lock:  # not in the middle of a renewal
+                if self._writer is not None:
+                    self._writer.close()
 
     def _check_open(self) -> None:
         if self._closed:
