@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from ._interface import Store, StoreError
+from ._interface import StoreError
 from ._sqlite import MIGRATIONS, SqliteStore
 from ._sqlite_check import CheckReport, check
 
@@ -45,7 +45,7 @@ def open_store(
     standby: bool = False,
     on_lost: Callable[[], None] | None = None,
     lease: float | None = None,
-) -> Store:
+) -> SqliteStore | PostgresStore:
     """The store for writing the database at ``path`` (a SQLite file) or URL (PostgreSQL).
     ``synchronous`` and ``check`` concern SQLite only; ``standby`` (wait while another
     process writes the database) and ``on_lost`` (called, from the writing thread, when
