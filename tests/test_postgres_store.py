@@ -210,8 +210,8 @@ def test_a_paused_writer_loses_its_lease_and_then_writes_nothing(url: str) -> No
 
 
 def test_a_live_writer_keeps_its_lease_while_idle(url: str) -> None:
-    with PostgresStore(url, lease=0.3) as first:
-        time.sleep(1.0)  # three leases without a write: the renewals keep the session
+    with PostgresStore(url, lease=1.0) as first:
+        time.sleep(2.5)  # leases without a write: the renewals keep the session
         with pytest.raises(DatabaseLocked):
             PostgresStore(url)
         assert first.write([append("a", 1, new=True)]) == [None]
