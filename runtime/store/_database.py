@@ -75,7 +75,10 @@ def check_database(path: str) -> CheckReport:
     beside the one this trioflow knows (read-only, no lock). For a PostgreSQL database
     (whose integrity is the server's business) its schema version only."""
     if is_postgres_url(path):
-        return postgres_store().check(path)
+        postgres_store()  # the clear error when psycopg is missing
+        from ._postgres_admin import check as check_postgres
+
+        return check_postgres(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no database at {path!r} (--db names it)")
     return check(path, len(MIGRATIONS))
@@ -85,7 +88,10 @@ def upgrade_database(path: str) -> tuple[int | None, int]:
     """Create or upgrade the schema of the database at ``path``: its version before (None:
     it had none) and after. A SQLite file is made if missing."""
     if is_postgres_url(path):
-        return postgres_store().upgrade(path)
+        postgres_store()
+        from ._postgres_admin import upgrade
+
+        return upgrade(path)
     before = None
     if os.path.exists(path):
         before = check(path, len(MIGRATIONS)).schema_version

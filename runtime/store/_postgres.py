@@ -18,10 +18,12 @@ as a whole: the journal writer keeps the group and retries it, and the next `wri
 anew. A commit whose answer was lost may have been applied: the retry then finds its records
 stored already, byte for byte, and counts them as written (see `write`).
 
-Until several processes can share a database, one store at a time may write it: the writer's
-session holds an advisory lock on the schema (`DatabaseLocked` for a second one). The lock
-belongs to the writer's session, so a process whose connection dropped writes nothing more
-until it has the lock again.
+One store at a time writes a database: the writer's session holds a lock
+(`_postgres_session`), `DatabaseLocked` for a second one, which may stand by instead
+(``standby=True``) and take over once the first lets go. A writer that was silent longer
+than its lease (paused, cut off) loses its session and the lock with it; a thread renews the
+lease of a live one. A writer that finds its session gone and the lock taken writes nothing
+more and calls ``on_lost``.
 
 The URL is libpq's (``postgresql://user@host:port/database``), with one addition: a
 ``schema`` query parameter (``?schema=name``) puts the tables in that PostgreSQL schema, made
@@ -32,11 +34,8 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
-import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -45,69 +44,33 @@ import psycopg
 from ._filelock import DatabaseLocked
 from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
 from ._interface import Write as WriteItem
-from ._postgres_read import events_for, messages_for, waits_for, waits_of
-from ._postgres_schema import MIGRATIONS, check_version, migrate, quote_identifier, schema_version
+from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
+from ._postgres_schema import check_version, migrate, schema_version
+from ._postgres_session import (
+    DEFAULT_LEASE,
+    STANDBY_POLL,
+    connect,
+    describe,
+    lock_holder,
+    split_url,
+    try_lock,
+)
 from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
 from ._sqlite import (
     _MAX_PAGE,
     _MAX_SEQ,
     ORDERS,
-    _after_prefix,
     _decode_cursor,
     _encode_cursor,
     _instance_row,
     _key,
 )
-from ._sqlite_check import CheckReport
 
 _T = TypeVar("_T")
 _log = logging.getLogger("trioflow")
-DEFAULT_LEASE = 10.0
-"""Seconds a paused or cut-off writer keeps the database before a standby may take over."""
-STANDBY_POLL = 0.2
-"""Seconds between a standby's tries for the writer's lock: how soon after the writing
-process dies another takes over (PostgreSQL ends a killed process's session at once)."""
-_OWNER_LOCK = 7_366_151
-"""First key of the writer's advisory lock; the second is the schema's oid."""
 _ROW_COLUMNS = (
     "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
 )
-
-
-def _lock(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute(
-        "SELECT pg_try_advisory_lock(%s, current_schema()::regnamespace::oid::int)",
-        (_OWNER_LOCK,),
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _holder(conn: psycopg.Connection[Any]) -> str:
-    """Who holds the writer's lock, as its connection named itself ("trioflow pid N on
-    host"), for messages."""
-    row = conn.execute(
-        "SELECT a.application_name, a.client_addr FROM pg_locks AS l"
-        " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-        " AND l.granted AND l.classid::bigint = %s"
-        " AND l.objid = current_schema()::regnamespace::oid",
-        (_OWNER_LOCK,),
-    ).fetchone()
-    if row is None:
-        return "another process"
-    return str(row[0] or f"a process at {row[1]}")
-
-
-def split_url(url: str) -> tuple[str, str | None]:
-    """The libpq URL without its ``schema`` parameter, and that parameter (None: ``public``)."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
-    if len(schemas) > 1:
-        raise ValueError(f"the database URL names more than one schema: {schemas}")
-    if schemas and not schemas[0]:
-        raise ValueError("the database URL's schema parameter is empty")
-    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
-    return urllib.parse.urlunsplit(parts._replace(query=rest)), (schemas[0] if schemas else None)
 
 
 class PostgresStore:
@@ -123,7 +86,6 @@ class PostgresStore:
         *,
         read_only: bool = False,
         schema: str | None = None,
-        require_tables: bool = True,
         standby: bool = False,
         on_lost: Callable[[], None] | None = None,
         lease: float = DEFAULT_LEASE,
@@ -139,14 +101,14 @@ class PostgresStore:
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
-        self._where = _describe(url)
+        self._where = describe(url)
         self._closed = False
         self._close_lock = threading.Lock()
         self._reader = self._connect()
         try:
             if read_only:
                 version = schema_version(self._reader)
-                if version is None and require_tables:
+                if version is None:
                     raise StoreError(f"{self._where} holds no trioflow tables")
                 check_version(version, self._where)
                 self._writer: psycopg.Connection[Any] | None = None
@@ -160,36 +122,6 @@ class PostgresStore:
         if self._writer is not None:
             threading.Thread(target=self._renew, name="trioflow-lease", daemon=True).start()
 
-    @staticmethod
-    def check(url: str) -> CheckReport:
-        """The schema version of the database at ``url`` beside the one this trioflow
-        knows (its integrity is PostgreSQL's business)."""
-        with PostgresStore(url, read_only=True, require_tables=False) as store:
-            version = schema_version(store._reader)
-        problems: tuple[str, ...] = ()
-        if version is None:
-            problems = ("it holds no trioflow tables ('trioflow upgrade' creates them)",)
-        elif version > len(MIGRATIONS):
-            problems = (
-                f"schema version {version} is newer than this trioflow knows ({len(MIGRATIONS)})",
-            )
-        return CheckReport(
-            path=store._where,
-            ok=not problems,
-            schema_version=version,
-            known_version=len(MIGRATIONS),
-            problems=problems,
-        )
-
-    @staticmethod
-    def upgrade(url: str) -> tuple[int | None, int]:
-        """Create or upgrade the schema at ``url`` (beside running services: no lock is
-        taken but the migration's own); its version before (None: none) and after."""
-        with PostgresStore(url, read_only=True, require_tables=False) as store:
-            before = schema_version(store._reader)
-            after = migrate(store._reader, store.schema, store._where)
-        return before, after
-
     def __enter__(self) -> PostgresStore:
         return self
 
@@ -197,19 +129,7 @@ class PostgresStore:
         self.close()
 
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self._conninfo,
-                autocommit=True,
-                application_name=f"trioflow pid {os.getpid()} on {socket.gethostname()}"[:63],
-            )
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to {self._where}: {exc}") from exc
-        if self.schema is not None:
-            # The search path is set for the session, not per statement: every query of the
-            # store names its tables unqualified.
-            conn.execute(f"SET search_path TO {quote_identifier(self.schema)}")
-        return conn
+        return connect(self._conninfo, self.schema, self._where)
 
     def _connect_writer(self, *, standby: bool = False) -> psycopg.Connection[Any]:
         """A connection holding the writer's lock. `standby`: wait until the process that
@@ -217,8 +137,8 @@ class PostgresStore:
         conn = self._connect()
         try:
             announced = False
-            while not _lock(conn):
-                holder = _holder(conn)
+            while not try_lock(conn):
+                holder = lock_holder(conn)
                 if not standby:
                     raise DatabaseLocked(
                         f"{self._where} is open for writing by {holder} (one process at a"
@@ -354,7 +274,7 @@ class PostgresStore:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         backwards, key = (False, None) if cursor is None else _decode_cursor(cursor, order)
         self._check_open()
-        where, bindings = _filters(status, workflow, id_prefix)
+        where, bindings = filters(status, workflow, id_prefix)
         columns = "pk" if order == "created" else "(updated_at, pk)"
         ascending = (order != "-updated") != backwards
         if key is not None:
@@ -431,7 +351,7 @@ class PostgresStore:
     def counts_by_status(
         self, *, workflow: str | None = None, id_prefix: str | None = None
     ) -> dict[str, int]:
-        where, bindings = _filters(None, workflow, id_prefix)
+        where, bindings = filters(None, workflow, id_prefix)
         rows = self._query(
             f"SELECT status, count(*) FROM instances WHERE {' AND '.join(where) or 'TRUE'}"
             " GROUP BY status",
@@ -479,33 +399,3 @@ class PostgresStore:
                 # nothing stored: the answer is the one about no rows.
                 return empty
         raise AssertionError("unreachable")
-
-
-def _filters(
-    status: str | None, workflow: str | None, id_prefix: str | None
-) -> tuple[builtins.list[str], builtins.list[Any]]:
-    where: builtins.list[str] = []
-    bindings: builtins.list[Any] = []
-    if status is not None:
-        where.append("status = %s")
-        bindings.append(status)
-    if workflow is not None:
-        where.append("workflow = %s")
-        bindings.append(workflow)
-    if id_prefix:
-        upper = _after_prefix(id_prefix)
-        if upper is not None:
-            where.append("id >= %s AND id < %s")
-            bindings += [id_prefix, upper]
-        where.append("left(id, %s) = %s")
-        bindings += [len(id_prefix), id_prefix]
-    return where, bindings
-
-
-def _describe(url: str) -> str:
-    """The database a URL names, for messages: without its password."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "localhost"
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"PostgreSQL database {user}{host}{port}{parts.path or '/'}"

@@ -1,4 +1,4 @@
-"""The queries of `PostgresStore` about events and event waits."""
+"""The queries of `PostgresStore` about events and event waits, and the filters of its lists."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from ._interface import EventRow, WaitRow
+from ._sqlite import _after_prefix
 
 _WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
 _EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at, expires_at"
@@ -83,3 +84,24 @@ def _event_row(row: tuple[Any, ...]) -> EventRow:
         received_at=received_at,
         expires_at=expires_at,
     )
+
+
+def filters(
+    status: str | None, workflow: str | None, id_prefix: str | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    bindings: list[Any] = []
+    if status is not None:
+        where.append("status = %s")
+        bindings.append(status)
+    if workflow is not None:
+        where.append("workflow = %s")
+        bindings.append(workflow)
+    if id_prefix:
+        upper = _after_prefix(id_prefix)
+        if upper is not None:
+            where.append("id >= %s AND id < %s")
+            bindings += [id_prefix, upper]
+        where.append("left(id, %s) = %s")
+        bindings += [len(id_prefix), id_prefix]
+    return where, bindings

@@ -14,7 +14,6 @@ a refused append gets its own error and its neighbours commit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,24 +30,25 @@ from ._interface import (
     EventRow,
     InstanceExists,
     NewInstance,
-    PurgeEvents,
     SequenceConflict,
     StoreError,
     Summary,
     UnknownInstance,
     Write,
 )
-
-VALUE_ERRORS = (
-    psycopg.IntegrityError,
-    psycopg.DataError,
-    psycopg.errors.CardinalityViolation,
-    TypeError,
-    ValueError,
-    OverflowError,
+from ._postgres_events import (
+    events_stored_already,
+    insert_event,
+    insert_events,
+    purge_events,
 )
-"""Errors that concern one row's own values, not the transaction: the writer refuses that
-append (or event) alone and the rest of the group commits."""
+from ._postgres_values import (
+    VALUE_ERRORS,
+    integer,
+    optional_text,
+    real,
+    text,
+)
 
 LAST_SEQ = "SELECT last_seq FROM instances WHERE id = %s"
 _INSTANCE_COLUMNS = (
@@ -94,10 +94,6 @@ _CORRELATE = (
     " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
     " ON CONFLICT DO NOTHING"
 )
-_INSERT_EVENT = (
-    "INSERT INTO events (source, id, type, subject, instanceid, event, received_at, expires_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (source, id) DO NOTHING"
-)
 
 
 class _BatchRefused(Exception):
@@ -105,39 +101,6 @@ class _BatchRefused(Exception):
 
 
 BATCH_REFUSED = (_BatchRefused, *VALUE_ERRORS)
-
-
-def real(value: Any) -> float:
-    """A float column's value: an int or a float, not NaN (SQLite stores NaN as NULL and
-    refuses it; so does this store, so that both keep the same data)."""
-    if type(value) is float:
-        if value != value:
-            raise ValueError("NaN is not a time")
-        return value
-    if type(value) is int:
-        return float(value)
-    raise TypeError(f"expected a number, got {type(value).__name__}")
-
-
-def text(value: Any) -> str:
-    """A text column's value: a str and nothing else (as SQLite's STRICT tables take)."""
-    if type(value) is not str:
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return value
-
-
-def optional_text(value: Any) -> str | None:
-    return None if value is None else text(value)
-
-
-def integer(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _optional_real(value: Any) -> float | None:
-    return None if value is None else real(value)
 
 
 def write_batched(cursor: psycopg.Cursor[Any], group: Sequence[Write]) -> list[StoreError | None]:
@@ -152,11 +115,11 @@ def write_batched(cursor: psycopg.Cursor[Any], group: Sequence[Write]) -> list[S
                 if not batch.add(item):
                     results[index] = _apply(cursor, item)
         elif isinstance(item, EventRow):
-            results[index] = _insert_event(cursor, item)
+            results[index] = insert_event(cursor, item)
         elif isinstance(item, EventBatch):
-            results[index] = _insert_events(cursor, item)
+            results[index] = insert_events(cursor, item)
         else:
-            _purge_events(cursor, item)
+            purge_events(cursor, item)
     batch.write(cursor)
     return results
 
@@ -178,12 +141,12 @@ def write_one_by_one(
                 refusal = None
             results.append(refusal)
         elif isinstance(item, EventRow | EventBatch):
-            refusal = _insert_events(cursor, item)
+            refusal = insert_events(cursor, item)
             if already_written and isinstance(refusal, DuplicateEvent | DuplicateEvents):
-                refusal = _events_stored_already(cursor, item, refusal)
+                refusal = events_stored_already(cursor, item, refusal)
             results.append(refusal)
         else:
-            _purge_events(cursor, item)
+            purge_events(cursor, item)
             results.append(None)
     return results
 
@@ -392,29 +355,6 @@ def _stored_already(cursor: psycopg.Cursor[Any], append: Append) -> bool:
     return stored == [(r.seq, r.kind, r.version, r.at, r.data) for r in records]
 
 
-def _events_stored_already(
-    cursor: psycopg.Cursor[Any],
-    item: EventRow | EventBatch,
-    refusal: DuplicateEvent | DuplicateEvents,
-) -> StoreError | None:
-    """`refusal` less the events stored already with the same content (by a commit whose
-    answer was lost)."""
-    rows = [item] if isinstance(item, EventRow) else list(item.events)
-    indexes = (0,) if isinstance(refusal, DuplicateEvent) else refusal.indexes
-    redelivered = tuple(
-        index
-        for index in indexes
-        if cursor.execute(
-            "SELECT event FROM events WHERE source = %s AND id = %s",
-            (rows[index].source, rows[index].id),
-        ).fetchone()
-        != (rows[index].event,)
-    )
-    if not redelivered:
-        return None
-    return refusal if isinstance(refusal, DuplicateEvent) else DuplicateEvents(redelivered)
-
-
 def _update_summary(cursor: psycopg.Cursor[Any], append: Append, last: int) -> None:
     summary = append.summary
     instance_id = append.instance_id
@@ -461,50 +401,4 @@ def new_instance_row(
         real(new.created_at),
         real(summary.updated_at),
         last_seq,
-    )
-
-
-def _insert_event(cursor: psycopg.Cursor[Any], row: EventRow) -> StoreError | None:
-    """Store one event unless its ``(source, id)`` is stored already."""
-    cursor.execute(
-        _INSERT_EVENT,
-        (
-            row.source,
-            row.id,
-            row.type,
-            row.subject,
-            row.instanceid,
-            row.event,
-            real(row.received_at),
-            _optional_real(row.expires_at),
-        ),
-    )
-    if cursor.rowcount == 0:
-        return DuplicateEvent(f"event {row.id!r} from {row.source!r} was received already")
-    return None
-
-
-def _insert_events(cursor: psycopg.Cursor[Any], item: EventRow | EventBatch) -> StoreError | None:
-    """Store one event, or every event of a batch, or none of them (a savepoint)."""
-    try:
-        with cursor.connection.transaction():
-            if isinstance(item, EventRow):
-                return _insert_event(cursor, item)
-            duplicates = tuple(
-                index for index, row in enumerate(item.events) if _insert_event(cursor, row)
-            )
-            return DuplicateEvents(duplicates) if duplicates else None
-    except VALUE_ERRORS as exc:
-        error = StoreError(f"the event was refused: {exc!r}")
-        error.__cause__ = exc
-        return error
-
-
-def _purge_events(cursor: psycopg.Cursor[Any], purge: PurgeEvents) -> None:
-    if math.isnan(purge.before):
-        return  # nothing was received before NaN
-    cursor.execute("DELETE FROM events WHERE received_at < %s", (purge.before,))
-    cursor.execute(
-        "DELETE FROM correlations AS c WHERE NOT EXISTS (SELECT 1 FROM events AS e"
-        " WHERE e.source = c.source AND e.id = c.id)"
     )
