@@ -10,6 +10,7 @@ no server answers there.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -48,8 +49,10 @@ def skip_without_postgres() -> None:
 
 
 def schema_url(schema: str) -> str:
+    """`POSTGRES_URL` on `schema`. Its commits do not wait for the WAL's flush: a test never
+    survives the server's own crash, and the model test commits some thousand times."""
     separator = "&" if "?" in POSTGRES_URL else "?"
-    return f"{POSTGRES_URL}{separator}schema={schema}"
+    return f"{POSTGRES_URL}{separator}schema={schema}&options=-csynchronous_commit%3Doff"
 
 
 def drop_schema(schema: str) -> None:
@@ -70,10 +73,38 @@ def fresh_postgres_url() -> Iterator[str]:
         drop_schema(schema)
 
 
+_REUSED: dict[str, str] = {}
+"""Schemas a test reuses by name in this process (emptied each time; dropped at exit)."""
+
+
+def emptied_postgres_url(name: str) -> str:
+    """The URL of this process's schema called `name`, emptied: the tables of a store that was
+    there are truncated (much cheaper than a new schema, for a test that needs hundreds)."""
+    skip_without_postgres()
+    schema = _REUSED.get(name)
+    if schema is None:
+        schema = _REUSED[name] = f"test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        atexit.register(drop_schema, schema)
+    else:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            tables = ", ".join(
+                f'"{schema}".{table}'
+                for table in ("instances", "journal", "timers", "events", "waits", "correlations")
+            )
+            conn.execute(f"TRUNCATE {tables}")
+    return schema_url(schema)
+
+
 @contextlib.contextmanager
-def fresh_database(kind: str) -> Iterator[str]:
-    """Where a new, empty store of `kind` opens: a SQLite file or a PostgreSQL schema URL."""
+def fresh_database(kind: str, reuse: str | None = None) -> Iterator[str]:
+    """Where a new, empty store of `kind` opens: a SQLite file or a PostgreSQL schema URL
+    (with `reuse`, the schema of that name, emptied: see `emptied_postgres_url`)."""
     if kind == "postgres":
+        if reuse is not None:
+            yield emptied_postgres_url(reuse)
+            return
         with fresh_postgres_url() as url:
             yield url
         return

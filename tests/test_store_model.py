@@ -65,8 +65,8 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.databases = contextlib.ExitStack()
-        self.path = self.databases.enter_context(fresh_database(self.kind))
-        reference = self.databases.enter_context(fresh_database(self.kind))
+        self.path = self.databases.enter_context(fresh_database(self.kind, reuse="model"))
+        reference = self.databases.enter_context(fresh_database(self.kind, reuse="reference"))
         self.store = open_store(self.kind, self.path)
         self.reference = open_store(self.kind, reference)
         self.rows: dict[str, InstanceRow] = {}  # in creation order
