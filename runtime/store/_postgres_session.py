@@ -16,6 +16,7 @@ import urllib.parse
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ._interface import StoreError
 from ._postgres_schema import quote_identifier
@@ -29,14 +30,27 @@ OWNER_LOCK = 7_366_151
 """First key of the writer's advisory lock; the second is the schema's oid."""
 
 
+_NETWORK_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+"""libpq settings used unless the URL gives its own: a server that stops answering (its
+host lost, the network cut) fails a query within about ten seconds instead of hanging it,
+which matters most for the reads on the event loop's thread."""
+
+
 def connect(conninfo: str, schema: str | None, where: str) -> psycopg.Connection[Any]:
     """An autocommit connection named after this process, its search path on `schema`."""
     try:
-        conn = psycopg.connect(
-            conninfo,
-            autocommit=True,
-            application_name=f"trioflow pid {os.getpid()} on {socket.gethostname()}"[:63],
+        settings = {**_NETWORK_DEFAULTS, **conninfo_to_dict(conninfo)}
+        settings.setdefault(
+            "application_name", f"trioflow pid {os.getpid()} on {socket.gethostname()}"[:63]
         )
+        conn = psycopg.connect(make_conninfo("", **settings), autocommit=True)
     except psycopg.Error as exc:
         raise StoreError(f"cannot connect to {where}: {exc}") from exc
     if schema is not None:
