@@ -77,7 +77,11 @@ class PostgresStore:
     """A `Store` in a PostgreSQL database. See the module docstring for the design.
 
     ``read_only=True`` takes no lock, applies no migration and refuses `write`: it reads
-    beside running services (the CLI's queries).
+    beside running services (the CLI's queries). ``standby=True`` makes the constructor wait
+    (blocking: call it from a thread) while another process writes the database. ``lease``:
+    seconds of silence after which PostgreSQL ends the writer's session, so that a paused
+    process loses the database to a standby; ``on_lost`` is called (from the writing or the
+    renewing thread) when this store finds it lost the database so.
     """
 
     def __init__(
