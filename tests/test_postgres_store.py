@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -221,3 +222,11 @@ def test_a_live_writer_keeps_its_lease_while_idle(url: str) -> None:
 def test_the_lease_is_checked(url: str, lease: float) -> None:
     with pytest.raises(ValueError, match="lease must be between 0 and 86400 seconds"):
         PostgresStore(url, lease=lease)
+
+
+def test_standby_and_lease_are_refused_for_a_sqlite_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="standing by needs a PostgreSQL database"):
+        open_store(str(tmp_path / "a.db"), standby=True)
+    with pytest.raises(ValueError, match="a lease needs a PostgreSQL database"):
+        open_store(str(tmp_path / "a.db"), lease=3.0)
+    assert not (tmp_path / "a.db").exists()

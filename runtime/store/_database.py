@@ -55,8 +55,13 @@ def open_store(
         if lease is None:
             return postgres_store()(path, standby=standby, on_lost=on_lost)
         return postgres_store()(path, standby=standby, on_lost=on_lost, lease=lease)
-    if standby or lease is not None:
-        raise ValueError("standby and lease need a PostgreSQL database (postgresql://...)")
+    if standby:
+        raise ValueError("standing by needs a PostgreSQL database (postgresql://...)")
+    if lease is not None:
+        raise ValueError(
+            "a lease needs a PostgreSQL database (postgresql://...): a SQLite file is"
+            " written by one process, which holds it until it exits"
+        )
     return SqliteStore(path, synchronous=synchronous, check=check)
 
 
