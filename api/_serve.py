@@ -20,13 +20,15 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
+from quart_trio import QuartTrio
 
 from runtime import DatabaseLocked, Runtime
-from runtime.store import is_postgres_url, open_store
+from runtime.store import is_postgres_url, open_read_only, open_store, upgrade_database
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
 from ._listener import Listener
+from ._standby import Switch, stand_by
 
 _log = logging.getLogger("trioflow")
 
@@ -126,9 +128,11 @@ async def run(
     ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
     ``fast_path=False`` (default: ``$TRIOFLOW_FAST_PATH``, else on) serves every request
     the stock way, through Hypercorn's connection class and Quart (``_fast_path``).
-    ``standby=True`` (a PostgreSQL database only): while another server writes the database,
-    wait, then take over (recover its instances) and serve; a server that finds another
-    took over (its connection was lost meanwhile) stops, having written nothing more.
+    ``standby=True`` (a PostgreSQL database only): serve at once, while another server writes
+    the database, its reads (commands and ``/healthz`` are answered 503, ``_standby``); when
+    that one goes, take over (recover its instances) and serve everything on the same port.
+    A server that finds another took over (its connection was lost meanwhile) stops, having
+    written nothing more.
     ``lease`` (PostgreSQL, default 10 s): how long a paused or cut-off server keeps the
     database before a standby may take over.
     """
@@ -142,25 +146,11 @@ async def run(
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
     lost = trio.Event()
-    if standby:
-        if not is_postgres_url(db):
-            raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
-        token_ = trio.lowlevel.current_trio_token()
-        store = await trio.to_thread.run_sync(
-            functools.partial(
-                open_store,
-                db,
-                standby=True,
-                lease=lease,
-                on_lost=lambda: token_.run_sync_soon(lost.set),
-            ),
-            abandon_on_cancel=True,
-        )
-    else:
-        token_ = trio.lowlevel.current_trio_token()
-        store = open_store(
-            db, check=check, lease=lease, on_lost=lambda: token_.run_sync_soon(lost.set)
-        )
+    token_ = trio.lowlevel.current_trio_token()
+
+    def on_lost() -> None:
+        token_.run_sync_soon(lost.set)
+
     trigger = shutdown_trigger or wait_for_signal
 
     async def until_stopped_or_lost() -> None:
@@ -173,26 +163,83 @@ async def run(
             nursery.start_soon(stop_on, trigger)
             nursery.start_soon(stop_on, lost.wait)
 
-    async with Runtime.open(db, store=store) as runtime:
-        app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
-        gc.freeze()  # what exists now (modules, the app, recovered state) lives on
+    def make_app(runtime: Runtime, *, reader: bool = False) -> QuartTrio:
+        app = create_app(
+            runtime, token=token, max_starts=max_starts, fast_path=False if reader else fast_path
+        )
         extend = getattr(module, "routes", None)
         if callable(extend):
             extend(app, runtime)
-        await serve(
-            app,
-            host=host,
-            port=port,
-            shutdown_trigger=until_stopped_or_lost,
-            graceful_timeout=graceful_timeout,
-            max_connections=max_connections,
-            backlog=backlog,
-            fast_path=fast_path,
-            task_status=task_status,
-        )
-        _log.info("requests drained; committing pending journal appends and closing the store")
+        return app
+
+    serving = functools.partial(
+        serve,
+        host=host,
+        port=port,
+        shutdown_trigger=until_stopped_or_lost,
+        graceful_timeout=graceful_timeout,
+        max_connections=max_connections,
+        backlog=backlog,
+        fast_path=fast_path,
+        task_status=task_status,
+    )
+    if standby:
+        if not is_postgres_url(db):
+            raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
+        await _stand_by_then_serve(db, lease, on_lost, make_app, serving)
+    else:
+        store = open_store(db, check=check, lease=lease, on_lost=on_lost)
+        async with Runtime.open(db, store=store) as runtime:
+            app = make_app(runtime)
+            gc.freeze()  # what exists now (modules, the app, recovered state) lives on
+            await serving(app)
+            _log.info("requests drained; committing pending journal appends and closing the store")
     if lost.is_set():
         raise DatabaseLocked(f"another server took over {db}: this one stopped")
+
+
+async def _stand_by_then_serve(
+    db: str,
+    lease: float | None,
+    on_lost: Callable[[], None],
+    make_app: Callable[..., QuartTrio],
+    serving: Callable[[Any], Awaitable[None]],
+) -> None:
+    """Serve reads from the database at once (``_standby``), wait for the writer's lock,
+    then recover and take every request, on the same listening socket."""
+    # A first start on an empty database: the tables the reader needs, made now.
+    await trio.to_thread.run_sync(upgrade_database, db)
+    from runtime.store import PostgresStore  # only here: it needs psycopg
+
+    reading = open_read_only(db)
+    assert isinstance(reading, PostgresStore)
+    async with Runtime.open(db, store=reading, drive=False) as viewer:
+        # Through Quart, every route: the standby's refusals are made in its request hooks.
+        reader = make_app(viewer, reader=True)
+        stand_by(reader, reading.writing_process)
+        switch = Switch(reader=reader)
+        served = trio.Event()
+
+        async def take_over() -> None:
+            store = await trio.to_thread.run_sync(
+                functools.partial(open_store, db, standby=True, lease=lease, on_lost=on_lost),
+                abandon_on_cancel=True,
+            )
+            async with Runtime.open(db, store=store) as runtime:
+                await switch.take_over(make_app(runtime))
+                gc.freeze()
+                await served.wait()
+                await switch.writer_shutdown()
+                _log.info(
+                    "requests drained; committing pending journal appends and closing the store"
+                )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(take_over)
+            await serving(switch)
+            served.set()
+            if switch.writer is None:  # stopped while standing by (or recovering)
+                nursery.cancel_scope.cancel()
 
 
 def serving_token(token: str | None, host: str) -> str | None:

@@ -72,6 +72,7 @@ class Runtime:
         event_retention: float = 7 * 86400,
         wall_time: Callable[[], float] = time.time,
         commit_inline: bool = False,
+        drive: bool = True,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -88,6 +89,11 @@ class Runtime:
         process ran (within ``event_retention``) are started before this yields.
         ``commit_inline`` commits in the event loop's thread, for tests on Trio's
         ``MockClock`` (``JournalWriter``); ``tests/conftest.py`` sets it for them.
+
+        ``drive=False`` opens a view of a database another process drives (give it a
+        read-only ``store``, see ``store.open_read_only``): queries are answered from the
+        store, nothing is recovered, fired, scheduled or purged, and every command is refused
+        with ``JournalClosed``. Nothing is ``blocked`` there: only the driving process knows.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
@@ -98,6 +104,8 @@ class Runtime:
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
         runtime = cls(services, registry)
+        if not drive:
+            journal.close()  # before anything is appended: every command is refused
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as outer:
@@ -111,15 +119,16 @@ class Runtime:
                             mailbox_capacity,
                             restart_policy or RestartPolicy(),
                         )
-                        await runtime._recover()
-                        inner.start_soon(runtime._purge_events, event_retention)
-                        await inner.start(
-                            run_schedules,
-                            registry.workflows(),
-                            runtime.start,
-                            services.clock,
-                            event_retention,
-                        )
+                        if drive:
+                            await runtime._recover()
+                            inner.start_soon(runtime._purge_events, event_retention)
+                            await inner.start(
+                                run_schedules,
+                                registry.workflows(),
+                                runtime.start,
+                                services.clock,
+                                event_retention,
+                            )
                         try:
                             yield runtime
                         except BaseException as exc:

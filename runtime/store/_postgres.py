@@ -363,6 +363,11 @@ class PostgresStore:
         )
         return {status: count for status, count in rows}
 
+    def writing_process(self) -> str:
+        """The process that writes the database now, as its connection named itself
+        ("trioflow pid 4242 on host-a"); "another process" when none holds the lock."""
+        return self._run(lock_holder, "another process")
+
     @property
     def schema_version(self) -> int:
         """How many migrations the schema has had."""
