@@ -240,3 +240,89 @@ async def test_a_paused_server_is_taken_over_and_stops_when_it_wakes(tmp_path: P
     for instance_id in ids:
         for name in ("failover_reserve", "failover_charge"):
             assert 1 <= len(runs[instance_id, name]) <= 2, (instance_id, name)
+
+
+async def answers(client: httpx.AsyncClient, path: str, timeout: float) -> httpx.Response:
+    """The first answer to ``GET path`` once the server's port is open."""
+    with trio.fail_after(timeout):
+        while True:
+            try:
+                return await client.get(path)
+            except httpx.TransportError:
+                await trio.sleep(0.05)
+
+
+async def test_a_standby_serves_reads_refuses_commands_and_takes_over_on_its_port(
+    tmp_path: Path,
+) -> None:
+    effects = tmp_path / "effects"
+    first_port, second_port = free_port(), free_port()
+    with fresh_postgres_url() as url:
+        async with (
+            serving(url, first_port, tmp_path / "first.log", effects) as first,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{first_port}", timeout=30) as one,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{second_port}", timeout=30) as two,
+        ):
+            await healthy(one, 60)
+            async with serving(url, second_port, tmp_path / "second.log", effects) as second:
+                health = await answers(two, "/healthz", 60)
+                assert health.status_code == 503, health.text
+                assert health.headers["Retry-After"].isdigit()
+                assert health.headers["Content-Type"] == "application/problem+json"
+                assert f"stands by for trioflow pid {first.pid} on" in health.json()["detail"]
+
+                started = await one.post("/workflows/failover_order", json="order-1",
+                                         headers={"Idempotency-Key": "order-1"})  # fmt: skip
+                assert started.status_code == 202, started.text
+                # The writer's progress, read on the standby: it reaches the wait for "go".
+                with trio.fail_after(60):
+                    while True:
+                        instance = (await two.get("/instances/order-1")).json()
+                        if instance["status"] == "waiting":
+                            break
+                        await trio.sleep(0.05)
+                assert instance["workflow"] == "failover_order"
+                assert instance["input"] == "order-1" and instance["blocked"] is None
+                assert instance == (await one.get("/instances/order-1")).json()
+                listed = (await two.get("/instances")).json()["items"]
+                assert [item["id"] for item in listed] == ["order-1"]
+                history = (await two.get("/instances/order-1/history")).json()["items"]
+                assert history == (await one.get("/instances/order-1/history")).json()["items"]
+                result = await two.get("/instances/order-1/result")
+                assert (result.status_code, result.json()) == (202, {"status": "waiting"})
+                viewer = await two.get("/ui/")
+                assert viewer.status_code == 200 and "order-1" in viewer.text
+                assert 'status="waiting"' in (await two.get("/metrics")).text
+                assert (await two.get("/openapi.json")).status_code == 200
+
+                commands = [
+                    ("/workflows/failover_order", {"json": "order-2"}),
+                    ("/instances/order-1/events", {"json": {"type": "go"}}),
+                    ("/instances/order-1/cancel", {"json": {}}),
+                    ("/instances/order-1/resume", {}),
+                    ("/signals/go", {"json": {}}),
+                    ("/events", {"json": {"specversion": "1.0", "id": "e1", "source": "/t",
+                                          "type": "go", "instanceid": "order-1"}}),
+                ]  # fmt: skip
+                for path, body in commands:
+                    refused = await two.post(path, **body)
+                    assert refused.status_code == 503, (path, refused.text)
+                    assert refused.headers["Retry-After"].isdigit(), path
+                    assert f"trioflow pid {first.pid}" in refused.json()["detail"], path
+                assert (await one.get("/instances/order-1")).json()["status"] == "waiting"
+                assert [i["id"] for i in (await one.get("/instances")).json()["items"]] == [
+                    "order-1"
+                ]
+
+                first.kill()
+                await first.wait()
+                # The standby's port stays open: every poll is answered, 503 then 200.
+                with trio.fail_after(60):
+                    while (await two.get("/healthz")).status_code != 200:  # noqa: ASYNC110
+                        await trio.sleep(0.05)
+                assert second.poll() is None
+                sent = await two.post("/instances/order-1/events", json={"type": "go"})
+                assert sent.status_code == 202, sent.text
+                done = await two.get("/instances/order-1/result", params={"wait": 30})
+                assert done.json() == {"status": "completed", "output": "order-1"}
+    assert "taking over" in (tmp_path / "second.log").read_text()
