@@ -226,10 +226,9 @@ async def _stand_by_then_serve(
                 abandon_on_cancel=True,
             )
             async with Runtime.open(db, store=store) as runtime:
-                await switch.take_over(make_app(runtime))
-                gc.freeze()
-                await served.wait()
-                await switch.writer_shutdown()
+                async with switch.taken_over(make_app(runtime)):
+                    gc.freeze()
+                    await served.wait()
                 _log.info(
                     "requests drained; committing pending journal appends and closing the store"
                 )

@@ -11,10 +11,12 @@ full app; the listening socket stays open throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import attrs
+import trio
 from quart import request
 from quart_trio import QuartTrio
 
@@ -52,8 +54,8 @@ def stand_by(reader: QuartTrio, serving: Callable[[], str]) -> None:
 class Switch:
     """The ASGI app a standby serves: ``reader`` until ``take_over``, then ``writer``.
 
-    The lifespan is ``reader``'s; ``take_over`` runs ``writer``'s startup itself, and
-    ``writer_shutdown`` its shutdown, so that one server serves both in turn.
+    The server's lifespan is ``reader``'s; ``taken_over`` runs ``writer``'s, so that one
+    server serves both in turn.
     """
 
     reader: QuartTrio
@@ -63,11 +65,12 @@ class Switch:
         app = self.reader if self.writer is None or scope["type"] == "lifespan" else self.writer
         await app(scope, receive, send)
 
-    async def take_over(self, writer: QuartTrio) -> None:
-        """From now on, every new request goes to ``writer``."""
-        await writer.startup()
-        self.writer = writer
-
-    async def writer_shutdown(self) -> None:
-        if self.writer is not None:
-            await self.writer.shutdown()
+    @contextlib.asynccontextmanager
+    async def taken_over(self, writer: QuartTrio) -> AsyncIterator[None]:
+        """Within: every new request goes to ``writer``, started as its lifespan would."""
+        async with trio.open_nursery() as nursery:
+            writer.nursery = nursery  # the app's background tasks, as Quart-Trio keeps them
+            await writer.startup()
+            self.writer = writer
+            yield
+            await writer.shutdown()
