@@ -103,7 +103,7 @@ _INCIDENT_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "202": _json(_ref("Started"), "The resolution is committed."),
-                **_problems(400, 401, 404, 409, 415),
+                **_problems(400, 401, 404, 409, 415, 503),
             },
         }
     },
@@ -129,12 +129,16 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/healthz": {
             "get": {
-                "summary": "Liveness check (no token needed)",
+                "summary": "Health check (no token needed)",
+                "description": "200 when this process serves the database; 503 while it"
+                " stands by for the one that does (`serve --standby`), where commands are"
+                " refused too: a load balancer sends them to the other.",
                 "security": [],
                 "responses": {
                     "200": _json(
                         {"type": "object", "properties": {"status": {"const": "ok"}}}, "Alive."
-                    )
+                    ),
+                    **_problems(503),
                 },
             }
         },
