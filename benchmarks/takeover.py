@@ -5,8 +5,8 @@ again.
 The first server starts K instances of a workflow that runs one activity and then waits for an
 event (`_takeover_app.py`); once all K wait, it is SIGKILLed. The standby notices at once (the
 server ends the killed process's session, and the lock with it), replays every journal, and
-opens its port only when all K run again: the figure is the time from the kill until its health
-route answers. Prints one JSON line.
+takes commands only when all K run again: the figure is the time from the kill until its health
+route answers 200 (a standby answers it 503). Prints one JSON line.
 
     python benchmarks/takeover.py --db postgresql://user@host/db [--k 1000]
 """
