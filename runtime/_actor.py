@@ -10,6 +10,7 @@ rehydration after passivation, recovery after a crash) replays it.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 
 import attrs
@@ -29,6 +30,7 @@ from ._errors import (
 )
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
+from ._runs import next_start
 from ._services import Services
 from .store import (
     TERMINAL,
@@ -36,6 +38,7 @@ from .store import (
     EventRow,
     InstanceExists,
     NewInstance,
+    NewRun,
     Store,
     StoredRecord,
     Summary,
@@ -74,7 +77,7 @@ class WorkflowActor:
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
-        journal = read_journal(services.store, self._id)
+        journal = read_journal(services.store, self._id, row.run_seq)
         try:
             core = core_for(services.registry, row.workflow, self._id, journal)
         except WorkflowNotFound:
@@ -158,7 +161,7 @@ class WorkflowActor:
         assert outputs is not None
         new = NewInstance(workflow=record.workflow, input=message.input_text, created_at=at)
         try:
-            await self._commit(core, record, outputs, at, new=new, fail_fast=True)
+            core, outputs = await self._commit(core, record, outputs, at, new=new, fail_fast=True)
         except (StorageUnavailable, Overloaded) as exc:
             # Nothing was stored: the instance does not exist, and this actor holds nothing.
             message.reply.fail(exc)
@@ -214,7 +217,7 @@ class WorkflowActor:
         on_blocked = None if message.reply is None else message.reply.fail
         correlated = () if key is None else (key,)
         try:
-            await self._commit(
+            core, outputs = await self._commit(
                 core, message.record, outputs, at, on_blocked=on_blocked, correlated=correlated
             )
         except BaseException as exc:
@@ -246,11 +249,14 @@ class WorkflowActor:
                     if more is None:
                         continue
                     correlated = () if key is None else (key,)
-                    await self._commit(core, record, more, at, correlated=correlated)
+                    ended = core
+                    core, more = await self._commit(core, record, more, at, correlated=correlated)
                 finally:
                     if key is not None:
                         self._services.release(key)
                 self._carry_out(core, more)
+                if core is not ended:  # it continued as new: the old run's waits are gone
+                    waits = []
                 waits += [o for o in more if isinstance(o, r.WaitStarted)]
                 break
 
@@ -303,16 +309,26 @@ class WorkflowActor:
         fail_fast: bool = False,
         on_blocked: Notify | None = None,
         correlated: tuple[tuple[str, str, str], ...] = (),
-    ) -> None:
+    ) -> tuple[WorkflowCore, list[r.Output]]:
+        """Journal ``record`` and the ``outputs`` ``core`` decided; return the core and the
+        outputs to carry out: those of the next run when this run continued as new."""
         instance_id, seq = self._id, self._last_seq
+        records: list[r.Record] = [record, *outputs]
+        run: NewRun | None = None
+        if core.continued is not None:
+            core, start, outputs = self._next_run(core, at)
+            run = NewRun(run=start.run, seq=seq + len(records) + 1)
+            records += [start, *outputs]
         stored = []
         timers_set: list[TimerRow] = []
         waits_set: list[WaitRow] = []
         withdrawn: list[int] = []
-        for rec in (record, *outputs):  # one pass: this runs for every append
+        for rec in records:  # one pass: this runs for every append
             seq += 1
             kind, version, data = r.encode(rec)
             stored.append(StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data))
+            if run is not None and seq <= run.seq:
+                continue  # the old run's operations end with it: the store drops their rows
             if isinstance(rec, r.TimerStarted):
                 timers_set.append(
                     TimerRow(instance_id=instance_id, step=rec.step, fire_at=rec.fire_at)
@@ -344,6 +360,9 @@ class WorkflowActor:
             waits_cleared += tuple(withdrawn)
             cleared += tuple(n for n in withdrawn if n in self._timer_steps)
             self._timer_steps.difference_update(withdrawn)
+        if run is not None:
+            cleared = waits_cleared = ()
+            self._timer_steps.clear()
         await self._write(
             tuple(stored),
             summary_of(core, at),
@@ -355,7 +374,31 @@ class WorkflowActor:
             correlated=correlated,
             fail_fast=fail_fast,
             on_blocked=on_blocked,
+            run=run,
         )
+        if run is not None and self._core is not None and self._core is not core:
+            self._core.close()
+            self._core = core
+        return core, outputs
+
+    def _next_run(
+        self, ended: WorkflowCore, at: float
+    ) -> tuple[WorkflowCore, r.WorkflowStarted, list[r.Output]]:
+        """The core of the run that ``ended`` continued as, its start and first outputs."""
+        assert ended.continued is not None
+        store = self._services.store
+        start = next_start(
+            ended.definition,
+            ended.continued,
+            first_step=ended.next_step,
+            seed=random.getrandbits(63),
+            # Events purged since cannot be taken again: forgetting them bounds the list.
+            consumed=[key for key in ended.consumed if store.has_event(*key)],
+        )
+        core = WorkflowCore(ended.definition, self._id, self._services.registry.activity)
+        outputs = core.receive(start, at)
+        assert outputs is not None
+        return core, start, outputs
 
     async def _write(
         self,
@@ -370,6 +413,7 @@ class WorkflowActor:
         correlated: tuple[tuple[str, str, str], ...] = (),
         fail_fast: bool = False,
         on_blocked: Notify | None = None,
+        run: NewRun | None = None,
     ) -> None:
         """Append to the journal and wait until it is committed: through a failing store too,
         unless ``fail_fast`` (then ``StorageUnavailable``)."""
@@ -383,6 +427,7 @@ class WorkflowActor:
             new=new,
             timers_set=timers_set,
             timers_cleared=timers_cleared,
+            run=run,
         )
         while True:
             try:
@@ -453,9 +498,10 @@ def summary_of(core: WorkflowCore, at: float) -> Summary:
     )
 
 
-def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:
-    """An instance's journal, decoded, with each record's time."""
-    return [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id)]
+def read_journal(store: Store, instance_id: str, from_seq: int = 1) -> list[tuple[r.Record, float]]:
+    """An instance's journal from ``from_seq`` on (its current run's first record, to
+    rehydrate it), decoded, with each record's time."""
+    return [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id, from_seq)]
 
 
 def core_for(

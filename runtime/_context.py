@@ -9,7 +9,7 @@ import datetime as dt
 import random as _random
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ._definitions import ActivityDefinition
 
@@ -148,6 +148,14 @@ class WorkflowContext:
     def cancel(self, operation: Future[Any]) -> bool:
         """Withdraw a pending ``run``, ``sleep`` or ``wait_event``; False if it had finished."""
         return self._core.cancel_step(operation)
+
+    def continue_as_new(self, *args: Any) -> NoReturn:
+        """End this run and start the next one of the same instance with ``args`` as its
+        input (as ``Runtime.start`` takes it), with a fresh journal: replay after a restart
+        begins there. The run's pending operations are dropped; events it did not take stay
+        for the new run. Raises ``InvalidInput`` (nothing ends) when ``args`` do not fit the
+        workflow's input type."""
+        raise self._core.continue_as_new(args)
 
     def _as_future(self, aw: Awaitable[Any]) -> Future[Any]:
         if isinstance(aw, Future):

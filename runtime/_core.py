@@ -44,6 +44,7 @@ from ._errors import (
     WorkflowCancelled,
 )
 from ._event import Event
+from ._runs import ContinueAsNew, continue_input
 
 ActivityLookup = Callable[[str], "ActivityDefinition[Any, Any] | None"]
 
@@ -115,6 +116,10 @@ class WorkflowCore:
         self.at = 0.0
         self.started = False
         self.outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled | None = None
+        self.continued: r.WorkflowContinued | None = None
+        """Set when the run ended with ``ctx.continue_as_new``: the next run's input."""
+        self.run = 1
+        self._starting = False
         self.cancel_requested = False
         self._activities = activities
         self._steps: dict[int, _Step] = {}
@@ -137,7 +142,12 @@ class WorkflowCore:
 
     @property
     def finished(self) -> bool:
-        return self.outcome is not None
+        return self.outcome is not None or self.continued is not None
+
+    @property
+    def next_step(self) -> int:
+        """The number the next operation would get: where a following run counts on from."""
+        return self._next_step
 
     @property
     def status(self) -> str:
@@ -227,6 +237,7 @@ class WorkflowCore:
         self.at = at
         self._out = []
         self.refused = None
+        self._starting = isinstance(record, r.WorkflowStarted)
         if not self._accept(record):
             return None
         self._run_ready()
@@ -317,6 +328,8 @@ class WorkflowCore:
         if self.started:
             return False
         self.started = True
+        self.run, self._next_step = record.run, record.first_step
+        self.consumed.update((source, id_) for source, id_ in record.consumed)
         ctx = WorkflowContext(self, self.instance_id, self.definition.name, record.seed)
         if self.definition.takes_input:
             try:
@@ -454,6 +467,10 @@ class WorkflowCore:
         self._out.append(r.IncidentRaised(step=n, element_id=element_id, message=message))
         return future
 
+    def continue_as_new(self, args: Sequence[Any]) -> ContinueAsNew:
+        """What ``ctx.continue_as_new`` raises; ``InvalidInput`` when ``args`` do not fit."""
+        return continue_input(self.definition, args)
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         return self._spawn_task(coro).done
 
@@ -529,14 +546,24 @@ class WorkflowCore:
 
     def _check_outcome(self) -> None:
         main = self._main
-        if main is None or not main.done.done or self.outcome is not None:
+        if main is None or not main.done.done or self.finished:
             return
+        outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled
         try:
             value = main.done.result()
-        except WorkflowCancelled as exc:
-            outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled = (
-                r.WorkflowCancelled(reason=exc.reason)
+        except ContinueAsNew as exc:
+            if not self._starting:
+                self._continue(exc.input)
+                return
+            outcome = r.WorkflowFailed(
+                error=r.ErrorInfo(
+                    type="ContinueAsNewError",
+                    message="continue_as_new before the run awaited anything would start"
+                    " runs without end",
+                )
             )
+        except WorkflowCancelled as exc:
+            outcome = r.WorkflowCancelled(reason=exc.reason)
         except BaseException as exc:
             outcome = r.WorkflowFailed(error=error_info(exc))
         else:
@@ -549,7 +576,14 @@ class WorkflowCore:
             else:
                 outcome = r.WorkflowCompleted(output=output)
         self.outcome = outcome
-        self._out.append(outcome)
+        self._end(outcome)
+
+    def _continue(self, input: Any) -> None:
+        self.continued = r.WorkflowContinued(input=input, run=self.run + 1)
+        self._end(self.continued)
+
+    def _end(self, record: r.Output) -> None:
+        self._out.append(record)
         for task in list(self._tasks):  # orphaned gather children end with the workflow
             task.coro.close()
         self._tasks.clear()
@@ -602,6 +636,8 @@ def describe(record: r.Record) -> str:
         return f"workflow failure ({record.error.type}: {record.error.message})"
     if isinstance(record, r.WorkflowCancelled):
         return "workflow cancellation"
+    if isinstance(record, r.WorkflowContinued):
+        return "continue_as_new"
     if isinstance(record, r.StepCancelled):
         return f"withdrawal of step {record.step}"
     return r.kind_of(type(record))

@@ -41,10 +41,11 @@ from ._errors import (
 from ._event import Event
 from ._events import PublishResult, publish, publish_many, purge
 from ._executor import ActivityExecutor
-from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
+from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, blocked_page
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
 from ._messages import Deliver, Reply, Start, Wake
 from ._resolve import resolve_incident
+from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
@@ -462,11 +463,13 @@ class Runtime:
         return counts
 
     async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
+        """Every record of the instance's journal, of all its runs, oldest first."""
         self._row(instance_id)
-        return [
-            HistoryItem(seq=s.seq, kind=s.kind, at=_time(s.at), data=loads(s.data))
-            for s in self._services.store.read(instance_id)
-        ]
+        return history_items(self._services.store.read(instance_id))
+
+    async def runs(self, instance_id: str) -> builtins.list[Run]:
+        """The instance's chain of runs (``ctx.continue_as_new``), oldest first."""
+        return runs_of(await self.history(instance_id))
 
     async def query(self, instance_id: str) -> Any:
         """What the instance exposed with ``ctx.expose``, rebuilt by replaying its journal."""
@@ -526,7 +529,7 @@ def _journal_core(
     row = store.get(instance_id)
     if row is None:
         raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    journal = read_journal(store, instance_id)
+    journal = read_journal(store, instance_id, row.run_seq)
     return core_for(registry, row.workflow, instance_id, journal), journal
 
 
