@@ -36,6 +36,7 @@ from ._instance import Instance as Instance
 from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
+from ._runs import Run as Run
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStats as RuntimeStats
 from ._runtime import replay_report as replay_report
@@ -76,6 +77,7 @@ __all__ = [
     "Registry",
     "ReplayReport",
     "RetryPolicy",
+    "Run",
     "Runtime",
     "RuntimeStats",
     "SqliteStore",

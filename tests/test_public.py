@@ -14,7 +14,7 @@ def test_runtime_public_names() -> None:
         "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
         "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
-        "RetryPolicy", "Runtime", "RuntimeStats", "STATUSES", "SqliteStore", "StorageUnavailable",
+        "RetryPolicy", "Run", "Runtime", "RuntimeStats", "STATUSES", "SqliteStore", "StorageUnavailable",
         "Store", "StoreError", "TrioflowError",
         "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
