@@ -8,7 +8,10 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _ui_pages import get_page
 
+from api import create_app
+from api._cli import main
 from runtime import (
     Event,
     InvalidInput,
@@ -212,3 +215,25 @@ def test_runs_of_an_instance_that_never_continued_is_its_one_run(db: str) -> Non
         "completed",
         {"round": 3, "total": 0},
     )
+
+
+async def test_the_viewer_the_http_history_and_the_cli_show_the_chain_of_runs(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with Runtime.open(db) as rt:
+        await rt.result(await rt.start(runs_loop, Tally(round=2, total=0), instance_id="two"))
+        client = create_app(rt).test_client()
+        page = await get_page(client, "/ui/instances/two")
+        assert "started runs_loop, run 2" in page.words
+        assert "run 1 continued as new: run 2 follows" in page.words
+        assert "#seq-1" in page.links and "records 1 to 4" in page.words
+        history = await (await client.get("/instances/two/history")).get_json()
+        assert [(run["run"], run["ended"]) for run in history["runs"]] == [
+            (1, "continued"),
+            (2, "completed"),
+        ]
+        assert {item["run"] for item in history["items"]} == {1, 2}
+        assert (await (await client.get("/instances/two")).get_json())["run"] == 2
+    main(["show", "two", "--db", db])
+    headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("run ")]
+    assert headings == ["run 1", "run 2"]

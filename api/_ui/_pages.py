@@ -21,7 +21,7 @@ from runtime import STATUSES, HistoryItem, Instance, Runtime
 from ._actions import actions_html
 from ._auth import BrowserSession
 from ._html import esc, instance_href, json_block, link, page, status_badge, when
-from ._timeline import step_sequence, timeline
+from ._timeline import runs_table, step_sequence, timeline
 from ._waits import blocked, waits
 
 DiagramRenderer = Callable[[Runtime, str], Awaitable[str | None]]
@@ -186,11 +186,15 @@ async def instance_page(
         return unchanged
     history = await runtime.history(instance_id)
     now = dt.datetime.now(dt.UTC)
+    runs = ""
+    if instance.run > 1:  # it continued as new: the chain of its runs
+        runs = f"<h2>Runs</h2>{runs_table(await runtime.runs(instance_id), now)}"
     svg = await diagram(runtime, instance_id) if diagram is not None else None
     drawing = f"<h2>Diagram</h2><div class=diagram>{svg}</div>" if svg else ""
     live = (
         _summary(instance, now)
         + drawing
+        + runs
         + f"<h2>Steps</h2>{step_sequence(history, now)}"
         + f"<h2>Journal</h2>{_journal(instance.id, history, now)}"
     )
