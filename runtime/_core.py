@@ -121,6 +121,7 @@ class WorkflowCore:
         self.run = 1
         self._starting = False
         self.cancel_requested = False
+        self._cancel_reason = ""
         self._activities = activities
         self._steps: dict[int, _Step] = {}
         self._next_step = 1
@@ -369,6 +370,7 @@ class WorkflowCore:
         if self.cancel_requested:
             return False
         self.cancel_requested = True
+        self._cancel_reason = reason
         for task in self._tasks:
             if task.waiting_on is not None:
                 task.waiting_on.remove_callback(task)
@@ -552,16 +554,19 @@ class WorkflowCore:
         try:
             value = main.done.result()
         except ContinueAsNew as exc:
-            if not self._starting:
+            if self.cancel_requested:  # a cancelled instance ends; it does not go on anew
+                outcome = r.WorkflowCancelled(reason=self._cancel_reason)
+            elif not self._starting:
                 self._continue(exc.input)
                 return
-            outcome = r.WorkflowFailed(
-                error=r.ErrorInfo(
-                    type="ContinueAsNewError",
-                    message="continue_as_new before the run awaited anything would start"
-                    " runs without end",
+            else:
+                outcome = r.WorkflowFailed(
+                    error=r.ErrorInfo(
+                        type="ContinueAsNewError",
+                        message="continue_as_new before the run awaited anything would start"
+                        " runs without end",
+                    )
                 )
-            )
         except WorkflowCancelled as exc:
             outcome = r.WorkflowCancelled(reason=exc.reason)
         except BaseException as exc:

@@ -237,3 +237,23 @@ async def test_the_viewer_the_http_history_and_the_cli_show_the_chain_of_runs(
     main(["show", "two", "--db", db])
     headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("run ")]
     assert headings == ["run 1", "run 2"]
+
+
+@workflow(name="runs_stubborn")
+async def runs_stubborn(ctx: WorkflowContext, round: int) -> None:
+    try:
+        await ctx.wait_event("never")
+    finally:
+        ctx.continue_as_new(round + 1)
+
+
+async def test_a_cancelled_run_that_continues_as_new_ends_cancelled(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(runs_stubborn, 1)
+        await settle(rt, iid)
+        await rt.cancel(iid, reason="enough")
+        instance = await rt.get(iid)
+        assert (instance.status, instance.run) == ("cancelled", 1)
+        assert instance.error == {"type": "WorkflowCancelled", "message": "enough"}
