@@ -20,6 +20,10 @@ randomness is seeded by the start record.
 
 Replay feeds a recorded journal's inputs back through a fresh core and checks that it
 decides the same outputs; a difference is a ``NonDeterminismError`` naming the step.
+
+A core holds one *run* of its instance. ``ctx.continue_as_new`` ends it with a
+``WorkflowContinued`` output (``continued``); the shell then starts the next run in a fresh
+core, whose start record says where its step numbers begin (``_runs``).
 """
 
 from __future__ import annotations
