@@ -257,3 +257,29 @@ async def test_a_cancelled_run_that_continues_as_new_ends_cancelled(
         instance = await rt.get(iid)
         assert (instance.status, instance.run) == ("cancelled", 1)
         assert instance.error == {"type": "WorkflowCancelled", "message": "enough"}
+
+
+@activity
+async def runs_slow(label: str, seconds: float) -> str:
+    await trio.sleep(seconds)
+    return label
+
+
+@workflow(name="runs_racer")
+async def runs_racer(ctx: WorkflowContext, round: int) -> str:
+    if round == 1:
+        # The activity loses the race and is still running when the run ends.
+        await ctx.first(ctx.run(runs_slow, "old", 100), ctx.sleep(1))
+        ctx.continue_as_new(2)
+    return await ctx.run(runs_slow, "new", 200)
+
+
+async def test_a_late_result_of_the_old_run_is_not_taken_by_the_new_one(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(db) as rt:
+        iid = await rt.start(runs_racer, 1)
+        assert await rt.result(iid) == "new"
+        history = await rt.history(iid)
+        completed = [h for h in history if h.kind == "activity_completed"]
+        assert [(h.run, h.data["result"]) for h in completed] == [(2, "new")]
