@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import pytest
 import trio
@@ -23,15 +21,6 @@ from runtime import (
     workflow,
 )
 from runtime.store import (
-    Append,
-    NewInstance,
-    NewRun,
-    SequenceConflict,
-    SqliteStore,
-    StoredRecord,
-    Summary,
-    TimerRow,
-    WaitRow,
     open_read_only,
 )
 
@@ -158,47 +147,6 @@ async def test_the_old_runs_timers_and_waits_go_and_its_untaken_events_stay(
             assert store.waits_of(iid) == []
         await rt.publish(Event(type="tick", source="s", id="e3"))
         assert await rt.result(iid) == ["e2", "e3"]
-
-
-def _record(seq: int) -> StoredRecord:
-    return StoredRecord(seq=seq, kind="k", version=1, at=0.0, data="{}")
-
-
-def test_a_store_append_that_begins_a_run_moves_the_run_and_drops_the_old_rows(
-    tmp_path: Any,
-) -> None:
-    summary = Summary(status="waiting", updated_at=0.0)
-    with SqliteStore(str(tmp_path / "s.db")) as store:
-        first = Append(
-            instance_id="i",
-            records=(_record(1), _record(2)),
-            summary=summary,
-            new=NewInstance(workflow="w", input="1", created_at=0.0),
-            timers_set=(TimerRow(instance_id="i", step=1, fire_at=5.0),),
-            waits_set=(WaitRow(instance_id="i", step=2, type="t", subject=None),),
-        )
-        outside = Append(
-            instance_id="i",
-            records=(_record(3), _record(4)),
-            summary=summary,
-            run=NewRun(run=2, seq=5),
-        )
-        assert store.write([first]) == [None]
-        (refused,) = store.write([outside])
-        assert isinstance(refused, SequenceConflict) and "run 2" in str(refused)
-        assert store.last_seq("i") == 2
-        begins = attrs.evolve(
-            outside,
-            run=NewRun(run=2, seq=4),
-            timers_set=(TimerRow(instance_id="i", step=3, fire_at=9.0),),
-        )
-        assert store.write([begins]) == [None]
-        row = store.get("i")
-        assert row is not None
-        assert (row.run, row.run_seq, row.last_seq, row.input) == (2, 4, 4, "1")
-        assert [(t.step, t.fire_at) for t in store.timers()] == [(3, 9.0)]
-        assert store.waits_of("i") == []
-        assert [r.seq for r in store.read("i")] == [1, 2, 3, 4]
 
 
 def test_runs_of_an_instance_that_never_continued_is_its_one_run(db: str) -> None:
