@@ -10,6 +10,7 @@ from _ui_pages import get_page
 
 from api import create_app
 from api._cli import main
+from api._ui import _pages as ui_pages
 from runtime import (
     Event,
     InvalidInput,
@@ -20,9 +21,7 @@ from runtime import (
     activity,
     workflow,
 )
-from runtime.store import (
-    open_read_only,
-)
+from runtime.store import open_read_only
 
 ran: list[int] = []
 
@@ -166,7 +165,7 @@ def test_runs_of_an_instance_that_never_continued_is_its_one_run(db: str) -> Non
 
 
 async def test_the_viewer_the_http_history_and_the_cli_show_the_chain_of_runs(
-    db: str, capsys: pytest.CaptureFixture[str]
+    db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with Runtime.open(db) as rt:
         await rt.result(await rt.start(runs_loop, Tally(round=2, total=0), instance_id="two"))
@@ -175,6 +174,10 @@ async def test_the_viewer_the_http_history_and_the_cli_show_the_chain_of_runs(
         assert "started runs_loop, run 2" in page.words
         assert "run 1 continued as new: run 2 follows" in page.words
         assert "#seq-1" in page.links and "records 1 to 4" in page.words
+        # A journal too long to show whole: the link to a run out of sight shows all of it.
+        monkeypatch.setattr(ui_pages, "JOURNAL_SHOWN", 4)
+        page = await get_page(client, "/ui/instances/two")
+        assert "?journal=all#seq-1" in page.links and "#seq-5" in page.links
         history = await (await client.get("/instances/two/history")).get_json()
         assert [(run["run"], run["ended"]) for run in history["runs"]] == [
             (1, "continued"),

@@ -188,7 +188,8 @@ async def instance_page(
     now = dt.datetime.now(dt.UTC)
     runs = ""
     if instance.run > 1:  # it continued as new: the chain of its runs
-        runs = f"<h2>Runs</h2>{runs_table(await runtime.runs(instance_id), now)}"
+        chain = await runtime.runs(instance_id)
+        runs = f"<h2>Runs</h2>{runs_table(chain, now, _shown_from(history))}"
     svg = await diagram(runtime, instance_id) if diagram is not None else None
     drawing = f"<h2>Diagram</h2><div class=diagram>{svg}</div>" if svg else ""
     live = (
@@ -210,6 +211,13 @@ async def instance_page(
         signed_in=session.signed_in(),
         etag=etag,
     )
+
+
+def _shown_from(history: list[HistoryItem]) -> int:
+    """The seq of the first record ``_journal`` shows."""
+    if len(history) <= JOURNAL_SHOWN or request.args.get("journal") == "all":
+        return 0
+    return history[-JOURNAL_SHOWN].seq
 
 
 def _journal(instance_id: str, history: list[HistoryItem], now: dt.datetime) -> str:

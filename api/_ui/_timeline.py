@@ -85,11 +85,13 @@ def _line(item: HistoryItem, names: dict[int, str], now: dt.datetime) -> tuple[s
     return "", esc(k), _folded("data", item.data)
 
 
-def runs_table(runs: Sequence[Run], now: dt.datetime) -> str:
+def runs_table(runs: Sequence[Run], now: dt.datetime, shown_from: int) -> str:
     """The chain of runs of an instance that continued as new: each run's records, input and
-    how it ended, its first record one click away in the journal."""
+    how it ended, its first record one click away in the journal (the whole journal when the
+    page shows only its records from seq ``shown_from`` on)."""
     rows = "".join(
-        f"<tr><td><a href='#seq-{run.first_seq}'>run {run.run}</a></td>"
+        f"<tr><td><a href='{'' if run.first_seq >= shown_from else '?journal=all'}"
+        f"#seq-{run.first_seq}'>run {run.run}</a></td>"
         f"<td>{when(run.started_at, now)}</td>"
         f"<td>records {run.first_seq} to {run.last_seq}</td>"
         f"<td>{esc(run.ended or 'current')}</td>"
