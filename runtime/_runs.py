@@ -14,6 +14,10 @@ step (the new run counts on from it, so that a result or a timer of the old run 
 belongs to no step of the new one) and the stored events it took (so that a wait of the new
 run does not take them again, while an event that arrived and was not taken stays there for
 it).
+
+Two runs are refused: one that continues before it awaited anything (it would start runs
+without end, all in one append: it fails instead) and one whose instance was asked to cancel
+(it ends cancelled).
 """
 
 from __future__ import annotations
