@@ -33,7 +33,9 @@ def add_commands(
     """Add the three commands to ``sub``; return their functions by name."""
     listing = sub.add_parser("incidents", help="list the open incidents")
     source = listing.add_mutually_exclusive_group()
-    source.add_argument("--db", help="read this SQLite file (default trioflow.db)")
+    source.add_argument(
+        "--db", help="read this SQLite file (default trioflow.db) or postgresql:// URL"
+    )
     source.add_argument("--url", help=f"ask a running service (e.g. {DEFAULT_URL})")
     resolve = sub.add_parser("resolve", help="resolve an incident: retry where it stopped")
     resolve.add_argument("id", help="the instance id")

@@ -44,7 +44,7 @@ from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
-from .store import TERMINAL, Append, InstanceRow, SqliteStore, Store, StoreError, Summary
+from .store import TERMINAL, Append, InstanceRow, Store, StoreError, Summary, open_store
 
 SETTLED = TERMINAL | {"suspended"}
 _log = logging.getLogger("trioflow")
@@ -76,6 +76,9 @@ class Runtime:
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
+        ``path`` is a SQLite file, or a PostgreSQL database's URL
+        (``postgresql://user@host/db``, needing ``pip install 'trioflow[postgres]'``).
+
         On exit, running work stops, appends already queued are committed and the
         store is closed; whatever was in flight resumes at the next open. ``store``
         replaces the SQLite file with another ``Store`` (it is closed on exit too).
@@ -91,7 +94,7 @@ class Runtime:
             raise ValueError("event_retention must be > 0")
         registry = registry or default_registry
         if store is None:
-            store = SqliteStore(path, synchronous=synchronous)
+            store = open_store(path, synchronous=synchronous)
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
