@@ -39,6 +39,7 @@ from ._instance import ReplayReport as ReplayReport
 from ._listing import RuntimeStats as RuntimeStats
 from ._queries import replay_report as replay_report
 from ._queries import resume_stored as resume_stored
+from ._runs import Run as Run
 from ._runtime import Runtime as Runtime
 from .store import STATUSES as STATUSES
 from .store import CheckReport as CheckReport
@@ -76,6 +77,7 @@ __all__ = [
     "Registry",
     "ReplayReport",
     "RetryPolicy",
+    "Run",
     "Runtime",
     "RuntimeStats",
     "SqliteStore",

@@ -35,6 +35,10 @@ RUNS = [
         {"late_p50_ms", "late_p99_ms", "late_max_ms", "late_min_ms", "fires_per_s"},
     ),
     (
+        ["rehydrate.py", "--steps", "30", "--every", "10", "--repeat", "1"],
+        {"long_replay_seconds", "chained_replay_seconds", "chained_replayed_records"},
+    ),
+    (
         ["recovery.py", "--k", "20", "--max-resident", "10"],
         {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
     ),

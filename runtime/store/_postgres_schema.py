@@ -87,6 +87,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, id, workflow)
     );
     """,
+    # 2: runs (continue_as_new): the current run's number and the seq of its first record.
+    """
+    ALTER TABLE instances ADD COLUMN run BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE instances ADD COLUMN run_seq BIGINT NOT NULL DEFAULT 1;
+    """,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""
