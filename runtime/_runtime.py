@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+import os
 import random
 import time
 import uuid
@@ -23,10 +24,11 @@ from ._actor import (
     read_journal,
     summary_of,
 )
+from ._archive import Archive
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
 from ._core import WorkflowCore, replay
-from ._definitions import Registry, WorkflowDefinition
+from ._definitions import Registry, Retention, WorkflowDefinition, retention_seconds
 from ._definitions import registry as default_registry
 from ._errors import (
     InstanceConflict,
@@ -39,12 +41,13 @@ from ._errors import (
     WorkflowFailed,
 )
 from ._event import Event
-from ._events import PublishResult, publish, publish_many, purge
+from ._events import PublishResult, publish, publish_many
 from ._executor import ActivityExecutor
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
 from ._messages import Deliver, Reply, Start, Wake
 from ._resolve import resolve_incident
+from ._retention import DEFAULT_RETENTION, run_retention
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
@@ -94,6 +97,8 @@ class Runtime:
         event_retention: float = 7 * 86400,
         wall_time: Callable[[], float] = time.time,
         commit_inline: bool = False,
+        retention: Retention = DEFAULT_RETENTION,
+        archive: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -107,9 +112,15 @@ class Runtime:
         process ran (within ``event_retention``) are started before this yields.
         ``commit_inline`` commits in the event loop's thread, for tests on Trio's
         ``MockClock`` (``JournalWriter``); ``tests/conftest.py`` sets it for them.
+        Finished instances are deleted with their journal ``retention`` (a timedelta or
+        seconds; None: never) after they finished, unless their workflow has a retention
+        of its own (``@workflow(retention=...)``); with ``archive`` (a JSON Lines file, or
+        a directory for a file per day) each is written there first (``_retention``).
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
+        kept = retention_seconds(retention, "retention")
+        archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
         if store is None:
             store = SqliteStore(path, synchronous=synchronous)
@@ -131,7 +142,7 @@ class Runtime:
                             restart_policy or RestartPolicy(),
                         )
                         await runtime._recover()
-                        inner.start_soon(runtime._purge_events, event_retention)
+                        inner.start_soon(run_retention, services, kept, event_retention, archived)
                         await inner.start(run_schedules, runtime, services.clock, event_retention)
                         try:
                             yield runtime
@@ -183,14 +194,6 @@ class Runtime:
             replies.append(reply)
         for reply in replies:
             await reply.wait()
-
-    async def _purge_events(self, retention: float) -> None:
-        while True:
-            try:
-                await purge(self._services, retention)
-            except (JournalFull, StoreError) as exc:  # a later purge deletes these too
-                _log.warning("purging old events failed: %s", exc)
-            await trio.sleep(min(retention, 3600.0))
 
     async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
         """Restart intensity exceeded: stop driving the instance, keep everything else.

@@ -6,6 +6,7 @@ from ._filelock import DatabaseLocked as DatabaseLocked
 from ._interface import STATUSES as STATUSES
 from ._interface import TERMINAL as TERMINAL
 from ._interface import Append as Append
+from ._interface import DeleteInstances as DeleteInstances
 from ._interface import DuplicateEvent as DuplicateEvent
 from ._interface import DuplicateEvents as DuplicateEvents
 from ._interface import EventBatch as EventBatch
@@ -33,6 +34,7 @@ __all__ = [
     "Append",
     "CheckReport",
     "DatabaseLocked",
+    "DeleteInstances",
     "DuplicateEvent",
     "DuplicateEvents",
     "EventBatch",
