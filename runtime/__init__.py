@@ -36,6 +36,8 @@ from ._instance import Instance as Instance
 from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
+from ._retention import PruneReport as PruneReport
+from ._retention import prune_stored as prune_stored
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStats as RuntimeStats
 from ._runtime import replay_report as replay_report
@@ -72,6 +74,7 @@ __all__ = [
     "NonDeterminismError",
     "NotSuspended",
     "Overloaded",
+    "PruneReport",
     "PublishResult",
     "Registry",
     "ReplayReport",
@@ -93,6 +96,7 @@ __all__ = [
     "check_database",
     "current_activity",
     "open_read_only",
+    "prune_stored",
     "registry",
     "replay_report",
     "resume_stored",

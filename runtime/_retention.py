@@ -17,6 +17,7 @@ what a pass did not delete, the next one does.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -194,7 +195,7 @@ async def run_retention(
             store=services.store,
             write=services.journal.append,
             archive=archive,
-            deleted=lambda ids: _let_go(services, ids),
+            deleted=lambda ids: let_go(services, ids),
         )
         try:
             report = await pruner.run(
@@ -212,8 +213,40 @@ async def run_retention(
         await trio.sleep(pass_interval(services.registry, default, event_retention))
 
 
-def _let_go(services: Services, ids: Sequence[str]) -> None:
+def let_go(services: Services, ids: Sequence[str]) -> None:
     """Deleted instances' actors may still be in memory, finished: they go too, so that a
     new start with one of their ids starts a new instance instead of finding the old one."""
     for instance_id in ids:
         services.system.stop(instance_id)
+
+
+async def prune_stored(
+    store: Store,
+    *,
+    older_than: float,
+    now: float,
+    dry_run: bool = False,
+    archive: str | os.PathLike[str] | None = None,
+    workflow: str | None = None,
+    events_older_than: float | None = None,
+) -> PruneReport:
+    """Delete from ``store`` (no runtime on it) the finished instances last updated more
+    than ``older_than`` seconds before ``now``, of every workflow or of ``workflow``, and
+    with ``events_older_than`` the events received that long before; each batch in a
+    transaction of its own. ``dry_run`` only counts them (a read-only store will do)."""
+
+    async def write(item: Write) -> None:
+        (refused,) = await trio.to_thread.run_sync(store.write, [item])
+        if refused is not None:
+            raise refused
+
+    pruner = Pruner(
+        store=store,
+        write=write,
+        archive=None if archive is None else Archive(archive),
+        dry_run=dry_run,
+    )
+    events_before = None if events_older_than is None else now - events_older_than
+    return await pruner.run(
+        [Cutoff(before=now - older_than, workflow=workflow)], events_before, now
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -47,7 +48,7 @@ from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time,
 from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
 from ._messages import Deliver, Reply, Start, Wake
 from ._resolve import resolve_incident
-from ._retention import DEFAULT_RETENTION, run_retention
+from ._retention import DEFAULT_RETENTION, Cutoff, Pruner, PruneReport, let_go, run_retention
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
@@ -349,6 +350,32 @@ class Runtime:
         reply = Reply()
         await services.system.send(instance_id, Wake(reply=reply))
         await reply.wait()
+
+    async def prune(
+        self,
+        older_than: Retention,
+        *,
+        dry_run: bool = False,
+        workflow: str | None = None,
+        archive: str | os.PathLike[str] | None = None,
+    ) -> PruneReport:
+        """Delete now the finished instances (of ``workflow``, or all) last updated more
+        than ``older_than`` (a timedelta or seconds) ago, whatever their retention, a batch
+        at a time through the journal; with ``archive``, written there first. ``dry_run``
+        counts what would go and deletes nothing."""
+        seconds = retention_seconds(older_than, "older_than")
+        if seconds is None:
+            raise ValueError("older_than must be a duration, not None")
+        services = self._services
+        pruner = Pruner(
+            store=services.store,
+            write=services.journal.append,
+            archive=None if archive is None else Archive(archive),
+            dry_run=dry_run,
+            deleted=functools.partial(let_go, services),
+        )
+        now = services.clock.now()
+        return await pruner.run([Cutoff(before=now - seconds, workflow=workflow)], None, now)
 
     # --- queries --------------------------------------------------------------------------
 

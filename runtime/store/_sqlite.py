@@ -411,6 +411,20 @@ class SqliteStore:
         )
         return {status: count for status, count in rows}
 
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages, and make it give the pages later
+        deletes free back to the file system (``auto_vacuum = INCREMENTAL``) if it did not.
+
+        It writes a copy of the whole database first (needs that much free disk) and holds
+        the writer meanwhile: for a file no runtime is using (``trioflow prune --vacuum``).
+        """
+        self._check_open()
+        if self.read_only:
+            raise StoreError(f"the store on {self.path!r} was opened read-only")
+        self._writer.pragma("auto_vacuum", "incremental")
+        self._writer.execute("VACUUM")
+        self._writer.pragma("wal_checkpoint", "truncate")
+
     @property
     def schema_version(self) -> int:
         """How many migrations the file has had (`PRAGMA user_version`)."""
