@@ -20,6 +20,7 @@ import attrs
 import trio
 
 from runtime import (
+    DEFAULT_RETENTION,
     STATUSES,
     Instance,
     InstanceNotFound,
@@ -31,9 +32,10 @@ from runtime import (
     replay_report,
 )
 
-from . import _resume_cli
+from . import _prune_cli, _resume_cli
 from ._app import MAX_STARTS
 from ._cli_incidents import add_commands
+from ._durations import retention
 from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
 
 
@@ -59,6 +61,8 @@ def _serve(args: argparse.Namespace) -> None:
             graceful_timeout=args.graceful_timeout,
             check=not args.skip_check,
             fast_path=args.fast_path,
+            retention=args.retention,
+            archive=args.archive,
         )
     )
 
@@ -181,6 +185,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         " the faster start route and connection (default: $TRIOFLOW_FAST_PATH, else on)",
     )
 
+    serve.add_argument(
+        "--retention",
+        type=retention,
+        default=DEFAULT_RETENTION,
+        metavar="AGE",
+        help="delete finished instances and their journals AGE after they finished: 30s,"
+        " 15m, 12h, 7d, or never (default 7d; a workflow's own retention wins)",
+    )
+    serve.add_argument(
+        "--archive",
+        metavar="PATH",
+        help="append each instance retention deletes (row and journal) to this JSON Lines"
+        " file, or to a file per day in this directory, before it is deleted",
+    )
+
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
     # `blocked` lives only in a running server's memory (GET /instances?status=blocked).
@@ -202,9 +221,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     checking.add_argument("--db", default="trioflow.db")
 
     resuming = _resume_cli.add_parser(sub)
+    pruning = _prune_cli.add_parser(sub)
     incident_commands = add_commands(sub, open_read_only)
 
-    for command in (serve, instances, show, replay, checking, resuming):
+    for command in (serve, instances, show, replay, checking, resuming, pruning):
         command.add_argument(
             "--debug", action="store_true", help="print the whole traceback of a fatal error"
         )
@@ -216,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "replay": _replay,
         "check": _check,
         "resume": _resume_cli.run,
+        "prune": _prune_cli.run,
         **incident_commands,
     }
     try:

@@ -20,7 +20,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
-from runtime import Runtime, SqliteStore
+from runtime import DEFAULT_RETENTION, Runtime, SqliteStore
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
@@ -111,6 +111,8 @@ async def run(
     graceful_timeout: float = 10.0,
     check: bool = True,
     fast_path: bool | None = None,
+    retention: float | None = DEFAULT_RETENTION,
+    archive: str | None = None,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -122,6 +124,7 @@ async def run(
     ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
     ``fast_path=False`` (default: ``$TRIOFLOW_FAST_PATH``, else on) serves every request
     the stock way, through Hypercorn's connection class and Quart (``_fast_path``).
+    ``retention`` (seconds; None: forever) and ``archive`` are ``Runtime.open``'s.
     """
     from ._app import create_app
 
@@ -132,7 +135,9 @@ async def run(
     gc.set_threshold(50_000, 50, 100)
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
-    async with Runtime.open(db, store=SqliteStore(db, check=check)) as runtime:
+    async with Runtime.open(
+        db, store=SqliteStore(db, check=check), retention=retention, archive=archive
+    ) as runtime:
         app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
         gc.freeze()  # what exists now (modules, the app, recovered state) lives on
         extend = getattr(module, "routes", None)

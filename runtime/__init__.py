@@ -36,6 +36,7 @@ from ._instance import Instance as Instance
 from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
+from ._retention import DEFAULT_RETENTION as DEFAULT_RETENTION
 from ._retention import PruneReport as PruneReport
 from ._retention import prune_stored as prune_stored
 from ._runtime import Runtime as Runtime
@@ -52,6 +53,7 @@ from .store import check_database as check_database
 from .store import open_read_only as open_read_only
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "STATUSES",
     "ActivityDefinition",
     "ActivityError",

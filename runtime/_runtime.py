@@ -81,6 +81,8 @@ class Runtime:
 
     _services: Services
     _registry: Registry
+    _archive: Archive | None = None
+    """Where retention and ``prune`` write what they delete (``open``'s ``archive``)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -128,7 +130,7 @@ class Runtime:
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
-        runtime = cls(services, registry)
+        runtime = cls(services, registry, archived)
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as outer:
@@ -357,12 +359,11 @@ class Runtime:
         *,
         dry_run: bool = False,
         workflow: str | None = None,
-        archive: str | os.PathLike[str] | None = None,
     ) -> PruneReport:
         """Delete now the finished instances (of ``workflow``, or all) last updated more
         than ``older_than`` (a timedelta or seconds) ago, whatever their retention, a batch
-        at a time through the journal; with ``archive``, written there first. ``dry_run``
-        counts what would go and deletes nothing."""
+        at a time through the journal; archived first when the runtime was opened with an
+        ``archive``. ``dry_run`` counts what would go and deletes nothing."""
         seconds = retention_seconds(older_than, "older_than")
         if seconds is None:
             raise ValueError("older_than must be a duration, not None")
@@ -370,7 +371,7 @@ class Runtime:
         pruner = Pruner(
             store=services.store,
             write=services.journal.append,
-            archive=None if archive is None else Archive(archive),
+            archive=self._archive,
             dry_run=dry_run,
             deleted=functools.partial(let_go, services),
         )

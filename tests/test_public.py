@@ -8,7 +8,8 @@ import runtime
 
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
-        "ActivityDefinition", "ActivityError", "ActivityInfo", "CheckReport", "DatabaseLocked",
+        "DEFAULT_RETENTION", "ActivityDefinition", "ActivityError", "ActivityInfo",
+        "CheckReport", "DatabaseLocked",
         "Event", "EventTimeout", "Future",
         "HistoryItem", "IncidentNotFound", "IncidentResolved", "Instance", "InstanceBlocked",
         "InstanceConflict", "InstanceFinished",

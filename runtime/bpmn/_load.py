@@ -107,7 +107,9 @@ def load(
                 schedule_relative=entry.schedule_relative,
             )
             _loaded[(name, definitions.version)] = loaded
-        registry.add_workflow(attrs.evolve(definition, retention=seconds))
+        if definition.retention != seconds:
+            definition = attrs.evolve(definition, retention=seconds)
+        registry.add_workflow(definition)
         names.append(name)
     return names
 
