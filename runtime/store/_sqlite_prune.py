@@ -78,7 +78,7 @@ def count_expired_events(
 
 _EXPIRED_EVENTS = (
     "SELECT pos FROM events WHERE received_at < ?"
-    " AND (expires_at IS NULL OR expires_at < ?) ORDER BY received_at"
+    " AND (expires_at IS NULL OR expires_at < ?) ORDER BY received_at, pos"
 )
 
 
