@@ -4,7 +4,8 @@ Each deleted instance is one line of JSON (JSON Lines): its row and its whole jo
 lines are written and fsynced before the delete that removes them commits, so a crash in
 between loses nothing: the instance is still stored, and the next pass archives it again
 (an archive may hold an instance twice; the later line is the same instance, unchanged,
-since a finished instance never changes).
+since a finished instance never changes). A crash while a line is written leaves that line
+torn, on a line of its own: it is an instance that was not deleted, archived again later.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -81,10 +82,19 @@ def archived(row: InstanceRow, journal: Iterable[StoredRecord]) -> dict[str, Any
     }
 
 
+def _torn(file: BinaryIO) -> bool:
+    """Whether the file does not end with a whole line."""
+    file.seek(-1, os.SEEK_END)
+    return file.read(1) != b"\n"
+
+
 def _append(name: str, lines: list[str]) -> None:
     created = not os.path.exists(name)
-    with open(name, "ab") as file:
-        file.write("".join(line + "\n" for line in lines).encode())
+    with open(name, "a+b") as file:
+        text = "".join(line + "\n" for line in lines)
+        if file.seek(0, os.SEEK_END) and _torn(file):
+            text = "\n" + text  # a crash mid-write left half a line: it stays on its own
+        file.write(text.encode())
         file.flush()
         os.fsync(file.fileno())
     if created:  # the file's name must survive a crash too

@@ -104,7 +104,9 @@ class Pruner:
     name, committing through ``write``, archiving first when there is an ``archive``.
 
     ``deleted`` is told the ids of each batch once its delete committed (the runtime lets
-    go of their actors). With ``dry_run`` nothing is written: it counts.
+    go of their actors). With ``dry_run`` nothing is written: it counts. ``inline`` writes
+    the archive in the event loop's thread, not a worker's: for virtual time, as the
+    journal's ``commit_inline``.
     """
 
     store: Store
@@ -112,6 +114,7 @@ class Pruner:
     archive: Archive | None = None
     dry_run: bool = False
     deleted: Callable[[Sequence[str]], None] | None = None
+    inline: bool = False
     _by_workflow: dict[str, int] = attrs.field(init=False, factory=dict)
     _by_status: dict[str, int] = attrs.field(init=False, factory=dict)
     _events: int = attrs.field(init=False, default=0)
@@ -160,7 +163,10 @@ class Pruner:
                 archived.append((row, self.store.read(row.id)))
                 if index % 50 == 49:  # reading hundreds of journals: let others run between
                     await trio.lowlevel.checkpoint()
-            await trio.to_thread.run_sync(self.archive.write, archived)
+            if self.inline:
+                self.archive.write(archived)
+            else:
+                await trio.to_thread.run_sync(self.archive.write, archived)
         ids = tuple(row.id for row in rows)
         await self.write(DeleteInstances(ids=ids, finished_before=before))
         if self.deleted is not None:
@@ -182,6 +188,7 @@ async def run_retention(
     default: float | None,
     event_retention: float,
     archive: Archive | None,
+    inline: bool = False,
 ) -> None:
     """The runtime's retention task: a pass at once, then one every `pass_interval`.
 
@@ -196,6 +203,7 @@ async def run_retention(
             write=services.journal.append,
             archive=archive,
             deleted=lambda ids: let_go(services, ids),
+            inline=inline,
         )
         try:
             report = await pruner.run(

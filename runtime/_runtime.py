@@ -83,6 +83,8 @@ class Runtime:
     _registry: Registry
     _archive: Archive | None = None
     """Where retention and ``prune`` write what they delete (``open``'s ``archive``)."""
+    _inline: bool = False
+    """``open``'s ``commit_inline``."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -130,7 +132,7 @@ class Runtime:
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
-        runtime = cls(services, registry, archived)
+        runtime = cls(services, registry, archived, commit_inline)
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as outer:
@@ -145,7 +147,9 @@ class Runtime:
                             restart_policy or RestartPolicy(),
                         )
                         await runtime._recover()
-                        inner.start_soon(run_retention, services, kept, event_retention, archived)
+                        inner.start_soon(
+                            run_retention, services, kept, event_retention, archived, commit_inline
+                        )
                         await inner.start(run_schedules, runtime, services.clock, event_retention)
                         try:
                             yield runtime
@@ -374,6 +378,7 @@ class Runtime:
             archive=self._archive,
             dry_run=dry_run,
             deleted=functools.partial(let_go, services),
+            inline=self._inline,
         )
         now = services.clock.now()
         return await pruner.run([Cutoff(before=now - seconds, workflow=workflow)], None, now)
