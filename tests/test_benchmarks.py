@@ -34,6 +34,10 @@ RUNS = [
         {"late_p50_ms", "late_p99_ms", "late_max_ms", "late_min_ms", "fires_per_s"},
     ),
     (
+        ["retention.py", "--n", "60", "--retention", "0.2", "--every", "0.2", "--concurrency", "8"],
+        {"instances_per_s", "max_file_mb", "samples", "min_sample_rate"},
+    ),
+    (
         ["recovery.py", "--k", "20", "--max-resident", "10"],
         {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
     ),
