@@ -2,7 +2,8 @@
 
 ``instances``, ``show`` and ``replay`` only read the database: they are safe on a file
 that a running service is using. ``serve`` runs the service. ``resume`` drives suspended
-instances again, through a running server (``--url``) or in the database (``--db``).
+instances again, and ``prune`` deletes old finished instances, through a running server
+(``--url``) or in the database (``--db``).
 """
 
 from __future__ import annotations
