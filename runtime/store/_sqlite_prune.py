@@ -17,6 +17,7 @@ the free pages past a reserve (an eighth of the file) back to the file system, a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
 
@@ -98,19 +99,25 @@ def purge_events(cursor: apsw.Cursor, purge: PurgeEvents) -> bool:
 
 
 def delete_instances(cursor: apsw.Cursor, delete: DeleteInstances) -> bool:
-    """Delete the finished instances `delete` names with their rows; whether any went."""
-    deleted: list[Any] = []
-    for instance_id in delete.ids:
+    """Delete the finished instances `delete` names with their rows; whether any went.
+
+    The ids travel as one JSON array (``json_each``): four statements for a batch of
+    hundreds, rather than one per id and table, each a call from Python holding the GIL.
+    """
+    cursor.execute(
+        f"DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?)) AND {_FINISHED}"
+        " AND updated_at < ? RETURNING id",
+        (json.dumps(delete.ids), delete.finished_before),
+    )
+    deleted = [instance_id for (instance_id,) in cursor.fetchall()]
+    if not deleted:
+        return False
+    ids = json.dumps(deleted)
+    for table in ("journal", "timers", "waits"):
         cursor.execute(
-            f"DELETE FROM instances WHERE id = ? AND {_FINISHED} AND updated_at < ? RETURNING id",
-            (instance_id, delete.finished_before),
+            f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))", (ids,)
         )
-        deleted += cursor.fetchall()
-    if deleted:
-        cursor.executemany("DELETE FROM journal WHERE instance_id = ?", deleted)
-        cursor.executemany("DELETE FROM timers WHERE instance_id = ?", deleted)
-        cursor.executemany("DELETE FROM waits WHERE instance_id = ?", deleted)
-    return bool(deleted)
+    return True
 
 
 def give_back_space(cursor: apsw.Cursor) -> None:
