@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -103,6 +105,14 @@ def _in_database(args: argparse.Namespace) -> dict[str, Any]:
                 " trioflow prune --url http://HOST:PORT ... (or stop it first)"
             ) from None
     size = _size(path)
+    gone = 0
+
+    def progress(ids: Sequence[str]) -> None:
+        nonlocal gone
+        gone += len(ids)
+        if sys.stderr.isatty():
+            print(f"\rdeleted {gone} instances", end="", file=sys.stderr, flush=True)
+
     with store:
         report = trio.run(
             lambda: prune_stored(
@@ -113,8 +123,11 @@ def _in_database(args: argparse.Namespace) -> dict[str, Any]:
                 archive=args.archive,
                 workflow=args.workflow,
                 events_older_than=args.events_older_than,
+                progress=progress,
             )
         )
+        if gone and sys.stderr.isatty():
+            print(file=sys.stderr)
         if args.vacuum and isinstance(store, SqliteStore):
             store.vacuum()
     answer = attrs.asdict(report)

@@ -16,6 +16,7 @@ what a pass did not delete, the next one does.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -202,7 +203,7 @@ async def run_retention(
             store=services.store,
             write=services.journal.append,
             archive=archive,
-            deleted=lambda ids: let_go(services, ids),
+            deleted=functools.partial(let_go, services),
             inline=inline,
         )
         try:
@@ -237,11 +238,13 @@ async def prune_stored(
     archive: str | os.PathLike[str] | None = None,
     workflow: str | None = None,
     events_older_than: float | None = None,
+    progress: Callable[[Sequence[str]], None] | None = None,
 ) -> PruneReport:
     """Delete from ``store`` (no runtime on it) the finished instances last updated more
     than ``older_than`` seconds before ``now``, of every workflow or of ``workflow``, and
     with ``events_older_than`` the events received that long before; each batch in a
-    transaction of its own. ``dry_run`` only counts them (a read-only store will do)."""
+    transaction of its own. ``dry_run`` only counts them (a read-only store will do).
+    ``progress`` is told the ids of each batch deleted."""
 
     async def write(item: Write) -> None:
         (refused,) = await trio.to_thread.run_sync(store.write, [item])
@@ -253,6 +256,7 @@ async def prune_stored(
         write=write,
         archive=None if archive is None else Archive(archive),
         dry_run=dry_run,
+        deleted=progress,
     )
     events_before = None if events_older_than is None else now - events_older_than
     return await pruner.run(
