@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 from runtime import (
+    Event,
     InstanceNotFound,
     Registry,
     Runtime,
@@ -232,3 +233,24 @@ async def test_prune_counts_with_dry_run_and_deletes_without(
         report = await rt.prune(1800)
         assert report.instances == 3
         assert [item.id for item in (await rt.list()).items] == [waiting, young]
+
+
+async def test_events_expire_a_batch_at_a_time_and_buffered_ones_keep_their_ttl(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    events = [Event(type="rt.noise", source="s", id=str(n)) for n in range(2_500)]
+    buffered = Event(type="rt.noise", source="s", id="buffered", ttl=3 * 24 * HOUR)
+    async with Runtime.open(db, event_retention=24 * HOUR) as rt:
+        for first in range(0, len(events), 500):
+            await rt.publish_many(events[first : first + 500])
+        await rt.publish(buffered)
+        await trio.sleep(23 * HOUR)
+        assert (await rt.publish(events[0])).duplicate  # still known
+        assert (await rt.publish(events[-1])).duplicate
+        await trio.sleep(2 * HOUR + 3 * HOUR)  # past the retention, and a pass ran
+        # Forgotten, every one of the 2,500 (more than one purge's batch): not a duplicate.
+        assert not (await rt.publish(events[1])).duplicate
+        assert not (await rt.publish(events[-2])).duplicate
+        assert (await rt.publish(buffered)).duplicate  # buffered for three days
+        await trio.sleep(2 * 24 * HOUR + 3 * HOUR)
+        assert not (await rt.publish(buffered)).duplicate
