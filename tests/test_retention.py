@@ -22,6 +22,7 @@ from runtime import (
     WorkflowContext,
     WorkflowDefinition,
     WorkflowFailed,
+    bpmn,
     workflow,
 )
 
@@ -254,3 +255,31 @@ async def test_events_expire_a_batch_at_a_time_and_buffered_ones_keep_their_ttl(
         assert (await rt.publish(buffered)).duplicate  # buffered for three days
         await trio.sleep(2 * 24 * HOUR + 3 * HOUR)
         assert not (await rt.publish(buffered)).duplicate
+
+
+PASS_THROUGH = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+<bpmn:process id="{name}" isExecutable="true">
+  <bpmn:startEvent id="Start" />
+  <bpmn:sequenceFlow id="F" sourceRef="Start" targetRef="End" />
+  <bpmn:endEvent id="End" />
+</bpmn:process>
+</bpmn:definitions>"""
+
+
+async def test_a_bpmn_process_keeps_the_retention_it_was_loaded_with(
+    db: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    registry = Registry()
+    bpmn.load(PASS_THROUGH.format(name="rt_brief_process"), registry=registry, retention=600)
+    bpmn.load(PASS_THROUGH.format(name="rt_kept_process"), registry=registry, retention=None)
+    with pytest.raises(ValueError, match="retention must be > 0"):
+        bpmn.load(PASS_THROUGH.format(name="rt_bad"), registry=registry, retention=-5)
+    async with Runtime.open(db, registry=registry, retention=HOUR) as rt:
+        brief = await rt.start("rt_brief_process", {})
+        kept = await rt.start("rt_kept_process", {})
+        await settle(rt, brief, kept)
+        assert (await rt.get(brief)).status == "completed"
+        await trio.sleep(700)
+        assert not await exists(rt, brief)
+        await trio.sleep(2 * 24 * HOUR)
+        assert (await rt.get(kept)).status == "completed"
