@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from test_cli import run
 
 from api import create_app
-from api._cli import main
 from runtime import Runtime, SqliteStore, WorkflowContext, open_read_only, workflow
 
 DAY = 86400.0
@@ -38,17 +38,6 @@ async def three_days_old(db: str) -> tuple[list[str], str]:
             await rt.result(instance_id, timeout=10)
         waiting = await rt.start(pr_waiting)
     return done, waiting
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def stored(db: str) -> list[str]:
