@@ -104,6 +104,10 @@ class Mailbox(Generic[M]):
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return
 
+    def peek(self) -> M | None:
+        """The oldest waiting message, left in place; None when none is waiting."""
+        return self._queue[0] if self._queue else None
+
     def receive_nowait(self) -> M:
         """Take the oldest message; `trio.WouldBlock` when none is waiting."""
         if self._queue:

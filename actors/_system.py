@@ -188,6 +188,12 @@ class ActorSystem(Generic[K, M]):
         resident = self._residents.get(key)
         return None if resident is None else resident.actor
 
+    def next_message(self, key: K) -> M | None:
+        """The message the actor of `key` handles next, left in its mailbox; None when none
+        waits. In `start` it is the message the actor was spawned for."""
+        resident = self._residents.get(key)
+        return None if resident is None else resident.mailboxes[0].peek()
+
     def is_resident(self, key: K) -> bool:
         """True while an actor for `key` is in memory, including one that is finishing."""
         return key in self._residents

@@ -111,6 +111,7 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("POST", "/instances/<instance_id>/resume", h.resume),
         ("POST", "/instances/<instance_id>/events", h.send_event),
         ("POST", "/instances/<instance_id>/incidents/<incident_id>/resolve", h.resolve_incident),
+        ("POST", "/signals/<name>", h.broadcast_signal),
         ("POST", "/events", h.publish_cloudevents),
         ("POST", "/", h.publish_cloudevents),
         ("POST", "/prune", h.prune),
@@ -267,6 +268,16 @@ class Handlers:
         )
         return _published(await self.runtime.publish(event)), 202
 
+    async def broadcast_signal(self, name: str) -> ResponseReturnValue:
+        value = await read_json(allow_empty=True)
+        body = _object({} if value is None else value, fields={"variables"})
+        variables = body.get("variables", {})
+        if not isinstance(variables, dict):
+            raise HTTPProblem(
+                400, "variables: must be an object", kind="invalid-body", field="variables"
+            )
+        return _published(await self.runtime.broadcast_signal(name, variables)), 202
+
     async def publish_cloudevents(self) -> ResponseReturnValue:
         body = await read_body()
         events, batch = cloudevents.parse(request.mimetype, request.headers.items(), body)
@@ -315,6 +326,7 @@ def _document(instance: Instance) -> dict[str, Any]:
     return {
         "id": instance.id,
         "workflow": instance.workflow,
+        "parent_id": instance.parent_id,
         "status": instance.status,
         "input": instance.input,
         "output": instance.output,

@@ -32,6 +32,7 @@ from runtime import (
     registry,
     replay_report,
 )
+from runtime.store import is_postgres_url, upgrade_database
 
 from . import _prune_cli, _resume_cli
 from ._app import MAX_STARTS
@@ -62,6 +63,8 @@ def _serve(args: argparse.Namespace) -> None:
             graceful_timeout=args.graceful_timeout,
             check=not args.skip_check,
             fast_path=args.fast_path,
+            standby=args.standby,
+            lease=args.lease,
             retention=args.retention,
             archive=args.archive,
         )
@@ -116,8 +119,17 @@ def _check(args: argparse.Namespace) -> None:
     print(f"integrity: DAMAGED ({len(report.problems)} problem(s) shown)")
     for problem in report.problems:
         print(f"  {problem}")
-    print("restore the file from a backup; 'sqlite3 FILE .recover' may salvage some rows")
+    if not is_postgres_url(args.db):
+        print("restore the file from a backup; 'sqlite3 FILE .recover' may salvage some rows")
     sys.exit(1)
+
+
+def _upgrade(args: argparse.Namespace) -> None:
+    before, after = upgrade_database(args.db)
+    if before == after:
+        print(f"schema version {after}: up to date")
+    else:
+        print(f"schema version {'none' if before is None else before} -> {after}")
 
 
 def _fatal(exc: BaseException) -> list[str]:
@@ -140,7 +152,23 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     serve = sub.add_parser("serve", help="serve the HTTP API for the workflows in APP")
     serve.add_argument("app", help="a Python file (app.py) or module name with the workflows")
-    serve.add_argument("--db", default="trioflow.db", help="SQLite file (default trioflow.db)")
+    serve.add_argument(
+        "--db",
+        default="trioflow.db",
+        help="SQLite file (default trioflow.db) or postgresql://user@host/db URL",
+    )
+    serve.add_argument(
+        "--standby",
+        action="store_true",
+        help="PostgreSQL: while another server writes the database, wait, then take over",
+    )
+    serve.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        help="PostgreSQL: seconds a paused or cut-off server keeps the database before a"
+        " standby takes over (default 10)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)
     tokens = serve.add_mutually_exclusive_group()
@@ -221,11 +249,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     checking = sub.add_parser("check", help="check a database file's integrity (exit 1: damaged)")
     checking.add_argument("--db", default="trioflow.db")
 
+    upgrading = sub.add_parser(
+        "upgrade", help="create or upgrade a database's schema (servers upgrade it too on open)"
+    )
+    upgrading.add_argument("--db", default="trioflow.db")
+
     resuming = _resume_cli.add_parser(sub)
     pruning = _prune_cli.add_parser(sub)
     incident_commands = add_commands(sub, open_read_only)
 
-    for command in (serve, instances, show, replay, checking, resuming, pruning):
+    for command in (serve, instances, show, replay, checking, upgrading, resuming, pruning):
         command.add_argument(
             "--debug", action="store_true", help="print the whole traceback of a fatal error"
         )
@@ -236,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "show": _show,
         "replay": _replay,
         "check": _check,
+        "upgrade": _upgrade,
         "resume": _resume_cli.run,
         "prune": _prune_cli.run,
         **incident_commands,

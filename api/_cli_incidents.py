@@ -1,9 +1,10 @@
-"""``trioflow incidents`` and ``trioflow resolve``: open incidents, and resolving one.
+"""``trioflow incidents``, ``trioflow resolve`` and ``trioflow signal``: open incidents,
+resolving one, and broadcasting a BPMN signal.
 
 ``incidents`` reads the database (``--db``, read-only, safe beside a running service) or
-asks a running service (``--url``). ``resolve`` asks the running service, which owns the
-instance: ``POST /instances/{id}/incidents/{incident}/resolve``, with ``$TRIOFLOW_TOKEN``
-as the bearer token when it is set.
+asks a running service (``--url``). ``resolve`` and ``signal`` ask the running service,
+which owns the instances: ``POST /instances/{id}/incidents/{incident}/resolve`` and
+``POST /signals/{name}``, with ``$TRIOFLOW_TOKEN`` as the bearer token when it is set.
 """
 
 from __future__ import annotations
@@ -29,17 +30,23 @@ class ServiceError(TrioflowError):
 def add_commands(
     sub: Any, existing: Callable[[str], Any]
 ) -> dict[str, Callable[[argparse.Namespace], None]]:
-    """Add the two commands to ``sub``; return their functions by name."""
+    """Add the three commands to ``sub``; return their functions by name."""
     listing = sub.add_parser("incidents", help="list the open incidents")
     source = listing.add_mutually_exclusive_group()
-    source.add_argument("--db", help="read this SQLite file (default trioflow.db)")
+    source.add_argument(
+        "--db", help="read this SQLite file (default trioflow.db) or postgresql:// URL"
+    )
     source.add_argument("--url", help=f"ask a running service (e.g. {DEFAULT_URL})")
     resolve = sub.add_parser("resolve", help="resolve an incident: retry where it stopped")
     resolve.add_argument("id", help="the instance id")
     resolve.add_argument("incident", help="the incident id (see trioflow incidents)")
     resolve.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL})")
     resolve.add_argument("--variables", help="a JSON object of variables to set first")
-    for command in (listing, resolve):
+    signal = sub.add_parser("signal", help="broadcast a BPMN signal to a running service")
+    signal.add_argument("name", help="the signal's name")
+    signal.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL})")
+    signal.add_argument("--variables", help="a JSON object: the signal's variables")
+    for command in (listing, resolve, signal):
         command.add_argument("--debug", action="store_true", help="print the whole traceback")
 
     def incidents(args: argparse.Namespace) -> None:
@@ -67,7 +74,14 @@ def add_commands(
         )
         print(json.dumps(_call("POST", args.url, path, body)))
 
-    return {"incidents": incidents, "resolve": resolve_incident}
+    def broadcast_signal(args: argparse.Namespace) -> None:
+        body: dict[str, Any] = {}
+        if args.variables is not None:
+            body["variables"] = json.loads(args.variables)
+        path = f"/signals/{urllib.parse.quote(args.name, safe='')}"
+        print(json.dumps(_call("POST", args.url, path, body)))
+
+    return {"incidents": incidents, "resolve": resolve_incident, "signal": broadcast_signal}
 
 
 def _call(method: str, url: str, path: str, body: Any = None) -> Any:

@@ -323,6 +323,34 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"202": _PUBLISHED, **_problems(400, 401, 404, 409, 413, 415, 503)},
             }
         },
+        "/signals/{name}": {
+            "post": {
+                "summary": "Broadcast a BPMN signal",
+                "description": "Every instance waiting for the signal now gets it, and every"
+                " process with a signal start event for it starts an instance. A signal is"
+                " not buffered: an instance that waits for it later does not get it.",
+                "parameters": [
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"variables": {"type": "object"}},
+                                "additionalProperties": False,
+                            }
+                        }
+                    }
+                },
+                "responses": {"202": _PUBLISHED, **_problems(400, 401, 413, 415, 503)},
+            }
+        },
         "/events": {
             "post": {
                 "summary": "Receive CloudEvents (HTTP binding 1.0)",
@@ -524,6 +552,11 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "id": {"type": "string"},
                     "workflow": {"type": "string"},
+                    "parent_id": {
+                        "description": "The instance whose BPMN call activity started this"
+                        " one; null for an instance started otherwise.",
+                        "type": ["string", "null"],
+                    },
                     "status": _STATUS,
                     "input": {},
                     "output": {},

@@ -2,7 +2,7 @@
 
 Every error response of the API comes out of ``problem_for``: one small mapping from
 an exception to a status, a title and a detail (``to_problem`` is that mapping as
-Quart's error handler). Runtime errors carry their status (``status_hint``),
+Quart's error handler). Runtime errors carry their status (``http_status``),
 HTTP-level failures raise ``HTTPProblem``, Quart's own errors (unknown route, wrong
 method, body too large) are ``HTTPException``s, and anything else is a 500 whose
 details go to the log, never to the client.
@@ -114,7 +114,7 @@ def problem_for(exc: BaseException, path: str | None) -> Answer:
             400, "the request is nested too deeply to process", path=path, kind="invalid-body"
         )
     # Ours carry it (TrioflowError, StoreError, the journal's JournalFull and JournalClosed).
-    status: int = getattr(exc, "status_hint", 500)
+    status: int = getattr(exc, "http_status", 500)
     if status == 503:
         # Backpressure (a full queue), a store that takes no writes, a closing journal:
         # nothing was done, and the client may simply retry after Retry-After seconds.

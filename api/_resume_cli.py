@@ -25,11 +25,12 @@ from runtime import (
     DatabaseLocked,
     InstanceNotFound,
     NotSuspended,
-    SqliteStore,
+    Store,
     StoreError,
     registry,
     resume_stored,
 )
+from runtime.store import is_postgres_url, open_store
 
 from ._serve import load_app_module
 
@@ -50,7 +51,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     where = resume.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8001")
-    where.add_argument("--db", help="the SQLite file, when no server has it open")
+    where.add_argument(
+        "--db", help="the SQLite file or postgresql:// URL, when no server has it open"
+    )
     resume.add_argument("--app", help="with --db: the file or module with the workflows")
     resume.add_argument(
         "--token-file", metavar="PATH", help="with --url: the bearer token's file (first line)"
@@ -85,10 +88,10 @@ Outcome = tuple[str, str, str]
 
 def _in_database(path: str, app: str, ids: list[str], everyone: bool) -> Iterator[Outcome]:
     load_app_module(app)
-    if not os.path.exists(path):
+    if not is_postgres_url(path) and not os.path.exists(path):
         raise FileNotFoundError(f"no database at {path!r} (--db names it)")
     try:
-        store = SqliteStore(path)
+        store = open_store(path)
     except DatabaseLocked as exc:
         holder = str(exc).split(";")[0]
         raise DatabaseLocked(
@@ -112,7 +115,7 @@ def _in_database(path: str, app: str, ids: list[str], everyone: bool) -> Iterato
             yield instance_id, status, "the next trioflow serve on this database drives it"
 
 
-def _all_suspended_ids(store: SqliteStore) -> list[str]:
+def _all_suspended_ids(store: Store) -> list[str]:
     ids: list[str] = []
     cursor = None
     while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import importlib.util
@@ -20,7 +21,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
-from runtime import DEFAULT_RETENTION, Runtime, SqliteStore
+from runtime import DEFAULT_RETENTION, DatabaseLocked, Runtime
+from runtime.store import is_postgres_url, open_store
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
@@ -111,6 +113,8 @@ async def run(
     graceful_timeout: float = 10.0,
     check: bool = True,
     fast_path: bool | None = None,
+    standby: bool = False,
+    lease: float | None = None,
     retention: float | None = DEFAULT_RETENTION,
     archive: str | None = None,
     shutdown_trigger: ShutdownTrigger | None = None,
@@ -124,7 +128,12 @@ async def run(
     ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
     ``fast_path=False`` (default: ``$TRIOFLOW_FAST_PATH``, else on) serves every request
     the stock way, through Hypercorn's connection class and Quart (``_fast_path``).
-    ``retention`` (seconds; None: forever) and ``archive`` are ``Runtime.open``'s.
+    ``standby=True`` (a PostgreSQL database only): while another server writes the database,
+    wait, then take over (recover its instances) and serve; a server that finds another
+    took over (its connection was lost meanwhile) stops, having written nothing more.
+    ``lease`` (PostgreSQL, default 10 s): how long a paused or cut-off server keeps the
+    database before a standby may take over. ``retention`` (seconds; None: forever) and
+    ``archive`` are ``Runtime.open``'s.
     """
     from ._app import create_app
 
@@ -135,9 +144,39 @@ async def run(
     gc.set_threshold(50_000, 50, 100)
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
-    async with Runtime.open(
-        db, store=SqliteStore(db, check=check), retention=retention, archive=archive
-    ) as runtime:
+    lost = trio.Event()
+    if standby:
+        if not is_postgres_url(db):
+            raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
+        token_ = trio.lowlevel.current_trio_token()
+        store = await trio.to_thread.run_sync(
+            functools.partial(
+                open_store,
+                db,
+                standby=True,
+                lease=lease,
+                on_lost=lambda: token_.run_sync_soon(lost.set),
+            ),
+            abandon_on_cancel=True,
+        )
+    else:
+        token_ = trio.lowlevel.current_trio_token()
+        store = open_store(
+            db, check=check, lease=lease, on_lost=lambda: token_.run_sync_soon(lost.set)
+        )
+    trigger = shutdown_trigger or wait_for_signal
+
+    async def until_stopped_or_lost() -> None:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on(wait: Callable[[], Awaitable[object]]) -> None:
+                await wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on, trigger)
+            nursery.start_soon(stop_on, lost.wait)
+
+    async with Runtime.open(db, store=store, retention=retention, archive=archive) as runtime:
         app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
         gc.freeze()  # what exists now (modules, the app, recovered state) lives on
         extend = getattr(module, "routes", None)
@@ -147,7 +186,7 @@ async def run(
             app,
             host=host,
             port=port,
-            shutdown_trigger=shutdown_trigger or wait_for_signal,
+            shutdown_trigger=until_stopped_or_lost,
             graceful_timeout=graceful_timeout,
             max_connections=max_connections,
             backlog=backlog,
@@ -155,6 +194,8 @@ async def run(
             task_status=task_status,
         )
         _log.info("requests drained; committing pending journal appends and closing the store")
+    if lost.is_set():
+        raise DatabaseLocked(f"another server took over {db}: this one stopped")
 
 
 def serving_token(token: str | None, host: str) -> str | None:

@@ -20,10 +20,16 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def is_postgres_url(db: str) -> bool:
+    """Whether `--db` names a PostgreSQL database (else a SQLite file)."""
+    return db.startswith(("postgresql://", "postgres://"))
 
 
 def add_n_option(
@@ -70,12 +76,15 @@ def parse_args(
     """Add `--db` to `parser` and parse `argv`; exit with a usage error that states `rule` if
     `broken(args)`, or if `--db` names a file that exists: every run needs a fresh database."""
     parser.add_argument(
-        "--db", default=None, help="SQLite file to create (default: a fresh temporary file)"
+        "--db",
+        default=None,
+        help="SQLite file to create (default: a fresh temporary file), or a postgresql:// URL"
+        " (the run gets a schema of its own there, dropped afterwards)",
     )
     args = parser.parse_args(argv)
     if broken(args):
         parser.error(rule)
-    if args.db is not None and os.path.exists(args.db):
+    if args.db is not None and not is_postgres_url(args.db) and os.path.exists(args.db):
         parser.error(f"--db {args.db!r} exists already: the benchmark needs a fresh file")
     return args
 
@@ -95,9 +104,28 @@ def parse_n_and_concurrency(
 @contextlib.contextmanager
 def database_path(db: str | None, name: str) -> Iterator[str]:
     """Yield the absolute path of the SQLite file to create: `db` if given, else the file `name`
-    in a temporary directory that is removed, with all in it, on exit."""
+    in a temporary directory that is removed, with all in it, on exit. For a PostgreSQL URL,
+    the URL of a fresh schema in that database, dropped on exit."""
+    if db is not None and is_postgres_url(db):
+        with fresh_schema(db) as url:
+            yield url
+        return
     with tempfile.TemporaryDirectory() as tmp:
         yield os.path.abspath(db or os.path.join(tmp, name))
+
+
+@contextlib.contextmanager
+def fresh_schema(url: str) -> Iterator[str]:
+    """Yield `url` naming a new, uniquely named schema of its database; dropped on exit."""
+    import psycopg
+
+    schema = f"bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}schema={schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @contextlib.contextmanager

@@ -36,13 +36,13 @@ from ._instance import Instance as Instance
 from ._instance import InstanceBlocked as InstanceBlocked
 from ._instance import InstancePage as InstancePage
 from ._instance import ReplayReport as ReplayReport
+from ._listing import RuntimeStats as RuntimeStats
+from ._queries import replay_report as replay_report
+from ._queries import resume_stored as resume_stored
 from ._retention import DEFAULT_RETENTION as DEFAULT_RETENTION
 from ._retention import PruneReport as PruneReport
 from ._retention import prune_stored as prune_stored
 from ._runtime import Runtime as Runtime
-from ._runtime import RuntimeStats as RuntimeStats
-from ._runtime import replay_report as replay_report
-from ._runtime import resume_stored as resume_stored
 from .store import STATUSES as STATUSES
 from .store import CheckReport as CheckReport
 from .store import DatabaseLocked as DatabaseLocked

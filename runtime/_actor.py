@@ -16,19 +16,20 @@ import attrs
 
 from . import _records as r
 from ._convert import dumps, loads
-from ._core import WorkflowCore, replay
-from ._definitions import Registry
+from ._core import WorkflowCore, summary_of
+from ._decision import Decision
 from ._errors import (
     InstanceConflict,
     InstanceFinished,
-    NonDeterminismError,
     Overloaded,
     StorageUnavailable,
     TrioflowError,
     WorkflowNotFound,
 )
+from ._event import is_signal
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
+from ._replay import in_slices, replay_stored
 from ._services import Services
 from .store import (
     TERMINAL,
@@ -36,7 +37,6 @@ from .store import (
     EventRow,
     InstanceExists,
     NewInstance,
-    Store,
     StoredRecord,
     Summary,
     TimerRow,
@@ -55,7 +55,6 @@ class WorkflowActor:
     _status: str | None = None
     _last_seq: int = 0
     _created_at: float = 0.0
-    _timer_steps: set[int] = attrs.field(factory=set)
     _last_summary: Summary | None = None
     _resume_error: TrioflowError | None = None
 
@@ -63,10 +62,11 @@ class WorkflowActor:
 
     async def start(self) -> None:
         services = self._services
-        if services.take_new(self._id):
-            return  # a Start message follows; there is no row to read yet
+        spawned_for = services.system.next_message(self._id)
+        if isinstance(spawned_for, Start):
+            return  # a new instance: there is no row to read yet
+        resuming = isinstance(spawned_for, Wake) and spawned_for.resume
         row = services.store.get(self._id)
-        resuming = services.take_resume(self._id)
         if row is None:
             return
         self._workflow, self._status, self._last_seq = row.workflow, row.status, row.last_seq
@@ -74,9 +74,11 @@ class WorkflowActor:
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
-        journal = read_journal(services.store, self._id)
         try:
-            core = core_for(services.registry, row.workflow, self._id, journal)
+            # A slice of the journal at a time: a long one does not hold the event loop.
+            core, divergence = await in_slices(
+                replay_stored(services.registry, services.store, row)
+            )
         except WorkflowNotFound:
             # Another deployment's workflow: leave its instance as it is for a process
             # that has the code, rather than marking it suspended.
@@ -84,10 +86,9 @@ class WorkflowActor:
                 "instance %s runs unknown workflow %r; not driving it", self._id, row.workflow
             )
             return
-        try:
-            replay(core, journal)
-        except NonDeterminismError as exc:
-            await self._suspend(exc)
+        if divergence is not None:
+            core.close()
+            await self._suspend(divergence)
             return
         if resuming:
             # Before anything is re-armed: a resume the store cannot take leaves it suspended.
@@ -101,10 +102,10 @@ class WorkflowActor:
         # Re-arm what is in flight. A timer whose firing was lost (its append failed, or it
         # fired while the instance was suspended) fires again; a pending one is not doubled,
         # and an attempt the executor still runs is not started twice.
-        for command in core.pending():
-            self._arm(command)
+        in_flight = core.in_flight()
+        self._arm(in_flight.activities, in_flight.timers)
         # An event may have been stored but not delivered before a crash or while suspended.
-        await self._take_stored_events(core, core.pending())
+        await self._take_stored_events(core, in_flight.waits)
 
     async def handle(self, message: Message) -> None:
         if isinstance(message, Wake):
@@ -154,11 +155,11 @@ class WorkflowActor:
             services.registry.activity,
         )
         at = services.clock.now()
-        outputs = core.receive(record, at)
-        assert outputs is not None
+        decision = core.decide(record, at)
+        assert decision.taken
         new = NewInstance(workflow=record.workflow, input=message.input_text, created_at=at)
         try:
-            await self._commit(core, record, outputs, at, new=new, fail_fast=True)
+            await self._commit(record, decision, at, new=new, fail_fast=True)
         except (StorageUnavailable, Overloaded) as exc:
             # Nothing was stored: the instance does not exist, and this actor holds nothing.
             message.reply.fail(exc)
@@ -173,8 +174,8 @@ class WorkflowActor:
             raise
         self._core, self._workflow, self._created_at = core, record.workflow, at
         message.reply.set(True)
-        self._carry_out(core, outputs)
-        await self._take_stored_events(core, outputs)
+        self._carry_out(decision)
+        await self._take_stored_events(core, decision.waits_set)
 
     async def _deliver(self, message: Deliver) -> None:
         core = self._core
@@ -201,11 +202,11 @@ class WorkflowActor:
         self, core: WorkflowCore, message: Deliver, key: tuple[str, str, str] | None
     ) -> None:
         at = self._services.clock.now()
-        outputs = core.receive(message.record, at)
-        if outputs is None:
+        decision = core.decide(message.record, at)
+        if not decision.taken:
             if message.reply is not None:
-                if core.refused is not None:
-                    message.reply.fail(core.refused)
+                if decision.refused is not None:
+                    message.reply.fail(decision.refused)
                 else:
                     message.reply.set(self._has_taken(core, message.record))
             return
@@ -215,7 +216,7 @@ class WorkflowActor:
         correlated = () if key is None else (key,)
         try:
             await self._commit(
-                core, message.record, outputs, at, on_blocked=on_blocked, correlated=correlated
+                message.record, decision, at, on_blocked=on_blocked, correlated=correlated
             )
         except BaseException as exc:
             if message.reply is not None:
@@ -223,14 +224,14 @@ class WorkflowActor:
             raise  # the core ran ahead of the journal: restart replays it
         if message.reply is not None:
             message.reply.set(True)
-        self._carry_out(core, outputs)
-        await self._take_stored_events(core, outputs)
+        self._carry_out(decision)
+        await self._take_stored_events(core, decision.waits_set)
 
-    async def _take_stored_events(self, core: WorkflowCore, outputs: list[r.Output]) -> None:
+    async def _take_stored_events(self, core: WorkflowCore, new: tuple[WaitRow, ...]) -> None:
         """A new wait first takes a matching event that arrived before it (not yet consumed);
         a message subscription takes only an untargeted event buffered with a ``ttl`` that no
         instance of its workflow took."""
-        waits = [o for o in outputs if isinstance(o, r.WaitStarted)]
+        waits = list(new)
         while waits and not core.finished:
             wait = waits.pop(0)
             for row in self._stored_for(core, wait):
@@ -242,22 +243,24 @@ class WorkflowActor:
                     continue
                 try:
                     at = self._services.clock.now()
-                    more = core.receive(record, at)
-                    if more is None:
+                    decision = core.decide(record, at)
+                    if not decision.taken:
                         continue
                     correlated = () if key is None else (key,)
-                    await self._commit(core, record, more, at, correlated=correlated)
+                    await self._commit(record, decision, at, correlated=correlated)
                 finally:
                     if key is not None:
                         self._services.release(key)
-                self._carry_out(core, more)
-                waits += [o for o in more if isinstance(o, r.WaitStarted)]
+                self._carry_out(decision)
+                waits += decision.waits_set
                 break
 
-    def _stored_for(self, core: WorkflowCore, wait: r.WaitStarted) -> list[EventRow]:
+    def _stored_for(self, core: WorkflowCore, wait: WaitRow) -> list[EventRow]:
+        if is_signal(wait.type):
+            return []  # a signal reaches only the waits open when it is broadcast
         store = self._services.store
         rows = store.events_for(wait.type, wait.subject, self._id, self._created_at)
-        if not wait.message:
+        if wait.message is None:
             return rows
         targeted = [row for row in rows if row.instanceid is not None]
         now = self._services.clock.now()
@@ -294,9 +297,8 @@ class WorkflowActor:
 
     async def _commit(
         self,
-        core: WorkflowCore,
         record: r.Input,
-        outputs: list[r.Output],
+        decision: Decision,
         at: float,
         *,
         new: NewInstance | None = None,
@@ -304,54 +306,22 @@ class WorkflowActor:
         on_blocked: Notify | None = None,
         correlated: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
-        instance_id, seq = self._id, self._last_seq
+        """Journal ``record`` and what the core decided for it, in one append."""
+        seq = self._last_seq
         stored = []
-        timers_set: list[TimerRow] = []
-        waits_set: list[WaitRow] = []
-        withdrawn: list[int] = []
-        for rec in (record, *outputs):  # one pass: this runs for every append
+        for rec in (record, *decision.outputs):
             seq += 1
             kind, version, data = r.encode(rec)
             stored.append(StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data))
-            if isinstance(rec, r.TimerStarted):
-                timers_set.append(
-                    TimerRow(instance_id=instance_id, step=rec.step, fire_at=rec.fire_at)
-                )
-            elif isinstance(rec, r.WaitStarted):
-                waits_set.append(
-                    WaitRow(
-                        instance_id=instance_id,
-                        step=rec.step,
-                        type=rec.type,
-                        subject=rec.subject,
-                        message=core.definition.name if rec.message else None,
-                    )
-                )
-                if rec.timeout_at is not None:
-                    timers_set.append(
-                        TimerRow(instance_id=instance_id, step=rec.step, fire_at=rec.timeout_at)
-                    )
-            elif isinstance(rec, r.StepCancelled):
-                withdrawn.append(rec.step)
-        cleared: tuple[int, ...] = ()
-        waits_cleared: tuple[int, ...] = ()
-        if isinstance(record, r.TimerFired | r.EventReceived):
-            waits_cleared = (record.step,)
-            if record.step in self._timer_steps:
-                self._timer_steps.discard(record.step)
-                cleared = (record.step,)
-        if withdrawn:
-            waits_cleared += tuple(withdrawn)
-            cleared += tuple(n for n in withdrawn if n in self._timer_steps)
-            self._timer_steps.difference_update(withdrawn)
+        assert decision.summary is not None
         await self._write(
             tuple(stored),
-            summary_of(core, at),
+            decision.summary,
             new=new,
-            timers_set=tuple(timers_set),
-            timers_cleared=cleared,
-            waits_set=tuple(waits_set),
-            waits_cleared=waits_cleared,
+            timers_set=decision.timers_set,
+            timers_cleared=decision.timers_cleared,
+            waits_set=decision.waits_set,
+            waits_cleared=decision.waits_cleared,
             correlated=correlated,
             fail_fast=fail_fast,
             on_blocked=on_blocked,
@@ -407,67 +377,23 @@ class WorkflowActor:
 
     # --- commands ---------------------------------------------------------------------
 
-    def _carry_out(self, core: WorkflowCore, outputs: list[r.Output]) -> None:
-        for o in outputs:
-            self._arm(o)
-        if core.finished:
-            self._timer_steps.clear()
+    def _carry_out(self, decision: Decision) -> None:
+        self._arm(decision.activities, decision.timers_set)
+        if decision.finished:
             self._services.instance_settled(self._id, self._last_summary)
             # Nothing more will happen to it: free its memory now rather than when the
             # resident limit forces it (a late message rehydrates it from its row).
             self._services.system.stop(self._id)
 
-    def _arm(self, command: r.Output) -> None:
-        """Hand an issued command to the service that carries it out."""
+    def _arm(
+        self, activities: tuple[r.ActivityScheduled, ...], timers: tuple[TimerRow, ...]
+    ) -> None:
+        """Hand the commands to the services that carry them out."""
         services = self._services
-        if isinstance(command, r.ActivityScheduled):
-            services.executor.submit(self._id, command)
-            return
-        if isinstance(command, r.TimerStarted):
-            fire_at: float | None = command.fire_at
-        elif isinstance(command, r.WaitStarted):
-            fire_at = command.timeout_at
-        else:
-            return
-        if fire_at is not None:
-            self._timer_steps.add(command.step)
-            services.timers.schedule(self._id, command.step, fire_at)
+        for activity in activities:
+            services.executor.submit(self._id, activity)
+        for timer in timers:
+            services.timers.schedule(self._id, timer.step, timer.fire_at)
 
 
 ActorFactory = Callable[[str], WorkflowActor]
-
-
-def summary_of(core: WorkflowCore, at: float) -> Summary:
-    """The summary row of an instance whose core is ``core``, as of ``at``."""
-    outcome = core.outcome
-    output = error = None
-    if isinstance(outcome, r.WorkflowCompleted):
-        output = dumps(outcome.output)
-    elif isinstance(outcome, r.WorkflowFailed):
-        error = dumps({"type": outcome.error.type, "message": outcome.error.message})
-    elif isinstance(outcome, r.WorkflowCancelled):
-        error = dumps({"type": "WorkflowCancelled", "message": outcome.reason})
-    waiting = None if outcome is not None else dumps(core.waiting_on())
-    return Summary(
-        status=core.status, waiting_on=waiting, output=output, error=error, updated_at=at
-    )
-
-
-def read_journal(store: Store, instance_id: str) -> list[tuple[r.Record, float]]:
-    """An instance's journal, decoded, with each record's time."""
-    return [(r.decode(s.kind, s.version, s.data), s.at) for s in store.read(instance_id)]
-
-
-def core_for(
-    registry: Registry, workflow: str, instance_id: str, journal: list[tuple[r.Record, float]]
-) -> WorkflowCore:
-    """A fresh core for the definition version that ``journal`` started with."""
-    definition = registry.workflow(workflow, started_version(journal))
-    return WorkflowCore(definition, instance_id, registry.activity)
-
-
-def started_version(journal: list[tuple[r.Record, float]]) -> str | None:
-    """The definition version an instance started with (None for unversioned code)."""
-    if journal and isinstance(journal[0][0], r.WorkflowStarted):
-        return journal[0][0].version
-    return None

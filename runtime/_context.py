@@ -8,13 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._definitions import ActivityDefinition
 
 if TYPE_CHECKING:
-    from ._core import WorkflowCore
     from ._event import Event
 
 T = TypeVar("T")
@@ -72,6 +71,35 @@ class Future(Generic[T]):
         return self.result()
 
 
+class Operations(Protocol):
+    """What a context asks of the core that drives its workflow (``WorkflowCore`` is one)."""
+
+    at: float
+    """The time of the input being handled."""
+    exposed: Any
+
+    def schedule_activity(
+        self, activity: ActivityDefinition[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> Future[Any]: ...
+
+    def start_timer(self, fire_at: float) -> Future[None]: ...
+
+    def wait_event(
+        self,
+        type: str,
+        subject: str | None,
+        timeout: float | None,
+        data_type: Any,
+        message: bool = False,
+    ) -> Future[Any]: ...
+
+    def raise_incident(self, element_id: str, message: str) -> Future[dict[str, Any]]: ...
+
+    def cancel_step(self, future: Future[Any]) -> bool: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]: ...
+
+
 class WorkflowContext:
     """The handle a workflow gets as its first argument.
 
@@ -79,7 +107,7 @@ class WorkflowContext:
     (``trio.sleep``, sockets, ``time.time()``) breaks replay.
     """
 
-    def __init__(self, core: WorkflowCore, instance_id: str, workflow: str, seed: int) -> None:
+    def __init__(self, core: Operations, instance_id: str, workflow: str, seed: int) -> None:
         self._core = core
         self.instance_id = instance_id
         self.workflow = workflow

@@ -1,6 +1,6 @@
 """Errors of the workflow runtime.
 
-Each error knows which HTTP status it maps to (``status_hint``), so the API layer
+Each error knows which HTTP status it maps to (``http_status``), so the API layer
 translates them with one small function instead of a ladder of ``except`` clauses.
 """
 
@@ -12,13 +12,13 @@ from typing import ClassVar
 class TrioflowError(Exception):
     """Base class of every error the runtime raises on purpose."""
 
-    status_hint: ClassVar[int] = 500
+    http_status: ClassVar[int] = 500
 
 
 class InvalidInput(TrioflowError, ValueError):
     """The input of a workflow does not fit its declared type; nothing was written."""
 
-    status_hint = 400
+    http_status = 400
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
@@ -28,43 +28,43 @@ class InvalidInput(TrioflowError, ValueError):
 class WorkflowNotFound(TrioflowError, LookupError):
     """No workflow is registered under that name."""
 
-    status_hint = 404
+    http_status = 404
 
 
 class InstanceNotFound(TrioflowError, LookupError):
     """No instance has that id."""
 
-    status_hint = 404
+    http_status = 404
 
 
 class InstanceConflict(TrioflowError):
     """An instance with that id exists already, but runs another workflow."""
 
-    status_hint = 409
+    http_status = 409
 
 
 class InstanceFinished(TrioflowError):
     """The instance has finished; it can no longer be cancelled or sent events."""
 
-    status_hint = 409
+    http_status = 409
 
 
 class NotSuspended(TrioflowError):
     """Only a suspended instance can be resumed."""
 
-    status_hint = 409
+    http_status = 409
 
 
 class IncidentNotFound(TrioflowError, LookupError):
     """The instance never had an incident with that id."""
 
-    status_hint = 404
+    http_status = 404
 
 
 class IncidentResolved(TrioflowError):
     """The incident was resolved already (or withdrawn with its element): nothing to do."""
 
-    status_hint = 409
+    http_status = 409
 
 
 class Overloaded(TrioflowError):
@@ -73,7 +73,7 @@ class Overloaded(TrioflowError):
     ``retry_after``: seconds a client should wait before trying again.
     """
 
-    status_hint = 503
+    http_status = 503
     retry_after: float = 1.0
 
 
@@ -86,7 +86,7 @@ class StorageUnavailable(TrioflowError):
     retry, in seconds.
     """
 
-    status_hint = 503
+    http_status = 503
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
@@ -99,7 +99,7 @@ class NonDeterminismError(TrioflowError):
     The instance is suspended; a fixed deployment can resume it.
     """
 
-    status_hint = 409
+    http_status = 409
 
     def __init__(self, step: int, expected: str, actual: str) -> None:
         self.step = step

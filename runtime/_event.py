@@ -9,6 +9,19 @@ import attrs
 
 from ._errors import InvalidInput
 
+SIGNAL_TYPE_PREFIX = "trioflow.signal:"
+"""A signal named ``n`` is an event of type ``trioflow.signal:n``: broadcast to the waits
+open when it is sent, never buffered for a wait that opens later (as in Zeebe)."""
+
+
+def signal_type(name: str) -> str:
+    """The event type of the signal ``name``."""
+    return SIGNAL_TYPE_PREFIX + name
+
+
+def is_signal(event_type: str) -> bool:
+    return event_type.startswith(SIGNAL_TYPE_PREFIX)
+
 
 def _new_id() -> str:
     return str(uuid.uuid4())

@@ -28,6 +28,7 @@ from ._errors import (
 from ._event import Event
 from ._journal import JournalFull
 from ._messages import Deliver, Reply
+from ._ports import StartInstance
 from .store import (
     TERMINAL,
     DuplicateEvent,
@@ -39,7 +40,6 @@ from .store import (
 )
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
     from ._services import Services
 
 _TRIGGER_NAMESPACE = uuid.UUID("6f1c1a52-3b8e-4f5e-9a53-6b1d3b0f7c21")
@@ -125,7 +125,7 @@ def _row(services: Services, event: Event, text: str) -> EventRow:
     )
 
 
-async def publish(runtime: Runtime, services: Services, event: Event) -> PublishResult:
+async def publish(start: StartInstance, services: Services, event: Event) -> PublishResult:
     data, text = check_event(event)
     if check_target(services, event):
         return PublishResult(duplicate=True, stored=True)
@@ -134,15 +134,15 @@ async def publish(runtime: Runtime, services: Services, event: Event) -> Publish
     except DuplicateEvent:
         # A redelivery after a failure between storing the event and starting what it
         # triggers (storage, a crash) finishes those starts; they are idempotent.
-        await _trigger(runtime, services, event, [])
+        await _trigger(start, services, event, [])
         return PublishResult(duplicate=True, stored=True)
     except JournalFull:
         raise Overloaded("the journal queue is full; try again shortly") from None
-    return await _deliver(runtime, services, event, data)
+    return await _deliver(start, services, event, data)
 
 
 async def publish_many(
-    runtime: Runtime, services: Services, events: Sequence[Event]
+    start: StartInstance, services: Services, events: Sequence[Event]
 ) -> list[PublishResult]:
     """Check every event, store them all in one transaction, then deliver each in turn.
 
@@ -172,10 +172,10 @@ async def publish_many(
     results = []
     for index, (event, data, _) in enumerate(checked):
         if index in duplicates:
-            await _trigger(runtime, services, event, [])  # as in publish
+            await _trigger(start, services, event, [])  # as in publish
             results.append(PublishResult(duplicate=True, stored=True))
         else:
-            results.append(await _deliver(runtime, services, event, data))
+            results.append(await _deliver(start, services, event, data))
     return results
 
 
@@ -189,7 +189,7 @@ def _at(index: int, exc: TrioflowError) -> TrioflowError:
 
 
 async def _deliver(
-    runtime: Runtime, services: Services, event: Event, data: dict[str, Any]
+    start: StartInstance, services: Services, event: Event, data: dict[str, Any]
 ) -> PublishResult:
     """Hand a stored event to every instance waiting for it, and to one message subscription
     per workflow (the oldest that takes it); start what it triggers."""
@@ -217,7 +217,7 @@ async def _deliver(
                     delivered.append(instance_id)
                 break
 
-    started = await _trigger(runtime, services, event, rejected)
+    started = await _trigger(start, services, event, rejected)
     return PublishResult(
         duplicate=False,
         delivered=tuple(delivered),
@@ -246,7 +246,7 @@ async def _taken(instance_id: str, reply: Reply, rejected: list[str]) -> bool:
 
 
 async def _trigger(
-    runtime: Runtime, services: Services, event: Event, rejected: list[str]
+    start: StartInstance, services: Services, event: Event, rejected: list[str]
 ) -> list[str]:
     """Start the workflows ``event`` triggers; the ids started, refusals added to ``rejected``.
 
@@ -259,7 +259,7 @@ async def _trigger(
             continue
         instance_id = trigger_instance_id(definition.name, event)
         try:
-            started.append(await runtime.start(definition, event.data, instance_id=instance_id))
+            started.append(await start(definition, event.data, instance_id=instance_id))
         except InvalidInput as exc:
             rejected.append(f"{definition.name}: {exc}")
         except StorageUnavailable as exc:

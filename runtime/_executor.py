@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from . import _records as r
+from ._calls import Host, current_host
 from ._convert import to_json_value
 from ._core import error_info
 from ._definitions import ActivityDefinition, Registry
@@ -60,6 +61,8 @@ class ActivityExecutor:
     _limiter: trio.CapacityLimiter
     _nursery: trio.Nursery | None = None
     _in_flight: set[tuple[str, int, int]] = attrs.field(factory=set)
+    host: Host | None = None
+    """The runtime an activity may ask to start, cancel or publish (``_calls.host``)."""
     completed: int = 0
     failed: int = 0
 
@@ -105,6 +108,8 @@ class ActivityExecutor:
             except trio.WouldBlock:
                 await limiter.acquire()
             try:
+                if self.host is not None:
+                    current_host.set(self.host)
                 _current.set(
                     ActivityInfo(
                         instance_id=instance_id,

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from ._calls import parent_of
 from ._convert import loads
 from ._journal import Blocked
 from .store import InstanceRow, Store
@@ -46,6 +47,9 @@ class Instance:
 
     This is the running process's knowledge, never stored (a store that takes no writes
     could not keep it); the instance carries on by itself once a write commits."""
+    parent_id: str | None = None
+    """The instance whose BPMN call activity started this one (read from its id,
+    ``<parent id>:<element id>:<call>``); None for an instance started otherwise."""
 
     @property
     def finished(self) -> bool:
@@ -68,8 +72,10 @@ class Instance:
     @classmethod
     def from_row(cls, row: InstanceRow, blocked: tuple[str, float] | None = None) -> Instance:
         """The instance ``row`` describes; ``blocked`` (reason, since) makes it ``blocked``."""
+        parent = parent_of(row.id)
         return cls(
             id=row.id,
+            parent_id=None if parent is None else parent[0],
             workflow=row.workflow,
             status=row.status if blocked is None else "blocked",
             blocked=None

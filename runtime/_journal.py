@@ -51,13 +51,13 @@ class JournalFull(Exception):
     Full is backpressure and passes; Closed (`JournalClosed`) is final.
     """
 
-    status_hint = 503
+    http_status = 503
 
 
 class JournalClosed(Exception):
     """The journal writer was closed (or its `run` ended) and accepts no more appends."""
 
-    status_hint = 503
+    http_status = 503
 
 
 @attrs.frozen(kw_only=True)

@@ -57,6 +57,8 @@ class Wake:
     """Makes the actor resident (recovery, resume); answered once it has started."""
 
     reply: Reply | None = None
+    resume: bool = False
+    """Drive a suspended instance again (``Runtime.resume``): it is read and replayed."""
 
 
 Message = Start | Deliver | Wake

@@ -13,12 +13,10 @@ from ._definitions import WorkflowDefinition
 from ._instance import HistoryItem, Instance
 
 
-class Starter(Protocol):
-    """Starts instances (``Runtime.start``) of the workflows it has (``Runtime.workflows``)."""
+class StartInstance(Protocol):
+    """Starts an instance and returns its id once its start is committed (``Runtime.start``)."""
 
-    def workflows(self) -> Sequence[WorkflowDefinition]: ...
-
-    async def start(
+    async def __call__(
         self,
         workflow: WorkflowDefinition | str,
         input: Any = None,

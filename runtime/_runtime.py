@@ -9,7 +9,6 @@ import logging
 import os
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -19,16 +18,10 @@ import trio
 from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
-from ._actor import (
-    WorkflowActor,
-    core_for,
-    read_journal,
-    summary_of,
-)
+from ._actor import WorkflowActor
 from ._archive import Archive
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
-from ._core import WorkflowCore, replay
 from ._definitions import Registry, Retention, WorkflowDefinition, retention_seconds
 from ._definitions import registry as default_registry
 from ._errors import (
@@ -36,43 +29,28 @@ from ._errors import (
     InstanceFinished,
     InstanceNotFound,
     InvalidInput,
-    NonDeterminismError,
     NotSuspended,
     WorkflowCancelled,
     WorkflowFailed,
 )
-from ._event import Event
+from ._event import Event, signal_type
 from ._events import PublishResult, publish, publish_many
 from ._executor import ActivityExecutor
-from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time, blocked_page
-from ._journal import JournalClosed, JournalFull, JournalStats, JournalWriter
+from ._ids import instance_id_problem, new_instance_id
+from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
+from ._journal import JournalClosed, JournalFull, JournalWriter
+from ._listing import RuntimeStats, instance_of, instance_page, status_counts, stored_counts
 from ._messages import Deliver, Reply, Start, Wake
+from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
 from ._retention import DEFAULT_RETENTION, Cutoff, Pruner, PruneReport, let_go, run_retention
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
-from .store import STATUSES, TERMINAL, Append, InstanceRow, SqliteStore, Store, StoreError, Summary
+from .store import TERMINAL, Append, InstanceRow, Store, StoreError, Summary, open_store
 
 SETTLED = TERMINAL | {"suspended"}
 _log = logging.getLogger("trioflow")
-
-
-@attrs.frozen(kw_only=True)
-class RuntimeStats:
-    """A snapshot for metrics: instance counts come from the store, the rest from this process."""
-
-    instances: Mapping[str, int]
-    """Instances by status (every instance ever started is counted under one)."""
-    journal: JournalStats
-    journal_queued: int
-    mailbox_depth: int
-    resident: int
-    activities_completed: int
-    activities_failed: int
-    activities_in_flight: int
-    storage_failure: str | None = None
-    """Why the store fails every journal transaction now (retried); None while it writes."""
 
 
 @attrs.define(eq=False)
@@ -107,6 +85,9 @@ class Runtime:
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
+        ``path`` is a SQLite file, or a PostgreSQL database's URL
+        (``postgresql://user@host/db``, needing ``pip install 'trioflow[postgres]'``).
+
         On exit, running work stops, appends already queued are committed and the
         store is closed; whatever was in flight resumes at the next open. ``store``
         replaces the SQLite file with another ``Store`` (it is closed on exit too).
@@ -128,7 +109,7 @@ class Runtime:
         archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
         if store is None:
-            store = SqliteStore(path, synchronous=synchronous)
+            store = open_store(path, synchronous=synchronous)
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
@@ -150,7 +131,13 @@ class Runtime:
                         inner.start_soon(
                             run_retention, services, kept, event_retention, archived, commit_inline
                         )
-                        await inner.start(run_schedules, runtime, services.clock, event_retention)
+                        await inner.start(
+                            run_schedules,
+                            registry.workflows(),
+                            runtime.start,
+                            services.clock,
+                            event_retention,
+                        )
                         try:
                             yield runtime
                         except BaseException as exc:
@@ -179,6 +166,7 @@ class Runtime:
         services.executor = await nursery.start(
             ActivityExecutor.create(self._registry, services.deliver, max_concurrent_activities).run
         )
+        services.executor.host = self
         services.timers = await nursery.start(TimerService(services.clock, services.deliver).run)
         services.system = await nursery.start(
             ActorSystem[str, Any](
@@ -244,7 +232,7 @@ class Runtime:
         definition = self._registry.workflow(name)
         json_input, input_text = self._check_input(definition, input)
         if instance_id is None:
-            instance_id = _new_instance_id()
+            instance_id = new_instance_id()
         elif problem := instance_id_problem(instance_id):
             raise InvalidInput([f"instance_id: {problem}"])
         else:
@@ -269,14 +257,9 @@ class Runtime:
             version=definition.version,
         )
         reply = Reply()
-        self._services.expect_new(instance_id)
-        try:
-            await self._services.system.send(
-                instance_id, Start(record=record, input_text=input_text, reply=reply)
-            )
-        except BaseException:
-            self._services.take_new(instance_id)
-            raise
+        await self._services.system.send(
+            instance_id, Start(record=record, input_text=input_text, reply=reply)
+        )
         await reply.wait()
         return instance_id
 
@@ -299,13 +282,30 @@ class Runtime:
         ``InstanceNotFound`` or ``InstanceFinished`` when there is no such instance or it
         has finished; nothing is stored then.
         """
-        return await publish(self, self._services, event)
+        return await publish(self.start, self._services, event)
 
     async def publish_many(self, events: Sequence[Event]) -> builtins.list[PublishResult]:
         """Publish ``events`` all together or not at all: each is checked as ``publish``
         checks it (a bad one raises, naming ``events[i]``, and none is stored), then all
         are stored in one transaction, then each is delivered in turn."""
-        return await publish_many(self, self._services, events)
+        return await publish_many(self.start, self._services, events)
+
+    async def broadcast_signal(
+        self, name: str, variables: Mapping[str, Any] | None = None
+    ) -> PublishResult:
+        """Broadcast the signal ``name``: every instance waiting for it now gets it (with
+        ``variables``), and every workflow with a signal start event for it starts an
+        instance. Not buffered: an instance that waits for it later does not get it."""
+        problems = []
+        if not isinstance(name, str) or not name.strip():
+            problems.append("name: must be a non-empty string")
+        if variables is not None and not isinstance(variables, Mapping):
+            problems.append("variables: must be an object (a dict of variables)")
+        if problems:
+            raise InvalidInput(problems)
+        data = dict(variables or {})
+        event = Event(type=signal_type(name), source="trioflow.signal", data=data)
+        return await publish(self.start, self._services, event)
 
     async def resolve_incident(
         self, instance_id: str, incident_id: str, variables: Mapping[str, Any] | None = None
@@ -351,10 +351,9 @@ class Runtime:
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
         if (refusal := services.journal.unavailable()) is not None:
             raise refusal
-        services._resuming.add(instance_id)
-        services.system.stop(instance_id)
+        services.system.stop(instance_id)  # the next actor of it starts from its Wake
         reply = Reply()
-        await services.system.send(instance_id, Wake(reply=reply))
+        await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
 
     async def prune(
@@ -391,16 +390,8 @@ class Runtime:
             raise InstanceNotFound(f"no instance has id {instance_id!r}")
         return row
 
-    def _instance(self, row: InstanceRow) -> Instance:
-        """The stored row with what only this process knows laid over it: ``blocked``."""
-        blocked = self._services.journal.blocked
-        if not blocked:
-            return Instance.from_row(row)
-        reason = blocked.get(row.id)
-        return Instance.from_row(row, None if reason is None else (reason.reason, reason.since))
-
     async def get(self, instance_id: str) -> Instance:
-        return self._instance(self._row(instance_id))
+        return instance_of(self._row(instance_id), self._services.journal.blocked)
 
     async def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to finish and return its output.
@@ -458,14 +449,9 @@ class Runtime:
         the instances whose id starts with it. ``blocked`` instances (known to this process
         only) are listed in creation order. An unknown ``status`` or ``order`` is a
         ``ValueError`` naming the ones there are."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-        blocked = self._services.journal.blocked
-        if status == "blocked":  # known in memory only: in creation order, whatever `order`
-            if id_prefix:
-                blocked = {k: v for k, v in blocked.items() if k.startswith(id_prefix)}
-            return blocked_page(self._services.store, blocked, workflow, limit, cursor)
-        page = self._services.store.list(
+        return instance_page(
+            self._services.store,
+            self._services.journal.blocked,
             status=status,
             workflow=workflow,
             limit=limit,
@@ -473,10 +459,6 @@ class Runtime:
             id_prefix=id_prefix,
             order=order,
         )
-        items = tuple(self._instance(row) for row in page.items)
-        if blocked and status is not None:  # a blocked instance is listed as blocked only
-            items = tuple(i for i in items if i.status == status)
-        return InstancePage(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor)
 
     async def counts(
         self, *, workflow: str | None = None, id_prefix: str | None = None
@@ -484,18 +466,10 @@ class Runtime:
         """How many instances there are in each of ``STATUSES`` (0 included), of one
         ``workflow`` and with ids starting with ``id_prefix`` when those are given.
         A ``blocked`` instance counts as blocked only (not in its stored status)."""
-        store = self._services.store
-        counts = store.counts_by_status(workflow=workflow, id_prefix=id_prefix)
-        counts = {status: counts.get(status, 0) for status in STATUSES}
-        for instance_id in self._services.journal.blocked:
-            row = store.get(instance_id)
-            if row is None or (workflow is not None and row.workflow != workflow):
-                continue
-            if id_prefix and not instance_id.startswith(id_prefix):
-                continue
-            counts[row.status] -= 1
-            counts["blocked"] += 1
-        return counts
+        services = self._services
+        return status_counts(
+            services.store, services.journal.blocked, workflow=workflow, id_prefix=id_prefix
+        )
 
     async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
         self._row(instance_id)
@@ -506,12 +480,13 @@ class Runtime:
 
     async def query(self, instance_id: str) -> Any:
         """What the instance exposed with ``ctx.expose``, rebuilt by replaying its journal."""
-        core = replayed_core(self._registry, self._services.store, instance_id)
+        core = await replayed_core_in_slices(self._registry, self._services.store, instance_id)
+        core.close()
         return core.exposed
 
     async def replay(self, instance_id: str) -> ReplayReport:
         """Re-run the recorded journal against the current code; report the first divergence."""
-        return replay_report(self._registry, self._services.store, instance_id)
+        return await replay_report_in_slices(self._registry, self._services.store, instance_id)
 
     @property
     def resident(self) -> int:
@@ -521,16 +496,8 @@ class Runtime:
     def stats(self) -> RuntimeStats:
         """Counters and gauges for metrics: one count-by-status query, the rest from memory."""
         services = self._services
-        instances = services.store.counts_by_status()
-        if services.journal.blocked:
-            instances = dict(instances)
-            for instance_id in services.journal.blocked:
-                row = services.store.get(instance_id)
-                if row is not None:
-                    instances[row.status] -= 1
-                    instances["blocked"] = instances.get("blocked", 0) + 1
         return RuntimeStats(
-            instances=instances,
+            instances=stored_counts(services.store, services.journal.blocked),
             journal=services.journal.stats,
             journal_queued=services.journal.queued,
             mailbox_depth=services.system.mailbox_depth,
@@ -554,84 +521,3 @@ def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> boo
         elif leaf is not error and not isinstance(leaf, trio.Cancelled):
             return False
     return True
-
-
-def _journal_core(
-    registry: Registry, store: Store, instance_id: str
-) -> tuple[WorkflowCore, builtins.list[tuple[r.Record, float]]]:
-    row = store.get(instance_id)
-    if row is None:
-        raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    journal = read_journal(store, instance_id)
-    return core_for(registry, row.workflow, instance_id, journal), journal
-
-
-def replayed_core(registry: Registry, store: Store, instance_id: str) -> WorkflowCore:
-    """A throwaway core brought up to date by replay (a divergence raises)."""
-    core, journal = _journal_core(registry, store, instance_id)
-    replay(core, journal)
-    return core
-
-
-def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayReport:
-    """Replay one instance's journal through the code in ``registry``, touching nothing."""
-    core, journal = _journal_core(registry, store, instance_id)
-    try:
-        replay(core, journal)
-    except NonDeterminismError as exc:
-        return _diverged(instance_id, len(journal), exc)
-    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
-
-
-def _diverged(instance_id: str, records: int, exc: NonDeterminismError) -> ReplayReport:
-    return ReplayReport(
-        instance_id=instance_id, records=records, ok=False, step=exc.step, divergence=str(exc)
-    )
-
-
-def resume_stored(registry: Registry, store: Store, instance_id: str, at: float) -> ReplayReport:
-    """Resume a suspended instance in ``store`` without running it: replay its journal
-    through the code in ``registry`` and, if it agrees, store the status it leads to
-    (``running`` or ``waiting``), so that the next runtime to open the store drives it.
-
-    A divergence is reported and leaves the instance suspended.
-    """
-    row = store.get(instance_id)
-    if row is None:
-        raise InstanceNotFound(f"no instance has id {instance_id!r}")
-    if row.status != "suspended":
-        raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
-    core, journal = _journal_core(registry, store, instance_id)
-    try:
-        replay(core, journal)
-    except NonDeterminismError as exc:
-        core.close()
-        return _diverged(instance_id, len(journal), exc)
-    summary = summary_of(core, at)
-    core.close()
-    (refused,) = store.write([Append(instance_id=instance_id, records=(), summary=summary)])
-    if refused is not None:
-        raise refused
-    return ReplayReport(instance_id=instance_id, records=len(journal), ok=True)
-
-
-def instance_id_problem(instance_id: str) -> str | None:
-    """What is wrong with a caller's instance id, if anything: it must be 1 to 200
-    characters and name one path segment of a URL (``/instances/{id}``)."""
-    if not instance_id or len(instance_id) > 200:
-        return "must be 1 to 200 characters"
-    if "/" in instance_id:
-        return "must not contain '/' (it names one segment of a URL path)"
-    if instance_id in (".", ".."):
-        return "must not be '.' or '..' (a URL path would drop it)"
-    return None
-
-
-def _new_instance_id() -> str:
-    """A UUIDv7-style hex id: time-ordered, so new instances' rows and journal records land
-    at the end of their B-trees instead of all over them (fewer pages touched per commit)."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis & (2**48 - 1)) << 80 | random.getrandbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value).hex

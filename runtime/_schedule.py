@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import trio
 
 from ._clock import WallClock
 from ._definitions import WorkflowDefinition
 from ._errors import Overloaded, StorageUnavailable, TrioflowError
-from ._ports import Starter
+from ._ports import StartInstance
 
 _log = logging.getLogger("trioflow")
 
@@ -34,7 +34,8 @@ def scheduled_instance_id(definition: WorkflowDefinition, due: float) -> str:
 
 
 async def run_schedules(
-    runtime: Starter,
+    workflows: Iterable[WorkflowDefinition],
+    start: StartInstance,
     clock: WallClock,
     lookback: float,
     *,
@@ -45,15 +46,15 @@ async def run_schedules(
     Reports started once the dues missed while the process was down have been started.
     Workflows registered after the runtime opened are not scheduled.
     """
-    scheduled = [d for d in runtime.workflows() if d.schedule is not None]
+    scheduled = [d for d in workflows if d.schedule is not None]
     async with trio.open_nursery() as nursery:
         for definition in scheduled:
-            await nursery.start(_run_one, runtime, clock, definition, lookback)
+            await nursery.start(_run_one, start, clock, definition, lookback)
         task_status.started()
 
 
 async def _run_one(
-    runtime: Starter,
+    start: StartInstance,
     clock: WallClock,
     definition: WorkflowDefinition,
     lookback: float,
@@ -81,16 +82,16 @@ async def _run_one(
                 caught_up = True
                 task_status.started()
             await trio.sleep_until(clock.trio_deadline(due))
-        await _start(runtime, definition, scheduled_instance_id(definition, due))
+        await _start(start, definition, scheduled_instance_id(definition, due))
         after = due
     if not caught_up:
         task_status.started()
 
 
-async def _start(runtime: Starter, definition: WorkflowDefinition, instance_id: str) -> None:
+async def _start(start: StartInstance, definition: WorkflowDefinition, instance_id: str) -> None:
     while True:
         try:
-            await runtime.start(definition.name, None, instance_id=instance_id)
+            await start(definition.name, None, instance_id=instance_id)
         except Overloaded:
             await trio.sleep(0.1)  # backpressure: try this due again shortly
             continue

@@ -30,8 +30,6 @@ class Services:
     executor: ActivityExecutor = attrs.field(init=False)
     timers: TimerService = attrs.field(init=False)
     system: ActorSystem[str, Any] = attrs.field(init=False)
-    _resuming: set[str] = attrs.field(factory=set)
-    _fresh: set[str] = attrs.field(factory=set)
     _settled: dict[str, Settled] = attrs.field(factory=dict)
     _claims: set[tuple[str, str, str]] = attrs.field(factory=set)
 
@@ -49,22 +47,6 @@ class Services:
 
     async def deliver(self, instance_id: str, record: r.Input) -> None:
         await self.system.send(instance_id, Deliver(record=record))
-
-    def take_resume(self, instance_id: str) -> bool:
-        if instance_id in self._resuming:
-            self._resuming.discard(instance_id)
-            return True
-        return False
-
-    def expect_new(self, instance_id: str) -> None:
-        """The next actor for ``instance_id`` starts a new instance: it need not read its row."""
-        self._fresh.add(instance_id)
-
-    def take_new(self, instance_id: str) -> bool:
-        if instance_id in self._fresh:
-            self._fresh.discard(instance_id)
-            return True
-        return False
 
     def instance_settled(self, instance_id: str, summary: Summary | None = None) -> None:
         """The instance finished or was suspended: wake whoever waits for its result."""

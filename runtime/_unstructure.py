@@ -29,6 +29,8 @@ from typing import Any
 
 import attrs
 
+from ._json import dumps
+
 MAX_DEPTH = 100
 """Containers (arrays, objects) nested deeper than this are refused."""
 
@@ -171,8 +173,6 @@ def _key(key: Any) -> str:
 
 
 def _set(value: set[Any] | frozenset[Any], depth: int) -> list[Any]:
-    from ._convert import dumps  # the order of the items' JSON text
-
     items = _array(tuple(value), depth)
     items.sort(key=dumps)
     return items

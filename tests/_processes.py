@@ -1,5 +1,6 @@
 """What the crash tests share: the side-effect file their workers write, and a child process
-that is SIGKILLed once it has got far enough.
+that is SIGKILLed once it has got far enough, and the workers' way of getting there: wait until
+their instances reach a status, say so on stdout, and idle until the kill.
 
 Activities in a worker record each run as one line ``<instance id> <name> <pid>`` in the effects
 file; the pid tells the killed child's runs from the runs after recovery in the test's process.
@@ -17,9 +18,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import attrs
 import trio
+import trio.testing
+
+from runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
 Key = tuple[str, str]  # (instance id, activity or step name)
@@ -64,12 +69,32 @@ async def run_until_killed(
     ready: bytes,
     timeout: float,
     until: Callable[[], bool] = lambda: True,
+    clock: trio.testing.MockClock | None = None,
 ) -> Killed:
     """Run the Python `script` with `args` in a child process that imports from this repository,
     and SIGKILL it once it has printed `ready` and `until()` holds; fail after `timeout` seconds.
 
-    The child's stderr goes to `stderr_path`, and is the message of a failure.
+    The child's stderr goes to `stderr_path`, and is the message of a failure. A test on a mock
+    `clock` has it run at real speed while the child runs (the timeout is real seconds) and
+    stand still again once the child is dead.
     """
+    if clock is None:
+        return await _run_until_killed(script, args, stderr_path, ready, timeout, until)
+    clock.rate = 1.0
+    try:
+        return await _run_until_killed(script, args, stderr_path, ready, timeout, until)
+    finally:
+        clock.rate = 0.0
+
+
+async def _run_until_killed(
+    script: str,
+    args: Sequence[str],
+    stderr_path: Path,
+    ready: bytes,
+    timeout: float,
+    until: Callable[[], bool],
+) -> Killed:
     paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     with stderr_path.open("wb") as stderr:
@@ -100,3 +125,19 @@ async def run_until_killed(
             output += await process.stdout.receive_some()
     assert process.returncode == -signal.SIGKILL, await trio.Path(stderr_path).read_text()
     return Killed(pid=process.pid, killed_at=killed_at, output=output)
+
+
+async def until_all(rt: Runtime, instance_ids: Sequence[str], status: str) -> None:
+    """Return once every one of ``instance_ids`` has ``status`` in its summary row."""
+    # Polling the summary rows: a status is a state of the store, which is what we promise.
+    while True:
+        statuses = [(await rt.get(i)).status for i in instance_ids]
+        if all(s == status for s in statuses):
+            return
+        await trio.sleep(0.01)
+
+
+async def ready_for_the_kill(line: str) -> NoReturn:
+    """Tell the test (``run_until_killed``'s ``ready``) that it may kill this worker now."""
+    print(line, flush=True)
+    await trio.sleep_forever()

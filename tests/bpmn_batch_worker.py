@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from _processes import record_effect
+from _processes import ready_for_the_kill, record_effect, until_all
 
 from runtime import Registry, Runtime, bpmn
 
@@ -57,15 +57,10 @@ async def _main(db: str, effects: str, count: int) -> None:
             variables = {"orderId": order, "items": list(ITEMS)}
             await rt.start(WORKFLOW, variables, instance_id=instance_id(order))
         ids = [instance_id(order) for order in orders]
-        while True:
-            statuses = [(await rt.get(i)).status for i in ids]
-            if all(status == "waiting" for status in statuses):
-                break
-            await trio.sleep(0.01)
+        await until_all(rt, ids, "waiting")
         for i in ids:
             assert (await rt.query(i))["active"] == ["Task_Ack"], i
-        print("parked", flush=True)
-        await trio.sleep_forever()
+        await ready_for_the_kill("parked")
 
 
 if __name__ == "__main__":

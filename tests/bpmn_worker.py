@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from _processes import record_effect
+from _processes import ready_for_the_kill, record_effect, until_all
 
 from runtime import Registry, Runtime, bpmn
 
@@ -64,16 +64,10 @@ async def _main(db: str, effects: str, count: int) -> None:
         async with trio.open_nursery() as nursery:
             for order in order_ids(count):
                 nursery.start_soon(_start, rt, order)
-        # Polling the summary rows: "parked" is a state of the store, which is what we promise.
-        while True:
-            statuses = [(await rt.get(i)).status for i in ids]
-            if all(status == "waiting" for status in statuses):
-                break
-            await trio.sleep(0.01)
+        await until_all(rt, ids, "waiting")
         for i in ids:
             assert (await rt.query(i))["active"] == ["Gateway_AwaitPayment"], i
-        print("parked", flush=True)  # every order waits for its payment or 5 minutes: kill now
-        await trio.sleep_forever()
+        await ready_for_the_kill("parked")  # every order waits for its payment or 5 minutes
 
 
 async def _start(rt: Runtime, order: str) -> None:

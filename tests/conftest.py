@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _stores import store as store  # every Store's contract: SQLite and PostgreSQL
 from hypothesis import settings
 
 from runtime import Runtime

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from _processes import ready_for_the_kill, until_all
 
 from runtime import Registry, Runtime, bpmn
 
@@ -40,14 +41,8 @@ async def _main(db: str, count: int) -> None:
     async with Runtime.open(db, registry=charging_registry()) as rt:
         for iid in instance_ids(count):
             await rt.start("incident_charge", {"card": "bad"}, instance_id=iid)
-        # Polling the summary rows: the incident is a state of the store, which is what we promise.
-        while True:
-            statuses = [(await rt.get(i)).status for i in instance_ids(count)]
-            if all(status == "incident" for status in statuses):
-                break
-            await trio.sleep(0.05)
-        print("incidents", flush=True)
-        await trio.sleep_forever()
+        await until_all(rt, instance_ids(count), "incident")
+        await ready_for_the_kill("incidents")
 
 
 if __name__ == "__main__":

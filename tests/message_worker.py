@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import trio
+from _processes import ready_for_the_kill, until_all
 
 from runtime import Event, Registry, Runtime, bpmn
 
@@ -43,14 +44,10 @@ async def _main(db: str) -> None:
             await rt.start("messages_later", {"orderId": "A"}, instance_id=iid)
         assert (await rt.publish(payment("A", 10))).delivered == ()
         await rt.start("messages_wait", {"orderId": "B"}, instance_id=TOOK_B)
-        while True:  # polling the summary row: "waiting" is a state of the store
-            if (await rt.get(TOOK_B)).status == "waiting":
-                break
-            await trio.sleep(0.01)
+        await until_all(rt, [TOOK_B], "waiting")
         assert (await rt.publish(payment("B", 20))).delivered == (TOOK_B,)
         assert await rt.result(TOOK_B) == {"orderId": "B", "paid": 20}
-        print("parked", flush=True)
-        await trio.sleep_forever()
+        await ready_for_the_kill("parked")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 import trio
-from _processes import record_effect
+from _processes import ready_for_the_kill, record_effect, until_all
 
 from runtime import Runtime, WorkflowContext, activity, workflow
 
@@ -100,14 +100,8 @@ async def _main(db: str, count: int, max_resident: int) -> None:
                 nursery.start_soon(
                     _start, rt, instance_id, kind_of(instance_id), subject_of(instance_id)
                 )
-        # Polling the summary rows: "parked" is a state of the store, which is what we promise.
-        while True:
-            statuses = [(await rt.get(instance_id)).status for instance_id in ids]
-            if all(status == "waiting" for status in statuses):
-                break
-            await trio.sleep(0.01)
-        print("parked", flush=True)  # every instance waits on a timer or an event: kill now
-        await trio.sleep_forever()
+        await until_all(rt, ids, "waiting")
+        await ready_for_the_kill("parked")  # every instance waits on a timer or an event
 
 
 async def _start(rt: Runtime, instance_id: str, kind: str, subject: str) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _stores import POSTGRES_URL, skip_without_postgres
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -92,3 +93,27 @@ def test_the_probe_counts_a_refused_connection_as_an_error(tmp_path: Path) -> No
     result = json.loads(done.stdout)
     assert result["benchmark"] == "probe" and result["sent"] == 4
     assert result["errors"] == 4 and "accepted_p99_ms" not in result
+
+
+@pytest.mark.parametrize(
+    ("argv", "fields"),
+    [
+        (["throughput.py", "--n", "40", "--concurrency", "8"], {"instances_per_s", "p99_ms"}),
+        (["takeover.py", "--k", "20"], {"takeover_s", "waiting_after"}),
+    ],
+    ids=["throughput", "takeover"],
+)
+def test_a_benchmark_runs_on_postgres(tmp_path: Path, argv: list[str], fields: set[str]) -> None:
+    skip_without_postgres()
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / argv[0]), *argv[1:], "--db", POSTGRES_URL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    result = json.loads(line)
+    assert result["benchmark"] == argv[0].removesuffix(".py")
+    assert fields <= set(result), fields - set(result)

@@ -72,21 +72,21 @@ def test_duplicate_ids_of_bpmn_elements_are_still_refused_with_both_lines() -> N
 def test_an_unsupported_element_is_one_problem_with_its_id_type_and_line() -> None:
     found = problems(
         '<bpmn:startEvent id="S"/>',
-        '<bpmn:callActivity id="Script"/>',
+        '<bpmn:complexGateway id="Script"/>',
         '<bpmn:endEvent id="E"/>',
         '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Script"/>',
         '<bpmn:sequenceFlow id="F2" sourceRef="Script" targetRef="E"/>',
         '<bpmn:boundaryEvent id="B" attachedToRef="Script">'
         "<bpmn:errorEventDefinition/></bpmn:boundaryEvent>",
     )
-    assert found == ["line 7: element 'Script' of type 'callActivity' is not supported"]
+    assert found == ["line 7: element 'Script' of type 'complexGateway' is not supported"]
 
 
 def test_a_refused_gateway_target_or_start_event_causes_nothing_more() -> None:
     found = problems(
         '<bpmn:startEvent id="S"><bpmn:conditionalEventDefinition/></bpmn:startEvent>',
         '<bpmn:eventBasedGateway id="G"/>',
-        '<bpmn:intermediateCatchEvent id="Sig"><bpmn:signalEventDefinition/>'
+        '<bpmn:intermediateCatchEvent id="Sig"><bpmn:conditionalEventDefinition/>'
         "</bpmn:intermediateCatchEvent>",
         '<bpmn:endEvent id="E"/>',
         '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="G"/>',
@@ -95,7 +95,7 @@ def test_a_refused_gateway_target_or_start_event_causes_nothing_more() -> None:
     )
     assert found == [
         "line 6: element 'S' of type 'startEvent' with conditionalEventDefinition is not supported",
-        "line 8: element 'Sig' of type 'intermediateCatchEvent' with signalEventDefinition "
+        "line 8: element 'Sig' of type 'intermediateCatchEvent' with conditionalEventDefinition "
         "is not supported",
     ]
 

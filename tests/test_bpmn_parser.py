@@ -73,7 +73,9 @@ def test_public_names() -> None:
         "InclusiveGateway", "IntermediateCatchEvent", "IntermediateThrowEvent", "Job",
         "LinkEventDefinition", "Message",
         "EscalationDeclaration", "EscalationEventDefinition",
-        "ScriptTask", "BusinessRuleTask", "ManualTask",
+        "ScriptTask", "BusinessRuleTask", "ManualTask", "CallActivity", "Signal",
+        "CompensateEventDefinition",
+        "SignalEventDefinition",
         "MultiInstance", "MessageEventDefinition", "ParallelGateway",
         "Participant", "Point", "Process", "ReceiveTask", "Scope", "SendTask", "SequenceFlow",
         "ServiceTask", "Shape", "StartEvent", "SubProcess", "Task", "TaskError",
@@ -355,13 +357,13 @@ def test_the_model_is_frozen() -> None:
             '<bpmn:adHocSubProcess id="Task_1"/>',
             "element 'Task_1' of type 'adHocSubProcess' is not supported",
         ),
-        ('<bpmn:callActivity id="Call"/>', "element 'Call' of type 'callActivity'"),
+        ('<bpmn:complexGateway id="Call"/>', "element 'Call' of type 'complexGateway'"),
         ('<bpmn:complexGateway id="G"/>', "element 'G' of type 'complexGateway'"),
         ('<bpmn:transaction id="Tx"/>', "element 'Tx' of type 'transaction'"),
         (
-            '<bpmn:intermediateCatchEvent id="Sig"><bpmn:signalEventDefinition/>'
+            '<bpmn:intermediateCatchEvent id="Sig"><bpmn:conditionalEventDefinition/>'
             "</bpmn:intermediateCatchEvent>",
-            "element 'Sig' of type 'intermediateCatchEvent' with signalEventDefinition "
+            "element 'Sig' of type 'intermediateCatchEvent' with conditionalEventDefinition "
             "is not supported",
         ),
         (
@@ -458,14 +460,14 @@ def test_unsupported_root_elements_are_refused() -> None:
 def test_every_problem_of_a_file_is_reported_at_once() -> None:
     source = bpmn(
         LINE
-        + '<bpmn:callActivity id="Script"/>'
+        + '<bpmn:complexGateway id="Script"/>'
         + '<bpmn:sequenceFlow id="Dangling" sourceRef="S" targetRef="Nowhere"/>'
         + '<bpmn:receiveTask id="R" messageRef="Missing"/>'
     )
     with pytest.raises(BpmnError) as caught:
         parse(source)
     assert caught.value.problems == [
-        "line 1: element 'Script' of type 'callActivity' is not supported",
+        "line 1: element 'Script' of type 'complexGateway' is not supported",
         "line 1: element 'R' refers to unknown message 'Missing'",
         "line 1: sequence flow 'Dangling' has target 'Nowhere', which does not exist",
     ]
@@ -578,7 +580,8 @@ def test_malformed_xml_and_other_files_are_refused() -> None:
             '<bpmn:eventBasedGateway id="G"/><bpmn:task id="A"/>'
             '<bpmn:sequenceFlow id="GA" sourceRef="G" targetRef="A"/>',
             "",
-            "eventBasedGateway 'G' leads to 'A', which is not a message or timer catch event",
+            "eventBasedGateway 'G' leads to 'A', which is not a message, timer or signal catch "
+            "event",
         ),
         (
             '<bpmn:receiveTask id="R" messageRef="Nope"/>',

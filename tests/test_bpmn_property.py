@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from test_replay_property import Died, DyingStore, _current_attempt, no_crash_logged
 
 from runtime import HistoryItem, Registry, Runtime, WorkflowFailed, bpmn
-from runtime._runtime import replay_report, replayed_core
+from runtime._queries import replay_report, replayed_core
 from runtime.store import SqliteStore, Store, StoredRecord
 
 T0 = 1_800_000_000.0

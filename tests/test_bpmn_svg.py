@@ -127,9 +127,14 @@ def test_subprocess_pool_and_markers() -> None:
     svg = render_svg(definitions, "fulfilment", active={"Sub_Wrap"}, completed={"Sub_Start"})
     drawn = shapes(svg)
     process = definitions.processes["fulfilment"]
-    assert set(process.all_elements) | set(process.all_flows) | {"Pool_Shop"} == set(drawn)
+    pools = {"Pool_Shop", "Pool_Customer", "MessageFlow_Order"}
+    assert set(process.all_elements) | set(process.all_flows) | pools == set(drawn)
     assert drawn["Pool_Shop"].findtext(f"{SVG}title") == "Shop & Co"
-    assert "Pool_Customer" not in drawn  # another process's pool
+    # The other pool is drawn too, with the message flow between them: dashed, from a circle.
+    message = drawn["MessageFlow_Order"]
+    assert message.get("class") == "bpmn-messageFlow"
+    assert message.find(f"{SVG}polyline").get("stroke-dasharray") == "10 6"  # type: ignore[union-attr]
+    assert message.find(f"{SVG}circle") is not None
     assert drawn["Sub_Wrap"].get("class") == "bpmn-serviceTask bpmn-active"
     # the subprocess is drawn before (under) its children
     order = list(drawn)
@@ -178,3 +183,83 @@ def test_multi_instance_event_subprocess_task_and_escalation_figures() -> None:
     ring = drawn["Poke_Start"].find(f"{SVG}circle")
     assert ring is not None and ring.get("stroke-dasharray") == "5 3"
     assert drawn["End_Late"].find(f"{SVG}polygon") is not None  # the escalation arrow
+
+
+def test_a_call_activity_links_to_its_child_and_multi_instance_shows_its_count() -> None:
+    shipping = Path(__file__).parent.parent / "examples" / "shipping" / "shipping.bpmn"
+    definitions = parse(shipping)
+    svg = render_svg(
+        definitions,
+        "ship-order",
+        links={"Call_Payment": "/ui/instances/p%3ACall_Payment%3A1"},
+        counts={"Task_Reserve": "1/3"},
+    )
+    drawn = shapes(svg)
+    call = drawn["Call_Payment"]
+    assert call.get("class") == "bpmn-callActivity"
+    link = call.find(f"{SVG}a")
+    assert link is not None and link.get("href") == "/ui/instances/p%3ACall_Payment%3A1"
+    border = link.find(f"{SVG}rect")
+    assert border is not None and float(border.get("stroke-width", "0")) > 4  # thick
+    marker = drawn["Task_Reserve"].find(f"{SVG}path[@class='bpmn-multi-instance']")
+    assert marker is not None and marker.get("d", "").count("v11") == 3  # parallel: standing
+    count = drawn["Task_Reserve"].find(f"{SVG}text[@class='bpmn-instance-count']")
+    assert count is not None and count.text == "1/3"
+    assert render_svg(definitions, "ship-order").count("<a ") == 0  # no instance: no link
+
+
+def test_signal_events_carry_a_triangle_filled_when_thrown() -> None:
+    source = """<?xml version="1.0"?>
+    <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+        xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+        xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" id="D">
+      <bpmn:signal id="Sig" name="go" />
+      <bpmn:process id="p" isExecutable="true">
+        <bpmn:startEvent id="S"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+        <bpmn:endEvent id="E"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:endEvent>
+        <bpmn:sequenceFlow id="F" sourceRef="S" targetRef="E"/>
+      </bpmn:process>
+      <bpmndi:BPMNDiagram id="Di"><bpmndi:BPMNPlane id="P" bpmnElement="p">
+        <bpmndi:BPMNShape id="S_di" bpmnElement="S"><dc:Bounds x="0" y="0" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="E_di" bpmnElement="E"><dc:Bounds x="100" y="0" width="36" height="36"/></bpmndi:BPMNShape>
+      </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+    </bpmn:definitions>"""  # noqa: E501
+    drawn = shapes(render_svg(parse(source), "p"))
+    caught = drawn["S"].find(f"{SVG}polygon[@class='bpmn-signal']")
+    thrown = drawn["E"].find(f"{SVG}polygon[@class='bpmn-signal']")
+    assert caught is not None and caught.get("fill") == "none"
+    assert thrown is not None and thrown.get("fill") != "none"
+
+
+def test_compensation_markers_and_the_association_to_the_handler() -> None:
+    source = """<?xml version="1.0"?>
+    <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+        xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+        xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+        xmlns:di="http://www.omg.org/spec/DD/20100524/DI" id="D">
+      <bpmn:process id="p" isExecutable="true">
+        <bpmn:startEvent id="S"/>
+        <bpmn:task id="T"/>
+        <bpmn:boundaryEvent id="B" attachedToRef="T"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+        <bpmn:task id="H" isForCompensation="true"/>
+        <bpmn:association id="A" sourceRef="B" targetRef="H"/>
+        <bpmn:endEvent id="E"><bpmn:compensateEventDefinition/></bpmn:endEvent>
+        <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T"/>
+        <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E"/>
+      </bpmn:process>
+      <bpmndi:BPMNDiagram id="Di"><bpmndi:BPMNPlane id="P" bpmnElement="p">
+        <bpmndi:BPMNShape id="S_di" bpmnElement="S"><dc:Bounds x="0" y="22" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="T_di" bpmnElement="T"><dc:Bounds x="80" y="0" width="100" height="80"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="B_di" bpmnElement="B"><dc:Bounds x="112" y="62" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="H_di" bpmnElement="H"><dc:Bounds x="180" y="120" width="100" height="80"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNShape id="E_di" bpmnElement="E"><dc:Bounds x="230" y="22" width="36" height="36"/></bpmndi:BPMNShape>
+        <bpmndi:BPMNEdge id="A_di" bpmnElement="A"><di:waypoint x="130" y="98"/><di:waypoint x="130" y="160"/><di:waypoint x="180" y="160"/></bpmndi:BPMNEdge>
+      </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+    </bpmn:definitions>"""  # noqa: E501
+    drawn = shapes(render_svg(parse(source), "p"))
+    for element in ("B", "H", "E"):
+        assert drawn[element].find(f"{SVG}path[@class='bpmn-compensation']") is not None, element
+    assert drawn["T"].find(f"{SVG}path[@class='bpmn-compensation']") is None
+    line = drawn["A"].find(f"{SVG}polyline")
+    assert drawn["A"].get("class") == "bpmn-association"
+    assert line is not None and line.get("stroke-dasharray") == "2 4"

@@ -186,3 +186,24 @@ async def test_incidents_lists_them_and_resolve_asks_the_running_service(
         code, _, err = await trio.to_thread.run_sync(run, argv, capsys)
         assert code == 1 and "409" in err
         stop.set()
+
+
+async def test_signal_broadcasts_through_the_running_service(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = Registry()
+    bpmn.load(Path(__file__).parent / "bpmn" / "run_signal.bpmn", registry=registry)
+    async with Runtime.open(db, registry=registry) as rt, trio.open_nursery() as nursery:
+        stop = trio.Event()
+        [url] = await nursery.start(
+            functools.partial(serve, create_app(rt), port=0, shutdown_trigger=stop.wait)
+        )
+        argv = ["signal", "go", "--url", url, "--variables", '{"who": "cli"}']
+        code, out, _ = await trio.to_thread.run_sync(run, argv, capsys)
+        assert code == 0
+        [started] = json.loads(out)["started"]
+        assert await rt.result(started) == {"who": "cli"}
+        bad = ["signal", "go", "--url", url, "--variables", "[1]"]
+        code, _, err = await trio.to_thread.run_sync(run, bad, capsys)
+        assert code == 1 and "400" in err and "variables" in err
+        stop.set()

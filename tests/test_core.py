@@ -8,9 +8,12 @@ import attrs
 import pytest
 
 from runtime import _records as r
-from runtime._core import WorkflowCore, replay
+from runtime._core import WorkflowCore
+from runtime._decision import Commands
 from runtime._definitions import RetryPolicy, activity, workflow
 from runtime._errors import ActivityError, NonDeterminismError, UnsupportedAwait
+from runtime._replay import replay
+from runtime.store import TimerRow
 
 
 @attrs.frozen
@@ -183,9 +186,11 @@ def test_replay_of_an_unchanged_journal_succeeds() -> None:
     )
     core = WorkflowCore(two_steps, "i1")
     replay(core, journal)
-    assert core.pending() == [
-        r.ActivityScheduled(step=2, name="charge", args=["A1", 9.5], kwargs={}, attempt=1)
-    ]
+    assert core.in_flight() == Commands(
+        activities=(
+            r.ActivityScheduled(step=2, name="charge", args=["A1", 9.5], kwargs={}, attempt=1),
+        )
+    )
 
 
 def test_replay_against_changed_code_names_the_step_and_both_commands() -> None:
@@ -244,7 +249,7 @@ def test_a_withdrawn_step_ignores_its_late_result_and_is_not_reissued() -> None:
         r.TimerStarted(step=3, fire_at=105.0, purpose="sleep"),
     ]
     assert core.receive(r.ActivityCompleted(step=1, attempt=1, result="late"), 6.0) is None
-    assert core.pending() == [r.TimerStarted(step=3, fire_at=105.0, purpose="sleep")]
+    assert core.in_flight() == Commands(timers=(TimerRow(instance_id="i", step=3, fire_at=105.0),))
 
 
 def test_an_event_whose_data_does_not_fit_the_wait_is_refused_and_the_wait_goes_on() -> None:
@@ -256,12 +261,12 @@ def test_an_event_whose_data_does_not_fit_the_wait_is_refused_and_the_wait_goes_
     core = WorkflowCore(typed_wait, "i")
     core.receive(r.WorkflowStarted(workflow="typed_wait", input=None, seed=1), 0.0)
     wrong = {"type": "paid", "source": "s", "id": "e1", "data": {"order_id": "A1"}}
-    assert core.receive(r.EventReceived(step=1, event=wrong), 1.0) is None
-    assert core.refused is not None
-    assert core.refused.problems == ["required field missing @ event.data.amount"]
+    refusal = core.decide(r.EventReceived(step=1, event=wrong), 1.0)
+    assert not refusal.taken and refusal.outputs == ()
+    assert refusal.refused is not None
+    assert refusal.refused.problems == ["required field missing @ event.data.amount"]
     assert core.consumed == set() and core.status == "waiting"
     right = {**wrong, "id": "e2", "data": ORDER}
-    assert core.receive(r.EventReceived(step=1, event=right), 2.0) == [
-        r.WorkflowCompleted(output=9.5)
-    ]
-    assert core.refused is None and core.consumed == {("s", "e2")}
+    decision = core.decide(r.EventReceived(step=1, event=right), 2.0)
+    assert decision.outputs == (r.WorkflowCompleted(output=9.5),)
+    assert decision.refused is None and core.consumed == {("s", "e2")}

@@ -35,13 +35,13 @@ async def test_bpmn_orders_parked_at_a_gateway_survive_a_kill(
     ids = [bpmn_worker.instance_id(order) for order in orders]
     paid = [order for n, order in enumerate(orders) if n % 3 != 2]
 
-    mock_clock.rate = 1.0  # while the child runs, our timeouts run on real time
     killed = await run_until_killed(
         bpmn_worker.__file__,
         [str(db), str(effects), str(INSTANCES)],
         tmp_path / "child-stderr.txt",
         ready=b"parked\n",
         timeout=15,
+        clock=mock_clock,
     )
     child = killed.pid
     with SqliteStore(db) as store:
@@ -51,7 +51,6 @@ async def test_bpmn_orders_parked_at_a_gateway_survive_a_kill(
     assert read_effects(effects) == {(i, task): [child] for i in ids for task in before}
 
     # From here on time stands still until every task waits, then jumps to the next timer.
-    mock_clock.rate = 0.0
     registry = bpmn_worker.ordering_registry(str(effects))
     with trio.fail_after(3600):  # mock seconds: jumped to if an instance never finishes
         async with Runtime.open(str(db), registry=registry) as rt:

@@ -36,13 +36,13 @@ async def test_batches_waiting_in_a_multi_instance_task_survive_a_kill(
     ids = {order: worker.instance_id(order) for order in orders}
     acked = [order for n, order in enumerate(orders) if n % 3 != 2]
 
-    mock_clock.rate = 1.0
     killed = await run_until_killed(
         worker.__file__,
         [str(db), str(effects), str(BATCHES)],
         tmp_path / "child-stderr.txt",
         ready=b"parked\n",
         timeout=15,
+        clock=mock_clock,
     )
     child = killed.pid
     with SqliteStore(db) as store:
@@ -50,7 +50,6 @@ async def test_batches_waiting_in_a_multi_instance_task_survive_a_kill(
     picks = [f"pick-{item}" for item in worker.ITEMS]
     assert read_effects(effects) == {(i, pick): [child] for i in ids.values() for pick in picks}
 
-    mock_clock.rate = 0.0
     registry = worker.batch_registry(str(effects))
     with trio.fail_after(600):
         async with Runtime.open(str(db), registry=registry) as rt:

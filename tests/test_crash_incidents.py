@@ -23,17 +23,16 @@ async def test_open_incidents_survive_a_kill_and_can_be_resolved(
 ) -> None:
     db = tmp_path / "charges.db"
     ids = incident_worker.instance_ids(INSTANCES)
-    mock_clock.rate = 1.0  # while the child runs, our timeouts run on real time
     await run_until_killed(
         incident_worker.__file__,
         [str(db), str(INSTANCES)],
         tmp_path / "child-stderr.txt",
         ready=b"incidents\n",
         timeout=30,
+        clock=mock_clock,
     )
     with SqliteStore(db) as store:
         assert set(store.unfinished()) == set(ids)
-    mock_clock.rate = 0
     mock_clock.autojump_threshold = 0
     async with Runtime.open(str(db), registry=incident_worker.charging_registry()) as rt:
         for iid in ids:

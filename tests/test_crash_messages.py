@@ -24,15 +24,14 @@ async def test_a_buffered_message_survives_a_kill_and_is_taken_once(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
     db = tmp_path / "messages.db"
-    mock_clock.rate = 1.0  # while the child runs, our timeouts run on real time
     await run_until_killed(
         message_worker.__file__,
         [str(db)],
         tmp_path / "child-stderr.txt",
         ready=b"parked\n",
         timeout=15,
+        clock=mock_clock,
     )
-    mock_clock.rate = 0.0
     with trio.fail_after(7200):  # mock seconds
         async with Runtime.open(str(db), registry=message_worker.messages_registry()) as rt:
             late_b = await rt.start("messages_wait", {"orderId": "B"}, instance_id="wait-b-2")

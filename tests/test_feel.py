@@ -351,4 +351,4 @@ def test_feel_error_is_a_bpmn_error_with_an_http_hint() -> None:
     with pytest.raises(BpmnError) as caught:
         compile_expression("1 +")
     assert isinstance(caught.value, TrioflowError)
-    assert caught.value.status_hint == 400
+    assert caught.value.http_status == 400

@@ -1,10 +1,10 @@
-"""What the store does for retention: deleting finished instances whole, purging events a
-batch at a time, and giving the space back to the file system."""
+"""What a store does for retention (each test over every `Store` takes the `store` fixture):
+deleting finished instances whole, purging events a batch at a time, and, in SQLite, giving
+the space back to the file system."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
@@ -18,6 +18,7 @@ from runtime.store import (
     NewInstance,
     PurgeEvents,
     SqliteStore,
+    Store,
     StoredRecord,
     Summary,
     TimerRow,
@@ -50,14 +51,8 @@ def event(key: str, at: float, expires_at: float | None = None) -> EventRow:
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "trioflow.db") as opened:
-        yield opened
-
-
 def test_delete_takes_finished_old_instances_whole_and_leaves_the_others(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     store.write(
         [
@@ -84,7 +79,7 @@ def test_delete_takes_finished_old_instances_whole_and_leaves_the_others(
 
 
 def test_finished_lists_the_oldest_first_by_workflow_and_checks_its_limit(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     store.write(
         [
@@ -104,7 +99,7 @@ def test_finished_lists_the_oldest_first_by_workflow_and_checks_its_limit(
             store.finished(before=1.0, limit=limit)
 
 
-def test_a_purge_keeps_events_still_buffered_and_goes_oldest_first(store: SqliteStore) -> None:
+def test_a_purge_keeps_events_still_buffered_and_goes_oldest_first(store: Store) -> None:
     store.write(
         [
             event("old", 100.0),
@@ -128,7 +123,7 @@ def test_a_purge_keeps_events_still_buffered_and_goes_oldest_first(store: Sqlite
     assert not store.has_event("s", "buffered")
 
 
-def test_a_taken_message_stays_taken_until_its_event_is_purged(store: SqliteStore) -> None:
+def test_a_taken_message_stays_taken_until_its_event_is_purged(store: Store) -> None:
     store.write([event("m", 100.0, expires_at=5000.0)])
     append = started("taker", status="completed", at=100.0, workflow="orders")
     store.write([attrs.evolve(append, correlated=(("s", "m", "orders"),))])
@@ -191,5 +186,6 @@ def test_an_older_file_is_converted_by_vacuum(tmp_path: Path) -> None:
         assert store.get("a") is not None
 
 
-def test_a_new_file_gives_space_back_incrementally(store: SqliteStore) -> None:
-    assert store._writer.pragma("auto_vacuum") == 2
+def test_a_new_file_gives_space_back_incrementally(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "trioflow.db") as store:
+        assert store._writer.pragma("auto_vacuum") == 2

@@ -87,6 +87,32 @@ async def test_message_spawns_an_actor_that_starts_then_handles() -> None:
         assert system.resident == 1
 
 
+async def test_a_starting_actor_sees_the_message_it_was_spawned_for() -> None:
+    world = World()
+    seen: list[object] = []
+
+    class Peeking(Recorder):
+        async def start(self) -> None:
+            seen.append(system.next_message(self.key))
+            await super().start()
+
+    def factory(key: str) -> Recorder:
+        return Peeking(world, key)
+
+    async with running(ActorSystem(factory, max_resident=1)) as system:
+        system.send_nowait("a", "first")
+        system.send_nowait("a", "second")
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.next_message("a") is None  # handled: nothing waits
+        system.send_nowait("b", "other")  # passivates a
+        await trio.testing.wait_all_tasks_blocked()
+        system.send_nowait("a", "again")
+        await trio.testing.wait_all_tasks_blocked()
+        assert seen == ["first", "other", "again"]
+        assert world.handled("a") == ["first", "second", "again"]
+        assert system.next_message("nobody") is None
+
+
 async def test_passivated_actor_rehydrates_on_next_message() -> None:
     world = World()
     async with running(ActorSystem(world.factory, max_resident=1)) as system:

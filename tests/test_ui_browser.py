@@ -21,7 +21,7 @@ from _ui_flows import SCRIPT, define_changing, ui_pay, ui_sleeps
 from test_bpmn_incidents import charging
 
 from api import create_app, serve
-from runtime import Registry, Runtime
+from runtime import Registry, Runtime, bpmn
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -269,3 +269,36 @@ async def test_resolve_an_incident_from_the_page(db: str, tmp_path: Path) -> Non
 
         await in_browser(tmp_path, "resolve", script)
         assert await rt.result(iid) == {"card": "good", "charged": True}
+
+
+async def test_a_call_activity_links_to_its_child_and_the_child_back(
+    db: str, tmp_path: Path
+) -> None:
+    registry = Registry()
+    shipping = Path(__file__).parent.parent / "examples" / "shipping" / "shipping.bpmn"
+
+    @bpmn.handler("reserve-item", registry=registry)
+    async def reserve(variables: dict[str, Any]) -> dict[str, Any]:
+        return {"reservation": variables["item"]["sku"]}
+
+    # No charge-card handler: the child stops at an incident, the parent waits for it.
+    bpmn.load(shipping, registry=registry)
+    async with Runtime.open(db, registry=registry) as rt, served(rt) as base:
+        iid = await rt.start("ship-order", {"items": [{"sku": "tea", "price": 4}]})
+        child = f"{iid}:Call_Payment:1"
+
+        def script(page: Page) -> None:
+            page.goto(f"{base}/ui/instances/{iid}")
+            call = page.locator("[data-element-id=Call_Payment] a")
+            expect(call).to_have_count(1, timeout=3 * WAIT_MS)
+            expect(
+                page.locator("[data-element-id=Task_Reserve] .bpmn-instance-count")
+            ).to_have_text("1/1")
+            call.click()
+            expect(page.locator("h1")).to_have_text(f"Instance {child}")
+            expect(page.locator(".now-status")).to_have_text("incident", timeout=3 * WAIT_MS)
+            page.locator("a.parent-link").click()
+            expect(page.locator("h1")).to_have_text(f"Instance {iid}")
+            expect(page.locator("a.child-link")).to_have_text(child)
+
+        await in_browser(tmp_path, "call", script)

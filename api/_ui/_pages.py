@@ -188,8 +188,11 @@ async def instance_page(
     now = dt.datetime.now(dt.UTC)
     svg = await diagram(runtime, instance_id) if diagram is not None else None
     drawing = f"<h2>Diagram</h2><div class=diagram>{svg}</div>" if svg else ""
+    # Only a BPMN instance (one with a diagram) calls others; the query replays its journal.
+    view = await runtime.query(instance_id) if svg else None
+    called = view.get("called", {}) if isinstance(view, dict) else {}
     live = (
-        _summary(instance, now)
+        _summary(instance, now, called)
         + drawing
         + f"<h2>Steps</h2>{step_sequence(history, now)}"
         + f"<h2>Journal</h2>{_journal(instance.id, history, now)}"
@@ -225,13 +228,25 @@ def _blocked_state(instance: Instance) -> Any:
     return None if info is None else str(info)
 
 
-def _summary(instance: Instance, now: dt.datetime) -> str:
+def _summary(instance: Instance, now: dt.datetime, called: dict[str, Any]) -> str:
+    """The instance's facts; ``called``: the instances its call activities started."""
     facts = [
         ("Workflow", f"<code>{esc(instance.workflow)}</code>"),
         ("Status", f"<span class=now-status role=status>{status_badge(instance.status)}</span>"),
         ("Created", when(instance.created_at, now)),
         ("Updated", when(instance.updated_at, now)),
     ]
+    if instance.parent_id is not None:
+        href = instance_href(instance.parent_id)
+        parent = f"<a class=parent-link href='{esc(href)}'>{esc(instance.parent_id)}</a>"
+        facts.append(("Called by", parent))
+    if called:
+        items = "".join(
+            f"<li><a class=child-link href='{esc(instance_href(child_id))}'>{esc(child_id)}</a>"
+            f" ({esc(str(call.get('status', '')))})</li>"
+            for child_id, call in called.items()
+        )
+        facts.append(("Called", f"<ul class=called>{items}</ul>"))
     if (why := blocked(instance, now)) is not None:
         facts.append(("Blocked", why))
     pending = waits(instance, now)

@@ -1,4 +1,5 @@
-"""DBOS (dbos 3.4): N instances of a two-step workflow on a fresh SQLite file.
+"""DBOS (dbos 3.4): N instances of a two-step workflow on a fresh SQLite file or PostgreSQL
+database.
 
 The workload of `benchmarks/throughput.py` on DBOS Transact: an async `@DBOS.workflow()` that
 awaits two trivial async `@DBOS.step()`s, started `--concurrency` at a time with
@@ -12,15 +13,20 @@ environment that `setup.sh` made:
 
 DBOS keeps its system database in SQLite with SQLite's own defaults (no WAL, `synchronous=FULL`),
 through SQLAlchemy; async steps run on the caller's asyncio loop, database calls in threads.
+With `--db postgresql://user@host/db` it runs on that server instead, in a database of its own
+(`dbos_bench_<pid>`, made for the run and dropped after it), as DBOS wants one to itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import os
 import sys
+import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 from dbos import DBOS, DBOSConfig
@@ -58,9 +64,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _run(path: str, n: int, concurrency: int) -> dict[str, Any]:
+    url = path if _common.is_postgres_url(path) else f"sqlite:///{path}"
     config: DBOSConfig = {
         "name": "dbos-bench",
-        "system_database_url": f"sqlite:///{path}",
+        "system_database_url": url,
         "log_level": "WARNING",
     }
     DBOS(config=config)
@@ -89,9 +96,30 @@ async def _run(path: str, n: int, concurrency: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with _common.database_path(args.db, "dbos.db") as path:
-        result = asyncio.run(_run(path, args.n, args.concurrency))
+    if args.db is not None and _common.is_postgres_url(args.db):
+        with _own_database(args.db) as url:
+            result = asyncio.run(_run(url, args.n, args.concurrency))
+        result["database"] = "postgresql"
+    else:
+        with _common.database_path(args.db, "dbos.db") as path:
+            result = asyncio.run(_run(path, args.n, args.concurrency))
     _common.print_json_line(result)
+
+
+@contextlib.contextmanager
+def _own_database(url: str) -> Iterator[str]:
+    """A new database on the server `url` names, for this run only; dropped on exit."""
+    import psycopg
+
+    name = f"dbos_bench_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urllib.parse.urlsplit(url)
+    try:
+        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from ._model import BoundaryEvent as BoundaryEvent
 from ._model import Bounds as Bounds
 from ._model import BpmnError as BpmnError
 from ._model import BusinessRuleTask as BusinessRuleTask
+from ._model import CallActivity as CallActivity
+from ._model import CompensateEventDefinition as CompensateEventDefinition
 from ._model import Definitions as Definitions
 from ._model import Diagram as Diagram
 from ._model import Edge as Edge
@@ -56,6 +58,8 @@ from ._model import SendTask as SendTask
 from ._model import SequenceFlow as SequenceFlow
 from ._model import ServiceTask as ServiceTask
 from ._model import Shape as Shape
+from ._model import Signal as Signal
+from ._model import SignalEventDefinition as SignalEventDefinition
 from ._model import StartEvent as StartEvent
 from ._model import SubProcess as SubProcess
 from ._model import Task as Task
@@ -80,6 +84,8 @@ __all__ = [
     "Bounds",
     "BpmnError",
     "BusinessRuleTask",
+    "CallActivity",
+    "CompensateEventDefinition",
     "Cycle",
     "Definitions",
     "Diagram",
@@ -117,6 +123,8 @@ __all__ = [
     "SequenceFlow",
     "ServiceTask",
     "Shape",
+    "Signal",
+    "SignalEventDefinition",
     "StartEvent",
     "SubProcess",
     "Task",

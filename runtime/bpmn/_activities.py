@@ -15,28 +15,28 @@ body (``_multi``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._context import Future
 from .._errors import WorkflowCancelled
+from ._compensation import remember
 from ._escalation import Escalated
 from ._incidents import Incident, Withdrawn
 from ._model import (
     Activity,
     BoundaryEvent,
+    CompensateEventDefinition,
     ErrorEventDefinition,
     EscalationEventDefinition,
     TimerEventDefinition,
 )
 from ._multi import start_body
+from ._running import Running
 from ._scope import ActiveScope
 from ._work import as_thrown, begin, event_data, result
 
-if TYPE_CHECKING:
-    from ._interpreter import Instance
 
-
-async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Activity) -> str:
+async def run_activity(inst: Running, scope: ActiveScope, token: int, node: Activity) -> str:
     """Run ``node`` to its end; return the element to leave from (it, or a boundary event)."""
     variables = scope.variables
     local = {} if node.loop is not None else inst.inputs(node, variables)
@@ -49,13 +49,17 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
         work, stop = begin(inst, scope, node, local, variables)
     if work is None:  # a plain task: nothing to wait for
         inst.apply(node, local, None, variables)
+        remember(inst, scope, node)
         return node.id
     finished: Future[None] = Future()
     arms: list[tuple[BoundaryEvent, Future[Any]]] = []
     try:
         for event in inst.process.boundary_events_of(node.id):
-            if isinstance(event.trigger, ErrorEventDefinition | EscalationEventDefinition):
-                continue  # caught when thrown (as_thrown, _escalation), not waited for
+            if isinstance(
+                event.trigger,
+                ErrorEventDefinition | EscalationEventDefinition | CompensateEventDefinition,
+            ):
+                continue  # caught when thrown (as_thrown, _escalation, _compensation)
             if event.cancel_activity:
                 arms.append((event, inst.trigger(event, variables, local)))
             else:
@@ -103,10 +107,11 @@ async def run_activity(inst: Instance, scope: ActiveScope, token: int, node: Act
         inst.merge(variables, value)
     else:
         inst.apply(node, local, result(node, value), variables)
+    remember(inst, scope, node)
     return node.id
 
 
-def _catching(inst: Instance, node: Activity, code: str) -> BoundaryEvent | None:
+def _catching(inst: Running, node: Activity, code: str) -> BoundaryEvent | None:
     """The error boundary event for ``code``: one naming it, else a catch-all one."""
     catch_all = None
     for event in inst.process.boundary_events_of(node.id):
@@ -119,7 +124,7 @@ def _catching(inst: Instance, node: Activity, code: str) -> BoundaryEvent | None
 
 
 async def _watch(
-    inst: Instance,
+    inst: Running,
     scope: ActiveScope,
     event: BoundaryEvent,
     local: dict[str, Any],

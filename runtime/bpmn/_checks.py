@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import TypeAlias
 
 from ._model import (
+    Activity,
     BoundaryEvent,
+    CompensateEventDefinition,
     EndEvent,
     ErrorEventDefinition,
     EventBasedGateway,
@@ -24,6 +26,7 @@ from ._model import (
     MessageEventDefinition,
     ReceiveTask,
     SequenceFlow,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TimerEventDefinition,
@@ -118,6 +121,23 @@ def _check_node(
     catch = isinstance(node, IntermediateCatchEvent)
     if catch and node.incoming and isinstance(trigger, LinkEventDefinition):
         problems.append((node.id, f"link catch event {node.id!r} has incoming sequence flows"))
+    compensation = isinstance(trigger, CompensateEventDefinition)
+    if isinstance(node, BoundaryEvent) and compensation and node.outgoing:
+        problems.append(
+            (
+                node.id,
+                f"compensation boundary event {node.id!r} has outgoing sequence flows "
+                "(its handler is joined to it by an association)",
+            )
+        )
+    if isinstance(node, Activity) and node.for_compensation and (node.incoming or node.outgoing):
+        problems.append(
+            (
+                node.id,
+                f"compensation handler {node.id!r} has sequence flows: only a compensation "
+                "throw event runs it",
+            )
+        )
     error = isinstance(trigger, ErrorEventDefinition)
     if isinstance(node, BoundaryEvent) and error and not node.cancel_activity:
         problems.append((node.id, f"error boundary event {node.id!r} must be interrupting"))
@@ -146,13 +166,16 @@ def _check_node(
             target = elements[flows[flow_id].target]
             waits = isinstance(target, ReceiveTask) or (
                 isinstance(target, IntermediateCatchEvent)
-                and isinstance(target.trigger, MessageEventDefinition | TimerEventDefinition)
+                and isinstance(
+                    target.trigger,
+                    MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
+                )
             )
             if not waits:
                 problems.append(
                     (
                         node.id,
-                        f"{name} leads to {target.id!r}, which is not a message or timer "
+                        f"{name} leads to {target.id!r}, which is not a message, timer or signal "
                         "catch event or a receive task",
                     )
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from .._errors import TrioflowError
@@ -14,10 +15,10 @@ from ._svg import render
 class DiagramNotFound(TrioflowError, LookupError):
     """There is no diagram to draw: not a BPMN workflow, or a process without BPMNDI."""
 
-    status_hint = 404
+    http_status = 404
 
 
-def _render(loaded: LoadedProcess, **marks: list[str]) -> str:
+def _render(loaded: LoadedProcess, **marks: Any) -> str:
     try:
         return render(loaded.definitions, loaded.process.id, **marks)
     except BpmnError as error:
@@ -52,5 +53,28 @@ async def instance_diagram(runtime: Reader, instance_id: str) -> str:
     completed = [*view.get("completed", ()), *view.get("flows", ())]
     incidents = [item["element_id"] for item in instance.incidents]
     return _render(
-        loaded, completed=completed, active=list(view.get("active", ())), incidents=incidents
+        loaded,
+        completed=completed,
+        active=list(view.get("active", ())),
+        incidents=incidents,
+        links=_child_links(view.get("called", {})),
+        counts={
+            element_id: f"{loop['completed']}/{loop['instances']}"
+            for element_id, loop in view.get("multi_instance", {}).items()
+        },
     )
+
+
+def _child_links(called: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each call activity's link to its child in the viewer: the first still running (a
+    multi-instance call has several), else the latest."""
+    links: dict[str, str] = {}
+    running: set[str] = set()
+    for child_id, call in called.items():
+        element_id = call["element_id"]
+        if element_id in running or call["status"] == "not started":
+            continue
+        links[element_id] = "/ui/instances/" + urllib.parse.quote(child_id, safe="")
+        if call["status"] == "active":
+            running.add(element_id)
+    return links

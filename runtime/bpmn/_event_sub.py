@@ -22,7 +22,7 @@ subprocess fails or is interrupted before it completes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import WorkflowCancelled
 from ._incidents import Incident
@@ -30,26 +30,28 @@ from ._model import (
     ErrorEventDefinition,
     EscalationEventDefinition,
     MessageEventDefinition,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TimerEventDefinition,
 )
+from ._running import Running
 from ._scope import ActiveScope
 from ._work import event_data
 
-if TYPE_CHECKING:
-    from ._interpreter import Instance
 
-
-def watch_event_subprocesses(inst: Instance, scope: ActiveScope) -> None:
+def watch_event_subprocesses(inst: Running, scope: ActiveScope) -> None:
     """Start waiting for the message and timer start events of the level's event subprocesses."""
     for sub in inst.process.event_subprocesses_of(scope.owner_id):
         start = _start(sub)
-        if isinstance(start.trigger, MessageEventDefinition | TimerEventDefinition):
+        if isinstance(
+            start.trigger,
+            MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
+        ):
             inst.ctx.gather(_watch(inst, scope, sub, start))
 
 
-def catch_error(inst: Instance, scope: ActiveScope, code: str) -> bool:
+def catch_error(inst: Running, scope: ActiveScope, code: str) -> bool:
     """Start the error event subprocess of the level that catches ``code``, if there is one."""
     found = catching(inst, scope, ErrorEventDefinition, code)
     if found is not None:
@@ -58,7 +60,7 @@ def catch_error(inst: Instance, scope: ActiveScope, code: str) -> bool:
 
 
 def catching(
-    inst: Instance,
+    inst: Running,
     scope: ActiveScope,
     kind: type[ErrorEventDefinition | EscalationEventDefinition],
     code: str,
@@ -90,7 +92,7 @@ def _start(sub: SubProcess) -> StartEvent:
 
 
 def start_event_subprocess(
-    inst: Instance,
+    inst: Running,
     scope: ActiveScope,
     sub: SubProcess,
     start: StartEvent,
@@ -102,7 +104,7 @@ def start_event_subprocess(
     inst.spawn(scope, sub.id, via=None, entered=True)
 
 
-async def _watch(inst: Instance, scope: ActiveScope, sub: SubProcess, start: StartEvent) -> None:
+async def _watch(inst: Running, scope: ActiveScope, sub: SubProcess, start: StartEvent) -> None:
     ctx = inst.ctx
     ended = scope.ended  # resolved by the level's end, or by an interrupt: both stop us
     try:

@@ -30,6 +30,7 @@ ZEEBE_ALLOWED: dict[str, frozenset[str]] = {
     "businessRuleTask": frozenset({"calledDecision", "taskDefinition", "taskHeaders", "ioMapping"}),
     "intermediateThrowEvent": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
     "endEvent": frozenset({"taskDefinition", "taskHeaders", "ioMapping"}),
+    "callActivity": frozenset({"calledElement", "ioMapping"}),
 }
 NO_MAPPINGS = frozenset(
     {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "process"}

@@ -48,19 +48,23 @@ published with ``ctx.expose`` after every change for ``Runtime.query``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._context import Future, WorkflowContext
 from .._errors import WorkflowCancelled
+from .._event import signal_type
 from ._activities import run_activity
-from ._escalation import escalate
-from ._evaluation import Evaluation
+from ._call import BROADCAST, parent, report, report_escalation, settle, stop_children
+from ._compensation import compensate
+from ._escalation import escalate, watch_called
 from ._event_sub import catch_error, watch_event_subprocesses
 from ._feel import evaluate_condition
 from ._incidents import Incident, Thrown, UncaughtBpmnError, Withdrawn
 from ._model import (
     Activity,
     BpmnError,
+    CallActivity,
+    CompensateEventDefinition,
     EndEvent,
     ErrorEventDefinition,
     EscalationEventDefinition,
@@ -74,41 +78,57 @@ from ._model import (
     MessageEventDefinition,
     Process,
     ReceiveTask,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TerminateEventDefinition,
     TimerEventDefinition,
 )
+from ._running import Loaded, Running
 from ._scope import ActiveScope, Graph, Variables, is_join
 from ._work import as_thrown, event_data, result, start_job
 
-if TYPE_CHECKING:
-    from ._load import LoadedProcess
 
-
-class Instance(Evaluation):
+class Instance(Running):
     """The state of one process instance and the walk of its tokens."""
 
-    def __init__(
-        self, ctx: WorkflowContext, loaded: LoadedProcess, variables: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, ctx: WorkflowContext, loaded: Loaded, variables: Mapping[str, Any]) -> None:
         self.ctx = ctx
         self.loaded = loaded
         self.process = loaded.process
+        self.registry = loaded.registry
         self.variables: dict[str, Any] = dict(variables)
         self.tasks: dict[str, dict[str, Any]] = {}
         self._scopes: list[ActiveScope] = []
         self._next_token = 0
         self._completed: dict[str, None] = {}
         self._flows: dict[str, None] = {}
+        self.call_count = 0
+        self.called: dict[str, dict[str, Any]] = {}
+        """The instances its call activities started, by id (``_call``)."""
+        self.loops: dict[str, dict[str, int]] = {}
+        """The counts of each multi-instance activity's latest body, for the viewer."""
+        self.escalations = 0
+        self.stopping: list[Future[Any]] = []
+        """What must be done before it ends: cancelling called instances, reporting
+        escalations to its parent."""
 
     async def run(self, start_id: str) -> dict[str, Any]:
         root = self.open_scope(self.process.id, Variables(self.variables))
         self.spawn(root, start_id, via=None, entered=True)
         try:
             await root.outcome
+            await settle(self)
         except Thrown as thrown:
+            await settle(self)
+            error = {"code": thrown.code, "message": thrown.message}
+            await report(self, {"status": "failed", "error": error})
             raise UncaughtBpmnError(thrown) from None
+        except WorkflowCancelled as cancelled:
+            await stop_children(self, cancelled.reason)
+            await report(self, {"status": "cancelled"})
+            raise
+        await report(self, {"status": "completed", "variables": self.variables})
         return self.variables
 
     # --- scopes and tokens --------------------------------------------------------------
@@ -136,6 +156,9 @@ class Instance(Evaluation):
             scope.fail(outcome)
         else:
             scope.finish(outcome)
+            if outcome == "completed" and scope.parent is not None:
+                # What completed inside can be compensated from the level around it.
+                scope.parent.compensable.extend(scope.compensable)
         self._scopes.remove(scope)
         self.changed()
 
@@ -145,6 +168,16 @@ class Instance(Evaluation):
         token = self._next_token
         scope.tokens[token] = node_id
         self.ctx.gather(self._token(scope, token, node_id, via, entered))
+
+    def watch_escalations(
+        self, scope: ActiveScope, node: CallActivity, child_id: str, outcome: Future[Any]
+    ) -> None:
+        """Catch the escalations the called instance passes on until the call ends."""
+        self.ctx.gather(watch_called(self, scope, node, child_id, outcome))
+
+    def escalate_to_parent(self, code: str) -> None:
+        """An escalation nothing here caught: a called instance passes it to its parent."""
+        report_escalation(self, code)
 
     def interrupt(self, scope: ActiveScope) -> None:
         """An interrupting event subprocess starts: every token of ``scope`` stops."""
@@ -259,6 +292,10 @@ class Instance(Evaluation):
         if isinstance(node, EndEvent):
             if isinstance(node.trigger, MessageEventDefinition):
                 await self._job_event(scope, node)
+            elif isinstance(node.trigger, SignalEventDefinition):
+                await self._signal(scope, node, node.trigger)
+            elif isinstance(node.trigger, CompensateEventDefinition):
+                await compensate(self, scope, node, node.trigger)
             else:
                 self.apply(node, self.inputs(node, variables), None, variables)
             self.done(node.id)
@@ -278,7 +315,10 @@ class Instance(Evaluation):
             return await self._event_gateway(scope, token, node)
         if isinstance(node, IntermediateCatchEvent):
             local = self.inputs(node, variables)
-            if isinstance(node.trigger, MessageEventDefinition | TimerEventDefinition):
+            if isinstance(
+                node.trigger,
+                MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
+            ):
                 value = await self.wait(scope, self.trigger(node, variables, local))
                 self.apply(node, local, event_data(value), variables)
             else:
@@ -288,6 +328,12 @@ class Instance(Evaluation):
                 self.apply(node, self.inputs(node, variables), None, variables)
                 if escalate(self, scope, node.trigger.escalation_code or ""):
                     raise Withdrawn  # an interrupting catch ended where the token was
+                return node.id
+            if isinstance(node.trigger, SignalEventDefinition):
+                await self._signal(scope, node, node.trigger)
+                return node.id
+            if isinstance(node.trigger, CompensateEventDefinition):
+                await compensate(self, scope, node, node.trigger)
                 return node.id
             if not isinstance(node.trigger, LinkEventDefinition):
                 await self._job_event(scope, node)
@@ -314,6 +360,19 @@ class Instance(Evaluation):
         except Exception as error:
             raise as_thrown(node, error) from None
         self.apply(node, local, result(node, value), variables)
+
+    async def _signal(
+        self,
+        scope: ActiveScope,
+        node: EndEvent | IntermediateThrowEvent,
+        trigger: SignalEventDefinition,
+    ) -> None:
+        """Broadcast the signal (its variables: the event's input mappings, as in Zeebe),
+        then apply the event's output mappings."""
+        variables = scope.variables
+        local = self.inputs(node, variables)
+        await self.wait(scope, self.ctx.run(BROADCAST, trigger.signal.name, local))
+        self.apply(node, local, None, variables)
 
     def _start_event(self, node: StartEvent, variables: Variables) -> None:
         """Apply a start event's output mappings (Zeebe: "all none events can have them").
@@ -361,6 +420,8 @@ class Instance(Evaluation):
             return self.message(node, definition.message, local or {}, variables)
         if isinstance(definition, TimerEventDefinition):
             return self.sleep_until(self.due(node, definition, variables, local))
+        if isinstance(definition, SignalEventDefinition):
+            return self.ctx.wait_event(signal_type(definition.signal.name))
         raise Incident(node.id, f"a {node.kind} is not something to wait for")
 
     def _leave(self, scope: ActiveScope, node_id: str) -> tuple[str, str] | None:
@@ -419,14 +480,19 @@ class Instance(Evaluation):
         for scope in self._scopes:
             active.update(dict.fromkeys(scope.tokens.values()))
             active.update(dict.fromkeys(scope.arrivals))
-        self.ctx.expose(
-            {
-                "process": self.process.id,
-                "version": self.process.version,
-                "active": list(active),
-                "completed": list(self._completed),
-                "flows": list(self._flows),
-                "tasks": {key: dict(task) for key, task in self.tasks.items()},
-                "variables": dict(self.variables),
-            }
-        )
+        state: dict[str, Any] = {
+            "process": self.process.id,
+            "version": self.process.version,
+            "active": list(active),
+            "completed": list(self._completed),
+            "flows": list(self._flows),
+            "tasks": {key: dict(task) for key, task in self.tasks.items()},
+            "variables": dict(self.variables),
+        }
+        if self.loops:
+            state["multi_instance"] = {key: dict(loop) for key, loop in self.loops.items()}
+        if self.called:
+            state["called"] = {key: dict(call) for key, call in self.called.items()}
+        if (calling := parent(self)) is not None:
+            state["parent"] = {"instance_id": calling[0], "element_id": calling[1]}
+        self.ctx.expose(state)

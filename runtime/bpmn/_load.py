@@ -22,12 +22,15 @@ from .._context import WorkflowContext
 from .._definitions import Registry, Retention, WorkflowDefinition, own_retention
 from .._definitions import registry as default_registry
 from .._errors import WorkflowNotFound
+from .._event import signal_type
+from ._call import register_builtins
 from ._interpreter import Instance
 from ._model import (
     BpmnError,
     Definitions,
     MessageEventDefinition,
     Process,
+    SignalEventDefinition,
     StartEvent,
     TimerEventDefinition,
 )
@@ -88,6 +91,7 @@ def load(
         problems.append('the file has no executable process (isExecutable="true")')
     if problems:
         raise BpmnError(problems)
+    register_builtins(registry)
     names = []
     for entry in entries:
         name = entry.name
@@ -153,5 +157,8 @@ def _entry_points(process: Process, problems: list[str]) -> list[_Entry]:
             )
         elif isinstance(start.trigger, MessageEventDefinition):
             trigger = start.trigger.message.name
+            entries.append(_Entry(name=name, process=process, start_id=start_id, trigger=trigger))
+        elif isinstance(start.trigger, SignalEventDefinition):
+            trigger = signal_type(start.trigger.signal.name)
             entries.append(_Entry(name=name, process=process, start_id=start_id, trigger=trigger))
     return entries

@@ -24,7 +24,7 @@ T = TypeVar("T")
 class BpmnError(TrioflowError, ValueError):
     """A BPMN file, expression or timer was rejected; ``problems`` lists every reason found."""
 
-    status_hint = 400
+    http_status = 400
 
     def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
@@ -79,6 +79,14 @@ class EscalationDeclaration:
     id: str
     name: str | None = None
     escalation_code: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Signal:
+    """A ``<signal>``: broadcast to every instance waiting for ``name`` when thrown."""
+
+    id: str
+    name: str
 
 
 @attrs.frozen(kw_only=True)
@@ -139,6 +147,21 @@ class TerminateEventDefinition:
     pass
 
 
+@attrs.frozen(kw_only=True)
+class CompensateEventDefinition:
+    """Thrown: run the compensation handlers of the scope's completed activities (only
+    ``activity_ref``'s when set). On a boundary event: the activity has a handler."""
+
+    activity_ref: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SignalEventDefinition:
+    """Thrown: the signal broadcast. Caught: the signal waited for."""
+
+    signal: Signal
+
+
 EventDefinition: TypeAlias = (
     MessageEventDefinition
     | TimerEventDefinition
@@ -146,6 +169,8 @@ EventDefinition: TypeAlias = (
     | EscalationEventDefinition
     | LinkEventDefinition
     | TerminateEventDefinition
+    | SignalEventDefinition
+    | CompensateEventDefinition
 )
 
 
@@ -168,7 +193,8 @@ class FlowNode:
 
 @attrs.frozen(kw_only=True)
 class StartEvent(FlowNode):
-    """A none, message or timer start event; in an event subprocess also an error one.
+    """A none, message, timer or signal start event; in an event subprocess also an error or
+    escalation one.
 
     ``interrupting`` only matters in an event subprocess (``isInterrupting``).
     """
@@ -179,6 +205,7 @@ class StartEvent(FlowNode):
         | TimerEventDefinition
         | ErrorEventDefinition
         | EscalationEventDefinition
+        | SignalEventDefinition
         | None
     ) = None
     interrupting: bool = True
@@ -194,6 +221,8 @@ class EndEvent(FlowNode):
         | ErrorEventDefinition
         | MessageEventDefinition
         | EscalationEventDefinition
+        | SignalEventDefinition
+        | CompensateEventDefinition
         | None
     ) = None
     task_type: str | None = None
@@ -204,10 +233,13 @@ class EndEvent(FlowNode):
 
 @attrs.frozen(kw_only=True)
 class IntermediateCatchEvent(FlowNode):
-    """Waits for a message or a timer; a link catch event is where a link throw continues."""
+    """Waits for a message, a timer or a signal; a link catch event is where a link throw
+    continues."""
 
     kind: ClassVar[str] = "intermediateCatchEvent"
-    trigger: MessageEventDefinition | TimerEventDefinition | LinkEventDefinition
+    trigger: (
+        MessageEventDefinition | TimerEventDefinition | LinkEventDefinition | SignalEventDefinition
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -218,7 +250,13 @@ class IntermediateThrowEvent(FlowNode):
     """
 
     kind: ClassVar[str] = "intermediateThrowEvent"
-    trigger: LinkEventDefinition | MessageEventDefinition | EscalationEventDefinition
+    trigger: (
+        LinkEventDefinition
+        | MessageEventDefinition
+        | EscalationEventDefinition
+        | SignalEventDefinition
+        | CompensateEventDefinition
+    )
     task_type: str | None = None
     retries: int = 3
     retries_expression: str | None = None
@@ -235,7 +273,11 @@ class BoundaryEvent(FlowNode):
         | MessageEventDefinition
         | ErrorEventDefinition
         | EscalationEventDefinition
+        | SignalEventDefinition
+        | CompensateEventDefinition
     )
+    compensation_handler: str | None = None
+    """A compensation boundary event's handler: the activity associated with it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -263,6 +305,8 @@ class Activity(FlowNode):
     boundary_events: tuple[str, ...] = ()
     loop: MultiInstance | None = None
     """Multi-instance: the activity runs once per item of a collection."""
+    for_compensation: bool = False
+    """A compensation handler (``isForCompensation``): run only by a compensation throw."""
 
 
 @attrs.frozen(kw_only=True)
@@ -367,6 +411,22 @@ class SubProcess(Activity):
     flows: Mapping[str, SequenceFlow] = _map_field()
     start_events: tuple[str, ...] = ()
     link_catches: Mapping[str, str] = _map_field()
+
+
+@attrs.frozen(kw_only=True)
+class CallActivity(Activity):
+    """Starts an instance of another process (``zeebe:calledElement``) and waits for it.
+
+    ``process_id`` is the called process's id, or FEEL after ``=`` evaluated per call.
+    The child gets every variable the call activity sees (``propagate_parent``, else
+    only its input mappings); when it completes, all of its variables come back
+    (``propagate_child``), through the output mappings when there are some.
+    """
+
+    kind: ClassVar[str] = "callActivity"
+    process_id: str
+    propagate_child: bool = True
+    propagate_parent: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -541,6 +601,11 @@ class Definitions:
     messages: Mapping[str, Message] = _map_field()
     errors: Mapping[str, ErrorDeclaration] = _map_field()
     escalations: Mapping[str, EscalationDeclaration] = _map_field()
+    signals: Mapping[str, Signal] = _map_field()
+    message_flows: frozenset[str] = frozenset()
+    """Ids of the collaboration's message flows (drawn between pools, never run)."""
+    associations: frozenset[str] = frozenset()
+    """Ids of the associations (drawn dotted; one joins a compensation handler)."""
     participants: Mapping[str, Participant] = _map_field()
     diagrams: tuple[Diagram, ...] = ()
 

@@ -25,25 +25,23 @@ A user task of a multi-instance activity waits for ``task.completed`` with the s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._context import Future
 from .._errors import WorkflowCancelled
 from ._feel_values import describe
 from ._incidents import Incident
 from ._model import Activity, MultiInstance
+from ._running import Running
 from ._scope import ActiveScope, Variables
 from ._work import begin, result
-
-if TYPE_CHECKING:
-    from ._interpreter import Instance
 
 MAX_ACTIVE = 100
 """At most this many inner instances of one parallel multi-instance body run at once."""
 
 
 def start_body(
-    inst: Instance, scope: ActiveScope, node: Activity
+    inst: Running, scope: ActiveScope, node: Activity
 ) -> tuple[Future[Any], Callable[[], None]]:
     """Start the body of a multi-instance ``node``: its future (the output collection to
     set outside, as a dict) and how to withdraw it."""
@@ -53,7 +51,7 @@ def start_body(
 
 
 class _Body:
-    def __init__(self, inst: Instance, scope: ActiveScope, node: Activity) -> None:
+    def __init__(self, inst: Running, scope: ActiveScope, node: Activity) -> None:
         assert node.loop is not None
         self.inst = inst
         self.scope = scope
@@ -173,6 +171,12 @@ class _Body:
         local["numberOfActiveInstances"] += active
         local["numberOfCompletedInstances"] += completed
         local["numberOfTerminatedInstances"] += terminated
+        self.inst.loops[self.node.id] = {
+            "instances": local["numberOfInstances"],
+            "active": local["numberOfActiveInstances"],
+            "completed": local["numberOfCompletedInstances"],
+            "terminated": local["numberOfTerminatedInstances"],
+        }
         self.inst.changed()
 
     def finish(self) -> None:

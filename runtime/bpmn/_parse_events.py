@@ -14,6 +14,7 @@ from . import _timers
 from ._extensions import ExtensionReader
 from ._model import (
     BpmnError,
+    CompensateEventDefinition,
     ErrorDeclaration,
     ErrorEventDefinition,
     EscalationDeclaration,
@@ -22,6 +23,8 @@ from ._model import (
     LinkEventDefinition,
     Message,
     MessageEventDefinition,
+    Signal,
+    SignalEventDefinition,
     TerminateEventDefinition,
     TimerEventDefinition,
 )
@@ -29,25 +32,27 @@ from ._xml import MODEL, local_name
 
 #: which event definitions each kind of event accepts (start events in subprocesses: none)
 TRIGGERS: dict[str, tuple[str, ...]] = {
-    "startEvent": ("messageEventDefinition", "timerEventDefinition"),
+    "startEvent": ("messageEventDefinition", "timerEventDefinition", "signalEventDefinition"),
     "endEvent": (
         "terminateEventDefinition", "errorEventDefinition", "messageEventDefinition",
-        "escalationEventDefinition",
+        "escalationEventDefinition", "signalEventDefinition", "compensateEventDefinition",
     ),
     "intermediateCatchEvent": (
         "messageEventDefinition", "timerEventDefinition", "linkEventDefinition",
+        "signalEventDefinition",
     ),
     "intermediateThrowEvent": (
         "linkEventDefinition", "messageEventDefinition", "escalationEventDefinition",
+        "signalEventDefinition", "compensateEventDefinition",
     ),
     "boundaryEvent": (
         "timerEventDefinition", "messageEventDefinition", "errorEventDefinition",
-        "escalationEventDefinition",
+        "escalationEventDefinition", "signalEventDefinition", "compensateEventDefinition",
     ),
 }  # fmt: skip
 _EVENT_SUBPROCESS_STARTS = (
     "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
-    "escalationEventDefinition",
+    "escalationEventDefinition", "signalEventDefinition",
 )  # fmt: skip
 JOB_EVENTS = ("intermediateThrowEvent", "endEvent")
 _NEEDS_TRIGGER = ("intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent")
@@ -64,6 +69,7 @@ class EventReader(ExtensionReader):
         self.messages: dict[str, Message] = {}
         self.errors: dict[str, ErrorDeclaration] = {}
         self.escalations: dict[str, EscalationDeclaration] = {}
+        self.signals: dict[str, Signal] = {}
         self.event_subprocesses: set[str] = set()
         """Ids of the event subprocesses seen so far: their start events may have triggers."""
 
@@ -173,6 +179,10 @@ class EventReader(ExtensionReader):
             return self.error_definition(definition, node_id, kind)
         if name == "escalationEventDefinition":
             return self.escalation_definition(definition, node_id, kind)
+        if name == "signalEventDefinition":
+            return self.signal_definition(definition, node_id)
+        if name == "compensateEventDefinition":
+            return CompensateEventDefinition(activity_ref=definition.get("activityRef"))
         if name == "linkEventDefinition":
             link = definition.get("name", "").strip()
             if not link:
@@ -240,6 +250,33 @@ class EventReader(ExtensionReader):
         if throws and not escalation.escalation_code:
             self.problem(f"escalation {ref!r} thrown by {node_id!r} has no escalationCode")
         return EscalationEventDefinition(escalation=escalation)
+
+    def signal_definition(
+        self, definition: ET.Element, node_id: str
+    ) -> SignalEventDefinition | bool:
+        """The referenced signal: it must be declared, with a name that is not FEEL."""
+        ref = definition.get("signalRef")
+        if ref is None:
+            self.problem(f"signal event {node_id!r} needs a signalRef")
+            return False
+        if ref not in self.signals:
+            self.problem(f"element {node_id!r} refers to unknown signal {ref!r}")
+            return False
+        return SignalEventDefinition(signal=self.signals[ref])
+
+    def signal(self, element: ET.Element) -> None:
+        """A ``<signal>`` declaration: its name is what is broadcast and waited for."""
+        self.here = element
+        signal_id = element.get("id", "")
+        name = (element.get("name") or "").strip()
+        if not name:
+            self.problem(f"signal {signal_id!r} has no name")
+        elif name.startswith("="):
+            self.problem(
+                f"signal {signal_id!r} has the name {name!r}: a FEEL expression as a signal "
+                "name is not supported, give it a fixed name"
+            )
+        self.signals[signal_id] = Signal(id=signal_id, name=name)
 
     def message_ref(self, element: ET.Element, node_id: str, *, required: bool) -> Message | None:
         """The referenced message; None when absent or unknown (a problem if it mattered)."""

@@ -24,7 +24,7 @@ import hashlib
 import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from ._model import (
     BoundaryEvent,
     BpmnError,
     BusinessRuleTask,
+    CallActivity,
+    CompensateEventDefinition,
     Definitions,
     Diagram,
     EndEvent,
@@ -74,7 +76,7 @@ _NODE_CLASSES: dict[str, type[FlowNode]] = {
     for cls in (
         StartEvent, EndEvent, IntermediateCatchEvent, IntermediateThrowEvent, BoundaryEvent,
         Task, ManualTask, ServiceTask, SendTask, ScriptTask, BusinessRuleTask, UserTask,
-        ReceiveTask, SubProcess,
+        ReceiveTask, SubProcess, CallActivity,
         ExclusiveGateway, InclusiveGateway, ParallelGateway, EventBasedGateway,
     )
 }  # fmt: skip
@@ -86,7 +88,6 @@ _DATA = frozenset({"dataObject", "dataObjectReference", "dataStoreReference", "p
 _DATA_CHILDREN = frozenset({"dataInputAssociation", "dataOutputAssociation", "property"})
 _ROOT_DECLARATIONS = frozenset(
     {
-        "signal",
         "itemDefinition",
         "category",
         "documentation",
@@ -128,6 +129,8 @@ class _Scope:
 class _Parser(EventReader):
     def __init__(self, data: bytes, lines: dict[ET.Element, int]) -> None:
         super().__init__(lines)
+        self.message_flows: set[str] = set()
+        self.associations: set[str] = set()
         self.version = hashlib.sha256(data).hexdigest()
 
     # --- the file -------------------------------------------------------------------
@@ -150,6 +153,8 @@ class _Parser(EventReader):
                     name=child.get("name"),
                     escalation_code=child.get("escalationCode"),
                 )
+            elif child.tag == q(MODEL, "signal"):
+                self.signal(child)
             elif child.tag == q(MODEL, "error"):
                 error_id = child.get("id", "")
                 self.errors[error_id] = ErrorDeclaration(
@@ -177,6 +182,7 @@ class _Parser(EventReader):
                 "message",
                 "error",
                 "escalation",
+                "signal",
                 *_ROOT_DECLARATIONS,
             }:
                 self.unsupported(child)
@@ -197,6 +203,9 @@ class _Parser(EventReader):
             messages=self.messages,
             errors=self.errors,
             escalations=self.escalations,
+            signals=self.signals,
+            message_flows=frozenset(self.message_flows),
+            associations=frozenset(self.associations),
             participants=participants,
             diagrams=tuple(diagrams),
         )
@@ -225,6 +234,8 @@ class _Parser(EventReader):
                     process_id=child.get("processRef"),
                 )
                 yield participant.id, participant
+            elif namespace == MODEL and name == "messageFlow":
+                self.message_flows.add(child.get("id", ""))
             elif namespace != MODEL or name not in {"messageFlow", *_ARTIFACTS, *NODE_CHILDREN}:
                 self.unsupported(child)
 
@@ -257,8 +268,12 @@ class _Parser(EventReader):
         owner = container.get("id", "")
         drafts: dict[str, _Draft] = {}
         flows: dict[str, SequenceFlow] = {}
+        associations: list[tuple[str, str]] = []
         for child in container:
             namespace, name = local_name(child.tag)
+            if namespace == MODEL and name == "association":
+                associations.append((child.get("sourceRef", ""), child.get("targetRef", "")))
+                self.associations.add(child.get("id", ""))
             if namespace == MODEL and name in NODE_CHILDREN | _ARTIFACTS | _DATA | _DATA_CHILDREN:
                 continue
             self.here = child
@@ -279,6 +294,7 @@ class _Parser(EventReader):
             else:
                 self.unsupported(child, owner)
         here = {child.get("id", "") for child in container} & self.refused.keys()
+        compensation_problems(drafts, associations, self.problem)
         return self.connect(owner, drafts, flows, parent_id, {r: self.refused[r] for r in here})
 
     def connect(
@@ -327,11 +343,11 @@ class _Parser(EventReader):
                     )
                 elif isinstance(
                     draft.fields.get("trigger"), EscalationEventDefinition
-                ) and not issubclass(drafts[target].cls, SubProcess):
+                ) and not issubclass(drafts[target].cls, SubProcess | CallActivity):
                     self.problem(
                         f"escalation boundary event {node_id!r} is attached to {target!r}, "
                         f"which is a {drafts[target].kind}: as in Zeebe, only a subprocess "
-                        "can escalate",
+                        "or a call activity can escalate",
                         node_id,
                     )
                 else:
@@ -361,6 +377,45 @@ class _Parser(EventReader):
         return _Scope(
             elements=elements, flows=flows, start_events=starts, link_catches=link_catches
         )
+
+    def called_element(
+        self, extensions: dict[str, ET.Element], node_id: str
+    ) -> dict[str, Any] | None:
+        """A call activity's ``zeebe:calledElement``: the process to call and what
+        variables go to it and come back; None after a problem."""
+        called = extensions.get("calledElement")
+        process_id = "" if called is None else (called.get("processId") or "").strip()
+        if not process_id:
+            self.problem(
+                f"call activity {node_id!r} needs a zeebe:calledElement with a processId "
+                "(the id of the process it starts, or a FEEL expression after '=')"
+            )
+            return None
+        if process_id.startswith("="):
+            self.check_expression(node_id, "processId", process_id)
+        fields: dict[str, Any] = {"process_id": process_id}
+        assert called is not None
+        for attribute, field in (
+            ("propagateAllChildVariables", "propagate_child"),
+            ("propagateAllParentVariables", "propagate_parent"),
+        ):
+            text = called.get(attribute)
+            if text is None:
+                continue
+            if text.strip().lower() not in _TRUTH:
+                self.problem(
+                    f"call activity {node_id!r} has {attribute}={text!r}; it must be true or false"
+                )
+                return None
+            fields[field] = _TRUTH[text.strip().lower()]
+        for attribute in ("bindingType", "versionTag"):
+            if called.get(attribute) not in (None, "latest"):
+                self.problem(
+                    f"call activity {node_id!r} has {attribute}={called.get(attribute)!r}: "
+                    "only the latest loaded version of a process can be called here"
+                )
+                return None
+        return fields
 
     def sequence_flow(self, element: ET.Element, parent_id: str | None) -> SequenceFlow:
         flow_id = element.get("id", "")
@@ -450,6 +505,23 @@ class _Parser(EventReader):
                 fields["assignee"] = assignment.get("assignee")
                 fields["candidate_groups"] = assignment.get("candidateGroups")
             fields["headers"] = self.headers(extensions)
+        elif kind == "callActivity":
+            called = self.called_element(extensions, node_id)
+            if called is None:
+                return None
+            fields.update(called)
+        if issubclass(_NODE_CLASSES[kind], Activity) and (
+            element.get("isForCompensation", "false").strip() == "true"
+        ):
+            if kind in ("subProcess", "callActivity", "receiveTask"):
+                self.problem(
+                    f"element {node_id!r} of type {kind!r} is a compensation handler "
+                    "(isForCompensation): only a task can be one here"
+                )
+            elif "loop" in fields:
+                self.problem(f"compensation handler {node_id!r} cannot be multi-instance")
+            else:
+                fields["for_compensation"] = True
         if kind in ("receiveTask", "sendTask"):
             message = self.message_ref(element, node_id, required=kind == "receiveTask")
             if message is None and kind == "receiveTask":
@@ -474,6 +546,46 @@ class _Parser(EventReader):
                 link_catches=inner.link_catches,
             )
         return _Draft(_NODE_CLASSES[kind], fields, kind)
+
+
+_TRUTH = {"true": True, "false": False}
+
+
+def compensation_problems(
+    drafts: dict[str, _Draft],
+    associations: list[tuple[str, str]],
+    problem: Callable[..., None],
+) -> None:
+    """Join each compensation boundary event to its handler (an association, either way),
+    and check the throw events' ``activityRef``: as in Zeebe, within the same scope."""
+    linked: dict[str, str] = {}
+    for source, target in associations:
+        linked.setdefault(source, target)
+        linked.setdefault(target, source)
+    for node_id, draft in drafts.items():
+        trigger = draft.fields.get("trigger")
+        if not isinstance(trigger, CompensateEventDefinition):
+            continue
+        if draft.cls is BoundaryEvent:
+            handler = linked.get(node_id, "")
+            handler_draft = drafts.get(handler)
+            if handler_draft is None or not handler_draft.fields.get("for_compensation"):
+                problem(
+                    f"compensation boundary event {node_id!r} needs an association to its "
+                    "compensation handler: a task of the same scope with "
+                    'isForCompensation="true"',
+                    node_id,
+                )
+            else:
+                draft.fields["compensation_handler"] = handler
+        elif trigger.activity_ref is not None:
+            referred = drafts.get(trigger.activity_ref)
+            if referred is None or not issubclass(referred.cls, Activity):
+                problem(
+                    f"compensation event {node_id!r} has activityRef "
+                    f"{trigger.activity_ref!r}, which is not an activity of the same scope",
+                    node_id,
+                )
 
 
 def _flatten(

@@ -136,6 +136,8 @@ class ActiveScope:
     ended: Future[None] = attrs.field(factory=Future)
     interrupted: bool = False
     """An interrupting event subprocess started here: no other one may start."""
+    compensable: list[str] = attrs.field(factory=list)
+    """Activities with a compensation handler that completed here, in order (``_compensation``)."""
 
     @property
     def is_over(self) -> bool:

@@ -3,9 +3,13 @@
 Pure string building: no JavaScript, no stylesheet, presentation attributes only, and every
 name escaped. Completed elements and flows are drawn green; active ones orange and thicker.
 Each shape is a ``<g data-element-id="...">`` with a ``<title>`` (the element's name), so a
-page can find and explain it. Text annotations, lanes, data objects and message flows are
-not drawn; pools of the process are. Multi-instance activities carry three bars, event
-subprocesses a dotted border, non-interrupting start and boundary events a dashed ring.
+page can find and explain it. Text annotations, lanes and data objects are not drawn; the
+pools of the diagram, its message flows (dashed, from a small circle to an open arrow) and
+its associations (dotted) are. Multi-instance activities carry three bars (standing:
+parallel, lying: sequential) and, for an instance, how many of their inner instances
+completed; event subprocesses a dotted border; non-interrupting start and boundary events
+a dashed ring; call activities a thick border and, for an instance, a link to the instance
+they called (``links``); compensation events and handlers two triangles pointing back.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from xml.sax.saxutils import escape
 
 import attrs
@@ -24,6 +28,8 @@ from ._model import (
     Bounds,
     BpmnError,
     BusinessRuleTask,
+    CallActivity,
+    CompensateEventDefinition,
     Definitions,
     Diagram,
     EndEvent,
@@ -46,6 +52,7 @@ from ._model import (
     ScriptTask,
     SendTask,
     ServiceTask,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TerminateEventDefinition,
@@ -83,17 +90,24 @@ def render(
     completed: Collection[str] = frozenset(),
     active: Collection[str] = frozenset(),
     incidents: Collection[str] = frozenset(),
+    links: Mapping[str, str] | None = None,
+    counts: Mapping[str, str] | None = None,
 ) -> str:
     """The process as an SVG document; ``completed``/``active`` hold element and flow ids,
-    ``incidents`` the elements with an open incident (drawn red)."""
+    ``incidents`` the elements with an open incident (drawn red), ``links`` a URL per
+    element (a call activity's child instance), ``counts`` a text per multi-instance
+    activity (its completed inner instances, ``2/3``)."""
     if process_id not in definitions.processes:
         raise BpmnError(f"there is no process {process_id!r} in this file")
     diagram = definitions.diagram_for(process_id)
     if diagram is None:
         raise BpmnError(f"process {process_id!r} has no diagram (BPMNDI layout) to draw")
-    return _Drawing(
+    drawing = _Drawing(
         definitions, definitions.processes[process_id], diagram, completed, active, incidents
-    ).svg()
+    )
+    drawing.links = links or {}
+    drawing.counts = counts or {}
+    return drawing.svg()
 
 
 def _n(value: float) -> str:
@@ -122,7 +136,12 @@ class _Drawing:
         self.prefix = re.sub(r"[^A-Za-z0-9_-]", "_", process.id)
         self.parts: list[str] = []
         self.extent: list[Bounds] = []
-        self.pools = [p for p in definitions.participants.values() if p.process_id == process.id]
+        # Every pool of a collaboration: message flows run between them.
+        self.pools = list(definitions.participants.values())
+        self.message_flows = sorted(definitions.message_flows)
+        self.associations = sorted(definitions.associations)
+        self.links: Mapping[str, str] = {}
+        self.counts: Mapping[str, str] = {}
 
     def style(self, element_id: str) -> _Style:
         if element_id in self.incidents:
@@ -145,6 +164,21 @@ class _Drawing:
             edge = self.diagram.edges.get(flow_id)
             if edge is not None and len(edge.waypoints) >= 2:
                 self.flow(flow_id, flow.name, edge.waypoints, edge.label)
+        for flow_id in self.message_flows:
+            edge = self.diagram.edges.get(flow_id)
+            if edge is not None and len(edge.waypoints) >= 2:
+                self.message_flow(flow_id, edge.waypoints)
+        for association_id in self.associations:
+            edge = self.diagram.edges.get(association_id)
+            if edge is not None and len(edge.waypoints) >= 2:
+                coordinates = " ".join(f"{_n(p.x)},{_n(p.y)}" for p in edge.waypoints)
+                self.group(
+                    association_id,
+                    "association",
+                    None,
+                    f'<polyline points="{coordinates}" fill="none" stroke="{INK}" '
+                    f'stroke-width="1.5" stroke-dasharray="2 4" stroke-linecap="round"/>',
+                )
         for node in nodes:
             if not isinstance(node, SubProcess):
                 self.node(node)
@@ -161,6 +195,15 @@ class _Drawing:
             f' refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
             f'<path d="M0,0 L10,5 L0,10 z" fill="{s.stroke}"/></marker>'
             for s in (_PLAIN, _COMPLETED, _ACTIVE, _INCIDENT)
+        )
+        markers += (
+            ""
+            if not self.message_flows
+            else (
+                f'<marker id="{self.prefix}-message" viewBox="0 0 10 10" refX="10" refY="5" '
+                f'markerWidth="9" markerHeight="9" orient="auto-start-reverse">'
+                f'<path d="M0,0 L10,5 L0,10 z" fill="{PAPER}" stroke="{INK}"/></marker>'
+            )
         )
         label = escape(self.process.name or self.process.id)
         return (
@@ -259,6 +302,20 @@ class _Drawing:
             body += self.label(name, label, label)
         self.group(flow_id, "sequenceFlow", name, body)
 
+    def message_flow(self, flow_id: str, points: tuple[Point, ...]) -> None:
+        """A message flow between pools: dashed, from a small circle to an open arrow."""
+        for point in points:
+            self.extent.append(Bounds(x=point.x, y=point.y, width=0, height=0))
+        coordinates = " ".join(f"{_n(p.x)},{_n(p.y)}" for p in points)
+        start = points[0]
+        body = (
+            f'<polyline points="{coordinates}" fill="none" stroke="{INK}" stroke-width="1.5" '
+            f'stroke-dasharray="10 6" marker-end="url(#{self.prefix}-message)"/>'
+            f'<circle cx="{_n(start.x)}" cy="{_n(start.y)}" r="4" fill="{PAPER}" '
+            f'stroke="{INK}" stroke-width="1.5"/>'
+        )
+        self.group(flow_id, "messageFlow", None, body)
+
     def default_mark(self, flow_id: str, points: tuple[Point, ...], style: _Style) -> str:
         source = self.process.all_elements.get(self.process.all_flows[flow_id].source)
         if not isinstance(source, ExclusiveGateway | InclusiveGateway):
@@ -292,6 +349,9 @@ class _Drawing:
             body += self.label(node.name, box, shape.label)
         else:
             body = self.activity(node, box, style, width, shape.is_expanded)
+            link = self.links.get(node.id)
+            if link is not None:
+                body = f"<a href={_attr(link)}>{body}</a>"
         self.group(node.id, node.kind, node.name, body)
 
     def activity(
@@ -300,6 +360,8 @@ class _Drawing:
         fill = style.fill if style.name or not isinstance(node, SubProcess) else "none"
         dotted = isinstance(node, SubProcess) and node.triggered_by_event
         dash = ' stroke-dasharray="2 3"' if dotted else ""
+        if isinstance(node, CallActivity):
+            width += 2.5  # a call activity's thick border, as BPMN draws it
         body = (
             f'<rect x="{_n(box.x)}" y="{_n(box.y)}" width="{_n(box.width)}" '
             f'height="{_n(box.height)}" rx="10" ry="10" fill="{fill}" '
@@ -328,13 +390,22 @@ class _Drawing:
             )
         body += _task_icon(node, x, y)
         loop = node.loop if isinstance(node, Activity) else None
+        if isinstance(node, Activity) and node.for_compensation:
+            body += _rewind(box.x + box.width / 2, box.y + box.height - 9, 6, "none")
         if loop is not None:
             collapsed = isinstance(node, SubProcess) and not expanded
             cx = box.x + box.width / 2 - (12 if collapsed else 0)
             body += _loop_marker(loop.sequential, cx, box.y + box.height - 14)
+            count = self.counts.get(node.id)
+            if count is not None:
+                body += (
+                    f'<text x="{_n(cx + 10)}" y="{_n(box.y + box.height - 4)}" '
+                    f'font-size="{LABEL_SIZE}" fill="{INK}" class="bpmn-instance-count">'
+                    f"{escape(count)}</text>"
+                )
         if isinstance(node, SubProcess) and expanded:
             return body + self.wrapped(node.name or "", box, top=True)
-        if isinstance(node, SubProcess):
+        if isinstance(node, SubProcess | CallActivity):
             cx = box.x + box.width / 2 + (12 if node.loop is not None else 0)
             bottom = box.y + box.height
             body += (
@@ -426,6 +497,16 @@ def _task_icon(node: FlowNode, x: float, y: float) -> str:
     return ""
 
 
+def _rewind(cx: float, cy: float, s: float, fill: str) -> str:
+    """Compensation: two triangles pointing back."""
+    top, bottom = _n(cy - s * 0.7), _n(cy + s * 0.7)
+    return (
+        f'<path d="M{_n(cx)},{top} L{_n(cx - s)},{_n(cy)} L{_n(cx)},{bottom} z '
+        f'M{_n(cx + s)},{top} L{_n(cx)},{_n(cy)} L{_n(cx + s)},{bottom} z" '
+        f'fill="{fill}" stroke="{INK}" stroke-linejoin="round" class="bpmn-compensation"/>'
+    )
+
+
 def _loop_marker(sequential: bool, cx: float, top: float) -> str:
     """Multi-instance: three bars, lying when sequential, standing when parallel."""
     if sequential:
@@ -486,6 +567,15 @@ def _event_marker(trigger: object, cx: float, cy: float, r: float, filled: bool)
             f'{_n(cx)},{_n(cy + s * 0.3)} {_n(cx - s * 0.7)},{_n(cy + s)}" fill="{fill}" '
             f'stroke="{INK}" stroke-linejoin="round"/>'
         )
+    if isinstance(trigger, SignalEventDefinition):
+        s = r * 0.55
+        return (
+            f'<polygon points="{_n(cx)},{_n(cy - s)} {_n(cx + s)},{_n(cy + s * 0.7)} '
+            f'{_n(cx - s)},{_n(cy + s * 0.7)}" fill="{fill}" stroke="{INK}" '
+            f'stroke-linejoin="round" class="bpmn-signal"/>'
+        )
+    if isinstance(trigger, CompensateEventDefinition):
+        return _rewind(cx, cy, r * 0.5, fill)
     if isinstance(trigger, TerminateEventDefinition):
         return f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r * 0.6)}" fill="{INK}"/>'
     return ""

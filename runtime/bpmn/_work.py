@@ -7,7 +7,7 @@ produced, as variables. Boundary events and multi-instance bodies are built arou
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 
@@ -15,12 +15,14 @@ from .._context import Future
 from .._definitions import ActivityDefinition
 from .._errors import ActivityError
 from .._event import Event
+from ._call import begin_call, result_of_call
 from ._feel_values import describe
 from ._handlers import PREFIX, missing_handler, takes_job, thrown_code
 from ._incidents import Incident, Thrown
 from ._model import (
     Activity,
     BusinessRuleTask,
+    CallActivity,
     EndEvent,
     FlowNode,
     IntermediateThrowEvent,
@@ -31,10 +33,8 @@ from ._model import (
     SubProcess,
     UserTask,
 )
+from ._running import Running
 from ._scope import ActiveScope, Variables
-
-if TYPE_CHECKING:
-    from ._interpreter import Instance
 
 JobElement: TypeAlias = (
     ServiceTask | SendTask | ScriptTask | BusinessRuleTask | IntermediateThrowEvent | EndEvent
@@ -50,7 +50,7 @@ def event_data(value: Any) -> dict[str, Any] | None:
 
 
 def begin(
-    inst: Instance,
+    inst: Running,
     scope: ActiveScope,
     node: Activity,
     local: dict[str, Any],
@@ -81,6 +81,8 @@ def begin(
         work = ctx.wait_event("task.completed", subject=f"{ctx.instance_id}/{key}")
     elif isinstance(node, ReceiveTask):
         work = inst.trigger(node, variables, local)
+    elif isinstance(node, CallActivity):
+        return begin_call(inst, scope, node, local, variables)
     elif isinstance(node, SubProcess):
         child = inst.open_scope(node.id, Variables(local, variables), scope)
         # An event subprocess's start event happened already (_event_sub): leave from it.
@@ -95,7 +97,7 @@ def begin(
     return work, withdraw
 
 
-def start_job(inst: Instance, node: JobElement, context: Mapping[str, Any]) -> Future[Any]:
+def start_job(inst: Running, node: JobElement, context: Mapping[str, Any]) -> Future[Any]:
     """Run the handler of the element's job type with the variables it sees."""
     definition, job = _handler(inst, node, context)
     if takes_job(definition):
@@ -123,7 +125,7 @@ def as_thrown(node: FlowNode, error: Exception) -> Thrown:
 
 
 def _handler(
-    inst: Instance, node: JobElement, context: Mapping[str, Any]
+    inst: Running, node: JobElement, context: Mapping[str, Any]
 ) -> tuple[ActivityDefinition[Any, Any], dict[str, Any]]:
     """The handler for the task's job type (evaluated), with its attempts; and the job."""
     task_type = None if node.task_type is None else _job_type(inst, node, context)
@@ -139,7 +141,7 @@ def _handler(
         retries = value
     keys = [task_type, node.id] if task_type else [node.id]
     for key in keys:
-        definition = inst.loaded.registry.activity(PREFIX + key)
+        definition = inst.registry.activity(PREFIX + key)
         if definition is not None:
             retry = attrs.evolve(definition.retry, max_attempts=max(1, retries))
             job = {
@@ -158,7 +160,7 @@ def _handler(
     return attrs.evolve(placeholder, retry=retry), {}
 
 
-def _job_type(inst: Instance, node: JobElement, context: Mapping[str, Any]) -> str:
+def _job_type(inst: Running, node: JobElement, context: Mapping[str, Any]) -> str:
     """The job type as written, or what its FEEL expression gives for this instance."""
     text = node.task_type or ""
     value = inst.value(node.id, "job type", text, context)
@@ -169,7 +171,7 @@ def _job_type(inst: Instance, node: JobElement, context: Mapping[str, Any]) -> s
     return value
 
 
-def _groups(inst: Instance, node: UserTask, context: Mapping[str, Any]) -> list[str]:
+def _groups(inst: Running, node: UserTask, context: Mapping[str, Any]) -> list[str]:
     text = node.candidate_groups or ""
     if not text.lstrip().startswith("="):
         return list(node.candidate_group_names)
@@ -181,6 +183,8 @@ def _groups(inst: Instance, node: UserTask, context: Mapping[str, Any]) -> list[
 
 def result(node: FlowNode, value: Any) -> dict[str, Any] | None:
     """What the work produced, as variables (None: nothing)."""
+    if isinstance(node, CallActivity):
+        return result_of_call(node, value)
     if isinstance(node, JobElement):
         if value is not None and not isinstance(value, dict):
             raise Incident(

@@ -1,7 +1,13 @@
-"""Where journals live: the `Store` interface, the rows it moves, and its SQLite implementation."""
+"""Where journals live: the `Store` interface, the rows it moves, its SQLite implementation
+and its PostgreSQL one (`PostgresStore`, loaded on first use: it needs the psycopg driver)."""
+
+from typing import TYPE_CHECKING, Any
 
 from ._database import check_database as check_database
+from ._database import is_postgres_url as is_postgres_url
 from ._database import open_read_only as open_read_only
+from ._database import open_store as open_store
+from ._database import upgrade_database as upgrade_database
 from ._filelock import DatabaseLocked as DatabaseLocked
 from ._interface import STATUSES as STATUSES
 from ._interface import TERMINAL as TERMINAL
@@ -43,6 +49,7 @@ __all__ = [
     "InstanceRow",
     "NewInstance",
     "Page",
+    "PostgresStore",
     "PurgeEvents",
     "SequenceConflict",
     "SqliteStore",
@@ -55,5 +62,19 @@ __all__ = [
     "WaitRow",
     "Write",
     "check_database",
+    "is_postgres_url",
     "open_read_only",
+    "open_store",
+    "upgrade_database",
 ]
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore as PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":  # imported on use: psycopg is an optional dependency
+        from ._database import postgres_store
+
+        return postgres_store()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -207,7 +207,7 @@ class StoreError(Exception):
     cause (an existing instance id) into its own errors before they get there.
     """
 
-    status_hint = 500
+    http_status = 500
 
 
 class InstanceExists(StoreError):

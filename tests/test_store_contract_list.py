@@ -1,16 +1,14 @@
-"""SqliteStore.list in both orders, paging forwards and back, by id prefix; counts by filter."""
+"""Store.list (SQLite and PostgreSQL) in both orders, paging forwards and back, by id
+prefix; counts by filter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from runtime.store import Append, NewInstance, Page, SqliteStore, StoredRecord, Summary
+from runtime.store import Append, NewInstance, Page, Store, StoredRecord, Summary
 
 
-def created(store: SqliteStore, instance_id: str, *, updated: float, **summary: str) -> None:
+def created(store: Store, instance_id: str, *, updated: float, **summary: str) -> None:
     record = StoredRecord(seq=1, kind="k", version=1, at=updated, data="{}")
     new = NewInstance(workflow=summary.pop("workflow", "wf"), input="{}", created_at=1000.0)
     status = summary.pop("status", "running")
@@ -23,18 +21,12 @@ def created(store: SqliteStore, instance_id: str, *, updated: float, **summary: 
     assert store.write([append]) == [None]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "trioflow.db") as store:
-        yield store
-
-
 def ids(page: Page) -> list[str]:
     return [row.id for row in page.items]
 
 
 def test_updated_orders_sort_by_update_time_and_break_ties_by_creation(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     for n, updated in enumerate([5.0, 9.0, 1.0, 9.0, 7.0]):
         created(store, f"i{n}", updated=updated)
@@ -43,7 +35,7 @@ def test_updated_orders_sort_by_update_time_and_break_ties_by_creation(
 
 
 @pytest.mark.parametrize("order", ["created", "updated", "-updated"])
-def test_pages_go_forwards_then_back_to_the_same_pages(store: SqliteStore, order: str) -> None:
+def test_pages_go_forwards_then_back_to_the_same_pages(store: Store, order: str) -> None:
     for n in range(8):
         created(store, f"i{n}", updated=float(n % 3))  # ties on updated_at across pages
     everything = ids(store.list(order=order))
@@ -61,7 +53,7 @@ def test_pages_go_forwards_then_back_to_the_same_pages(store: SqliteStore, order
     assert back.prev_cursor is None
 
 
-def test_a_cursor_belongs_to_its_order(store: SqliteStore) -> None:
+def test_a_cursor_belongs_to_its_order(store: Store) -> None:
     for n in range(3):
         created(store, f"i{n}", updated=float(n))
     by_update = store.list(order="updated", limit=1)
@@ -77,7 +69,7 @@ def test_a_cursor_belongs_to_its_order(store: SqliteStore) -> None:
         store.list(order="name")
 
 
-def test_id_prefix_is_a_prefix_with_case_and_no_wildcards(store: SqliteStore) -> None:
+def test_id_prefix_is_a_prefix_with_case_and_no_wildcards(store: Store) -> None:
     for instance_id in ["order-1", "order-2", "Order-3", "orders%", "x_order", "ordér-4"]:
         created(store, instance_id, updated=1.0)
     assert ids(store.list(id_prefix="order-")) == ["order-1", "order-2"]
@@ -103,7 +95,7 @@ def test_id_prefix_is_a_prefix_with_case_and_no_wildcards(store: SqliteStore) ->
     ]
 
 
-def test_counts_by_status_with_filters(store: SqliteStore) -> None:
+def test_counts_by_status_with_filters(store: Store) -> None:
     created(store, "a1", updated=1.0, status="running", workflow="a")
     created(store, "a2", updated=1.0, status="completed", workflow="a")
     created(store, "b1", updated=1.0, status="running", workflow="b")

@@ -1,0 +1,107 @@
+"""The queries of `PostgresStore` about events and event waits, and the filters of its lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from ._interface import EventRow, WaitRow
+from ._sqlite import _after_prefix
+
+_WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
+_EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at, expires_at"
+
+
+def waits_for(conn: psycopg.Connection[Any], type: str, subject: str | None) -> list[WaitRow]:
+    rows = conn.execute(
+        f"SELECT {_WAIT_COLUMNS} FROM waits WHERE type = %(type)s AND subject = %(subject)s"
+        " UNION ALL"
+        f" SELECT {_WAIT_COLUMNS} FROM waits WHERE type = %(type)s AND subject IS NULL"
+        " ORDER BY instance_id, step",
+        {"type": type, "subject": subject},
+    )
+    return [_wait_row(row) for row in rows]
+
+
+def waits_of(conn: psycopg.Connection[Any], instance_id: str) -> list[WaitRow]:
+    rows = conn.execute(
+        f"SELECT {_WAIT_COLUMNS} FROM waits WHERE instance_id = %s ORDER BY step", (instance_id,)
+    )
+    return [_wait_row(row) for row in rows]
+
+
+def events_for(
+    conn: psycopg.Connection[Any], type: str, subject: str | None, instance_id: str, since: float
+) -> list[EventRow]:
+    by_subject = "" if subject is None else "subject = %(subject)s AND "
+    rows = conn.execute(
+        f"SELECT pos, {_EVENT_COLUMNS} FROM events"
+        " WHERE type = %(type)s AND instanceid = %(instance)s AND received_at >= %(since)s"
+        " UNION ALL"
+        f" SELECT pos, {_EVENT_COLUMNS} FROM events WHERE type = %(type)s AND {by_subject}"
+        " instanceid IS NULL AND received_at >= %(since)s ORDER BY pos",
+        {"type": type, "subject": subject, "instance": instance_id, "since": since},
+    )
+    return [_event_row(row[1:]) for row in rows]
+
+
+def messages_for(
+    conn: psycopg.Connection[Any], type: str, subject: str | None, workflow: str, now: float
+) -> list[EventRow]:
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM events"
+        " WHERE type = %(type)s AND subject IS NOT DISTINCT FROM %(subject)s"
+        " AND instanceid IS NULL AND expires_at IS NOT NULL AND expires_at >= %(now)s"
+        " AND NOT EXISTS (SELECT 1 FROM correlations AS c WHERE c.source = events.source"
+        " AND c.id = events.id AND c.workflow = %(workflow)s) ORDER BY pos",
+        {"type": type, "subject": subject, "workflow": workflow, "now": now},
+    )
+    return [_event_row(row) for row in rows]
+
+
+def _wait_row(row: tuple[Any, ...]) -> WaitRow:
+    instance_id, step, type_, subject, message, opened = row
+    return WaitRow(
+        instance_id=instance_id,
+        step=step,
+        type=type_,
+        subject=subject,
+        message=message,
+        opened=opened,
+    )
+
+
+def _event_row(row: tuple[Any, ...]) -> EventRow:
+    source, id_, type_, subj, target, event, received_at, expires_at = row
+    return EventRow(
+        source=source,
+        id=id_,
+        type=type_,
+        subject=subj,
+        instanceid=target,
+        event=event,
+        received_at=received_at,
+        expires_at=expires_at,
+    )
+
+
+def filters(
+    status: str | None, workflow: str | None, id_prefix: str | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    bindings: list[Any] = []
+    if status is not None:
+        where.append("status = %s")
+        bindings.append(status)
+    if workflow is not None:
+        where.append("workflow = %s")
+        bindings.append(workflow)
+    if id_prefix:
+        upper = _after_prefix(id_prefix)
+        if upper is not None:
+            where.append("id >= %s AND id < %s")
+            bindings += [id_prefix, upper]
+        where.append("left(id, %s) = %s")
+        bindings += [len(id_prefix), id_prefix]
+    return where, bindings

@@ -1,0 +1,44 @@
+"""The app of the PostgreSQL failover tests: ``trioflow serve`` processes on one database.
+
+Each activity first writes its side effect, one line ``<instance id> <activity> <pid>`` in the
+file ``$TRIOFLOW_TEST_EFFECTS``, then works for a while, so that a kill lands in some. The
+workflow runs an activity, sleeps on a durable timer, waits for an event ``go`` sent to it,
+then runs a second activity: its output is its own instance id.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import trio
+from _processes import record_effect
+
+from runtime import WorkflowContext, activity, workflow
+
+EFFECTS_PATH = os.environ.get("TRIOFLOW_TEST_EFFECTS", "")
+
+
+async def _side_effect(instance_id: str, name: str) -> None:
+    record_effect(EFFECTS_PATH, instance_id, name)
+    await trio.sleep(random.uniform(0.02, 0.1))
+
+
+@activity
+async def failover_reserve(instance_id: str) -> str:
+    await _side_effect(instance_id, "failover_reserve")
+    return instance_id
+
+
+@activity
+async def failover_charge(instance_id: str) -> str:
+    await _side_effect(instance_id, "failover_charge")
+    return instance_id
+
+
+@workflow
+async def failover_order(ctx: WorkflowContext, instance_id: str) -> str:
+    await ctx.run(failover_reserve, instance_id)
+    await ctx.sleep(0.2)
+    await ctx.wait_event("go")
+    return str(await ctx.run(failover_charge, instance_id))
