@@ -28,8 +28,11 @@ def _new_id() -> str:
 
 
 def _text(event: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """A string attribute must be text a database can store: no lone surrogate ("\\ud800")."""
+    """A string attribute must be text every store can hold: no lone surrogate ("\\ud800"),
+    no NUL character (PostgreSQL's text has none)."""
     if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput([f"event.{attribute.name}: holds a NUL character (U+0000)"])
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
@@ -45,7 +48,8 @@ class Event:
     ``instanceid`` (an extension attribute) targets one instance directly. ``ttl`` (an
     extension attribute, seconds) keeps an event no BPMN message subscription took
     buffered that long: the first subscription that opens for it within that time takes it.
-    A string attribute holding a lone surrogate raises ``InvalidInput`` naming it.
+    A string attribute holding a lone surrogate or a NUL character raises ``InvalidInput``
+    naming it.
     """
 
     type: str = attrs.field(validator=_text)

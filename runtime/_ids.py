@@ -9,9 +9,12 @@ import uuid
 
 def instance_id_problem(instance_id: str) -> str | None:
     """What is wrong with a caller's instance id, if anything: it must be 1 to 200
-    characters and name one path segment of a URL (``/instances/{id}``)."""
+    characters and name one path segment of a URL (``/instances/{id}``), in text every
+    store can hold."""
     if not instance_id or len(instance_id) > 200:
         return "must be 1 to 200 characters"
+    if "\x00" in instance_id:
+        return "must not contain a NUL character (U+0000)"
     if "/" in instance_id:
         return "must not contain '/' (it names one segment of a URL path)"
     if instance_id in (".", ".."):
