@@ -221,9 +221,20 @@ class Handlers:
         items = await self.runtime.history(instance_id)
         return {
             "items": [
-                {"seq": i.seq, "kind": i.kind, "at": i.at.isoformat(), "data": i.data}
+                {"seq": i.seq, "kind": i.kind, "at": i.at.isoformat(), "data": i.data, "run": i.run}
                 for i in items
-            ]
+            ],
+            "runs": [
+                {
+                    "run": run.run,
+                    "first_seq": run.first_seq,
+                    "last_seq": run.last_seq,
+                    "input": run.input,
+                    "started_at": run.started_at.isoformat(),
+                    "ended": run.ended,
+                }
+                for run in await self.runtime.runs(instance_id)
+            ],
         }
 
     async def instance_diagram(self, instance_id: str) -> ResponseReturnValue:
@@ -335,6 +346,7 @@ def _document(instance: Instance) -> dict[str, Any]:
         "incidents": instance.incidents,
         "created_at": instance.created_at.isoformat(),
         "updated_at": instance.updated_at.isoformat(),
+        "run": instance.run,
         "blocked": None
         if instance.blocked is None
         else {"reason": instance.blocked.reason, "since": instance.blocked.since.isoformat()},

@@ -95,6 +95,9 @@ def _show(args: argparse.Namespace) -> None:
             raise InstanceNotFound(f"no instance has id {args.id!r}")
         _print(Instance.from_row(row))
         for rec in store.read(args.id):
+            if row.run > 1 and rec.kind == "workflow_started":
+                # An instance that continued as new: a heading tells its runs apart.
+                print(f"run {json.loads(rec.data).get('run', 1)}")
             when = dt.datetime.fromtimestamp(rec.at, dt.UTC).isoformat()
             print(f"{rec.seq:>5} {when} {rec.kind} {rec.data}")
 

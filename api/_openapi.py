@@ -248,9 +248,13 @@ OPENAPI: dict[str, Any] = {
                     "200": _json(
                         {
                             "type": "object",
-                            "properties": {"items": {"type": "array", "items": _ref("Record")}},
+                            "properties": {
+                                "items": {"type": "array", "items": _ref("Record")},
+                                "runs": {"type": "array", "items": _ref("Run")},
+                            },
                         },
-                        "Every record, in order.",
+                        "Every record, in order, and the chain of runs they make"
+                        " (`continue_as_new`).",
                     ),
                     **_problems(401, 404),
                 },
@@ -565,6 +569,11 @@ OPENAPI: dict[str, Any] = {
                     "incidents": {"type": "array", "items": _INCIDENT},
                     "created_at": {"type": "string", "format": "date-time"},
                     "updated_at": {"type": "string", "format": "date-time"},
+                    "run": {
+                        "type": "integer",
+                        "description": "The current run: 1, then one more with each"
+                        " continue_as_new.",
+                    },
                     "blocked": {
                         "description": "While the status is blocked: why the instance waits"
                         " for the database, and since when; null otherwise.",
@@ -588,6 +597,21 @@ OPENAPI: dict[str, Any] = {
                     "kind": {"type": "string"},
                     "at": {"type": "string", "format": "date-time"},
                     "data": {},
+                    "run": {"type": "integer", "description": "The run the record belongs to."},
+                },
+            },
+            "Run": {
+                "type": "object",
+                "properties": {
+                    "run": {"type": "integer"},
+                    "first_seq": {"type": "integer"},
+                    "last_seq": {"type": "integer"},
+                    "input": {},
+                    "started_at": {"type": "string", "format": "date-time"},
+                    "ended": {
+                        "description": "How the run ended; null while it is the current one.",
+                        "enum": ["completed", "failed", "cancelled", "continued", None],
+                    },
                 },
             },
             "PublishResult": {

@@ -42,6 +42,7 @@ from ._queries import resume_stored as resume_stored
 from ._retention import DEFAULT_RETENTION as DEFAULT_RETENTION
 from ._retention import PruneReport as PruneReport
 from ._retention import prune_stored as prune_stored
+from ._runs import Run as Run
 from ._runtime import Runtime as Runtime
 from .store import STATUSES as STATUSES
 from .store import CheckReport as CheckReport
@@ -81,6 +82,7 @@ __all__ = [
     "Registry",
     "ReplayReport",
     "RetryPolicy",
+    "Run",
     "Runtime",
     "RuntimeStats",
     "SqliteStore",

@@ -10,6 +10,7 @@ rehydration after passivation, recovery after a crash) replays it.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 
 import attrs
@@ -30,6 +31,7 @@ from ._event import is_signal
 from ._journal import JournalFull, Notify
 from ._messages import Deliver, Message, Start, Wake
 from ._replay import in_slices, replay_stored
+from ._runs import next_start
 from ._services import Services
 from .store import (
     TERMINAL,
@@ -37,6 +39,7 @@ from .store import (
     EventRow,
     InstanceExists,
     NewInstance,
+    NewRun,
     StoredRecord,
     Summary,
     TimerRow,
@@ -159,7 +162,7 @@ class WorkflowActor:
         assert decision.taken
         new = NewInstance(workflow=record.workflow, input=message.input_text, created_at=at)
         try:
-            await self._commit(record, decision, at, new=new, fail_fast=True)
+            core, decision = await self._commit(core, record, decision, at, new=new, fail_fast=True)
         except (StorageUnavailable, Overloaded) as exc:
             # Nothing was stored: the instance does not exist, and this actor holds nothing.
             message.reply.fail(exc)
@@ -215,8 +218,8 @@ class WorkflowActor:
         on_blocked = None if message.reply is None else message.reply.fail
         correlated = () if key is None else (key,)
         try:
-            await self._commit(
-                message.record, decision, at, on_blocked=on_blocked, correlated=correlated
+            core, decision = await self._commit(
+                core, message.record, decision, at, on_blocked=on_blocked, correlated=correlated
             )
         except BaseException as exc:
             if message.reply is not None:
@@ -247,11 +250,16 @@ class WorkflowActor:
                     if not decision.taken:
                         continue
                     correlated = () if key is None else (key,)
-                    await self._commit(record, decision, at, correlated=correlated)
+                    ended = core
+                    core, decision = await self._commit(
+                        core, record, decision, at, correlated=correlated
+                    )
                 finally:
                     if key is not None:
                         self._services.release(key)
                 self._carry_out(decision)
+                if core is not ended:  # it continued as new: the old run's waits are gone
+                    waits = []
                 waits += decision.waits_set
                 break
 
@@ -297,6 +305,7 @@ class WorkflowActor:
 
     async def _commit(
         self,
+        core: WorkflowCore,
         record: r.Input,
         decision: Decision,
         at: float,
@@ -305,11 +314,19 @@ class WorkflowActor:
         fail_fast: bool = False,
         on_blocked: Notify | None = None,
         correlated: tuple[tuple[str, str, str], ...] = (),
-    ) -> None:
-        """Journal ``record`` and what the core decided for it, in one append."""
+    ) -> tuple[WorkflowCore, Decision]:
+        """Journal ``record`` and what ``core`` decided for it, in one append; return the core
+        and the decision to carry out: the next run's when this run continued as new (the
+        same append then begins it, and the old run's timer and wait rows go)."""
+        records: list[r.Record] = [record, *decision.outputs]
+        run: NewRun | None = None
+        if core.continued is not None:
+            core, start, decision = self._next_run(core, at)
+            run = NewRun(run=start.run, seq=self._last_seq + len(records) + 1)
+            records += [start, *decision.outputs]
         seq = self._last_seq
         stored = []
-        for rec in (record, *decision.outputs):
+        for rec in records:
             seq += 1
             kind, version, data = r.encode(rec)
             stored.append(StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data))
@@ -319,13 +336,37 @@ class WorkflowActor:
             decision.summary,
             new=new,
             timers_set=decision.timers_set,
-            timers_cleared=decision.timers_cleared,
+            timers_cleared=decision.timers_cleared if run is None else (),
             waits_set=decision.waits_set,
-            waits_cleared=decision.waits_cleared,
+            waits_cleared=decision.waits_cleared if run is None else (),
             correlated=correlated,
             fail_fast=fail_fast,
             on_blocked=on_blocked,
+            run=run,
         )
+        if run is not None and self._core is not None and self._core is not core:
+            self._core.close()
+            self._core = core
+        return core, decision
+
+    def _next_run(
+        self, ended: WorkflowCore, at: float
+    ) -> tuple[WorkflowCore, r.WorkflowStarted, Decision]:
+        """The core of the run that ``ended`` continued as, its start and first decision."""
+        assert ended.continued is not None
+        store = self._services.store
+        start = next_start(
+            ended.definition,
+            ended.continued,
+            first_step=ended.next_step,
+            seed=random.getrandbits(63),
+            # Events purged since cannot be taken again: forgetting them bounds the list.
+            consumed=[key for key in ended.consumed if store.has_event(*key)],
+        )
+        core = WorkflowCore(ended.definition, self._id, self._services.registry.activity)
+        decision = core.decide(start, at)
+        assert decision.taken
+        return core, start, decision
 
     async def _write(
         self,
@@ -340,6 +381,7 @@ class WorkflowActor:
         correlated: tuple[tuple[str, str, str], ...] = (),
         fail_fast: bool = False,
         on_blocked: Notify | None = None,
+        run: NewRun | None = None,
     ) -> None:
         """Append to the journal and wait until it is committed: through a failing store too,
         unless ``fail_fast`` (then ``StorageUnavailable``)."""
@@ -353,6 +395,7 @@ class WorkflowActor:
             new=new,
             timers_set=timers_set,
             timers_cleared=timers_cleared,
+            run=run,
         )
         while True:
             try:

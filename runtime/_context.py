@@ -9,7 +9,7 @@ import datetime as dt
 import random as _random
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
 from ._definitions import ActivityDefinition
 
@@ -99,6 +99,10 @@ class Operations(Protocol):
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]: ...
 
+    def continue_as_new(self, args: Sequence[Any]) -> BaseException:
+        """The exception that ends the run and starts the next with ``args`` as its input."""
+        ...
+
 
 class WorkflowContext:
     """The handle a workflow gets as its first argument.
@@ -176,6 +180,14 @@ class WorkflowContext:
     def cancel(self, operation: Future[Any]) -> bool:
         """Withdraw a pending ``run``, ``sleep`` or ``wait_event``; False if it had finished."""
         return self._core.cancel_step(operation)
+
+    def continue_as_new(self, *args: Any) -> NoReturn:
+        """End this run and start the next one of the same instance with ``args`` as its
+        input (as ``Runtime.start`` takes it), with a fresh journal: replay after a restart
+        begins there. The run's pending operations are dropped; events it did not take stay
+        for the new run. Raises ``InvalidInput`` (nothing ends) when ``args`` do not fit the
+        workflow's input type."""
+        raise self._core.continue_as_new(args)
 
     def _as_future(self, aw: Awaitable[Any]) -> Future[Any]:
         if isinstance(aw, Future):

@@ -22,6 +22,10 @@ handled, randomness is seeded by the start record.
 Replay (``_replay``) feeds a recorded journal's inputs back through a fresh core and
 checks that it decides the same outputs; a difference is a ``NonDeterminismError``
 naming the step.
+
+A core holds one *run* of its instance. ``ctx.continue_as_new`` ends it with a
+``WorkflowContinued`` output (``continued``); the shell then starts the next run in a fresh
+core, whose start record says where its step numbers begin (``_runs``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from ._errors import (
     WorkflowCancelled,
 )
 from ._event import Event
+from ._runs import ContinueAsNew, continue_input
 from ._steps import (
     ActivityStep,
     IncidentStep,
@@ -72,7 +77,12 @@ class WorkflowCore:
         self.at = 0.0
         self.started = False
         self.outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled | None = None
+        self.continued: r.WorkflowContinued | None = None
+        """Set when the run ended with ``ctx.continue_as_new``: the next run's input."""
+        self.run = 1
+        self._starting = False
         self.cancel_requested = False
+        self._cancel_reason = ""
         self._activities = activities
         self._steps: dict[int, Step] = {}
         self._next_step = 1
@@ -100,7 +110,7 @@ class WorkflowCore:
 
     @property
     def finished(self) -> bool:
-        return self.outcome is not None
+        return self.outcome is not None or self.continued is not None
 
     @property
     def status(self) -> str:
@@ -146,6 +156,7 @@ class WorkflowCore:
         self._refused = None
         self._attempts, self._timers_set, self._timers_cleared = [], [], []
         self._waits_set, self._waits_cleared = [], []
+        self._starting = isinstance(record, r.WorkflowStarted)
         if not self._accept(record):
             return None
         self._tasks.run_ready()
@@ -271,6 +282,8 @@ class WorkflowCore:
         if self.started:
             return False
         self.started = True
+        self.run, self._next_step = record.run, record.first_step
+        self.consumed.update((source, id_) for source, id_ in record.consumed)
         ctx = WorkflowContext(self, self.instance_id, self.definition.name, record.seed)
         if self.definition.takes_input:
             try:
@@ -311,6 +324,7 @@ class WorkflowCore:
         if self.cancel_requested:
             return False
         self.cancel_requested = True
+        self._cancel_reason = reason
         self._tasks.throw_into_waiting(WorkflowCancelled(reason))
         # Every operation in flight is withdrawn: a cancelled wait takes no event, an
         # activity in backoff is not attempted again, a timer does not fire. Compensation
@@ -435,6 +449,10 @@ class WorkflowCore:
         self._out.append(r.IncidentRaised(step=n, element_id=element_id, message=message))
         return future
 
+    def continue_as_new(self, args: Sequence[Any]) -> ContinueAsNew:
+        """What ``ctx.continue_as_new`` raises; ``InvalidInput`` when ``args`` do not fit."""
+        return continue_input(self.definition, args)
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         return self._tasks.spawn(coro).done
 
@@ -458,14 +476,27 @@ class WorkflowCore:
 
     def _check_outcome(self) -> None:
         main = self._main
-        if main is None or not main.done.done or self.outcome is not None:
+        if main is None or not main.done.done or self.finished:
             return
+        outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled
         try:
             value = main.done.result()
+        except ContinueAsNew as exc:
+            if self.cancel_requested:  # a cancelled instance ends; it does not go on anew
+                outcome = r.WorkflowCancelled(reason=self._cancel_reason)
+            elif not self._starting:
+                self._end(r.WorkflowContinued(input=exc.input, run=self.run + 1))
+                return
+            else:
+                outcome = r.WorkflowFailed(
+                    error=r.ErrorInfo(
+                        type="ContinueAsNewError",
+                        message="continue_as_new before the run awaited anything would start"
+                        " runs without end",
+                    )
+                )
         except WorkflowCancelled as exc:
-            outcome: r.WorkflowCompleted | r.WorkflowFailed | r.WorkflowCancelled = (
-                r.WorkflowCancelled(reason=exc.reason)
-            )
+            outcome = r.WorkflowCancelled(reason=exc.reason)
         except BaseException as exc:
             outcome = r.WorkflowFailed(error=error_info(exc))
         else:
@@ -478,7 +509,13 @@ class WorkflowCore:
             else:
                 outcome = r.WorkflowCompleted(output=output)
         self.outcome = outcome
-        self._out.append(outcome)
+        self._end(outcome)
+
+    def _end(self, record: r.Output) -> None:
+        """The run ends with ``record``: its outcome, or a ``WorkflowContinued``."""
+        if isinstance(record, r.WorkflowContinued):
+            self.continued = record
+        self._out.append(record)
         self._tasks.end()  # orphaned gather children end with the workflow
         self._steps.clear()
 

@@ -42,6 +42,9 @@ class Instance:
     waiting_on: Any
     created_at: dt.datetime
     updated_at: dt.datetime
+    run: int = 1
+    """The current run: 1, then one more with each ``ctx.continue_as_new`` (``Runtime.runs``).
+    ``input`` stays the instance's first input; each run's is in its history."""
     blocked: InstanceBlocked | None = None
     """Set while the instance is ``blocked``: its next journal append waits for the store.
 
@@ -87,6 +90,7 @@ class Instance:
             waiting_on=None if row.waiting_on is None else loads(row.waiting_on),
             created_at=_time(row.created_at),
             updated_at=_time(row.updated_at),
+            run=row.run,
         )
 
 
@@ -102,12 +106,13 @@ class InstancePage:
 
 @attrs.frozen(kw_only=True)
 class HistoryItem:
-    """One journal record: its number, kind, time and payload."""
+    """One journal record: its number, kind, time and payload, and the run it belongs to."""
 
     seq: int
     kind: str
     at: dt.datetime
     data: Any
+    run: int = 1
 
 
 @attrs.frozen(kw_only=True)

@@ -21,7 +21,7 @@ def _row(store: Store, instance_id: str) -> InstanceRow:
 
 def _replaying(registry: Registry, store: Store, instance_id: str) -> tuple[Replayed, int]:
     row = _row(store, instance_id)
-    return replay_stored(registry, store, row), row.last_seq
+    return replay_stored(registry, store, row), row.last_seq - row.run_seq + 1
 
 
 def _report(instance_id: str, records: int, divergence: NonDeterminismError | None) -> ReplayReport:
@@ -85,10 +85,10 @@ def resume_stored(registry: Registry, store: Store, instance_id: str, at: float)
     core, divergence = at_once(replay_stored(registry, store, row))
     if divergence is not None:
         core.close()
-        return _report(instance_id, row.last_seq, divergence)
+        return _report(instance_id, row.last_seq - row.run_seq + 1, divergence)
     summary = summary_of(core, at)
     core.close()
     (refused,) = store.write([Append(instance_id=instance_id, records=(), summary=summary)])
     if refused is not None:
         raise refused
-    return _report(instance_id, row.last_seq, None)
+    return _report(instance_id, row.last_seq - row.run_seq + 1, None)

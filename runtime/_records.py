@@ -28,11 +28,20 @@ class ErrorInfo:
 
 @attrs.frozen(kw_only=True)
 class WorkflowStarted:
+    """The first record of a run. Run 1 starts the instance; a later run follows the
+    ``WorkflowContinued`` that ended the one before, in the same append: its steps are
+    numbered from ``first_step`` on (a late result for a step of the old run belongs to no
+    step of the new one), and ``consumed`` names the stored events earlier runs took, so
+    that a wait of this run does not take them again."""
+
     VERSION: ClassVar[int] = 1
     workflow: str
     input: Any
     seed: int
     version: str | None = None  # of the definition (a BPMN file's hash): kept for life
+    run: int = 1
+    first_step: int = 1
+    consumed: list[list[str]] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
@@ -157,6 +166,15 @@ class WorkflowCancelled:
     reason: str
 
 
+@attrs.frozen(kw_only=True)
+class WorkflowContinued:
+    """The run ended with ``ctx.continue_as_new``: run ``run`` starts with ``input``."""
+
+    VERSION: ClassVar[int] = 1
+    input: Any
+    run: int
+
+
 Input = (
     WorkflowStarted
     | ActivityCompleted
@@ -175,6 +193,7 @@ Output = (
     | WorkflowCompleted
     | WorkflowFailed
     | WorkflowCancelled
+    | WorkflowContinued
 )
 Record = Input | Output
 
@@ -197,6 +216,7 @@ _TYPES: tuple[type, ...] = (
     WorkflowCompleted,
     WorkflowFailed,
     WorkflowCancelled,
+    WorkflowContinued,
 )
 
 

@@ -28,14 +28,15 @@ Replayed = Generator[None, None, tuple[WorkflowCore, NonDeterminismError | None]
 
 
 def replay_stored(registry: Registry, store: Store, row: InstanceRow) -> Replayed:
-    """Replay the journal of the instance of ``row`` through a fresh core for the code in
-    ``registry``, yielding after each slice; return the core and the divergence, if any.
+    """Replay the journal of the instance of ``row`` (its current run: from ``run_seq``)
+    through a fresh core for the code in ``registry``, yielding after each slice; return the
+    core and the divergence, if any.
 
     ``WorkflowNotFound`` when ``registry`` lacks the workflow (or the version) it started
     with; ``InstanceNotFound`` when the instance is deleted while it is read.
     """
     replaying: Replay | None = None
-    seq = 1
+    seq = row.run_seq
     while seq <= row.last_seq:
         upper = min(seq + SLICE - 1, row.last_seq)
         stored = store.read(row.id, seq, upper)
@@ -112,6 +113,8 @@ def describe(record: r.Record) -> str:
         return f"workflow failure ({record.error.type}: {record.error.message})"
     if isinstance(record, r.WorkflowCancelled):
         return "workflow cancellation"
+    if isinstance(record, r.WorkflowContinued):
+        return "continue_as_new"
     if isinstance(record, r.StepCancelled):
         return f"withdrawal of step {record.step}"
     return r.kind_of(type(record))

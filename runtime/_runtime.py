@@ -37,13 +37,14 @@ from ._event import Event, signal_type
 from ._events import PublishResult, publish, publish_many
 from ._executor import ActivityExecutor
 from ._ids import instance_id_problem, new_instance_id
-from ._instance import HistoryItem, Instance, InstancePage, ReplayReport, _time
+from ._instance import HistoryItem, Instance, InstancePage, ReplayReport
 from ._journal import JournalClosed, JournalFull, JournalWriter
 from ._listing import RuntimeStats, instance_of, instance_page, status_counts, stored_counts
 from ._messages import Deliver, Reply, Start, Wake
 from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
 from ._retention import DEFAULT_RETENTION, Cutoff, Pruner, PruneReport, let_go, run_retention
+from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
@@ -472,11 +473,13 @@ class Runtime:
         )
 
     async def history(self, instance_id: str) -> builtins.list[HistoryItem]:
+        """Every record of the instance's journal, of all its runs, oldest first."""
         self._row(instance_id)
-        return [
-            HistoryItem(seq=s.seq, kind=s.kind, at=_time(s.at), data=loads(s.data))
-            for s in self._services.store.read(instance_id)
-        ]
+        return history_items(self._services.store.read(instance_id))
+
+    async def runs(self, instance_id: str) -> builtins.list[Run]:
+        """The instance's chain of runs (``ctx.continue_as_new``), oldest first."""
+        return runs_of(await self.history(instance_id))
 
     async def query(self, instance_id: str) -> Any:
         """What the instance exposed with ``ctx.expose``, rebuilt by replaying its journal."""

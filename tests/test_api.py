@@ -257,10 +257,20 @@ async def test_result_of_a_failed_instance_and_bad_waits(
 async def test_history(client: Client, rt: Runtime, autojump_clock: trio.testing.MockClock) -> None:
     iid = await start(client, "api_greet", {"name": "Di", "age": 4})
     await settle(rt, iid)
-    items = (await body(await client.get(f"/instances/{iid}/history")))["items"]
+    history = await body(await client.get(f"/instances/{iid}/history"))
+    items = history["items"]
     assert [item["seq"] for item in items] == list(range(1, len(items) + 1))
     assert items[0]["kind"] == "workflow_started" and items[-1]["kind"] == "workflow_completed"
-    assert set(items[0]) == {"seq", "kind", "at", "data"}
+    assert set(items[0]) == {"seq", "kind", "at", "data", "run"}
+    assert {item["run"] for item in items} == {1}
+    (run,) = history["runs"]
+    assert (run["run"], run["first_seq"], run["last_seq"], run["ended"]) == (
+        1,
+        1,
+        len(items),
+        "completed",
+    )
+    assert run["input"] == {"name": "Di", "age": 4}
     dt.datetime.fromisoformat(items[0]["at"])
     await problem(await client.get("/instances/nope/history"), 404, "/instances/nope/history")
 

@@ -39,6 +39,10 @@ RUNS = [
         {"instances_per_s", "max_file_mb", "samples", "min_sample_rate"},
     ),
     (
+        ["rehydrate.py", "--steps", "30", "--every", "10", "--repeat", "1"],
+        {"long_replay_seconds", "chained_replay_seconds", "chained_replayed_records"},
+    ),
+    (
         ["recovery.py", "--k", "20", "--max-resident", "10"],
         {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
     ),

@@ -82,8 +82,8 @@ def test_a_schema_from_a_newer_version_is_refused(url: str) -> None:
     with PostgresStore(url) as store:
         assert store._writer is not None
         store._writer.execute("UPDATE trioflow_schema SET version = version + 1")
-    known = len(MIGRATIONS)
-    with pytest.raises(StoreError, match=rf"newer than this version of trioflow knows \({known}\)"):
+    known = rf"newer than this version of trioflow knows \({len(MIGRATIONS)}\)"
+    with pytest.raises(StoreError, match=known):
         PostgresStore(url)
 
 

@@ -134,10 +134,17 @@ def _item(ctx: WorkflowContext, item: dict[str, Any]) -> Any:
 async def prop_program(ctx: WorkflowContext, program: dict[str, Any]) -> dict[str, Any]:
     """Run ``program``; a step that catches records its ActivityError, one that does not fails us.
 
-    After each step the workflow draws ``ctx.random()``, which replay must reproduce.
+    After each step the workflow draws ``ctx.random()``, which replay must reproduce. A
+    ``continue`` step continues as new with the steps after it, carrying the results so far
+    (without their draws: the next run has a seed of its own).
     """
-    results: list[Any] = []
-    for step in program["steps"]:
+    results: list[Any] = list(program.get("carried", []))
+    for index, step in enumerate(program["steps"]):
+        if "continue" in step:
+            carried = [{"value": result["value"]} for result in results]
+            ctx.continue_as_new(
+                {**program, "steps": program["steps"][index + 1 :], "carried": carried}
+            )
         try:
             if "call" in step:
                 value = await _call_of(ctx, step["call"])
@@ -154,6 +161,8 @@ async def prop_program(ctx: WorkflowContext, program: dict[str, Any]) -> dict[st
 def _calls_of(program: dict[str, Any]) -> list[dict[str, Any]]:
     calls = []
     for step in program["steps"]:
+        if "continue" in step:
+            continue
         for item in step.get("gather", [step]):
             calls += item.get("sequence", [item.get("call")])
     return calls
@@ -182,8 +191,11 @@ def programs(draw: st.DrawFn) -> dict[str, Any]:
             "delay": draw(st.sampled_from([0, 0, 0.5, 1, 3])),
         }
 
-    steps = []
+    steps: list[dict[str, Any]] = []
     for _ in range(draw(st.integers(1, 4))):
+        # Continue as new after a step (a run must await something before it continues).
+        if steps and "continue" not in steps[-1] and draw(st.integers(0, 3)) == 0:
+            steps.append({"continue": True})
         catch = draw(st.sampled_from([True, True, False]))
         if draw(st.booleans()):
             steps.append({"call": call(), "catch": catch})
@@ -439,11 +451,13 @@ def _draws(seed: int, count: int) -> list[float]:
 
 
 def _without_draws(output: Any, seed: int) -> Any:
-    """Check the per-step ``ctx.random()`` draws against the seed, then drop them."""
+    """Check the last run's per-step ``ctx.random()`` draws against its seed (results carried
+    from earlier runs have none), then drop them."""
     if output is None:
         return None
     results = output["results"]
-    assert [res["draw"] for res in results] == _draws(seed, len(results))
+    drawn = [res["draw"] for res in results if "draw" in res]
+    assert drawn == _draws(seed, len(drawn))
     return [res["value"] for res in results]
 
 
@@ -451,12 +465,12 @@ def normalized(run: Run) -> tuple[Any, list[tuple[str, Any]]]:
     """The outcome and the journal as ``(kind, data)``, without what may differ between runs.
 
     Record times differ, and with them the absolute ``fire_at`` of timers (kept as the delay
-    from their record's time); each ``rt.start`` draws its own seed (kept out, after checking
-    that the draws in the output follow from the seed in the started record).
+    from their record's time); each ``rt.start`` and each continue-as-new draws its own seed
+    (kept out, after checking that the draws of the last run follow from the seed in its
+    started record).
     """
-    started = run.history[0]
-    assert started.kind == "workflow_started"
-    seed = started.data["seed"]
+    assert run.history[0].kind == "workflow_started"
+    seed = [h for h in run.history if h.kind == "workflow_started"][-1].data["seed"]
     journal: list[tuple[str, Any]] = []
     for item in run.history:
         data = dict(item.data)
@@ -485,7 +499,7 @@ def assert_same_run(program: dict[str, Any], got: Run, want: Run) -> None:
     assert got_outcome == want_outcome
     assert got.replay_ok and want.replay_ok
     assert [h.seq for h in got.history] == list(range(1, len(got.history) + 1))
-    if all("call" in step for step in program["steps"]):
+    if all("call" in step or "continue" in step for step in program["steps"]):
         assert got_journal == want_journal
     else:
         # Calls gathered together finish in an order that depends on timing, which a crash
@@ -572,6 +586,8 @@ def test_a_crash_anywhere_changes_neither_outcomes_nor_journals(
                     references,
                 )
                 event("died" if store.dead else "finished before dying")
+                runs = sum("continue" in step for step in program["steps"]) + 1
+                event(f"{runs} run{'s' if runs > 1 else ''} per instance")
                 event("writes refused after death" if store.refused_writes else "none refused")
                 event("an attempt ran again" if WORLD.after & WORLD.before else "none ran again")
 

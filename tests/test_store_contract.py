@@ -17,6 +17,7 @@ from runtime.store import (
     InstanceExists,
     InstanceRow,
     NewInstance,
+    NewRun,
     SequenceConflict,
     Store,
     StoredRecord,
@@ -24,6 +25,7 @@ from runtime.store import (
     Summary,
     TimerRow,
     UnknownInstance,
+    WaitRow,
 )
 
 
@@ -347,3 +349,36 @@ def test_timer_row_of_another_instance_is_refused(store: Store) -> None:
     assert type(error) is StoreError
     assert "must belong to the appending instance" in str(error)
     assert store.get("a") is None and store.timers() == []
+
+
+def test_an_append_that_begins_a_run_moves_the_run_and_drops_the_old_rows(store: Store) -> None:
+    first = append(
+        "a",
+        1,
+        2,
+        new=True,
+        status="waiting",
+        timers_set=(TimerRow(instance_id="a", step=1, fire_at=5.0),),
+        waits_set=(WaitRow(instance_id="a", step=2, type="t", subject=None),),
+    )
+    assert store.write([first]) == [None]
+    row = store.get("a")
+    assert row is not None and (row.run, row.run_seq) == (1, 1)
+    (refused,) = store.write([append("a", 3, 2, status="waiting", run=NewRun(run=2, seq=5))])
+    assert isinstance(refused, SequenceConflict) and "run 2" in str(refused)
+    assert store.last_seq("a") == 2
+    begins = append(
+        "a",
+        3,
+        2,
+        status="waiting",
+        run=NewRun(run=2, seq=4),
+        timers_set=(TimerRow(instance_id="a", step=3, fire_at=9.0),),
+    )
+    assert store.write([begins]) == [None]
+    row = store.get("a")
+    assert row is not None
+    assert (row.run, row.run_seq, row.last_seq, row.input) == (2, 4, 4, '{"x": 1}')
+    assert store.timers() == [TimerRow(instance_id="a", step=3, fire_at=9.0)]
+    assert store.waits_of("a") == []
+    assert [r.seq for r in store.read("a")] == [1, 2, 3, 4]  # the old run's records stay

@@ -22,6 +22,7 @@ from runtime.store import (
     InstanceExists,
     InstanceRow,
     NewInstance,
+    NewRun,
     PurgeEvents,
     SequenceConflict,
     StoredRecord,
@@ -111,6 +112,13 @@ class StoreMachine(RuleBasedStateMachine):
             records[-1] = attrs.evolve(records[-1], data=b"not text")
         elif fault == "unbindable":
             records[-1] = attrs.evolve(records[-1], data=object())
+        run = None
+        if records and data.draw(st.integers(0, 3)) == 0:  # the append begins a new run
+            outside = fault is None and data.draw(st.booleans())
+            if outside:
+                fault = "run-outside"
+            at = seqs[-1] + 1 if outside else data.draw(st.sampled_from(seqs[:count]))
+            run = NewRun(run=data.draw(st.integers(2, 5)), seq=at)
         new = not exists
         if fault == "wrong-new":
             new = exists
@@ -148,6 +156,7 @@ class StoreMachine(RuleBasedStateMachine):
                 for step in data.draw(st.lists(steps, max_size=2))
             ),
             waits_cleared=tuple(data.draw(st.lists(steps, max_size=2))),
+            run=run,
         )
         error: type[StoreError] | None = {
             None: None,
@@ -160,6 +169,7 @@ class StoreMachine(RuleBasedStateMachine):
             "bad-payload": StoreError,
             "unbindable": StoreError,
             "bad-summary": StoreError,
+            "run-outside": SequenceConflict,
         }[fault]
         return built, error
 
@@ -182,12 +192,15 @@ class StoreMachine(RuleBasedStateMachine):
             created_at=created_at,
             updated_at=s.updated_at,
             last_seq=a.records[-1].seq if a.records else old.last_seq if old else 0,
+            run=a.run.run if a.run else old.run if old else 1,
+            run_seq=a.run.seq if a.run else old.run_seq if old else 1,
         )
         self.journals.setdefault(a.instance_id, []).extend(a.records)
-        if s.status in TERMINAL:
+        if s.status in TERMINAL or a.run is not None:
             for rows in (self.timer_rows, self.wait_rows):
                 for key in [k for k in rows if k[0] == a.instance_id]:
                     del rows[key]
+        if s.status in TERMINAL:
             return
         for step in a.waits_cleared:
             self.wait_rows.pop((a.instance_id, step), None)

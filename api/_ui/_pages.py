@@ -21,7 +21,7 @@ from runtime import STATUSES, HistoryItem, Instance, Runtime
 from ._actions import actions_html
 from ._auth import BrowserSession
 from ._html import esc, instance_href, json_block, link, page, status_badge, when
-from ._timeline import step_sequence, timeline
+from ._timeline import runs_table, step_sequence, timeline
 from ._waits import blocked, waits
 
 DiagramRenderer = Callable[[Runtime, str], Awaitable[str | None]]
@@ -186,6 +186,10 @@ async def instance_page(
         return unchanged
     history = await runtime.history(instance_id)
     now = dt.datetime.now(dt.UTC)
+    runs = ""
+    if instance.run > 1:  # it continued as new: the chain of its runs
+        chain = await runtime.runs(instance_id)
+        runs = f"<h2>Runs</h2>{runs_table(chain, now, _shown_from(history))}"
     svg = await diagram(runtime, instance_id) if diagram is not None else None
     drawing = f"<h2>Diagram</h2><div class=diagram>{svg}</div>" if svg else ""
     # Only a BPMN instance (one with a diagram) calls others; the query replays its journal.
@@ -194,6 +198,7 @@ async def instance_page(
     live = (
         _summary(instance, now, called)
         + drawing
+        + runs
         + f"<h2>Steps</h2>{step_sequence(history, now)}"
         + f"<h2>Journal</h2>{_journal(instance.id, history, now)}"
     )
@@ -209,6 +214,13 @@ async def instance_page(
         signed_in=session.signed_in(),
         etag=etag,
     )
+
+
+def _shown_from(history: list[HistoryItem]) -> int:
+    """The seq of the first record ``_journal`` shows."""
+    if len(history) <= JOURNAL_SHOWN or request.args.get("journal") == "all":
+        return 0
+    return history[-JOURNAL_SHOWN].seq
 
 
 def _journal(instance_id: str, history: list[HistoryItem], now: dt.datetime) -> str:

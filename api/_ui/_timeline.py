@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from runtime import HistoryItem
+from runtime import HistoryItem, Run
 
 from ._html import clock, duration, epoch, esc, json_block, when
 from ._steps import Step, steps
@@ -30,11 +30,15 @@ def _line(item: HistoryItem, names: dict[int, str], now: dt.datetime) -> tuple[s
     at_step = f" (step {esc(step)})" if step is not None else ""
     k = item.kind
     if k == "workflow_started":
+        run = f", run {esc(item.run)}" if item.run > 1 else ""
         return (
             "",
-            f"started <code>{esc(d.get('workflow'))}</code>",
+            f"started <code>{esc(d.get('workflow'))}</code>{run}",
             _folded("input", d.get("input")),
         )
+    if k == "workflow_continued":
+        text = f"run {esc(item.run)} continued as new: run {esc(d.get('run'))} follows"
+        return "ok", text, _folded("input", d.get("input"))
     if k == "activity_scheduled":
         call = {"args": d.get("args"), "kwargs": d.get("kwargs")}
         text = f"scheduled activity {name}{at_step}, attempt {esc(d.get('attempt'))}"
@@ -79,6 +83,25 @@ def _line(item: HistoryItem, names: dict[int, str], now: dt.datetime) -> tuple[s
     if k == "workflow_cancelled":
         return "bad", f"workflow cancelled: {esc(d.get('reason') or 'no reason given')}", ""
     return "", esc(k), _folded("data", item.data)
+
+
+def runs_table(runs: Sequence[Run], now: dt.datetime, shown_from: int) -> str:
+    """The chain of runs of an instance that continued as new: each run's records, input and
+    how it ended, its first record one click away in the journal (the whole journal when the
+    page shows only its records from seq ``shown_from`` on)."""
+    rows = "".join(
+        f"<tr><td><a href='{'' if run.first_seq >= shown_from else '?journal=all'}"
+        f"#seq-{run.first_seq}'>run {run.run}</a></td>"
+        f"<td>{when(run.started_at, now)}</td>"
+        f"<td>records {run.first_seq} to {run.last_seq}</td>"
+        f"<td>{esc(run.ended or 'current')}</td>"
+        f"<td>{_folded('input', run.input)}</td></tr>"
+        for run in runs
+    )
+    return (
+        "<table class=runs><thead><tr><th>run</th><th>started</th><th>journal</th>"
+        f"<th>ended</th><th>input</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def timeline(history: Sequence[HistoryItem], now: dt.datetime) -> str:

@@ -20,6 +20,7 @@ from ._interface import EventRow as EventRow
 from ._interface import InstanceExists as InstanceExists
 from ._interface import InstanceRow as InstanceRow
 from ._interface import NewInstance as NewInstance
+from ._interface import NewRun as NewRun
 from ._interface import Page as Page
 from ._interface import PurgeEvents as PurgeEvents
 from ._interface import SequenceConflict as SequenceConflict
@@ -48,6 +49,7 @@ __all__ = [
     "InstanceExists",
     "InstanceRow",
     "NewInstance",
+    "NewRun",
     "Page",
     "PostgresStore",
     "PurgeEvents",

@@ -52,6 +52,20 @@ class NewInstance:
 
 
 @attrs.frozen(kw_only=True)
+class NewRun:
+    """An append that begins run `run` of its instance (``continue_as_new``): the record `seq`,
+    one of the append's own, is the new run's first.
+
+    From then on the instance is rehydrated from `seq` (`InstanceRow.run_seq`); the records
+    before it stay, as the instance's earlier runs. The instance's timer and wait rows, all of
+    earlier runs, are deleted before the append's `timers_set` and `waits_set` apply.
+    """
+
+    run: int
+    seq: int
+
+
+@attrs.frozen(kw_only=True)
 class Summary:
     """The instance's state after an append, kept in its row for queries."""
 
@@ -168,6 +182,9 @@ class Append:
     correlated: tuple[tuple[str, str, str], ...] = ()
     """``(source, id, workflow)`` of untargeted events a message subscription of this instance
     took: no other instance of that workflow takes them."""
+    run: NewRun | None = None
+    """Set when these records end one run of the instance and begin the next (see `NewRun`).
+    Its `seq` must be one of `records`' seqs, else the append is refused (`SequenceConflict`)."""
 
 
 Write = Append | EventRow | EventBatch | PurgeEvents | DeleteInstances
@@ -188,6 +205,10 @@ class InstanceRow:
     created_at: float
     updated_at: float
     last_seq: int
+    run: int = 1
+    """The instance's current run: 1, then one more with each ``continue_as_new``."""
+    run_seq: int = 1
+    """The seq of the current run's first record: rehydration replays from there."""
 
 
 @attrs.frozen(kw_only=True)

@@ -70,7 +70,8 @@ from ._sqlite import (
 _T = TypeVar("_T")
 _log = logging.getLogger("trioflow")
 _ROW_COLUMNS = (
-    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
+    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq,"
+    " run, run_seq"
 )
 
 

@@ -16,7 +16,7 @@ FINISHED_INDEX = (
     "CREATE INDEX instances_finished ON instances (updated_at, id)"
     " WHERE status IN ('completed', 'failed', 'cancelled')"
 )
-"""Migration 2: what retention deletes next, oldest first, without reading the others."""
+"""Migration 3: what retention deletes next, oldest first, without reading the others."""
 _FINISHED = "status IN ('completed', 'failed', 'cancelled')"  # the index's own condition
 _EXPIRED_EVENTS = (
     "SELECT pos FROM events WHERE received_at < %s"

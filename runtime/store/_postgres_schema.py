@@ -88,7 +88,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, id, workflow)
     );
     """,
-    # 2: retention finds the finished instances, oldest first (`_postgres_prune`).
+    # 2: runs (continue_as_new): the current run's number and the seq of its first record.
+    """
+    ALTER TABLE instances ADD COLUMN run BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE instances ADD COLUMN run_seq BIGINT NOT NULL DEFAULT 1;
+    """,
+    # 3: retention finds the finished instances, oldest first (`_postgres_prune`).
     FINISHED_INDEX,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never

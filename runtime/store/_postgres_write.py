@@ -53,6 +53,7 @@ from ._postgres_values import (
 )
 
 LAST_SEQ = "SELECT last_seq FROM instances WHERE id = %s"
+_SET_RUN = "UPDATE instances SET run = %s, run_seq = %s WHERE id = %s"
 _INSTANCE_COLUMNS = (
     "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
 )
@@ -175,6 +176,8 @@ class _Batch:
     _waits_set: list[tuple[Any, ...]] = attrs.Factory(list)
     _timers_cleared: list[tuple[Any, ...]] = attrs.Factory(list)
     _timers_set: list[tuple[Any, ...]] = attrs.Factory(list)
+    _runs: list[tuple[int, int, str]] = attrs.Factory(list)
+    """``(run, run_seq, id)`` of instances whose append begins a new run."""
     _correlated: list[tuple[Any, ...]] = attrs.Factory(list)
 
     def add(self, append: Append) -> bool:
@@ -210,6 +213,9 @@ class _Batch:
             for record in records
         ]
         last = records[-1].seq
+        run = append.run
+        if run is not None and not records[0].seq <= run.seq <= last:
+            return False  # refused one by one
         summary = append.summary
         if new is None:
             update = (
@@ -226,9 +232,13 @@ class _Batch:
         else:
             self._new.append(new_instance_row(instance_id, new, summary, last))
         self._records += rows
-        if summary.status in TERMINAL:
-            self._ended.append(instance_id)
-        elif append.waits_set or append.waits_cleared or append.timers_set or append.timers_cleared:
+        if run is not None:
+            self._runs.append((run.run, run.seq, instance_id))
+        if summary.status in TERMINAL or run is not None:
+            self._ended.append(instance_id)  # all its timer and wait rows go first
+        if summary.status not in TERMINAL and (
+            append.waits_set or append.waits_cleared or append.timers_set or append.timers_cleared
+        ):
             self._add_waits_and_timers(append)
         if append.correlated:
             self._correlated += [(*taken, instance_id) for taken in append.correlated]
@@ -259,6 +269,9 @@ class _Batch:
         if self._new:
             _copy(cursor, _COPY_INSTANCES, _INSTANCE_TYPES, self._new)
         _copy(cursor, _COPY_RECORDS, _RECORD_TYPES, self._records)
+        if self._runs:
+            cursor.executemany(_SET_RUN, self._runs)
+            self._runs.clear()
         self.write_waits_and_timers(cursor)
         self._ids.clear()
         self._records.clear()
@@ -333,6 +346,12 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
         )
     if first is not None and first != last + 1:
         return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
+    run = append.run
+    if run is not None and not (records and records[0].seq <= run.seq <= records[-1].seq):
+        return SequenceConflict(
+            f"instance {instance_id!r}: run {run.run} must begin at one of the append's records,"
+            f" not at seq {run.seq}"
+        )
     batch = _Batch()
     try:
         with cursor.connection.transaction():

@@ -145,13 +145,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, id, workflow)
     ) WITHOUT ROWID, STRICT;
     """,
-    # 4: retention finds the finished instances, oldest first (`_sqlite_prune`).
+    # 4: runs (continue_as_new): the current run's number and the seq of its first record.
+    """
+    ALTER TABLE instances ADD COLUMN run INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE instances ADD COLUMN run_seq INTEGER NOT NULL DEFAULT 1;
+    """,
+    # 5: retention finds the finished instances, oldest first (`_sqlite_prune`).
     FINISHED_INDEX,
 )
 """Schema migrations; `PRAGMA user_version` is how many have been applied. Append, never edit."""
 
 _ROW_COLUMNS = (
-    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
+    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq,"
+    " run, run_seq"
 )
 
 
@@ -496,7 +502,7 @@ def _migrate(conn: apsw.Connection, filename: str) -> None:
 
 
 def _instance_row(row: Sequence[Any]) -> InstanceRow:
-    (id_, workflow, status, input_, output, error, waiting_on, created, updated, last) = row
+    (id_, workflow, status, input_, output, error, waiting_on, created, updated, last) = row[:10]
     return InstanceRow(
         id=id_,
         workflow=workflow,
@@ -508,6 +514,8 @@ def _instance_row(row: Sequence[Any]) -> InstanceRow:
         created_at=created,
         updated_at=updated,
         last_seq=last,
+        run=row[10],
+        run_seq=row[11],
     )
 
 

@@ -29,7 +29,7 @@ FINISHED_INDEX = (
     "CREATE INDEX instances_finished ON instances (updated_at, id)"
     " WHERE status IN ('completed', 'failed', 'cancelled')"
 )
-"""Migration 4: what retention deletes next, oldest first, without reading the others."""
+"""Migration 5: what retention deletes next, oldest first, without reading the others."""
 _FINISHED = "status IN ('completed', 'failed', 'cancelled')"  # the index's own condition
 assert all(f"'{status}'" in _FINISHED for status in TERMINAL)
 

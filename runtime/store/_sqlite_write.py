@@ -11,10 +11,10 @@ number of updates (which catches an unknown instance and a gap or overlap alike)
 instance's INSERT fails on the UNIQUE id. A second append of an instance the batch holds
 already waits for that batch to be written and starts the next one. An append the batched
 statements cannot express (no records, seqs out of order, a new instance not starting at seq 1,
-a timer row of another instance) is applied one by one in its place, after the batch gathered
-before it is written. Events touch no table an append touches, so they are written in their
-place without waiting for the batch; a purge or a delete (`_sqlite_prune`) writes the batch
-first, since what it deletes may be in it.
+a timer row of another instance, the start of a new run) is applied one by one in its place,
+after the batch gathered before it is written. Events touch no table an append touches, so
+they are written in their place without waiting for the batch; a purge or a delete
+(`_sqlite_prune`) writes the batch first, since what it deletes may be in it.
 
 The fallback. If the database refuses any part of a batch (a constraint, a count that does not
 match, a value apsw cannot bind), the whole transaction is rolled back and the group is written
@@ -78,6 +78,7 @@ _SET_TIMER = (
 )
 _CLEAR_TIMER = "DELETE FROM timers WHERE instance_id = ? AND step = ?"
 _CLEAR_TIMERS = "DELETE FROM timers WHERE instance_id = ?"
+_SET_RUN = "UPDATE instances SET run = ?, run_seq = ? WHERE id = ?"
 
 _BULK_ROWS = (64, 32, 16, 8, 4, 2, 1)
 """Rows per multi-row statement. A batch is cut into these sizes, so there are few statement
@@ -200,7 +201,7 @@ class _Batch:
         """
         instance_id = append.instance_id
         records = append.records
-        if not records or instance_id in self._ids:
+        if not records or instance_id in self._ids or append.run is not None:
             return False
         for timer in append.timers_set:
             if timer.instance_id != instance_id:
@@ -349,6 +350,12 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
         )
     if first is not None and first != last + 1:
         return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
+    run = append.run
+    if run is not None and not (records and records[0].seq <= run.seq <= records[-1].seq):
+        return SequenceConflict(
+            f"instance {instance_id!r}: run {run.run} must begin at one of the append's records,"
+            f" not at seq {run.seq}"
+        )
 
     summary = append.summary
     cursor.execute("SAVEPOINT append")
@@ -375,10 +382,12 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
                     instance_id,
                 ),
             )
-        if summary.status in TERMINAL:
+        if run is not None:
+            cursor.execute(_SET_RUN, (run.run, run.seq, instance_id))
+        if summary.status in TERMINAL or run is not None:
             cursor.execute(_CLEAR_TIMERS, (instance_id,))
             cursor.execute(CLEAR_WAITS, (instance_id,))
-        else:
+        if summary.status not in TERMINAL:
             if append.waits_cleared:
                 cursor.executemany(CLEAR_WAIT, [(instance_id, s) for s in append.waits_cleared])
             if append.waits_set:
