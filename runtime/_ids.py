@@ -15,6 +15,11 @@ def instance_id_problem(instance_id: str) -> str | None:
         return "must be 1 to 200 characters"
     if "\x00" in instance_id:
         return "must not contain a NUL character (U+0000)"
+    if not instance_id.isascii():
+        try:
+            instance_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (not valid Unicode text)"
     if "/" in instance_id:
         return "must not contain '/' (it names one segment of a URL path)"
     if instance_id in (".", ".."):

@@ -24,7 +24,7 @@ _TEXT = st.text(_ANY_CHAR, min_size=1, max_size=12)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     ids=st.lists(_TEXT, min_size=1, max_size=25, unique=True),
     attributes=st.lists(_TEXT, min_size=4, max_size=4),
