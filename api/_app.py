@@ -12,6 +12,7 @@ path is on (``_fast_path``).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from runtime import (
 from . import _cloudevents as cloudevents
 from . import _ui as ui
 from ._answer import Answer, json_answer
+from ._durations import duration
 from ._fast_path import start_route_wanted
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import metrics_registry, render
@@ -112,6 +114,7 @@ def routes(h: Handlers) -> list[tuple[str, str, View]]:
         ("POST", "/signals/<name>", h.broadcast_signal),
         ("POST", "/events", h.publish_cloudevents),
         ("POST", "/", h.publish_cloudevents),
+        ("POST", "/prune", h.prune),
         ("GET", "/metrics", h.metrics),
         ("GET", "/openapi.json", h.openapi),
         ("GET", "/ui/", h.console.instances),
@@ -294,6 +297,25 @@ class Handlers:
             return _published(await self.runtime.publish(events[0])), 202
         results = [_published(result) for result in await self.runtime.publish_many(events)]
         return {"items": results}, 202
+
+    async def prune(self) -> ResponseReturnValue:
+        unknown = sorted(set(request.args) - {"older_than", "dry_run", "workflow"})
+        if unknown:
+            raise _bad_query(unknown[0], "unknown parameter")
+        text = request.args.get("older_than")
+        if text is None:
+            raise _bad_query("older_than", "is required: a duration such as 30s, 15m, 12h, 7d")
+        try:
+            older_than = duration(text)
+        except argparse.ArgumentTypeError as exc:
+            raise _bad_query("older_than", str(exc)) from None
+        dry_run = request.args.get("dry_run", "false")
+        if dry_run not in ("true", "false"):
+            raise _bad_query("dry_run", "must be true or false")
+        report = await self.runtime.prune(
+            older_than, dry_run=dry_run == "true", workflow=request.args.get("workflow")
+        )
+        return attrs.asdict(report)
 
     async def metrics(self) -> ResponseReturnValue:
         return Response(render(self.registry), content_type=METRICS_CONTENT_TYPE)

@@ -2,7 +2,8 @@
 
 ``instances``, ``show`` and ``replay`` only read the database: they are safe on a file
 that a running service is using. ``serve`` runs the service. ``resume`` drives suspended
-instances again, through a running server (``--url``) or in the database (``--db``).
+instances again, and ``prune`` deletes old finished instances, through a running server
+(``--url``) or in the database (``--db``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import attrs
 import trio
 
 from runtime import (
+    DEFAULT_RETENTION,
     STATUSES,
     Instance,
     InstanceNotFound,
@@ -32,9 +34,10 @@ from runtime import (
 )
 from runtime.store import is_postgres_url, upgrade_database
 
-from . import _resume_cli
+from . import _prune_cli, _resume_cli
 from ._app import MAX_STARTS
 from ._cli_incidents import add_commands
+from ._durations import retention
 from ._serve import BACKLOG, MAX_CONNECTIONS, load_app_module, run
 
 
@@ -62,6 +65,8 @@ def _serve(args: argparse.Namespace) -> None:
             fast_path=args.fast_path,
             standby=args.standby,
             lease=args.lease,
+            retention=args.retention,
+            archive=args.archive,
         )
     )
 
@@ -212,6 +217,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         " the faster start route and connection (default: $TRIOFLOW_FAST_PATH, else on)",
     )
 
+    serve.add_argument(
+        "--retention",
+        type=retention,
+        default=DEFAULT_RETENTION,
+        metavar="AGE",
+        help="delete finished instances and their journals AGE after they finished: 30s,"
+        " 15m, 12h, 7d, or never (default 7d; a workflow's own retention wins)",
+    )
+    serve.add_argument(
+        "--archive",
+        metavar="PATH",
+        help="append each instance retention deletes (row and journal) to this JSON Lines"
+        " file, or to a file per day in this directory, before it is deleted",
+    )
+
     instances = sub.add_parser("instances", help="list instances")
     instances.add_argument("--db", default="trioflow.db")
     # `blocked` lives only in a running server's memory (GET /instances?status=blocked).
@@ -238,9 +258,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     upgrading.add_argument("--db", default="trioflow.db")
 
     resuming = _resume_cli.add_parser(sub)
+    pruning = _prune_cli.add_parser(sub)
     incident_commands = add_commands(sub, open_read_only)
 
-    for command in (serve, instances, show, replay, checking, upgrading, resuming):
+    for command in (serve, instances, show, replay, checking, upgrading, resuming, pruning):
         command.add_argument(
             "--debug", action="store_true", help="print the whole traceback of a fatal error"
         )
@@ -253,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "check": _check,
         "upgrade": _upgrade,
         "resume": _resume_cli.run,
+        "prune": _prune_cli.run,
         **incident_commands,
     }
     try:

@@ -373,6 +373,47 @@ OPENAPI: dict[str, Any] = {
                 "responses": _CLOUDEVENT_RESPONSES,
             }
         },
+        "/prune": {
+            "post": {
+                "summary": "Delete finished instances older than an age, now",
+                "description": "Completed, failed and cancelled instances last updated more than"
+                " older_than ago are deleted with their journals, whatever their retention, a"
+                " batch at a time through the journal (archived first when the server was"
+                " started with an archive). Answers what went, or with dry_run what would.",
+                "parameters": [
+                    {
+                        "name": "older_than",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,9}[smhd]$"},
+                        "description": "A duration: 30s, 15m, 12h, 7d.",
+                    },
+                    {
+                        "name": "dry_run",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    },
+                    {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "dry_run": {"type": "boolean"},
+                                "instances": {"type": "integer"},
+                                "by_workflow": {"type": "object"},
+                                "by_status": {"type": "object"},
+                                "events": {"type": "integer"},
+                                "archive": {"type": ["string", "null"]},
+                            },
+                        },
+                        "What was deleted (or would be).",
+                    ),
+                    **_problems(400, 401, 503),
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",

@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> None:
     else:
         if args.app is not None:
             raise ValueError("--app goes with --db; a server resumes with the code it runs")
-        outcomes = _through_server(args.url, _token(args.token_file), args.ids, args.all_suspended)
+        outcomes = _through_server(
+            args.url, token_from(args.token_file), args.ids, args.all_suspended
+        )
     worst = 0
     for instance_id, status, note in outcomes:
         print(f"{instance_id}\t{status}" + (f"\t{note}" if note else ""), flush=True)
@@ -127,7 +129,7 @@ def _all_suspended_ids(store: Store) -> list[str]:
 def _through_server(
     url: str, token: str | None, ids: list[str], everyone: bool
 ) -> Iterator[Outcome]:
-    server = _Server(url.rstrip("/"), token)
+    server = Server(url.rstrip("/"), token)
     if everyone:
         ids = server.suspended_ids()
     for instance_id in ids:
@@ -145,7 +147,7 @@ def _through_server(
             yield instance_id, status, ""
 
 
-class _Server:
+class Server:
     def __init__(self, url: str, token: str | None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"--url must start with http:// or https://, got {url!r}")
@@ -187,7 +189,7 @@ def _json(body: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"detail": str(value)}
 
 
-def _token(path: str | None) -> str | None:
+def token_from(path: str | None) -> str | None:
     """The bearer token: the first line of ``path``, else ``$TRIOFLOW_TOKEN``, else none."""
     if path is None:
         return os.environ.get("TRIOFLOW_TOKEN") or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import importlib
@@ -22,8 +23,8 @@ from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 from quart_trio import QuartTrio
 
-from runtime import DatabaseLocked, Runtime
-from runtime.store import is_postgres_url, open_read_only, open_store, upgrade_database
+from runtime import DEFAULT_RETENTION, DatabaseLocked, Runtime
+from runtime.store import Store, is_postgres_url, open_read_only, open_store, upgrade_database
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
@@ -117,6 +118,8 @@ async def run(
     fast_path: bool | None = None,
     standby: bool = False,
     lease: float | None = None,
+    retention: float | None = DEFAULT_RETENTION,
+    archive: str | None = None,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -134,7 +137,8 @@ async def run(
     A server that finds another took over (its connection was lost meanwhile) stops, having
     written nothing more.
     ``lease`` (PostgreSQL, default 10 s): how long a paused or cut-off server keeps the
-    database before a standby may take over.
+    database before a standby may take over. ``retention`` (seconds; None: forever) and
+    ``archive`` are ``Runtime.open``'s.
     """
     from ._app import create_app
 
@@ -172,6 +176,9 @@ async def run(
             extend(app, runtime)
         return app
 
+    def driving(store: Store) -> contextlib.AbstractAsyncContextManager[Runtime]:
+        return Runtime.open(db, store=store, retention=retention, archive=archive)
+
     serving = functools.partial(
         serve,
         host=host,
@@ -186,10 +193,10 @@ async def run(
     if standby:
         if not is_postgres_url(db):
             raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
-        await _stand_by_then_serve(db, lease, on_lost, make_app, serving)
+        await _stand_by_then_serve(db, lease, on_lost, driving, make_app, serving)
     else:
         store = open_store(db, check=check, lease=lease, on_lost=on_lost)
-        async with Runtime.open(db, store=store) as runtime:
+        async with driving(store) as runtime:
             app = make_app(runtime)
             gc.freeze()  # what exists now (modules, the app, recovered state) lives on
             await serving(app)
@@ -202,6 +209,7 @@ async def _stand_by_then_serve(
     db: str,
     lease: float | None,
     on_lost: Callable[[], None],
+    driving: Callable[[Store], contextlib.AbstractAsyncContextManager[Runtime]],
     make_app: Callable[..., QuartTrio],
     serving: Callable[[Any], Awaitable[None]],
 ) -> None:
@@ -225,7 +233,7 @@ async def _stand_by_then_serve(
                 functools.partial(open_store, db, standby=True, lease=lease, on_lost=on_lost),
                 abandon_on_cancel=True,
             )
-            async with Runtime.open(db, store=store) as runtime:
+            async with driving(store) as runtime:
                 async with switch.taken_over(make_app(runtime)):
                     gc.freeze()
                     await served.wait()

@@ -39,6 +39,9 @@ from ._instance import ReplayReport as ReplayReport
 from ._listing import RuntimeStats as RuntimeStats
 from ._queries import replay_report as replay_report
 from ._queries import resume_stored as resume_stored
+from ._retention import DEFAULT_RETENTION as DEFAULT_RETENTION
+from ._retention import PruneReport as PruneReport
+from ._retention import prune_stored as prune_stored
 from ._runs import Run as Run
 from ._runtime import Runtime as Runtime
 from .store import STATUSES as STATUSES
@@ -51,6 +54,7 @@ from .store import check_database as check_database
 from .store import open_read_only as open_read_only
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "STATUSES",
     "ActivityDefinition",
     "ActivityError",
@@ -73,6 +77,7 @@ __all__ = [
     "NonDeterminismError",
     "NotSuspended",
     "Overloaded",
+    "PruneReport",
     "PublishResult",
     "Registry",
     "ReplayReport",
@@ -95,6 +100,7 @@ __all__ = [
     "check_database",
     "current_activity",
     "open_read_only",
+    "prune_stored",
     "registry",
     "replay_report",
     "resume_stored",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
 
@@ -13,6 +15,31 @@ from ._errors import WorkflowNotFound
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+Retention = dt.timedelta | float | None
+"""How long a finished instance is kept: a timedelta or seconds (> 0); None keeps it forever."""
+
+
+def retention_seconds(value: Retention, name: str) -> float | None:
+    """``value`` in seconds (None stays None: kept forever); ValueError unless it is > 0."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"{name} must be a timedelta, a number of seconds or None, not {value!r}")
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"{name} must be > 0 and finite (None keeps forever), got {value!r}")
+    return float(seconds)
+
+
+def own_retention(value: Retention | Literal["runtime"]) -> float | Literal["runtime"] | None:
+    """A definition's ``retention`` argument checked: seconds, None, or ``"runtime"``."""
+    if isinstance(value, str):
+        if value != "runtime":
+            raise ValueError(f"retention must be a timedelta, seconds or None, not {value!r}")
+        return value
+    return retention_seconds(value, "retention")
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -96,6 +123,9 @@ class WorkflowDefinition:
     schedule_relative: bool = False
     """True: ``schedule`` works in seconds since the runtime opened instead of epoch
     seconds (it is asked first with ``-inf``); it starts counting again at every open."""
+    retention: float | Literal["runtime"] | None = "runtime"
+    """Seconds a finished instance is kept before retention deletes it; None: forever;
+    ``"runtime"``: the ``retention`` the runtime was opened with."""
 
 
 @attrs.define(eq=False)
@@ -192,7 +222,10 @@ def activity(
 def workflow(fn: Callable[..., Any], /) -> WorkflowDefinition: ...
 @overload
 def workflow(
-    *, name: str | None = None, trigger: str | None = None
+    *,
+    name: str | None = None,
+    trigger: str | None = None,
+    retention: Retention | Literal["runtime"] = "runtime",
 ) -> Callable[[Callable[..., Any]], WorkflowDefinition]: ...
 def workflow(
     fn: Callable[..., Any] | None = None,
@@ -200,8 +233,14 @@ def workflow(
     *,
     name: str | None = None,
     trigger: str | None = None,
+    retention: Retention | Literal["runtime"] = "runtime",
 ) -> Any:
-    """Declare a workflow: ``async def fn(ctx: WorkflowContext, input: T) -> U``."""
+    """Declare a workflow: ``async def fn(ctx: WorkflowContext, input: T) -> U``.
+
+    ``retention`` (a timedelta or seconds; None: forever) is how long its finished
+    instances are kept, instead of the ``retention`` the runtime was opened with.
+    """
+    seconds = own_retention(retention)
 
     def wrap(f: Callable[..., Any]) -> WorkflowDefinition:
         if not inspect.iscoroutinefunction(f):
@@ -221,6 +260,7 @@ def workflow(
             takes_input=len(params) == 2,
             output_type=output,
             trigger=trigger,
+            retention=seconds,
         )
         registry.add_workflow(definition)
         return definition

@@ -35,7 +35,6 @@ from .store import (
     DuplicateEvents,
     EventBatch,
     EventRow,
-    PurgeEvents,
     StoreError,
     WaitRow,
 )
@@ -270,7 +269,3 @@ async def _trigger(
                 retry_after=exc.retry_after,
             ) from None
     return started
-
-
-async def purge(services: Services, retention: float) -> None:
-    await services.journal.append(PurgeEvents(before=services.clock.now() - retention))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import logging
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -17,9 +19,10 @@ from actors import ActorSystem, RestartIntensityExceeded, RestartPolicy
 
 from . import _records as r
 from ._actor import WorkflowActor
+from ._archive import Archive
 from ._clock import WallClock
 from ._convert import dumps, from_json_value, loads, to_json_value
-from ._definitions import Registry, WorkflowDefinition
+from ._definitions import Registry, Retention, WorkflowDefinition, retention_seconds
 from ._definitions import registry as default_registry
 from ._errors import (
     InstanceConflict,
@@ -31,7 +34,7 @@ from ._errors import (
     WorkflowFailed,
 )
 from ._event import Event, signal_type
-from ._events import PublishResult, publish, publish_many, purge
+from ._events import PublishResult, publish, publish_many
 from ._executor import ActivityExecutor
 from ._ids import instance_id_problem, new_instance_id
 from ._instance import HistoryItem, Instance, InstancePage, ReplayReport
@@ -40,6 +43,7 @@ from ._listing import RuntimeStats, instance_of, instance_page, status_counts, s
 from ._messages import Deliver, Reply, Start, Wake
 from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
+from ._retention import DEFAULT_RETENTION, Cutoff, Pruner, PruneReport, let_go, run_retention
 from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
@@ -56,6 +60,10 @@ class Runtime:
 
     _services: Services
     _registry: Registry
+    _archive: Archive | None = None
+    """Where retention and ``prune`` write what they delete (``open``'s ``archive``)."""
+    _inline: bool = False
+    """``open``'s ``commit_inline``."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -73,6 +81,8 @@ class Runtime:
         event_retention: float = 7 * 86400,
         wall_time: Callable[[], float] = time.time,
         commit_inline: bool = False,
+        retention: Retention = DEFAULT_RETENTION,
+        archive: str | os.PathLike[str] | None = None,
         drive: bool = True,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
@@ -91,20 +101,28 @@ class Runtime:
         ``commit_inline`` commits in the event loop's thread, for tests on Trio's
         ``MockClock`` (``JournalWriter``); ``tests/conftest.py`` sets it for them.
 
+        Finished instances are deleted with their journal ``retention`` (a timedelta or
+        seconds; None: never) after they finished, unless their workflow has a retention
+        of its own (``@workflow(retention=...)``); with ``archive`` (a JSON Lines file, or
+        a directory for a file per day) each is written there first (``_retention``).
+
         ``drive=False`` opens a view of a database another process drives (give it a
         read-only ``store``, see ``store.open_read_only``): queries are answered from the
-        store, nothing is recovered, fired, scheduled or purged, and every command is refused
-        with ``JournalClosed``. Nothing is ``blocked`` there: only the driving process knows.
+        store, nothing is recovered, fired, scheduled, purged or deleted, and every command is
+        refused with ``JournalClosed``. Nothing is ``blocked`` there: only the driving process
+        knows.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
+        kept = retention_seconds(retention, "retention")
+        archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
         if store is None:
             store = open_store(path, synchronous=synchronous)
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
-        runtime = cls(services, registry)
+        runtime = cls(services, registry, archived, commit_inline)
         if not drive:
             journal.close()  # before anything is appended: every command is refused
         body_error: BaseException | None = None
@@ -122,7 +140,14 @@ class Runtime:
                         )
                         if drive:
                             await runtime._recover()
-                            inner.start_soon(runtime._purge_events, event_retention)
+                            inner.start_soon(
+                                run_retention,
+                                services,
+                                kept,
+                                event_retention,
+                                archived,
+                                commit_inline,
+                            )
                             await inner.start(
                                 run_schedules,
                                 registry.workflows(),
@@ -181,14 +206,6 @@ class Runtime:
             replies.append(reply)
         for reply in replies:
             await reply.wait()
-
-    async def _purge_events(self, retention: float) -> None:
-        while True:
-            try:
-                await purge(self._services, retention)
-            except (JournalFull, StoreError) as exc:  # a later purge deletes these too
-                _log.warning("purging old events failed: %s", exc)
-            await trio.sleep(min(retention, 3600.0))
 
     async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
         """Restart intensity exceeded: stop driving the instance, keep everything else.
@@ -355,6 +372,32 @@ class Runtime:
         reply = Reply()
         await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
+
+    async def prune(
+        self,
+        older_than: Retention,
+        *,
+        dry_run: bool = False,
+        workflow: str | None = None,
+    ) -> PruneReport:
+        """Delete now the finished instances (of ``workflow``, or all) last updated more
+        than ``older_than`` (a timedelta or seconds) ago, whatever their retention, a batch
+        at a time through the journal; archived first when the runtime was opened with an
+        ``archive``. ``dry_run`` counts what would go and deletes nothing."""
+        seconds = retention_seconds(older_than, "older_than")
+        if seconds is None:
+            raise ValueError("older_than must be a duration, not None")
+        services = self._services
+        pruner = Pruner(
+            store=services.store,
+            write=services.journal.append,
+            archive=self._archive,
+            dry_run=dry_run,
+            deleted=functools.partial(let_go, services),
+            inline=self._inline,
+        )
+        now = services.clock.now()
+        return await pruner.run([Cutoff(before=now - seconds, workflow=workflow)], None, now)
 
     # --- queries --------------------------------------------------------------------------
 

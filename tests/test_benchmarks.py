@@ -35,6 +35,10 @@ RUNS = [
         {"late_p50_ms", "late_p99_ms", "late_max_ms", "late_min_ms", "fires_per_s"},
     ),
     (
+        ["retention.py", "--n", "60", "--retention", "0.2", "--every", "0.2", "--concurrency", "8"],
+        {"instances_per_s", "max_file_mb", "samples", "min_sample_rate"},
+    ),
+    (
         ["rehydrate.py", "--steps", "30", "--every", "10", "--repeat", "1"],
         {"long_replay_seconds", "chained_replay_seconds", "chained_replayed_records"},
     ),

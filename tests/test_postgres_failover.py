@@ -301,6 +301,7 @@ async def test_a_standby_serves_reads_refuses_commands_and_takes_over_on_its_por
                     ("/instances/order-1/cancel", {"json": {}}),
                     ("/instances/order-1/resume", {}),
                     ("/signals/go", {"json": {}}),
+                    ("/prune?older_than=0s", {}),
                     ("/events", {"json": {"specversion": "1.0", "id": "e1", "source": "/t",
                                           "type": "go", "instanceid": "order-1"}}),
                 ]  # fmt: skip

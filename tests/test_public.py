@@ -8,18 +8,20 @@ import runtime
 
 def test_runtime_public_names() -> None:
     assert set(runtime.__all__) == {
-        "ActivityDefinition", "ActivityError", "ActivityInfo", "CheckReport", "DatabaseLocked",
+        "DEFAULT_RETENTION", "ActivityDefinition", "ActivityError", "ActivityInfo",
+        "CheckReport", "DatabaseLocked",
         "Event", "EventTimeout", "Future",
         "HistoryItem", "IncidentNotFound", "IncidentResolved", "Instance", "InstanceBlocked",
         "InstanceConflict", "InstanceFinished",
         "InstanceNotFound", "InstancePage", "InvalidInput", "NonDeterminismError",
-        "NotSuspended", "Overloaded", "PublishResult", "Registry", "ReplayReport",
+        "NotSuspended", "Overloaded", "PruneReport", "PublishResult", "Registry", "ReplayReport",
         "RetryPolicy", "Run", "Runtime", "RuntimeStats", "STATUSES", "SqliteStore",
         "StorageUnavailable",
         "Store", "StoreError", "TrioflowError",
         "UnsupportedAwait",
         "WorkflowCancelled", "WorkflowContext", "WorkflowDefinition", "WorkflowFailed",
         "WorkflowNotFound", "activity", "check_database", "current_activity", "open_read_only",
+        "prune_stored",
         "registry", "replay_report", "resume_stored", "tune_gc",
         "workflow",
     }  # fmt: skip

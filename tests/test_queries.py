@@ -70,7 +70,9 @@ async def test_a_query_of_a_40000_record_journal_lets_other_tasks_run(tmp_path: 
             ticks += 1
             await trio.lowlevel.checkpoint()
 
-    async with Runtime.open(str(path), registry=registry) as rt, trio.open_nursery() as nursery:
+    # retention=None: the instance finished at epoch 0, and a week's retention would delete it.
+    runtime = Runtime.open(str(path), registry=registry, retention=None)
+    async with runtime as rt, trio.open_nursery() as nursery:
         nursery.start_soon(another_task)
         await trio.lowlevel.checkpoint()
         before = ticks

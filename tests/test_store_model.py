@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from runtime.store import (
     TERMINAL,
     Append,
+    DeleteInstances,
     DuplicateEvent,
     EventRow,
     InstanceExists,
@@ -228,15 +229,31 @@ class StoreMachine(RuleBasedStateMachine):
 
     def _draw_purge(self, data: st.DataObject) -> PurgeEvents:
         before = data.draw(times)
-        self.events = {key: at for key, at in self.events.items() if at >= before}
-        return PurgeEvents(before=before)
+        limit = data.draw(st.none() | st.integers(0, 3))
+        # Oldest first, ties in arrival order (the model's dict order).
+        old = sorted((at, n, key) for n, (key, at) in enumerate(self.events.items()) if at < before)
+        for _, _, key in old[:limit]:
+            del self.events[key]
+        return PurgeEvents(before=before, limit=limit)
+
+    def _draw_delete(self, data: st.DataObject) -> DeleteInstances:
+        ids = tuple(data.draw(st.lists(st.sampled_from(IDS), max_size=4)))
+        before = data.draw(times)
+        for instance_id in ids:
+            row = self.rows.get(instance_id)
+            if row is not None and row.status in TERMINAL and row.updated_at < before:
+                del self.rows[instance_id], self.journals[instance_id]
+                event("a finished instance deleted")
+        return DeleteInstances(ids=ids, finished_before=before)
 
     @rule(data=st.data())
     def write(self, data: st.DataObject) -> None:
         group: list[Write] = []
         expected: list[type[StoreError] | None] = []
         for _ in range(data.draw(st.integers(1, 6), label="writes")):
-            kind = data.draw(st.sampled_from(["append", "append", "append", "event", "purge"]))
+            kind = data.draw(
+                st.sampled_from(["append", "append", "append", "event", "purge", "delete"])
+            )
             if kind == "append":
                 built, error = self._draw_append(data)
                 if error is None:
@@ -247,8 +264,11 @@ class StoreMachine(RuleBasedStateMachine):
                 row, error = self._draw_event(data)
                 group.append(row)
                 expected.append(error)
-            else:
+            elif kind == "purge":
                 group.append(self._draw_purge(data))
+                expected.append(None)
+            else:
+                group.append(self._draw_delete(data))
                 expected.append(None)
         for error in expected:
             event("write committed" if error is None else f"write refused: {error.__name__}")
@@ -290,6 +310,40 @@ class StoreMachine(RuleBasedStateMachine):
                 break
             cursor = page.next_cursor
         assert seen == expected
+
+    @rule(
+        before=times,
+        workflow=st.none() | st.sampled_from(WORKFLOWS),
+        exclude=st.sets(st.sampled_from(WORKFLOWS), max_size=1),
+        limit=st.integers(1, 3),
+    )
+    def page_through_finished(
+        self, before: float, workflow: str | None, exclude: set[str], limit: int
+    ) -> None:
+        expected = sorted(
+            (row.updated_at, i)
+            for i, row in self.rows.items()
+            if row.status in TERMINAL
+            and row.updated_at < before
+            and workflow in (None, row.workflow)
+            and row.workflow not in exclude
+        )
+        seen: list[tuple[float, str]] = []
+        after = None
+        while page := self.store.finished(
+            before=before, limit=limit, workflow=workflow, exclude=exclude, after=after
+        ):
+            assert len(page) <= limit
+            seen += [(row.updated_at, row.id) for row in page]
+            after = seen[-1]
+        assert seen == expected
+
+    @rule(before=times, buffered_at=times, limit=st.integers(1, 4))
+    def count_expired_events(self, before: float, buffered_at: float, limit: int) -> None:
+        # The model's events are never buffered (no expires_at).
+        old = sum(1 for at in self.events.values() if at < before)
+        counted = self.store.expired_events(before=before, buffered_at=buffered_at, limit=limit)
+        assert counted == min(old, limit)
 
     @rule()
     def reopen(self) -> None:

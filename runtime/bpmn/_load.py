@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from .._context import WorkflowContext
-from .._definitions import Registry, WorkflowDefinition
+from .._definitions import Registry, Retention, WorkflowDefinition, own_retention
 from .._definitions import registry as default_registry
 from .._errors import WorkflowNotFound
 from .._event import signal_type
@@ -66,13 +66,21 @@ def loaded_process(workflow: str, version: str | None) -> LoadedProcess | None:
     return None if version is None else _loaded.get((workflow, version))
 
 
-def load(source: bytes | str | os.PathLike[str], *, registry: Registry | None = None) -> list[str]:
+def load(
+    source: bytes | str | os.PathLike[str],
+    *,
+    registry: Registry | None = None,
+    retention: Retention | Literal["runtime"] = "runtime",
+) -> list[str]:
     """Register every executable process of a BPMN file; return the workflow names.
 
     ``source``: the file's bytes, its XML text, or its path. Loading the same file again
-    changes nothing; a changed file adds a new version of each of its workflows. Raises
+    changes nothing (but ``retention``); a changed file adds a new version of each of its
+    workflows. ``retention`` (a timedelta or seconds; None: forever) is how long the
+    processes' finished instances are kept, instead of the runtime's. Raises
     ``BpmnError`` listing every problem when the file cannot be run.
     """
+    seconds = own_retention(retention)
     registry = registry or default_registry
     definitions = parse(source)
     entries: list[_Entry] = []
@@ -103,6 +111,8 @@ def load(source: bytes | str | os.PathLike[str], *, registry: Registry | None = 
                 schedule_relative=entry.schedule_relative,
             )
             _loaded[(name, definitions.version)] = loaded
+        if definition.retention != seconds:
+            definition = attrs.evolve(definition, retention=seconds)
         registry.add_workflow(definition)
         names.append(name)
     return names

@@ -12,6 +12,7 @@ from ._filelock import DatabaseLocked as DatabaseLocked
 from ._interface import STATUSES as STATUSES
 from ._interface import TERMINAL as TERMINAL
 from ._interface import Append as Append
+from ._interface import DeleteInstances as DeleteInstances
 from ._interface import DuplicateEvent as DuplicateEvent
 from ._interface import DuplicateEvents as DuplicateEvents
 from ._interface import EventBatch as EventBatch
@@ -40,6 +41,7 @@ __all__ = [
     "Append",
     "CheckReport",
     "DatabaseLocked",
+    "DeleteInstances",
     "DuplicateEvent",
     "DuplicateEvents",
     "EventBatch",

@@ -9,7 +9,7 @@ journal that backs it.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 import attrs
@@ -129,9 +129,32 @@ class EventBatch:
 
 @attrs.frozen(kw_only=True)
 class PurgeEvents:
-    """Delete the events received before `before` (epoch seconds): the retention period."""
+    """Delete the events received before `before` (epoch seconds): the retention period.
+
+    Events go oldest first (by ``received_at``), at most `limit` of them (None: all), so
+    that one purge never holds the writer long. With `buffered_at` (epoch seconds), an event
+    still buffered for message subscriptions then (its ``expires_at`` at or after it) is
+    kept whatever its age. A correlation (which workflow took an event) goes with its event.
+    """
 
     before: float
+    limit: int | None = None
+    buffered_at: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteInstances:
+    """Delete the instances named in `ids` with everything they own: their row, journal,
+    timers and waits; each only if it is finished (its status in TERMINAL) and was last
+    updated before `finished_before` (epoch seconds), else it is left as it is.
+
+    An id that names no such instance is skipped, never an error: an unfinished instance
+    is never deleted, whatever the caller believed. The correlations an instance took stay
+    until their event is purged, so a buffered message is not taken twice by one workflow.
+    """
+
+    ids: tuple[str, ...]
+    finished_before: float
 
 
 @attrs.frozen(kw_only=True)
@@ -164,7 +187,7 @@ class Append:
     Its `seq` must be one of `records`' seqs, else the append is refused (`SequenceConflict`)."""
 
 
-Write = Append | EventRow | EventBatch | PurgeEvents
+Write = Append | EventRow | EventBatch | PurgeEvents | DeleteInstances
 """What one `Store.write` group holds."""
 
 
@@ -252,7 +275,7 @@ class Store(Protocol):
         An `EventRow` whose `(source, id)` is stored already is refused with `DuplicateEvent`;
         an `EventBatch` is stored whole or not at all (its error in its slot), with
         `DuplicateEvents` when some of its events were stored already (the others are stored);
-        `PurgeEvents` never fails on its own.
+        `PurgeEvents` and `DeleteInstances` never fail on their own (their slot is None).
 
         A refused append (InstanceExists, UnknownInstance, SequenceConflict, ...) is rolled
         back alone and its error returned in its slot; the others commit. Appends are applied in
@@ -292,6 +315,27 @@ class Store(Protocol):
         `limit` must be 1..500 and `cursor` one this store returned for that order, else
         ValueError.
         """
+        ...
+
+    def finished(
+        self,
+        *,
+        before: float,
+        limit: int,
+        workflow: str | None = None,
+        exclude: Collection[str] = (),
+        after: tuple[float, str] | None = None,
+    ) -> builtins.list[InstanceRow]:
+        """Finished instances (status in TERMINAL) last updated before `before`, the least
+        recently updated first (ties by id), at most `limit` (1..500, else ValueError): what
+        retention deletes next. Of `workflow` only when given; none of the workflows in
+        `exclude`; `after` continues past the ``(updated_at, id)`` of a previous page's last
+        row. It must be quick at any size: an index on ``(updated_at, id)`` of the finished."""
+        ...
+
+    def expired_events(self, *, before: float, buffered_at: float, limit: int) -> int:
+        """How many events ``PurgeEvents(before=before, buffered_at=buffered_at)`` would
+        delete, counting at most `limit` (so that it stays quick)."""
         ...
 
     def unfinished(self) -> builtins.list[str]:

@@ -36,7 +36,7 @@ import builtins
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -44,6 +44,7 @@ import psycopg
 from ._filelock import DatabaseLocked
 from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
 from ._interface import Write as WriteItem
+from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
 from ._postgres_session import (
@@ -309,6 +310,23 @@ class PostgresStore:
             next_cursor=_encode_cursor("after", order, keys[-1]) if has_next else None,
             prev_cursor=_encode_cursor("before", order, keys[0]) if has_prev else None,
         )
+
+    def finished(
+        self,
+        *,
+        before: float,
+        limit: int,
+        workflow: str | None = None,
+        exclude: Collection[str] = (),
+        after: tuple[float, str] | None = None,
+    ) -> builtins.list[InstanceRow]:
+        if not 1 <= limit <= _MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
+        sql, bindings = finished_query(_ROW_COLUMNS, before, limit, workflow, exclude, after)
+        return [_instance_row(row) for row in self._query(sql, bindings)]
+
+    def expired_events(self, *, before: float, buffered_at: float, limit: int) -> int:
+        return self._run(lambda conn: count_expired_events(conn, before, buffered_at, limit), 0)
 
     def unfinished(self) -> builtins.list[str]:
         rows = self._query(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import psycopg
@@ -12,7 +11,6 @@ from ._interface import (
     DuplicateEvents,
     EventBatch,
     EventRow,
-    PurgeEvents,
     StoreError,
 )
 from ._postgres_values import VALUE_ERRORS, optional_real, real
@@ -57,16 +55,6 @@ def insert_events(cursor: psycopg.Cursor[Any], item: EventRow | EventBatch) -> S
         error = StoreError(f"the event was refused: {exc!r}")
         error.__cause__ = exc
         return error
-
-
-def purge_events(cursor: psycopg.Cursor[Any], purge: PurgeEvents) -> None:
-    if math.isnan(purge.before):
-        return  # nothing was received before NaN
-    cursor.execute("DELETE FROM events WHERE received_at < %s", (purge.before,))
-    cursor.execute(
-        "DELETE FROM correlations AS c WHERE NOT EXISTS (SELECT 1 FROM events AS e"
-        " WHERE e.source = c.source AND e.id = c.id)"
-    )
 
 
 def events_stored_already(

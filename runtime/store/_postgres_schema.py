@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._interface import StoreError
+from ._postgres_prune import FINISHED_INDEX
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers, events, waits, correlations (SQLite's migrations 1-3).
@@ -92,6 +93,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE instances ADD COLUMN run BIGINT NOT NULL DEFAULT 1;
     ALTER TABLE instances ADD COLUMN run_seq BIGINT NOT NULL DEFAULT 1;
     """,
+    # 3: retention finds the finished instances, oldest first (`_postgres_prune`).
+    FINISHED_INDEX,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""

@@ -24,12 +24,14 @@ import psycopg.errors
 from ._interface import (
     TERMINAL,
     Append,
+    DeleteInstances,
     DuplicateEvent,
     DuplicateEvents,
     EventBatch,
     EventRow,
     InstanceExists,
     NewInstance,
+    PurgeEvents,
     SequenceConflict,
     StoreError,
     Summary,
@@ -40,8 +42,8 @@ from ._postgres_events import (
     events_stored_already,
     insert_event,
     insert_events,
-    purge_events,
 )
+from ._postgres_prune import delete_instances, purge_events
 from ._postgres_values import (
     VALUE_ERRORS,
     integer,
@@ -120,7 +122,8 @@ def write_batched(cursor: psycopg.Cursor[Any], group: Sequence[Write]) -> list[S
         elif isinstance(item, EventBatch):
             results[index] = insert_events(cursor, item)
         else:
-            purge_events(cursor, item)
+            batch.write(cursor)  # what it deletes may be in the batch
+            prune(cursor, item)
     batch.write(cursor)
     return results
 
@@ -147,9 +150,16 @@ def write_one_by_one(
                 refusal = events_stored_already(cursor, item, refusal)
             results.append(refusal)
         else:
-            purge_events(cursor, item)
+            prune(cursor, item)
             results.append(None)
     return results
+
+
+def prune(cursor: psycopg.Cursor[Any], item: PurgeEvents | DeleteInstances) -> None:
+    if isinstance(item, DeleteInstances):
+        delete_instances(cursor, item)
+    else:
+        purge_events(cursor, item)
 
 
 @attrs.define(eq=False)

@@ -28,7 +28,7 @@ import builtins
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 import apsw
@@ -51,6 +51,7 @@ from ._sqlite_events import (
     waits_for,
     waits_of,
 )
+from ._sqlite_prune import FINISHED_INDEX, count_expired_events, finished_query
 from ._sqlite_write import LAST_SEQ, write_batched, write_one_by_one
 
 _BUSY_TIMEOUT_MS = 5_000
@@ -149,6 +150,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE instances ADD COLUMN run INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE instances ADD COLUMN run_seq INTEGER NOT NULL DEFAULT 1;
     """,
+    # 5: retention finds the finished instances, oldest first (`_sqlite_prune`).
+    FINISHED_INDEX,
 )
 """Schema migrations; `PRAGMA user_version` is how many have been applied. Append, never edit."""
 
@@ -330,6 +333,25 @@ class SqliteStore:
             prev_cursor=_encode_cursor("before", order, keys[0]) if has_prev else None,
         )
 
+    def finished(
+        self,
+        *,
+        before: float,
+        limit: int,
+        workflow: str | None = None,
+        exclude: Collection[str] = (),
+        after: tuple[float, str] | None = None,
+    ) -> builtins.list[InstanceRow]:
+        if not 1 <= limit <= _MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
+        self._check_open()
+        sql, bindings = finished_query(_ROW_COLUMNS, before, limit, workflow, exclude, after)
+        return [_instance_row(row) for row in self._reader.execute(sql, bindings)]
+
+    def expired_events(self, *, before: float, buffered_at: float, limit: int) -> int:
+        self._check_open()
+        return count_expired_events(self._reader, before, buffered_at, limit)
+
     def unfinished(self) -> builtins.list[str]:
         self._check_open()
         rows = self._reader.execute(
@@ -395,6 +417,20 @@ class SqliteStore:
         )
         return {status: count for status, count in rows}
 
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages, and make it give the pages later
+        deletes free back to the file system (``auto_vacuum = INCREMENTAL``) if it did not.
+
+        It writes a copy of the whole database first (needs that much free disk) and holds
+        the writer meanwhile: for a file no runtime is using (``trioflow prune --vacuum``).
+        """
+        self._check_open()
+        if self.read_only:
+            raise StoreError(f"the store on {self.path!r} was opened read-only")
+        self._writer.pragma("auto_vacuum", "incremental")
+        self._writer.execute("VACUUM")
+        self._writer.pragma("wal_checkpoint", "truncate")
+
     @property
     def schema_version(self) -> int:
         """How many migrations the file has had (`PRAGMA user_version`)."""
@@ -442,6 +478,12 @@ def _migrate(conn: apsw.Connection, filename: str) -> None:
     """Apply the migrations the file lacks, each in its own transaction."""
     known = len(MIGRATIONS)
     version: int = conn.pragma("user_version")
+    if version == 0 and not conn.execute("SELECT 1 FROM sqlite_schema").fetchall():
+        # The file gives the pages its deletes free back to the file system
+        # (`_sqlite_prune`). In WAL mode the setting takes effect with a VACUUM: of a file
+        # without tables, that costs nothing.
+        conn.pragma("auto_vacuum", "incremental")
+        conn.execute("VACUUM")
     while version < known:
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -11,7 +11,6 @@ from ._interface import (
     DuplicateEvents,
     EventBatch,
     EventRow,
-    PurgeEvents,
     StoreError,
     WaitRow,
 )
@@ -86,14 +85,6 @@ def insert_events(cursor: apsw.Cursor, item: EventRow | EventBatch) -> StoreErro
         return error
     cursor.execute("RELEASE events")
     return result
-
-
-def purge_events(cursor: apsw.Cursor, purge: PurgeEvents) -> None:
-    cursor.execute("DELETE FROM events WHERE received_at < ?", (purge.before,))
-    cursor.execute(
-        "DELETE FROM correlations WHERE NOT EXISTS (SELECT 1 FROM events"
-        " WHERE events.source = correlations.source AND events.id = correlations.id)"
-    )
 
 
 def waits_for(conn: apsw.Connection, type: str, subject: str | None) -> list[WaitRow]:

@@ -12,8 +12,9 @@ instance's INSERT fails on the UNIQUE id. A second append of an instance the bat
 already waits for that batch to be written and starts the next one. An append the batched
 statements cannot express (no records, seqs out of order, a new instance not starting at seq 1,
 a timer row of another instance, the start of a new run) is applied one by one in its place,
-after the batch gathered before it is written. Events and purges touch tables no append
-touches, so they are written in their place without waiting for the batch.
+after the batch gathered before it is written. Events touch no table an append touches, so
+they are written in their place without waiting for the batch; a purge or a delete
+(`_sqlite_prune`) writes the batch first, since what it deletes may be in it.
 
 The fallback. If the database refuses any part of a batch (a constraint, a count that does not
 match, a value apsw cannot bind), the whole transaction is rolled back and the group is written
@@ -36,10 +37,12 @@ import attrs
 from ._interface import (
     TERMINAL,
     Append,
+    DeleteInstances,
     EventBatch,
     EventRow,
     InstanceExists,
     NewInstance,
+    PurgeEvents,
     SequenceConflict,
     StoreError,
     Summary,
@@ -54,8 +57,8 @@ from ._sqlite_events import (
     VALUE_ERRORS,
     insert_event,
     insert_events,
-    purge_events,
 )
+from ._sqlite_prune import delete_instances, give_back_space, purge_events
 
 LAST_SEQ = "SELECT last_seq FROM instances WHERE id = ?"
 _INSERT_RECORD = (
@@ -121,6 +124,7 @@ def write_batched(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreErro
     """
     results: list[StoreError | None] = [None] * len(group)
     batch = _Batch()
+    pruned = False
     try:
         for index, item in enumerate(group):
             if isinstance(item, Append):
@@ -136,24 +140,37 @@ def write_batched(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreErro
             elif isinstance(item, EventBatch):
                 results[index] = insert_events(cursor, item)
             else:
-                purge_events(cursor, item)
+                batch.write(cursor)  # what it deletes may be in the batch
+                pruned = _prune(cursor, item) or pruned
         batch.write(cursor)
     except _BATCH_REFUSED:
         return None
+    if pruned:
+        give_back_space(cursor)
     return results
 
 
 def write_one_by_one(cursor: apsw.Cursor, group: Sequence[Write]) -> list[StoreError | None]:
     results: list[StoreError | None] = []
+    pruned = False
     for item in group:
         if isinstance(item, Append):
             results.append(_apply(cursor, item))
         elif isinstance(item, EventRow | EventBatch):
             results.append(insert_events(cursor, item))
         else:
-            purge_events(cursor, item)
+            pruned = _prune(cursor, item) or pruned
             results.append(None)
+    if pruned:
+        give_back_space(cursor)
     return results
+
+
+def _prune(cursor: apsw.Cursor, item: PurgeEvents | DeleteInstances) -> bool:
+    """Apply a purge or a delete; whether it may have freed pages."""
+    if isinstance(item, DeleteInstances):
+        return delete_instances(cursor, item)
+    return purge_events(cursor, item)
 
 
 @attrs.define(eq=False)
