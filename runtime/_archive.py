@@ -69,6 +69,8 @@ def archived(row: InstanceRow, journal: Iterable[StoredRecord]) -> dict[str, Any
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "last_seq": row.last_seq,
+        "run": row.run,
+        "run_seq": row.run_seq,
         "journal": [
             {
                 "seq": record.seq,

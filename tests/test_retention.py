@@ -192,6 +192,7 @@ async def test_the_archive_holds_what_was_deleted(
             row.input,
             row.output,
         )
+        assert (line["run"], line["run_seq"]) == (row.run, 1)
         assert [(r["seq"], r["kind"], r["data"]) for r in line["journal"]] == [
             (h.seq, h.kind, h.data) for h in histories[instance_id]
         ]

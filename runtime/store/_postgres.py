@@ -44,6 +44,7 @@ import psycopg
 from ._filelock import DatabaseLocked
 from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
 from ._interface import Write as WriteItem
+from ._paging import MAX_PAGE, MAX_SEQ, instance_row, page_of, page_request
 from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
@@ -57,15 +58,6 @@ from ._postgres_session import (
     try_lock,
 )
 from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
-from ._sqlite import (
-    _MAX_PAGE,
-    _MAX_SEQ,
-    ORDERS,
-    _decode_cursor,
-    _encode_cursor,
-    _instance_row,
-    _key,
-)
 
 _T = TypeVar("_T")
 _log = logging.getLogger("trioflow")
@@ -243,8 +235,8 @@ class PostgresStore:
     def read(
         self, instance_id: str, from_seq: int = 1, to_seq: int | None = None
     ) -> builtins.list[StoredRecord]:
-        upper = _MAX_SEQ if to_seq is None else to_seq
-        if from_seq > _MAX_SEQ or upper < 1 or from_seq > upper:
+        upper = MAX_SEQ if to_seq is None else to_seq
+        if from_seq > MAX_SEQ or upper < 1 or from_seq > upper:
             return []
         rows = self._query(
             "SELECT seq, kind, version, at, data FROM journal"
@@ -262,7 +254,7 @@ class PostgresStore:
 
     def get(self, instance_id: str) -> InstanceRow | None:
         rows = self._query(f"SELECT {_ROW_COLUMNS} FROM instances WHERE id = %s", (instance_id,))
-        return _instance_row(rows[0]) if rows else None
+        return instance_row(rows[0]) if rows else None
 
     def list(
         self,
@@ -274,18 +266,12 @@ class PostgresStore:
         id_prefix: str | None = None,
         order: str = "created",
     ) -> Page:
-        if not 1 <= limit <= _MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
-        if order not in ORDERS:
-            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-        backwards, key = (False, None) if cursor is None else _decode_cursor(cursor, order)
+        backwards, key = page_request(limit, order, cursor)
         self._check_open()
         where, bindings = filters(status, workflow, id_prefix)
         columns = "pk" if order == "created" else "(updated_at, pk)"
         ascending = (order != "-updated") != backwards
         if key is not None:
-            if key[-1] > _MAX_SEQ:  # no pk is that large
-                key = (*key[:-1], _MAX_SEQ)
             marks = "%s" if len(key) == 1 else "(%s, %s)"
             where.append(f"{columns} {'>' if ascending else '<'} {marks}")
             bindings.extend(key)
@@ -296,20 +282,7 @@ class PostgresStore:
             f" ORDER BY {sort} LIMIT %s",
             (*bindings, limit + 1),
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if backwards:
-            rows.reverse()
-        keys = [_key(row, order) for row in rows]
-        has_next = more if not backwards else True
-        has_prev = more if backwards else key is not None
-        if not rows:
-            has_next = has_prev = False
-        return Page(
-            items=tuple(_instance_row(row[1:]) for row in rows),
-            next_cursor=_encode_cursor("after", order, keys[-1]) if has_next else None,
-            prev_cursor=_encode_cursor("before", order, keys[0]) if has_prev else None,
-        )
+        return page_of(rows, limit, order, backwards, key is not None)
 
     def finished(
         self,
@@ -320,10 +293,10 @@ class PostgresStore:
         exclude: Collection[str] = (),
         after: tuple[float, str] | None = None,
     ) -> builtins.list[InstanceRow]:
-        if not 1 <= limit <= _MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
         sql, bindings = finished_query(_ROW_COLUMNS, before, limit, workflow, exclude, after)
-        return [_instance_row(row) for row in self._query(sql, bindings)]
+        return [instance_row(row) for row in self._query(sql, bindings)]
 
     def expired_events(self, *, before: float, buffered_at: float, limit: int) -> int:
         return self._run(lambda conn: count_expired_events(conn, before, buffered_at, limit), 0)

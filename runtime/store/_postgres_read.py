@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 
 from ._interface import EventRow, WaitRow
-from ._sqlite import _after_prefix
+from ._paging import after_prefix
 
 _WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
 _EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at, expires_at"
@@ -98,7 +98,7 @@ def filters(
         where.append("workflow = %s")
         bindings.append(workflow)
     if id_prefix:
-        upper = _after_prefix(id_prefix)
+        upper = after_prefix(id_prefix)
         if upper is not None:
             where.append("id >= %s AND id < %s")
             bindings += [id_prefix, upper]

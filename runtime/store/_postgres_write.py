@@ -21,6 +21,7 @@ import attrs
 import psycopg
 import psycopg.errors
 
+from ._append_rules import append_problem
 from ._interface import (
     TERMINAL,
     Append,
@@ -315,21 +316,9 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
     """Write one append inside the open transaction; return why it was refused, if it was."""
     instance_id = append.instance_id
     records = append.records
-    if not records and append.new is not None:
-        return SequenceConflict(f"instance {instance_id!r}: a new instance needs a first record")
+    if problem := append_problem(append):
+        return problem
     first = records[0].seq if records else None
-    for offset, record in enumerate(records):
-        if record.seq != records[0].seq + offset:
-            return SequenceConflict(
-                f"instance {instance_id!r}: records must have consecutive seqs:"
-                f" expected seq {records[0].seq + offset}, got {record.seq}"
-            )
-    for timer in append.timers_set:
-        if timer.instance_id != instance_id:
-            return StoreError(
-                f"instance {instance_id!r}: a timer row must belong to the appending instance,"
-                f" not {timer.instance_id!r}"
-            )
     try:
         with cursor.connection.transaction():
             row = cursor.execute(LAST_SEQ + " FOR UPDATE", (instance_id,)).fetchone()

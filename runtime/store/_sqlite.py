@@ -22,10 +22,7 @@ file in a temporary directory instead (on tmpfs that is as fast).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
-import math
 import os
 import threading
 from collections.abc import Collection, Sequence
@@ -44,6 +41,7 @@ from ._interface import (
     WaitRow,
     Write,
 )
+from ._paging import MAX_PAGE, MAX_SEQ, after_prefix, instance_row, page_of, page_request
 from ._sqlite_check import DatabaseCorrupt, quick_check
 from ._sqlite_events import (
     events_for,
@@ -55,10 +53,7 @@ from ._sqlite_prune import FINISHED_INDEX, count_expired_events, finished_query
 from ._sqlite_write import LAST_SEQ, write_batched, write_one_by_one
 
 _BUSY_TIMEOUT_MS = 5_000
-_MAX_SEQ = 2**63 - 1
-_MAX_PAGE = 500
 _READ_WRITE = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
-ORDERS = ("created", "updated", "-updated")
 """Orders of `list`: first created first, least recently updated first, most recently
 updated first."""
 
@@ -263,7 +258,7 @@ class SqliteStore:
         self, instance_id: str, from_seq: int = 1, to_seq: int | None = None
     ) -> builtins.list[StoredRecord]:
         self._check_open()
-        upper = _MAX_SEQ if to_seq is None else to_seq
+        upper = MAX_SEQ if to_seq is None else to_seq
         rows = self._reader.execute(
             "SELECT seq, kind, version, at, data FROM journal"
             " WHERE instance_id = ? AND seq >= ? AND seq <= ? ORDER BY seq",
@@ -284,7 +279,7 @@ class SqliteStore:
         for row in self._reader.execute(
             f"SELECT {_ROW_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
         ):
-            return _instance_row(row)
+            return instance_row(row)
         return None
 
     def list(
@@ -297,11 +292,7 @@ class SqliteStore:
         id_prefix: str | None = None,
         order: str = "created",
     ) -> Page:
-        if not 1 <= limit <= _MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
-        if order not in ORDERS:
-            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-        backwards, key = (False, None) if cursor is None else _decode_cursor(cursor, order)
+        backwards, key = page_request(limit, order, cursor)
         self._check_open()
         where, bindings = _filters(status, workflow, id_prefix)
         columns = "pk" if order == "created" else "(updated_at, pk)"
@@ -316,22 +307,7 @@ class SqliteStore:
             f" ORDER BY {sort} LIMIT ?",
             [*bindings, limit + 1],
         ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if backwards:
-            rows.reverse()
-        keys = [_key(row, order) for row in rows]
-        # Going forwards, the rows before the cursor are a previous page; going backwards,
-        # the rows after it are a next one (either may have gone meanwhile: an empty page).
-        has_next = more if not backwards else True
-        has_prev = more if backwards else key is not None
-        if not rows:
-            has_next = has_prev = False
-        return Page(
-            items=tuple(_instance_row(row[1:]) for row in rows),
-            next_cursor=_encode_cursor("after", order, keys[-1]) if has_next else None,
-            prev_cursor=_encode_cursor("before", order, keys[0]) if has_prev else None,
-        )
+        return page_of(rows, limit, order, backwards, key is not None)
 
     def finished(
         self,
@@ -342,11 +318,11 @@ class SqliteStore:
         exclude: Collection[str] = (),
         after: tuple[float, str] | None = None,
     ) -> builtins.list[InstanceRow]:
-        if not 1 <= limit <= _MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {_MAX_PAGE}, got {limit}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
         self._check_open()
         sql, bindings = finished_query(_ROW_COLUMNS, before, limit, workflow, exclude, after)
-        return [_instance_row(row) for row in self._reader.execute(sql, bindings)]
+        return [instance_row(row) for row in self._reader.execute(sql, bindings)]
 
     def expired_events(self, *, before: float, buffered_at: float, limit: int) -> int:
         self._check_open()
@@ -501,24 +477,6 @@ def _migrate(conn: apsw.Connection, filename: str) -> None:
     _check_version(version, filename)
 
 
-def _instance_row(row: Sequence[Any]) -> InstanceRow:
-    (id_, workflow, status, input_, output, error, waiting_on, created, updated, last) = row[:10]
-    return InstanceRow(
-        id=id_,
-        workflow=workflow,
-        status=status,
-        input=input_,
-        output=output,
-        error=error,
-        waiting_on=waiting_on,
-        created_at=created,
-        updated_at=updated,
-        last_seq=last,
-        run=row[10],
-        run_seq=row[11],
-    )
-
-
 def _filters(
     status: str | None, workflow: str | None, id_prefix: str | None
 ) -> tuple[builtins.list[str], builtins.list[Any]]:
@@ -534,7 +492,7 @@ def _filters(
     if id_prefix:
         # substr counts characters as Python's len does; LIKE would need its wildcards escaped
         # and ignores case. The range before it lets SQLite search the id index.
-        upper = _after_prefix(id_prefix)
+        upper = after_prefix(id_prefix)
         if upper is not None:
             where.append("id >= ? AND id < ?")
             bindings += [id_prefix, upper]
@@ -543,45 +501,5 @@ def _filters(
     return where, bindings
 
 
-def _after_prefix(prefix: str) -> str | None:
-    """The least string above every string that starts with `prefix` (SQLite compares
-    UTF-8 bytes, which order as code points do); None when there is none to write."""
-    following = ord(prefix[-1]) + 1
-    if following > 0x10FFFF:
-        return None
-    if 0xD800 <= following <= 0xDFFF:  # no text holds a surrogate: skip past them
-        following = 0xE000
-    return prefix[:-1] + chr(following)
-
-
 def _placeholders(key: tuple[Any, ...]) -> str:
     return "?" if len(key) == 1 else "(" + ", ".join("?" * len(key)) + ")"
-
-
-def _key(row: Sequence[Any], order: str) -> tuple[Any, ...]:
-    """Where a row stands in `order`: (pk,) or (updated_at, pk)."""
-    return (row[0],) if order == "created" else (row[9], row[0])
-
-
-def _encode_cursor(direction: str, order: str, key: tuple[Any, ...]) -> str:
-    text = f"{direction}:{key[-1]}"
-    if order != "created":  # ("after:<pk>" is what cursors were before there were orders)
-        text += f":{float(key[0])!r}:{order}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, order: str) -> tuple[bool, tuple[Any, ...]]:
-    """(backwards, key) of a cursor `list` made for `order`; ValueError for any other."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        direction, number, *rest = text.split(":")
-        if direction not in ("after", "before") or not number.isdigit():
-            raise ValueError
-        if len(rest) != (0 if order == "created" else 2) or rest[1:] not in ([], [order]):
-            raise ValueError
-        updated = [float(r) for r in rest[:1]]
-        if not all(math.isfinite(u) for u in updated):
-            raise ValueError
-        return direction == "before", (*updated, int(number))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError("invalid cursor") from None
