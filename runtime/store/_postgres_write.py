@@ -21,7 +21,7 @@ import attrs
 import psycopg
 import psycopg.errors
 
-from ._append_rules import append_problem
+from ._append_rules import append_problem, continuation_problem
 from ._interface import (
     TERMINAL,
     Append,
@@ -30,13 +30,11 @@ from ._interface import (
     DuplicateEvents,
     EventBatch,
     EventRow,
-    InstanceExists,
     NewInstance,
     PurgeEvents,
     SequenceConflict,
     StoreError,
     Summary,
-    UnknownInstance,
     Write,
 )
 from ._postgres_events import (
@@ -318,29 +316,14 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
     records = append.records
     if problem := append_problem(append):
         return problem
-    first = records[0].seq if records else None
     try:
         with cursor.connection.transaction():
             row = cursor.execute(LAST_SEQ + " FOR UPDATE", (instance_id,)).fetchone()
     except VALUE_ERRORS as exc:  # an id PostgreSQL cannot take (a NUL character)
         return _refused(instance_id, exc)
     last: int | None = None if row is None else row[0]
-    if append.new is not None:
-        if last is not None:
-            return InstanceExists(f"instance {instance_id!r} already exists")
-        last = 0
-    elif last is None:
-        return UnknownInstance(
-            f"instance {instance_id!r} does not exist (its first append must set `new`)"
-        )
-    if first is not None and first != last + 1:
-        return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
-    run = append.run
-    if run is not None and not (records and records[0].seq <= run.seq <= records[-1].seq):
-        return SequenceConflict(
-            f"instance {instance_id!r}: run {run.run} must begin at one of the append's records,"
-            f" not at seq {run.seq}"
-        )
+    if problem := continuation_problem(append, last):
+        return problem
     batch = _Batch()
     try:
         with cursor.connection.transaction():
@@ -349,7 +332,7 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
                 assert added  # checked above: consecutive seqs continuing the journal
                 batch.write(cursor)
             else:  # a summary-only update (suspending, say): a batch takes no such append
-                _update_summary(cursor, append, last)
+                _update_summary(cursor, append, last or 0)
     except VALUE_ERRORS as exc:
         return _refused(instance_id, exc)
     except _BatchRefused:  # the row changed under us: cannot happen while it is locked

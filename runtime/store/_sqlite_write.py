@@ -34,20 +34,17 @@ from typing import Any
 import apsw
 import attrs
 
-from ._append_rules import append_problem
+from ._append_rules import append_problem, continuation_problem
 from ._interface import (
     TERMINAL,
     Append,
     DeleteInstances,
     EventBatch,
     EventRow,
-    InstanceExists,
     NewInstance,
     PurgeEvents,
-    SequenceConflict,
     StoreError,
     Summary,
-    UnknownInstance,
     Write,
 )
 from ._sqlite_events import (
@@ -327,24 +324,10 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
     records = append.records
     if problem := append_problem(append):
         return problem
-    first = records[0].seq if records else None
     last: int | None = cursor.execute(LAST_SEQ, (instance_id,)).get
-    if append.new is not None:
-        if last is not None:
-            return InstanceExists(f"instance {instance_id!r} already exists")
-        last = 0
-    elif last is None:
-        return UnknownInstance(
-            f"instance {instance_id!r} does not exist (its first append must set `new`)"
-        )
-    if first is not None and first != last + 1:
-        return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
+    if problem := continuation_problem(append, last):
+        return problem
     run = append.run
-    if run is not None and not (records and records[0].seq <= run.seq <= records[-1].seq):
-        return SequenceConflict(
-            f"instance {instance_id!r}: run {run.run} must begin at one of the append's records,"
-            f" not at seq {run.seq}"
-        )
 
     summary = append.summary
     cursor.execute("SAVEPOINT append")
@@ -367,7 +350,7 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
                     summary.error,
                     summary.waiting_on,
                     summary.updated_at,
-                    records[-1].seq if records else last,
+                    records[-1].seq if records else last or 0,
                     instance_id,
                 ),
             )
