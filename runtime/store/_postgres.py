@@ -56,6 +56,7 @@ from ._postgres_session import (
     lock_holder,
     split_url,
     try_lock,
+    unlock,
 )
 from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
 
@@ -204,6 +205,7 @@ class PostgresStore:
             except (psycopg.Error, StoreError) as exc:
                 _log.warning("%s: renewing the writer's lease failed: %s", self._where, exc)
                 if self._writer is not None:
+                    unlock(self._writer)
                     self._writer.close()
             finally:
                 self._writer_lock.release()
@@ -374,6 +376,7 @@ class PostgresStore:
             self._reader.close()
             with self._writer_lock:  # not in the middle of a renewal
                 if self._writer is not None:
+                    unlock(self._writer)
                     self._writer.close()
 
     def _check_open(self) -> None:

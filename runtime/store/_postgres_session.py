@@ -10,6 +10,7 @@ again, and cannot while another process has it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import urllib.parse
@@ -66,6 +67,14 @@ def try_lock(conn: psycopg.Connection[Any]) -> bool:
         (OWNER_LOCK,),
     ).fetchone()
     return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection[Any]) -> None:
+    """Let go of the writer's lock before the connection closes: PostgreSQL ends a closed
+    session a moment later, and a process reopening the database at once would find the
+    lock still held. A connection already lost holds nothing any more."""
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("SELECT pg_advisory_unlock_all()")
 
 
 def lock_holder(conn: psycopg.Connection[Any]) -> str:
