@@ -11,7 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._interface import InstanceRow, Page
+from ._interface import Page
+from ._rows import instance_row
 
 MAX_SEQ = 2**63 - 1
 MAX_PAGE = 500
@@ -31,6 +32,22 @@ def page_request(limit: int, order: str, cursor: str | None) -> tuple[bool, tupl
     if key[-1] > MAX_SEQ:  # no pk is that large
         key = (*key[:-1], MAX_SEQ)
     return backwards, key
+
+
+def keyset(
+    order: str, backwards: bool, key: tuple[Any, ...] | None, mark: str
+) -> tuple[str | None, str]:
+    """The condition that keeps the rows past `key` (None without one; its bindings are the
+    key's values, each written `mark`) and the ORDER BY of a page travelling that way."""
+    ascending = (order != "-updated") != backwards
+    direction = "" if ascending else " DESC"
+    if order == "created":
+        columns, marks, sort = "pk", mark, "pk" + direction
+    else:
+        columns, marks = "(updated_at, pk)", f"({mark}, {mark})"
+        sort = f"updated_at{direction}, pk{direction}"
+    after = None if key is None else f"{columns} {'>' if ascending else '<'} {marks}"
+    return after, sort
 
 
 def page_of(
@@ -53,24 +70,6 @@ def page_of(
         items=tuple(instance_row(row[1:]) for row in rows),
         next_cursor=encode_cursor("after", order, keys[-1]) if has_next else None,
         prev_cursor=encode_cursor("before", order, keys[0]) if has_prev else None,
-    )
-
-
-def instance_row(row: Sequence[Any]) -> InstanceRow:
-    (id_, workflow, status, input_, output, error, waiting_on, created, updated, last) = row[:10]
-    return InstanceRow(
-        id=id_,
-        workflow=workflow,
-        status=status,
-        input=input_,
-        output=output,
-        error=error,
-        waiting_on=waiting_on,
-        created_at=created,
-        updated_at=updated,
-        last_seq=last,
-        run=row[10],
-        run_seq=row[11],
     )
 
 

@@ -44,7 +44,7 @@ import psycopg
 from ._filelock import DatabaseLocked
 from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
 from ._interface import Write as WriteItem
-from ._paging import MAX_PAGE, MAX_SEQ, instance_row, page_of, page_request
+from ._paging import MAX_PAGE, MAX_SEQ, keyset, page_of, page_request
 from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
@@ -59,6 +59,7 @@ from ._postgres_session import (
     unlock,
 )
 from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
+from ._rows import instance_row
 
 _T = TypeVar("_T")
 _log = logging.getLogger("trioflow")
@@ -271,14 +272,10 @@ class PostgresStore:
         backwards, key = page_request(limit, order, cursor)
         self._check_open()
         where, bindings = filters(status, workflow, id_prefix)
-        columns = "pk" if order == "created" else "(updated_at, pk)"
-        ascending = (order != "-updated") != backwards
-        if key is not None:
-            marks = "%s" if len(key) == 1 else "(%s, %s)"
-            where.append(f"{columns} {'>' if ascending else '<'} {marks}")
-            bindings.extend(key)
-        direction = "" if ascending else " DESC"
-        sort = "pk" + direction if order == "created" else f"updated_at{direction}, pk{direction}"
+        after, sort = keyset(order, backwards, key, "%s")
+        if after is not None:
+            where.append(after)
+            bindings.extend(key or ())
         rows: builtins.list[Any] = self._query(
             f"SELECT pk, {_ROW_COLUMNS} FROM instances WHERE {' AND '.join(where) or 'TRUE'}"
             f" ORDER BY {sort} LIMIT %s",

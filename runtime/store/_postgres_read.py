@@ -8,6 +8,7 @@ import psycopg
 
 from ._interface import EventRow, WaitRow
 from ._paging import after_prefix
+from ._rows import event_row, wait_row
 
 _WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
 _EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at, expires_at"
@@ -21,14 +22,14 @@ def waits_for(conn: psycopg.Connection[Any], type: str, subject: str | None) -> 
         " ORDER BY instance_id, step",
         {"type": type, "subject": subject},
     )
-    return [_wait_row(row) for row in rows]
+    return [wait_row(row) for row in rows]
 
 
 def waits_of(conn: psycopg.Connection[Any], instance_id: str) -> list[WaitRow]:
     rows = conn.execute(
         f"SELECT {_WAIT_COLUMNS} FROM waits WHERE instance_id = %s ORDER BY step", (instance_id,)
     )
-    return [_wait_row(row) for row in rows]
+    return [wait_row(row) for row in rows]
 
 
 def events_for(
@@ -43,7 +44,7 @@ def events_for(
         " instanceid IS NULL AND received_at >= %(since)s ORDER BY pos",
         {"type": type, "subject": subject, "instance": instance_id, "since": since},
     )
-    return [_event_row(row[1:]) for row in rows]
+    return [event_row(row[1:]) for row in rows]
 
 
 def messages_for(
@@ -57,33 +58,7 @@ def messages_for(
         " AND c.id = events.id AND c.workflow = %(workflow)s) ORDER BY pos",
         {"type": type, "subject": subject, "workflow": workflow, "now": now},
     )
-    return [_event_row(row) for row in rows]
-
-
-def _wait_row(row: tuple[Any, ...]) -> WaitRow:
-    instance_id, step, type_, subject, message, opened = row
-    return WaitRow(
-        instance_id=instance_id,
-        step=step,
-        type=type_,
-        subject=subject,
-        message=message,
-        opened=opened,
-    )
-
-
-def _event_row(row: tuple[Any, ...]) -> EventRow:
-    source, id_, type_, subj, target, event, received_at, expires_at = row
-    return EventRow(
-        source=source,
-        id=id_,
-        type=type_,
-        subject=subj,
-        instanceid=target,
-        event=event,
-        received_at=received_at,
-        expires_at=expires_at,
-    )
+    return [event_row(row) for row in rows]
 
 
 def filters(

@@ -41,7 +41,8 @@ from ._interface import (
     WaitRow,
     Write,
 )
-from ._paging import MAX_PAGE, MAX_SEQ, after_prefix, instance_row, page_of, page_request
+from ._paging import MAX_PAGE, MAX_SEQ, after_prefix, keyset, page_of, page_request
+from ._rows import instance_row
 from ._sqlite_check import DatabaseCorrupt, quick_check
 from ._sqlite_events import (
     events_for,
@@ -295,13 +296,10 @@ class SqliteStore:
         backwards, key = page_request(limit, order, cursor)
         self._check_open()
         where, bindings = _filters(status, workflow, id_prefix)
-        columns = "pk" if order == "created" else "(updated_at, pk)"
-        ascending = (order != "-updated") != backwards
-        if key is not None:
-            where.append(f"{columns} {'>' if ascending else '<'} {_placeholders(key)}")
-            bindings.extend(key)
-        direction = "" if ascending else " DESC"
-        sort = "pk" + direction if order == "created" else f"updated_at{direction}, pk{direction}"
+        after, sort = keyset(order, backwards, key, "?")
+        if after is not None:
+            where.append(after)
+            bindings.extend(key or ())
         rows: list[Any] = self._reader.execute(
             f"SELECT pk, {_ROW_COLUMNS} FROM instances WHERE {' AND '.join(where) or '1'}"
             f" ORDER BY {sort} LIMIT ?",
@@ -499,7 +497,3 @@ def _filters(
         where.append("substr(id, 1, ?) = ?")
         bindings += [len(id_prefix), id_prefix]
     return where, bindings
-
-
-def _placeholders(key: tuple[Any, ...]) -> str:
-    return "?" if len(key) == 1 else "(" + ", ".join("?" * len(key)) + ")"

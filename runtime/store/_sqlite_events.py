@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import apsw
 
 from ._interface import (
@@ -14,6 +12,7 @@ from ._interface import (
     StoreError,
     WaitRow,
 )
+from ._rows import event_row, wait_row
 
 SET_WAIT = (
     "INSERT INTO waits (instance_id, step, type, subject, message, opened)"
@@ -97,29 +96,17 @@ def waits_for(conn: apsw.Connection, type: str, subject: str | None) -> list[Wai
         " ORDER BY instance_id, step",
         (type, subject),
     )
-    return [_wait_row(row) for row in rows]
+    return [wait_row(row) for row in rows]
 
 
 def waits_of(conn: apsw.Connection, instance_id: str) -> list[WaitRow]:
     rows = conn.execute(
         f"SELECT {_WAIT_COLUMNS} FROM waits WHERE instance_id = ? ORDER BY step", (instance_id,)
     )
-    return [_wait_row(row) for row in rows]
+    return [wait_row(row) for row in rows]
 
 
 _WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
-
-
-def _wait_row(row: tuple[Any, ...]) -> WaitRow:
-    instance_id, step, type_, subject, message, opened = row
-    return WaitRow(
-        instance_id=instance_id,
-        step=step,
-        type=type_,
-        subject=subject,
-        message=message,
-        opened=opened,
-    )
 
 
 def events_for(
@@ -142,7 +129,7 @@ def events_for(
         " ORDER BY pos",
         bindings,
     )
-    return [_event_row(row[1:]) for row in rows]
+    return [event_row(row[1:]) for row in rows]
 
 
 def messages_for(
@@ -157,18 +144,4 @@ def messages_for(
         " ORDER BY pos",
         (type, subject, workflow, now),
     )
-    return [_event_row(row) for row in rows]
-
-
-def _event_row(row: tuple[Any, ...]) -> EventRow:
-    source, id_, type_, subj, target, event, received_at, expires_at = row
-    return EventRow(
-        source=source,
-        id=id_,
-        type=type_,
-        subject=subj,
-        instanceid=target,
-        event=event,
-        received_at=received_at,
-        expires_at=expires_at,
-    )
+    return [event_row(row) for row in rows]
