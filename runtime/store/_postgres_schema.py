@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._interface import StoreError
+from ._postgres_owners import OWNERS_TABLE
 from ._postgres_prune import FINISHED_INDEX
 
 MIGRATIONS: tuple[str, ...] = (
@@ -95,6 +96,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: retention finds the finished instances, oldest first (`_postgres_prune`).
     FINISHED_INDEX,
+    # 4: the processes sharing the database, and which one drives each instance
+    # (`_postgres_owners`).
+    OWNERS_TABLE,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""
