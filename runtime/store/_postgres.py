@@ -252,6 +252,23 @@ class PostgresStore:
             for seq, kind, version, at, data in rows
         ]
 
+    def last_of_kind(
+        self, instance_id: str, kind: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> StoredRecord | None:
+        upper = MAX_SEQ if to_seq is None else to_seq
+        if from_seq > MAX_SEQ or upper < 1 or from_seq > upper:
+            return None
+        rows = self._query(
+            "SELECT seq, version, at, data FROM journal"
+            " WHERE instance_id = %s AND seq >= %s AND seq <= %s AND kind = %s"
+            " ORDER BY seq DESC LIMIT 1",
+            (instance_id, max(from_seq, 0), upper, kind),
+        )
+        if not rows:
+            return None
+        seq, version, at, data = rows[0]
+        return StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data)
+
     def last_seq(self, instance_id: str) -> int:
         rows = self._query(LAST_SEQ, (instance_id,))
         return 0 if not rows else int(rows[0][0])
