@@ -26,6 +26,7 @@ from ._postgres_routing import (
     event_cursor,
     events_after,
     notify,
+    owners_of,
     post_command,
 )
 from ._postgres_session import connect
@@ -62,6 +63,11 @@ class PostgresLink:
         instances only (`mine`), or of every instance."""
         owner = self.owner if mine else None
         return self._run(lambda conn: events_after(conn, cursor, owner=owner, limit=limit))
+
+    def owners_of(self, instance_ids: Collection[str]) -> dict[str, str | None]:
+        """Which process drives each of `instance_ids` (None: none now); unknown ids are
+        left out."""
+        return self._run(lambda conn: owners_of(conn, instance_ids))
 
     def post_command(
         self, instance_id: str, command: str, posted_at: float, owner: str | None

@@ -85,6 +85,8 @@ class Routed:
     pos: int
     event: EventRow
     wait: WaitRow | None
+    owner: str | None = None
+    """The process that drives the wait's instance (read with ``owner=``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -118,22 +120,24 @@ def events_after(
     owner: str | None = None,
     limit: int = 1000,
 ) -> tuple[list[Routed], EventCursor]:
-    """The events committed since `cursor`, each with every open wait it matches (of
-    instances `owner` drives, when given), in the order they were stored; and the cursor
-    past them. At most `limit` events are read: call again while the answer is non-empty
-    and the cursor moves."""
-    owned = (
-        ""
+    """The events committed since `cursor`, each with every open wait it matches, in the
+    order they were stored; and the cursor past them. With `owner`, only the waits of
+    instances `owner` drives, and every BPMN message subscription (the first in line takes a
+    message, whoever drives it), each with its instance's owner. At most `limit` events are
+    read: call again while the answer is non-empty and the cursor moves."""
+    waits = (
+        "SELECT w.*, NULL AS owner FROM waits AS w"
         if owner is None
-        else " JOIN instances AS i ON i.id = w.instance_id AND i.owner = %(owner)s"
+        else "SELECT w.*, i.owner FROM waits AS w JOIN instances AS i ON i.id = w.instance_id"
+        " WHERE i.owner = %(owner)s OR w.message IS NOT NULL"
     )
     rows = conn.execute(
         "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon),"
         " e AS (SELECT * FROM events WHERE xid >= %(after)s::text::xid8"
         "  AND NOT (pos = ANY(%(seen)s)) ORDER BY pos LIMIT %(limit)s)"
-        f" SELECT h.horizon, e.pos, e.xid::text, {_EVENT_COLUMNS}, {_WAIT_COLUMNS}"
+        f" SELECT h.horizon, e.pos, e.xid::text, {_EVENT_COLUMNS}, {_WAIT_COLUMNS}, w.owner"
         " FROM h LEFT JOIN e ON TRUE"
-        f" LEFT JOIN (SELECT w.* FROM waits AS w{owned}) AS w ON w.type = e.type AND ("
+        f" LEFT JOIN ({waits}) AS w ON w.type = e.type AND ("
         "  (e.instanceid IS NOT NULL AND w.instance_id = e.instanceid)"
         "  OR (e.instanceid IS NULL AND (w.subject IS NULL OR w.subject = e.subject)"
         "   AND (w.opened <= coalesce(e.waits_seen, 0)"
@@ -158,13 +162,23 @@ def events_after(
         read[pos] = xid
         event = event_row(row[3:11])
         wait = None if row[11] is None else wait_row(row[11:17])
-        routed.append(Routed(pos=pos, event=event, wait=wait))
+        routed.append(Routed(pos=pos, event=event, wait=wait, owner=row[17]))
     if len(read) >= limit:
         # A full page: the events past it are still to come, so the horizon stays.
         horizon = cursor.horizon
     horizon = max(horizon, cursor.horizon)
     seen = {(pos, xid) for pos, xid in (*cursor.seen, *read.items()) if xid >= horizon}
     return routed, EventCursor(horizon=horizon, seen=frozenset(seen))
+
+
+def owners_of(
+    conn: psycopg.Connection[Any], instance_ids: Collection[str]
+) -> dict[str, str | None]:
+    """The owner of each of `instance_ids` that is stored (None: released, nobody's now)."""
+    rows = conn.execute(
+        "SELECT id, owner FROM instances WHERE id = ANY(%s)", (list(instance_ids),)
+    ).fetchall()
+    return {instance_id: owner for instance_id, owner in rows}
 
 
 def post_command(
