@@ -11,6 +11,7 @@ for its instances. See `_routing` for the whole design.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
@@ -98,6 +99,8 @@ class LinkedPeers:
                 await self.catch_up()
         finally:
             self._listener.close()
+            with contextlib.suppress(StoreError):
+                self._link.notify([self.owner], "closed")  # wakes the waiting thread
             self._link.close()
 
     async def catch_up(self) -> None:
