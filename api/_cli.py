@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument(
         "--standby",
         action="store_true",
-        help="deprecated, does nothing: every server on a PostgreSQL database serves",
+        help=argparse.SUPPRESS,  # deprecated, does nothing: every server serves
     )
     serve.add_argument(
         "--lease",

@@ -339,6 +339,7 @@ class WorkflowActor:
             self._core.close()
             self._core = None
         self._services.system.stop(self._id)
+        self._services.instance_settled(self._id)  # its waiters read its row from now on
 
     def _not_running(self) -> TrioflowError | NotOwner:
         if self._elsewhere is not None:

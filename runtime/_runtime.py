@@ -48,6 +48,7 @@ from ._messages import Deliver, Reply, Start, Wake
 from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
 from ._retention import DEFAULT_RETENTION, Cutoff, Pruner, PruneReport, let_go, run_retention
+from ._routing import Command, LocalPeers, Peers, poll_until_settled
 from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
@@ -66,8 +67,6 @@ from .store import (
 SETTLED = TERMINAL | {"suspended"}
 CLAIM_BATCH = 500
 """Orphans claimed per statement (recovery claims batch after batch until none is left)."""
-RESULT_POLL = 0.25
-"""Seconds between reads of the row of an instance another process drives, for ``result``."""
 _log = logging.getLogger("trioflow")
 
 
@@ -102,6 +101,7 @@ class Runtime:
         archive: str | os.PathLike[str] | None = None,
         drive: bool = True,
         lease: float | None = None,
+        poll_interval: float = 1.0,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -136,9 +136,14 @@ class Runtime:
         ``lease`` (seconds, default 10) while the runtime runs. A process paused past its
         lease loses the instances another claimed meanwhile: its appends for them are
         refused, and it drops them. Closing releases this process's unfinished instances.
+        Events and commands for an instance another process drives are stored and that
+        process is notified (``_routing``); ``poll_interval`` (seconds) bounds how late one
+        arrives when a notification is lost.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
+        if not poll_interval > 0:
+            raise ValueError("poll_interval must be > 0")
         kept = retention_seconds(retention, "retention")
         archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
@@ -156,6 +161,8 @@ class Runtime:
             inline=commit_inline,
         )
         runtime = cls(services, registry, archived, commit_inline)
+        if drive:
+            services.peers = _peers(store, services, runtime._apply, poll_interval)
         if not drive:
             journal.close()  # before anything is appended: every command is refused
         body_error: BaseException | None = None
@@ -172,6 +179,7 @@ class Runtime:
                             restart_policy or RestartPolicy(),
                         )
                         if drive:
+                            await inner.start(services.peers.run)
                             await runtime._recover()
                             if shared is not None:
                                 inner.start_soon(runtime._take_over, shared.lease / 4)
@@ -403,7 +411,20 @@ class Runtime:
         ``InstanceNotFound``/``IncidentNotFound`` (404) for an unknown instance or incident,
         ``IncidentResolved`` (409) when it is no longer open.
         """
-        await resolve_incident(self._services, instance_id, incident_id, variables)
+        await resolve_incident(
+            self._services,
+            instance_id,
+            incident_id,
+            variables,
+            forward=lambda values: self._forwarded(
+                Command(
+                    kind="resolve",
+                    instance_id=instance_id,
+                    incident=incident_id,
+                    variables=values,
+                )
+            ),
+        )
 
     async def cancel(self, instance_id: str, reason: str = "") -> None:
         """Raise ``WorkflowCancelled`` at the workflow's current await.
@@ -414,6 +435,8 @@ class Runtime:
         row = self._row(instance_id)
         if row.status in TERMINAL:
             raise InstanceFinished(f"instance {instance_id!r} has finished ({row.status})")
+        if self._forwarded(Command(kind="cancel", instance_id=instance_id, reason=reason)):
+            return
         if (refusal := self._services.journal.unavailable()) is not None:
             raise refusal
         reply = Reply()
@@ -437,12 +460,35 @@ class Runtime:
             return
         if row.status != "suspended":
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
+        if self._forwarded(Command(kind="resume", instance_id=instance_id)):
+            return
         if (refusal := services.journal.unavailable()) is not None:
             raise refusal
         services.system.stop(instance_id)  # the next actor of it starts from its Wake
         reply = Reply()
         await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
+
+    def _forwarded(self, command: Command) -> bool:
+        """Whether another process drives the command's instance: then the command is
+        stored for it (``_routing``), and applied there."""
+        peers = self._services.peers
+        owner = peers.elsewhere([command.instance_id]).get(command.instance_id)
+        if owner is None:
+            return False
+        peers.post(command, owner)
+        return True
+
+    async def _apply(self, command: Command) -> None:
+        """Carry out a command another process stored for an instance this one drives."""
+        if command.kind == "cancel":
+            await self.cancel(command.instance_id, command.reason)
+        elif command.kind == "resume":
+            await self.resume(command.instance_id)
+        elif command.kind == "resolve":
+            await self.resolve_incident(command.instance_id, command.incident, command.variables)
+        else:
+            _log.error("unknown command %r for instance %s", command.kind, command.instance_id)
 
     async def prune(
         self,
@@ -495,11 +541,14 @@ class Runtime:
             row = self._row(instance_id)
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
+            settle = self._settle
+            if self._services.peers.elsewhere([instance_id]):
+                settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
-                status, output, error_text = await self._settle(instance_id, status)
+                status, output, error_text = await settle(instance_id, status)
             else:
                 with trio.move_on_after(timeout):
-                    status, output, error_text = await self._settle(instance_id, status)
+                    status, output, error_text = await settle(instance_id, status)
         if status == "completed":
             return None if output is None else loads(output)
         error = loads(error_text) if error_text else {"type": "", "message": ""}
@@ -514,17 +563,23 @@ class Runtime:
         output = error_text = None
         while status not in SETTLED:
             settled = self._services.settled(instance_id)
-            if self._services.shared is None:
-                await settled.event.wait()
-            else:
-                # Another process may drive it: its settling is seen in its row only.
-                with trio.move_on_after(RESULT_POLL):
-                    await settled.event.wait()
+            await settled.event.wait()
             summary: Summary | InstanceRow | None = settled.summary
             if summary is None:
                 summary = self._row(instance_id)
+                if summary.status not in SETTLED and self._services.peers.elsewhere([instance_id]):
+                    # Another process took it over from this one (``_actor``): its row tells.
+                    return await self._settle_elsewhere(instance_id, summary.status)
             status, output, error_text = summary.status, summary.output, summary.error
         return status, output, error_text
+
+    async def _settle_elsewhere(
+        self, instance_id: str, status: str
+    ) -> tuple[str, str | None, str | None]:
+        """Like `_settle` for an instance another process drives: its row is read until it
+        settles, often at first, then less often (``poll_until_settled``)."""
+        row = await poll_until_settled(lambda: self._row(instance_id), SETTLED)
+        return row.status, row.output, row.error
 
     async def list(
         self,
@@ -605,6 +660,18 @@ class Runtime:
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:
         return list(self._registry.workflows())
+
+
+def _peers(
+    store: Store, services: Services, apply: Callable[[Command], Any], poll_interval: float
+) -> Peers:
+    """`LinkedPeers` for a store shared by several processes, else `LocalPeers`."""
+    owner = getattr(store, "owner", None)
+    if owner is None or not hasattr(store, "link"):
+        return LocalPeers()
+    from ._routing_postgres import LinkedPeers
+
+    return LinkedPeers(store.link(owner), services, apply, poll_interval)
 
 
 def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:

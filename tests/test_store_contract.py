@@ -243,6 +243,32 @@ def test_read_returns_an_inclusive_range(store: Store) -> None:
     assert store.read("a", 6) == []
 
 
+def test_last_of_kind_is_the_latest_record_of_that_kind_in_a_range(store: Store) -> None:
+    kinds = ["started", "snapshot", "step", "snapshot", "step", "step"]
+    records = tuple(record(seq, kind) for seq, kind in enumerate(kinds, start=1))
+    store.write(
+        [
+            Append(
+                instance_id="a",
+                records=records,
+                summary=Summary(status="running", updated_at=2000.0),
+                new=NewInstance(workflow="wf", input="{}", created_at=1000.0),
+            )
+        ]
+    )
+    store.write([append("b", 1, new=True)])
+
+    assert store.last_of_kind("a", "snapshot") == record(4, "snapshot")
+    assert store.last_of_kind("a", "snapshot", to_seq=3) == record(2, "snapshot")
+    assert store.last_of_kind("a", "snapshot", from_seq=3, to_seq=3) is None
+    assert store.last_of_kind("a", "snapshot", from_seq=5) is None
+    assert store.last_of_kind("a", "step", 1, 5) == record(5, "step")
+    assert store.last_of_kind("a", "snapshot", 4, 2) is None
+    assert store.last_of_kind("a", "other") is None
+    assert store.last_of_kind("b", "snapshot") is None  # another instance's records do not count
+    assert store.last_of_kind("ghost", "snapshot") is None
+
+
 def test_list_pages_in_creation_order(store: Store) -> None:
     ids = [f"i{n:02}" for n in range(7)]
     store.write([append(i, 1, new=True) for i in reversed(ids[:4])])

@@ -329,6 +329,18 @@ class Store(Protocol):
         """The seq of the instance's last record; 0 for an unknown instance."""
         ...
 
+    def last_of_kind(
+        self, instance_id: str, kind: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> StoredRecord | None:
+        """The instance's record of `kind` with the highest seq in `from_seq..to_seq`
+        (inclusive; None: to the end), or None when there is none.
+
+        It walks the journal's primary key backwards from `to_seq`: its cost is the number of
+        records after the one it finds, the tail that a rehydration from that record replays
+        anyway (a BPMN snapshot, ``runtime.bpmn``), and no index beside the key is kept for it.
+        """
+        ...
+
     def get(self, instance_id: str) -> InstanceRow | None:
         """The instance row, or None for an unknown instance."""
         ...

@@ -59,6 +59,7 @@ from ._interface import (
 )
 from ._interface import Write as WriteItem
 from ._paging import MAX_PAGE, MAX_SEQ, keyset, page_of, page_request
+from ._postgres_link import PostgresLink
 from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
@@ -273,6 +274,23 @@ class PostgresStore:
             for seq, kind, version, at, data in rows
         ]
 
+    def last_of_kind(
+        self, instance_id: str, kind: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> StoredRecord | None:
+        upper = MAX_SEQ if to_seq is None else to_seq
+        if from_seq > MAX_SEQ or upper < 1 or from_seq > upper:
+            return None
+        rows = self._query(
+            "SELECT seq, version, at, data FROM journal"
+            " WHERE instance_id = %s AND seq >= %s AND seq <= %s AND kind = %s"
+            " ORDER BY seq DESC LIMIT 1",
+            (instance_id, max(from_seq, 0), upper, kind),
+        )
+        if not rows:
+            return None
+        seq, version, at, data = rows[0]
+        return StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data)
+
     def last_seq(self, instance_id: str) -> int:
         rows = self._query(LAST_SEQ, (instance_id,))
         return 0 if not rows else int(rows[0][0])
@@ -375,6 +393,12 @@ class PostgresStore:
             bindings,
         )
         return {status: count for status, count in rows}
+
+    def link(self, owner: str) -> PostgresLink:
+        """What process `owner` needs to reach the others on this database (its own
+        connection: close it when done). See `_postgres_routing`."""
+        self._check_open()
+        return PostgresLink(self._conninfo, self.schema, self._where, owner)
 
     @property
     def schema_version(self) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from ._interface import StoreError
 from ._postgres_owners import OWNERS_TABLE
 from ._postgres_prune import FINISHED_INDEX
+from ._postgres_routing import ROUTING_MIGRATION
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers, events, waits, correlations (SQLite's migrations 1-3).
@@ -96,7 +97,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: retention finds the finished instances, oldest first (`_postgres_prune`).
     FINISHED_INDEX,
-    # 4: the processes sharing the database, and which one drives each instance
+    # 4: events carry their transaction for the routing poll; commands for other processes
+    # wait in an inbox (`_postgres_routing`).
+    ROUTING_MIGRATION,
+    # 5: the processes sharing the database, and which one drives each instance
     # (`_postgres_owners`).
     OWNERS_TABLE,
 )

@@ -270,6 +270,20 @@ class SqliteStore:
             for seq, kind, version, at, data in rows
         ]
 
+    def last_of_kind(
+        self, instance_id: str, kind: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> StoredRecord | None:
+        self._check_open()
+        upper = MAX_SEQ if to_seq is None else to_seq
+        for seq, version, at, data in self._reader.execute(
+            "SELECT seq, version, at, data FROM journal"
+            " WHERE instance_id = ? AND seq >= ? AND seq <= ? AND kind = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (instance_id, from_seq, upper, kind),
+        ):
+            return StoredRecord(seq=seq, kind=kind, version=version, at=at, data=data)
+        return None
+
     def last_seq(self, instance_id: str) -> int:
         self._check_open()
         seq: int | None = self._reader.execute(LAST_SEQ, (instance_id,)).get
