@@ -80,6 +80,12 @@ def _line(item: HistoryItem, names: dict[int, str], now: dt.datetime) -> tuple[s
     if k == "workflow_failed":
         error = f"<span class=error-text>{esc(_error(d.get('error')))}</span>"
         return "bad", f"workflow failed: {error}", ""
+    if k == "snapshot":
+        state = d.get("state") if isinstance(d.get("state"), dict) else {}
+        workflow = state.get("workflow") if isinstance(state.get("workflow"), dict) else {}
+        tokens = workflow.get("tokens") if isinstance(workflow.get("tokens"), list) else []
+        text = f"snapshot of the state ({len(tokens)} token(s)): rehydration starts here"
+        return "", text, _folded("state", state)
     if k == "workflow_cancelled":
         return "bad", f"workflow cancelled: {esc(d.get('reason') or 'no reason given')}", ""
     return "", esc(k), _folded("data", item.data)
