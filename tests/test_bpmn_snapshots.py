@@ -178,7 +178,9 @@ async def _run_loop(path: str, registry: Registry, seconds: float) -> None:
         await trio.sleep(seconds)
 
 
-async def test_an_instance_rehydrates_from_its_latest_snapshot(tmp_path: Path) -> None:
+async def test_an_instance_rehydrates_from_its_latest_snapshot(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     path = str(tmp_path / "loop.db")
     registry = loop_registry(10)
     await _run_loop(path, registry, 20.5)
@@ -191,7 +193,9 @@ async def test_an_instance_rehydrates_from_its_latest_snapshot(tmp_path: Path) -
         core.close()
 
 
-async def test_no_snapshot_is_taken_when_they_are_turned_off(tmp_path: Path) -> None:
+async def test_no_snapshot_is_taken_when_they_are_turned_off(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     path = str(tmp_path / "loop.db")
     await _run_loop(path, loop_registry(0), 20.5)
     with SqliteStore(path) as store:
@@ -199,7 +203,7 @@ async def test_no_snapshot_is_taken_when_they_are_turned_off(tmp_path: Path) -> 
 
 
 async def test_a_snapshot_that_cannot_be_used_falls_back_to_the_whole_journal(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
     path = str(tmp_path / "loop.db")
     registry = loop_registry(10)
@@ -231,7 +235,7 @@ async def test_a_snapshot_that_cannot_be_used_falls_back_to_the_whole_journal(
 
 
 async def test_an_instance_waits_for_a_subprocess_to_end_before_its_next_snapshot(
-    tmp_path: Path,
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     xml = LOOP.replace(
         b'<bpmn:intermediateCatchEvent id="Tick"><bpmn:timerEventDefinition>\n'
@@ -291,7 +295,9 @@ def test_snapshot_every_defaults_to_a_thousand_records_and_zero_turns_it_off() -
     assert registry.workflow("loop").snapshot_every is None
 
 
-async def test_the_viewer_shows_a_snapshot_as_one(tmp_path: Path) -> None:
+async def test_the_viewer_shows_a_snapshot_as_one(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     path = str(tmp_path / "loop.db")
     registry = loop_registry(10)
     await _run_loop(path, registry, 5.5)

@@ -16,6 +16,10 @@ def _folded(summary: str, value: Any) -> str:
     return f"<details><summary>{esc(summary)}</summary>{json_block(value)}</details>"
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _error(error: Any) -> str:
     if isinstance(error, dict):
         return f"{error.get('type', '')}: {error.get('message', '')}".strip(": ")
@@ -81,9 +85,9 @@ def _line(item: HistoryItem, names: dict[int, str], now: dt.datetime) -> tuple[s
         error = f"<span class=error-text>{esc(_error(d.get('error')))}</span>"
         return "bad", f"workflow failed: {error}", ""
     if k == "snapshot":
-        state = d.get("state") if isinstance(d.get("state"), dict) else {}
-        workflow = state.get("workflow") if isinstance(state.get("workflow"), dict) else {}
-        tokens = workflow.get("tokens") if isinstance(workflow.get("tokens"), list) else []
+        state = _dict(d.get("state"))
+        tokens = _dict(state.get("workflow")).get("tokens")
+        tokens = tokens if isinstance(tokens, list) else []
         text = f"snapshot of the state ({len(tokens)} token(s)): rehydration starts here"
         return "", text, _folded("state", state)
     if k == "workflow_cancelled":
