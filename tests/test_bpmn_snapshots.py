@@ -266,7 +266,7 @@ async def test_an_instance_waits_for_a_subprocess_to_end_before_its_next_snapsho
             if s.kind == "snapshot":  # never while a token is inside the subprocess
                 state = r.decode(s.kind, s.version, s.data)
                 assert isinstance(state, r.Snapshot)
-                assert all(node != "Tick" for _, node, _ in state.state["workflow"]["tokens"])
+                assert all(node != "Tick" for _, node, *_ in state.state["workflow"]["tokens"])
         assert replay_report(registry, store, "loop-1").ok
 
 
@@ -308,3 +308,62 @@ async def test_the_viewer_shows_a_snapshot_as_one(
         page = Collector()
         page.feed(await response.get_data(as_text=True))
     assert "snapshot of the state (1 token(s)): rehydration starts here" in page.words
+
+
+PARALLEL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="Par" targetNamespace="https://x">
+  <bpmn:process id="par" isExecutable="true">
+    <bpmn:startEvent id="Start" />
+    <bpmn:parallelGateway id="Fork" />
+    <bpmn:serviceTask id="Slow"><bpmn:extensionElements>
+      <zeebe:taskDefinition type="slow" />
+      <zeebe:ioMapping><zeebe:input source="=x" target="seen" />
+        <zeebe:output source="=seen" target="slow_saw" /></zeebe:ioMapping>
+    </bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:serviceTask id="Bump"><bpmn:extensionElements>
+      <zeebe:taskDefinition type="bump" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:parallelGateway id="Join" />
+    <bpmn:endEvent id="End" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Fork" />
+    <bpmn:sequenceFlow id="f2" sourceRef="Fork" targetRef="Slow" />
+    <bpmn:sequenceFlow id="f3" sourceRef="Fork" targetRef="Bump" />
+    <bpmn:sequenceFlow id="f4" sourceRef="Slow" targetRef="Join" />
+    <bpmn:sequenceFlow id="f5" sourceRef="Bump" targetRef="Join" />
+    <bpmn:sequenceFlow id="f6" sourceRef="Join" targetRef="End" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+async def test_a_token_resumed_from_a_snapshot_keeps_the_inputs_it_entered_with(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The slow task's input mapping read ``x`` before the other branch changed it: resumed
+    from a snapshot taken meanwhile, its output mapping still reads what it read then."""
+    registry = Registry()
+    bpmn.load(PARALLEL, registry=registry, snapshot_every=1)
+    runs: list[dict[str, Any]] = []
+
+    @bpmn.handler("slow", registry=registry)
+    async def slow(variables: dict[str, Any]) -> None:
+        runs.append(variables)
+        await trio.sleep(100)
+
+    @bpmn.handler("bump", registry=registry)
+    async def bump(variables: dict[str, Any]) -> dict[str, Any]:
+        return {"x": 99}
+
+    path = str(tmp_path / "par.db")
+    async with Runtime.open(path, registry=registry, wall_time=lambda: T0) as rt:
+        await rt.start("par", {"x": 1}, instance_id="par-1")
+        await trio.sleep(50)  # bumped; the slow task still runs
+        assert (await rt.query("par-1"))["variables"]["x"] == 99
+    with SqliteStore(path) as store:
+        core = replayed_core(registry, store, "par-1")
+        assert core.snapshot_seq == store.last_seq("par-1")  # taken after the bump
+        core.close()
+    async with Runtime.open(path, registry=registry, wall_time=lambda: T0) as rt:
+        output = await rt.result("par-1", timeout=1000)
+        assert (await rt.replay("par-1")).ok
+    assert output == {"x": 99, "slow_saw": 1}
+    assert [run["seen"] for run in runs] == [1, 1]  # the job ran again as it was issued

@@ -119,11 +119,27 @@ class Instance(Running):
         """The coroutine of each token, by token id."""
         self.held: dict[int, tuple[str, str, bool]] = {}
         """Tokens waiting for an incident's resolution: ``(element, message, entered)``."""
+        self.entered_with: dict[int, tuple[str, dict[str, Any]]] = {}
+        """The local variables (input mappings) of the element each token entered last."""
+        self.resumed_with: dict[int, tuple[str, dict[str, Any]]] = {}
+        """Those of a snapshot, for the tokens of an instance resumed from it."""
         ctx._keep_state(self)
 
     def capture(self, tasks: Sequence[Coroutine[Any, Any, Any]]) -> dict[str, Any] | None:
         """The instance's state as plain data for a snapshot (``_snapshots``)."""
         return captured(self, tasks)
+
+    def entry_inputs(self, token: int, node: FlowNode, variables: Variables) -> dict[str, Any]:
+        """The local variables of ``node`` as ``token`` enters it: its input mappings, or,
+        for a token resumed from a snapshot where it waited, those it entered with then
+        (the variables they read may have changed since)."""
+        resumed = self.resumed_with.pop(token, None)
+        if resumed is not None and resumed[0] == node.id:
+            local = resumed[1]
+        else:
+            local = self.inputs(node, variables)
+        self.entered_with[token] = (node.id, local)
+        return local
 
     @property
     def open_scopes(self) -> list[ActiveScope]:
@@ -276,6 +292,7 @@ class Instance(Running):
             return
         finally:
             self.coroutines.pop(token, None)
+            self.entered_with.pop(token, None)
         if not scope.is_over and token in scope.tokens:
             del scope.tokens[token]
             self._settle(scope)
@@ -364,9 +381,9 @@ class Instance(Running):
             return node.id
         if isinstance(node, EndEvent):
             if isinstance(node.trigger, MessageEventDefinition):
-                await self._job_event(scope, node)
+                await self._job_event(scope, token, node)
             elif isinstance(node.trigger, SignalEventDefinition):
-                await self._signal(scope, node, node.trigger)
+                await self._signal(scope, token, node, node.trigger)
             elif isinstance(node.trigger, CompensateEventDefinition):
                 await compensate(self, scope, node, node.trigger)
             else:
@@ -387,7 +404,7 @@ class Instance(Running):
         if isinstance(node, EventBasedGateway):
             return await self._event_gateway(scope, token, node)
         if isinstance(node, IntermediateCatchEvent):
-            local = self.inputs(node, variables)
+            local = self.entry_inputs(token, node, variables)
             if isinstance(
                 node.trigger,
                 MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
@@ -403,13 +420,13 @@ class Instance(Running):
                     raise Withdrawn  # an interrupting catch ended where the token was
                 return node.id
             if isinstance(node.trigger, SignalEventDefinition):
-                await self._signal(scope, node, node.trigger)
+                await self._signal(scope, token, node, node.trigger)
                 return node.id
             if isinstance(node.trigger, CompensateEventDefinition):
                 await compensate(self, scope, node, node.trigger)
                 return node.id
             if not isinstance(node.trigger, LinkEventDefinition):
-                await self._job_event(scope, node)
+                await self._job_event(scope, token, node)
                 return node.id
             self.apply(node, self.inputs(node, variables), None, variables)
             catch = self.element(scope.graph.link_catches[node.trigger.name])
@@ -419,10 +436,12 @@ class Instance(Running):
             return catch.id
         return node.id
 
-    async def _job_event(self, scope: ActiveScope, node: EndEvent | IntermediateThrowEvent) -> None:
+    async def _job_event(
+        self, scope: ActiveScope, token: int, node: EndEvent | IntermediateThrowEvent
+    ) -> None:
         """A message throw or end event: a job for a handler, as a service task's."""
         variables = scope.variables
-        local = self.inputs(node, variables)
+        local = self.entry_inputs(token, node, variables)
         if scope.is_over:
             raise Withdrawn
         work = start_job(self, node, variables.view().new_child(local))
@@ -437,13 +456,14 @@ class Instance(Running):
     async def _signal(
         self,
         scope: ActiveScope,
+        token: int,
         node: EndEvent | IntermediateThrowEvent,
         trigger: SignalEventDefinition,
     ) -> None:
         """Broadcast the signal (its variables: the event's input mappings, as in Zeebe),
         then apply the event's output mappings."""
         variables = scope.variables
-        local = self.inputs(node, variables)
+        local = self.entry_inputs(token, node, variables)
         await self.wait(scope, self.ctx.run(BROADCAST, trigger.signal.name, local))
         self.apply(node, local, None, variables)
 

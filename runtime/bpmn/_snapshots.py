@@ -1,12 +1,15 @@
 """Snapshots of a process instance: its state as plain data, and an instance resumed from it.
 
 A process instance's state is its variables, user tasks, what completed, its counters, and
-its tokens: where each one is and whether it waits for an incident's resolution. The core
+its tokens: where each one is, the local variables (input mappings) of the element it waits
+at, and whether it waits for an incident's resolution. The core
 adds the operations each token waits for (``runtime._snapshot``). An instance resumed from
 that state starts each token's coroutine again at its element: entering the element issues
 the same operations again (a handler's job, a message subscription, a timer, the interrupting
 boundary events around a task, the events after an event-based gateway), which take the
-recorded steps instead of new ones; a token that waited for an incident waits for it again.
+recorded steps instead of new ones (with what was recorded of them: a job's variables, a
+timer's due time), and its local variables are the recorded ones, not those its input
+mappings would give now; a token that waited for an incident waits for it again.
 
 That holds while the instance is one level of tokens that each wait at one element. It is
 not the case, and no snapshot is taken (the next append tries again), while the instance
@@ -45,6 +48,8 @@ class Snapshotted(Protocol):
     stopping: list[Future[Any]]
     coroutines: dict[int, Coroutine[Any, Any, None]]
     held: dict[int, Held]
+    entered_with: dict[int, tuple[str, dict[str, Any]]]
+    resumed_with: dict[int, tuple[str, dict[str, Any]]]
 
     @property
     def open_scopes(self) -> list[ActiveScope]: ...
@@ -74,8 +79,10 @@ def captured(inst: Snapshotted, tasks: Sequence[Coroutine[Any, Any, Any]]) -> di
         if isinstance(trigger, CompensateEventDefinition):
             return None
         held = inst.held.get(token)
-        tokens.append([token, node_id, None if held is None else list(held)])
-    if [token for token, _, _ in tokens] != list(root.tokens):
+        entered = inst.entered_with.get(token)
+        local = entered[1] if held is None and entered and entered[0] == node_id else None
+        tokens.append([token, node_id, None if held is None else list(held), local])
+    if [token for token, *_ in tokens] != list(root.tokens):
         return None
     return {
         **inst.plain_fields(),
@@ -95,8 +102,10 @@ def restore_into(
     root.interrupted = bool(state["interrupted"])
     root.compensable = list(state["compensable"])
     tokens: list[tuple[int, str, Held | None]] = []
-    for token, node_id, held in state["tokens"]:
+    for token, node_id, held, local in state["tokens"]:
         root.tokens[int(token)] = str(node_id)
+        if local is not None:
+            inst.resumed_with[int(token)] = (str(node_id), dict(local))
         waiting = None if held is None else (str(held[0]), str(held[1]), bool(held[2]))
         tokens.append((int(token), str(node_id), waiting))
     return tokens
