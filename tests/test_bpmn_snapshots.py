@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import trio.testing
 from _ui_pages import Collector
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from test_bpmn_incidents import INCIDENTS, charging, incident
 from test_bpmn_property import (
     _INPUT,
     INSTANCES,
@@ -40,6 +42,7 @@ from test_bpmn_property import (
     run_uninterrupted,
     to_xml,
 )
+from test_cli import run as run_cli
 
 from api import create_app
 from runtime import Registry, Runtime, bpmn
@@ -367,3 +370,39 @@ async def test_a_token_resumed_from_a_snapshot_keeps_the_inputs_it_entered_with(
         assert (await rt.replay("par-1")).ok
     assert output == {"x": 99, "slow_saw": 1}
     assert [run["seen"] for run in runs] == [1, 1]  # the job ran again as it was issued
+
+
+async def test_trioflow_show_prints_a_snapshot_by_its_size(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "loop.db")
+    await _run_loop(path, loop_registry(10), 5.5)
+    code, out, _ = run_cli(["show", "loop-1", "--db", path], capsys)
+    assert code == 0
+    lines = [line for line in out.splitlines() if " snapshot " in line]
+    assert lines
+    for line in lines:
+        assert re.fullmatch(r"\s*\d+ \S+ snapshot \(\d+ bytes of state\)", line)
+
+
+async def test_an_instance_at_an_incident_resumes_from_its_snapshot_and_is_resolved(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    registry = Registry()
+    attempts: list[str] = []
+    charging(registry, attempts)
+    bpmn.load(INCIDENTS, registry=registry, snapshot_every=1)
+    path = str(tmp_path / "incident.db")
+    async with Runtime.open(path, registry=registry, wall_time=lambda: T0) as rt:
+        iid = await rt.start("incident_charge", {"card": "bad"})
+        found = await incident(rt, iid)
+    with SqliteStore(path) as store:
+        core = replayed_core(registry, store, iid)
+        assert core.snapshot_seq == store.last_seq(iid)  # taken with the token held
+        assert core.status == "incident"
+        core.close()
+    async with Runtime.open(path, registry=registry, wall_time=lambda: T0) as rt:
+        await rt.resolve_incident(iid, found["id"], {"card": "good"})
+        assert await rt.result(iid, timeout=1000) == {"card": "good", "charged": True}
+        assert (await rt.replay(iid)).ok
+    assert attempts == ["bad", "bad", "good"]

@@ -87,7 +87,9 @@ def captured(inst: Snapshotted, tasks: Sequence[Coroutine[Any, Any, Any]]) -> di
     return {
         **inst.plain_fields(),
         "tokens": tokens,
-        "arrivals": root.arrivals,
+        # In order, as pairs: which of several ready joins fires first depends on it (the
+        # JSON of a snapshot orders the keys of its objects).
+        "arrivals": [[gateway, flows] for gateway, flows in root.arrivals.items()],
         "interrupted": root.interrupted,
         "compensable": root.compensable,
     }
@@ -98,7 +100,7 @@ def restore_into(
 ) -> list[tuple[int, str, Held | None]]:
     """Set the instance's state from ``state``; return its tokens to start again, in order."""
     inst.set_plain_fields(state)
-    root.arrivals = {gateway: list(flows) for gateway, flows in state["arrivals"].items()}
+    root.arrivals = {str(gateway): list(flows) for gateway, flows in state["arrivals"]}
     root.interrupted = bool(state["interrupted"])
     root.compensable = list(state["compensable"])
     tokens: list[tuple[int, str, Held | None]] = []
