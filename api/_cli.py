@@ -99,7 +99,9 @@ def _show(args: argparse.Namespace) -> None:
                 # An instance that continued as new: a heading tells its runs apart.
                 print(f"run {json.loads(rec.data).get('run', 1)}")
             when = dt.datetime.fromtimestamp(rec.at, dt.UTC).isoformat()
-            print(f"{rec.seq:>5} {when} {rec.kind} {rec.data}")
+            # A snapshot holds the whole state (variables and all): its size says enough.
+            data = f"({len(rec.data)} bytes of state)" if rec.kind == "snapshot" else rec.data
+            print(f"{rec.seq:>5} {when} {rec.kind} {data}")
 
 
 def _replay(args: argparse.Namespace) -> None:

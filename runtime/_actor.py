@@ -69,6 +69,8 @@ class WorkflowActor:
     _resume_error: TrioflowError | NotOwner | None = None
     _elsewhere: str | None = None
     """The process that owns the instance, when it is not this one (a shared store)."""
+    _since_snapshot: int = 0
+    """Records journaled since the latest snapshot (or the run's start)."""
 
     # --- actors.Actor -------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class WorkflowActor:
             core.close()
             await self._suspend(divergence)
             return
+        self._since_snapshot = row.last_seq - max(core.snapshot_seq, row.run_seq - 1)
         if resuming:
             # Before anything is re-armed: a resume the store cannot take leaves it suspended.
             try:
@@ -371,6 +374,10 @@ class WorkflowActor:
             core, start, decision = self._next_run(core, at)
             run = NewRun(run=start.run, seq=self._last_seq + len(records) + 1)
             records += [start, *decision.outputs]
+            self._since_snapshot = -(run.seq - self._last_seq - 1)  # count the new run's only
+        snapshot = self._snapshot(core, len(records))
+        if snapshot is not None:
+            records.append(snapshot)
         seq = self._last_seq
         stored = []
         for rec in records:
@@ -391,10 +398,20 @@ class WorkflowActor:
             on_blocked=on_blocked,
             run=run,
         )
+        self._since_snapshot = 0 if snapshot is not None else self._since_snapshot + len(records)
         if run is not None and self._core is not None and self._core is not core:
             self._core.close()
             self._core = core
         return core, decision
+
+    def _snapshot(self, core: WorkflowCore, adding: int) -> r.Snapshot | None:
+        """A snapshot to journal after ``adding`` more records, when one is due and the
+        instance's state can be captured now (else it is tried again at the next append)."""
+        every = core.definition.snapshot_every
+        if not every or self._since_snapshot + adding < every or core.finished:
+            return None
+        state = core.capture()
+        return None if state is None else r.Snapshot(state=state)
 
     def _next_run(
         self, ended: WorkflowCore, at: float

@@ -534,7 +534,8 @@ class Runtime:
         ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
         """
         actor = self._services.system.actor(instance_id)
-        if isinstance(actor, WorkflowActor) and actor.running:
+        here = isinstance(actor, WorkflowActor) and actor.running
+        if here:
             # In memory and unfinished: its settling will wake us, no need to read its row.
             status, output, error_text = "running", None, None
         else:
@@ -542,7 +543,7 @@ class Runtime:
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
             settle = self._settle
-            if self._services.peers.elsewhere([instance_id]):
+            if not here and self._services.peers.elsewhere([instance_id]):
                 settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
                 status, output, error_text = await settle(instance_id, status)
