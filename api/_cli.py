@@ -165,14 +165,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument(
         "--standby",
         action="store_true",
-        help="PostgreSQL: while another server writes the database, wait, then take over",
+        help=argparse.SUPPRESS,  # deprecated, does nothing: every server serves
     )
     serve.add_argument(
         "--lease",
         type=float,
         default=None,
-        help="PostgreSQL: seconds a paused or cut-off server keeps the database before a"
-        " standby takes over (default 10)",
+        help="PostgreSQL: seconds after which the instances of a paused, cut-off or killed"
+        " server are taken over by the others (default 10)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)
