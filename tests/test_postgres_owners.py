@@ -45,7 +45,7 @@ def journal_kinds(store: PostgresStore, instance_id: str) -> list[str]:
 
 
 def test_a_new_instance_is_owned_by_the_store_that_created_it(url: str) -> None:
-    with PostgresStore(url, url="http://127.0.0.1:8001") as first, PostgresStore(url) as second:
+    with PostgresStore(url, address="http://127.0.0.1:8001") as first, PostgresStore(url) as second:
         assert first.write([append("a", 1, new=True)]) == [None]
         owner = second.owner_of("a")
         assert owner is not None and owner.id == first.owner

@@ -27,7 +27,7 @@ store releases its unfinished instances, for others to claim at once.
 
 Ownership API (what a process sharing the database uses): `owner` (this store's id),
 `owner_of(instance_id)` (the `Owner` driving an instance: id, host, pid, advertised URL,
-lease), `owners()` (every registered process), `advertise(url)`, `claim(instance_id)`,
+lease), `owners()` (every registered process), `advertise(address)`, `claim(instance_id)`,
 `claim_orphans(limit)` and `release()`. The claims block on the database: call them from a
 worker thread.
 
@@ -84,26 +84,26 @@ class PostgresStore:
     ``read_only=True`` registers no owner, applies no migration and refuses `write`: it
     reads beside running services (the CLI's queries). ``lease``: seconds after the last
     renewal of this store's lease (a paused or cut-off process renews nothing) when other
-    processes may claim its instances. ``url``: where this process serves HTTP, shown to
-    the others (`Owner.url`).
+    processes may claim its instances. ``address``: where this process serves HTTP, shown
+    to the others (`Owner.url`).
     """
 
     def __init__(
         self,
-        database: str,
+        url: str,
         *,
         read_only: bool = False,
         schema: str | None = None,
         lease: float = DEFAULT_LEASE,
-        url: str | None = None,
+        address: str | None = None,
     ) -> None:
         if not (0 < lease < 86400):
             raise ValueError(f"lease must be between 0 and 86400 seconds, got {lease!r}")
         self.lease = lease
         self._writer_lock = threading.Lock()
         self._stopping = threading.Event()
-        conninfo, url_schema = split_url(database)
-        self._url = url
+        conninfo, url_schema = split_url(url)
+        self._address = address
         self.owner: str | None = None
         """This store's owner id (`_postgres_owners`); None when read-only."""
         self._owner_conn: psycopg.Connection[Any] | None = None
@@ -111,7 +111,7 @@ class PostgresStore:
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
-        self._where = describe(database)
+        self._where = describe(url)
         self._closed = False
         self._close_lock = threading.Lock()
         self._reader = self._connect()
@@ -127,7 +127,7 @@ class PostgresStore:
                 self._writer = self._connect_writer()
                 self.owner = owners.new_owner_id()
                 self._owner_conn = self._connect_writer()
-                owners.register(self._owner_conn, self.owner, lease, url)
+                owners.register(self._owner_conn, self.owner, lease, address)
         except BaseException:
             for conn in (self._reader, self._writer, self._owner_conn):
                 if conn is not None:
@@ -177,7 +177,7 @@ class PostgresStore:
         while not self._stopping.wait(self.lease / 4):
             try:
                 self._on_owner_connection(
-                    lambda conn, owner: owners.renew(conn, owner, self.lease, self._url)
+                    lambda conn, owner: owners.renew(conn, owner, self.lease, self._address)
                 )
             except StoreError as exc:
                 _log.warning("%s: renewing this process's lease failed: %s", self._where, exc)
@@ -223,10 +223,10 @@ class PostgresStore:
         (`close` does it too). Appends for them are refused afterwards."""
         self._on_owner_connection(owners.release)
 
-    def advertise(self, url: str | None) -> None:
+    def advertise(self, address: str | None) -> None:
         """Tell the other processes where this one serves HTTP (`Owner.url`)."""
-        self._url = url
-        self._on_owner_connection(lambda conn, owner: owners.advertise(conn, owner, url))
+        self._address = address
+        self._on_owner_connection(lambda conn, owner: owners.advertise(conn, owner, address))
 
     def owner_of(self, instance_id: str) -> Owner | None:
         """The process driving `instance_id` (live or not: see `Owner.live`); None for an
