@@ -20,7 +20,8 @@ stored already, byte for byte, and counts them as written (see `write`).
 
 Several processes write one database at once, each driving instances of its own: a store
 opened for writing is an *owner* (`_postgres_owners`), with a lease that a third connection,
-in a thread of its own, renews every quarter lease. Every append is fenced: an instance that
+in a thread of its own, renews every heartbeat (and whose session holds the owner's lock,
+which tells the others at once when the process dies). Every append is fenced: an instance that
 another process claimed (after this one's lease ran out) refuses it with `NotOwner`. The
 runtime claims the orphans of dead owners (`claim_orphans`) and replays them. Closing the
 store releases its unfinished instances, for others to claim at once.
@@ -108,6 +109,8 @@ class PostgresStore:
         """This store's owner id (`_postgres_owners`); None when read-only."""
         self._owner_conn: psycopg.Connection[Any] | None = None
         self._owner_lock = threading.Lock()
+        self._holding: psycopg.Connection[Any] | None = None
+        """The owner's connection whose session holds the owner's lock."""
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
@@ -128,6 +131,8 @@ class PostgresStore:
                 self.owner = owners.new_owner_id()
                 self._owner_conn = self._connect_writer()
                 owners.register(self._owner_conn, self.owner, lease, address)
+                if owners.hold(self._owner_conn, self.owner):
+                    self._holding = self._owner_conn
         except BaseException:
             for conn in (self._reader, self._writer, self._owner_conn):
                 if conn is not None:
@@ -172,15 +177,19 @@ class PostgresStore:
                 return self._write(appends)
 
     def _renew(self) -> None:
-        """Renew this store's lease every quarter lease while the process runs, on a
-        connection of its own: a long write does not hold it up."""
-        while not self._stopping.wait(self.lease / 4):
+        """Renew this store's lease every heartbeat while the process runs, on a connection
+        of its own (a long write does not hold it up), which holds the owner's lock too."""
+        while not self._stopping.wait(owners.heartbeat(self.lease)):
             try:
-                self._on_owner_connection(
-                    lambda conn, owner: owners.renew(conn, owner, self.lease, self._address)
-                )
+                self._on_owner_connection(self._beat)
             except StoreError as exc:
                 _log.warning("%s: renewing this process's lease failed: %s", self._where, exc)
+
+    def _beat(self, conn: psycopg.Connection[Any], owner: str) -> None:
+        owners.renew(conn, owner, self.lease, self._address)
+        if self._holding is not conn:
+            # A new connection (the last one was lost): its session takes the lock over.
+            self._holding = conn if owners.hold(conn, owner) else None
 
     def _on_owner_connection(self, work: Callable[[psycopg.Connection[Any], str], _T]) -> _T:
         """Run `work` on the owner's connection (made again if it was lost)."""
