@@ -12,8 +12,10 @@ then the owner is woken:
   lost wake-up delays an event by at most that long and never loses it. An instance counts
   each event once however often it is handed over (it remembers what it consumed).
 - A command for one instance (cancel, resume, resolve an incident) is checked against the
-  stored instance as its owner would check it, then put in a durable inbox with a wake-up
-  for the owner (`Peers.post`). The owner applies it and takes it out of the inbox only
+  stored instance as its owner would check it. If the owner is gone (dead, or it let the
+  instance go), this process takes the instance (`Peers.take`) and applies the command
+  itself; else the command goes into a durable inbox with a wake-up for the owner
+  (`Peers.post`). The owner applies it and takes it out of the inbox only
   then; the owner at the time it is read applies it, so a command survives the crash of
   either process. The caller's answer is the owner's, except that it comes once the command
   is stored rather than once it is applied.
@@ -52,6 +54,13 @@ class Peers(Protocol):
         process that does ("" when none does now: the next to claim it will)."""
         ...
 
+    async def take(self, instance_id: str) -> str | None:
+        """Make `instance_id` this process's unless another live process drives it: None
+        when this process drives it now, else the id of the one that does. An instance whose
+        process died (or let it go) is taken so, and is replayed here when it is next sent
+        something."""
+        ...
+
     def wake(self, owners: Collection[str]) -> None:
         """Tell `owners` that events for their instances were stored."""
         ...
@@ -71,6 +80,9 @@ class LocalPeers:
 
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
         return {}
+
+    async def take(self, instance_id: str) -> str | None:
+        return None
 
     def wake(self, owners: Collection[str]) -> None:
         pass

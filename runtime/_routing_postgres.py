@@ -34,6 +34,9 @@ _log = logging.getLogger("trioflow")
 
 Apply = Callable[[Command], Awaitable[None]]
 """Carries out a command for an instance this process drives (the runtime's own method)."""
+Claim = Callable[[str], Any]
+"""``PostgresStore.claim``: blocking; None when the instance is this process's now, else the
+live owner (with its ``id``)."""
 
 
 @attrs.define(eq=False)
@@ -43,6 +46,7 @@ class LinkedPeers:
     _link: PostgresLink
     _services: Services
     _apply: Apply
+    _claim: Claim
     _poll_interval: float = 1.0
     _cursor: EventCursor | None = None
     _listener: Listener | None = None
@@ -60,6 +64,10 @@ class LinkedPeers:
             return {}
         owners = self._link.owners_of(instance_ids)
         return {iid: owner or "" for iid, owner in owners.items() if owner != self.owner}
+
+    async def take(self, instance_id: str) -> str | None:
+        owner = await trio.to_thread.run_sync(self._claim, instance_id)
+        return None if owner is None else str(owner.id)
 
     def wake(self, owners: Collection[str]) -> None:
         others = {owner for owner in owners if owner and owner != self.owner}
