@@ -1,4 +1,8 @@
-"""``Runtime``: opens the store, recovers every unfinished instance, and serves calls."""
+"""``Runtime``: opens the store, recovers every unfinished instance, and serves calls.
+
+On a store that several processes share (PostgreSQL), recovering means claiming: the runtime
+drives the instances it creates and those it claims, the orphans of processes that closed or
+whose lease ran out, at open and then every quarter lease (`_take_over`)."""
 
 from __future__ import annotations
 
@@ -49,9 +53,20 @@ from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
-from .store import TERMINAL, Append, InstanceRow, Store, StoreError, Summary, open_store
+from .store import (
+    TERMINAL,
+    Append,
+    InstanceRow,
+    SharedStore,
+    Store,
+    StoreError,
+    Summary,
+    open_store,
+)
 
 SETTLED = TERMINAL | {"suspended"}
+CLAIM_BATCH = 500
+"""Orphans claimed per statement (recovery claims batch after batch until none is left)."""
 _log = logging.getLogger("trioflow")
 
 
@@ -85,6 +100,7 @@ class Runtime:
         retention: Retention = DEFAULT_RETENTION,
         archive: str | os.PathLike[str] | None = None,
         drive: bool = True,
+        lease: float | None = None,
         poll_interval: float = 1.0,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
@@ -114,10 +130,15 @@ class Runtime:
         refused with ``JournalClosed``. Nothing is ``blocked`` there: only the driving process
         knows.
 
-        On a PostgreSQL database that several processes drive at once, events and commands
-        for an instance another process drives are stored and that process is notified
-        (``_routing``); ``poll_interval`` (seconds) bounds how late one arrives when a
-        notification is lost.
+        On PostgreSQL several processes may open one database at once, each driving the
+        instances it owns (``store._postgres_owners``): recovery claims the orphans (instances
+        of processes that closed, or whose lease ran out), and so does a task every quarter
+        ``lease`` (seconds, default 10) while the runtime runs. A process paused past its
+        lease loses the instances another claimed meanwhile: its appends for them are
+        refused, and it drops them. Closing releases this process's unfinished instances.
+        Events and commands for an instance another process drives are stored and that
+        process is notified (``_routing``); ``poll_interval`` (seconds) bounds how late one
+        arrives when a notification is lost.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
@@ -127,10 +148,18 @@ class Runtime:
         archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
         if store is None:
-            store = open_store(path, synchronous=synchronous)
+            store = open_store(path, synchronous=synchronous, lease=lease)
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
-        services = Services(registry=registry, store=store, journal=journal, clock=clock)
+        shared = store if isinstance(store, SharedStore) and store.owner is not None else None
+        services = Services(
+            registry=registry,
+            store=store,
+            journal=journal,
+            clock=clock,
+            shared=shared,
+            inline=commit_inline,
+        )
         runtime = cls(services, registry, archived, commit_inline)
         if drive:
             services.peers = _peers(store, services, runtime._apply, poll_interval)
@@ -152,6 +181,8 @@ class Runtime:
                         if drive:
                             await inner.start(services.peers.run)
                             await runtime._recover()
+                            if shared is not None:
+                                inner.start_soon(runtime._take_over, shared.lease / 4)
                             inner.start_soon(
                                 run_retention,
                                 services,
@@ -209,6 +240,12 @@ class Runtime:
 
     async def _recover(self) -> None:
         services = self._services
+        if services.shared is not None:
+            # Replaying an instance re-arms its timers: those of instances that others
+            # drive are theirs to fire.
+            while await self._claim_orphans(wait=True) == CLAIM_BATCH:
+                pass
+            return
         for timer in services.store.timers():
             services.timers.schedule(timer.instance_id, timer.step, timer.fire_at)
         replies = []
@@ -218,6 +255,36 @@ class Runtime:
             replies.append(reply)
         for reply in replies:
             await reply.wait()
+
+    async def _claim_orphans(self, *, wait: bool) -> int:
+        """Claim a batch of orphans and replay them (waiting until they are resident with
+        `wait`); how many were claimed."""
+        services = self._services
+        assert services.shared is not None
+        ids = await services.blocking(services.shared.claim_orphans, CLAIM_BATCH)
+        replies = []
+        for instance_id in ids:
+            services.system.stop(instance_id)  # an actor left of it starts afresh
+            reply = Reply() if wait else None
+            await services.system.send(instance_id, Wake(reply=reply))
+            if reply is not None:
+                replies.append(reply)
+        for reply in replies:
+            await reply.wait()
+        if ids:
+            _log.info("claimed %d instances whose process stopped or lost its lease", len(ids))
+        return len(ids)
+
+    async def _take_over(self, interval: float) -> None:
+        """Every `interval` seconds, claim the orphans (released by a process that closed,
+        or left by one whose lease ran out) and drive them."""
+        while True:
+            await trio.sleep(interval)
+            try:
+                while await self._claim_orphans(wait=False) == CLAIM_BATCH:
+                    pass
+            except StoreError as exc:  # the database is away: the next round tries again
+                _log.warning("claiming orphaned instances failed: %s", exc)
 
     async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
         """Restart intensity exceeded: stop driving the instance, keep everything else.
@@ -470,7 +537,8 @@ class Runtime:
         ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
         """
         actor = self._services.system.actor(instance_id)
-        if isinstance(actor, WorkflowActor) and actor.running:
+        here = isinstance(actor, WorkflowActor) and actor.running
+        if here:
             # In memory and unfinished: its settling will wake us, no need to read its row.
             status, output, error_text = "running", None, None
         else:
@@ -478,7 +546,7 @@ class Runtime:
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
             settle = self._settle
-            if self._services.peers.elsewhere([instance_id]):
+            if not here and self._services.peers.elsewhere([instance_id]):
                 settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
                 status, output, error_text = await settle(instance_id, status)
@@ -503,6 +571,9 @@ class Runtime:
             summary: Summary | InstanceRow | None = settled.summary
             if summary is None:
                 summary = self._row(instance_id)
+                if summary.status not in SETTLED and self._services.peers.elsewhere([instance_id]):
+                    # Another process took it over from this one (``_actor``): its row tells.
+                    return await self._settle_elsewhere(instance_id, summary.status)
             status, output, error_text = summary.status, summary.output, summary.error
         return status, output, error_text
 

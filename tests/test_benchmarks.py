@@ -43,6 +43,10 @@ RUNS = [
         {"long_replay_seconds", "chained_replay_seconds", "chained_replayed_records"},
     ),
     (
+        ["rehydrate_bpmn.py", "--steps", "30", "--every", "10", "--repeat", "1"],
+        {"whole_rehydrate_seconds", "snapshots_rehydrate_seconds", "snapshots_replayed_records"},
+    ),
+    (
         ["recovery.py", "--k", "20", "--max-resident", "10"],
         {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
     ),

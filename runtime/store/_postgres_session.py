@@ -1,16 +1,7 @@
-"""The sessions of `PostgresStore`: connecting, and the writer's lock that makes one process
-at a time write a database.
-
-The lock is a session-level advisory lock keyed by the schema, held by the writer's
-connection: every write goes through that session, so a process writes only while it holds
-the lock, and PostgreSQL lets go of it when the session ends (the process died, or it was
-silent longer than its lease: ``idle_session_timeout``). A new session must take the lock
-again, and cannot while another process has it.
-"""
+"""The sessions of `PostgresStore`: its URL, and connecting with it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import urllib.parse
@@ -23,12 +14,7 @@ from ._interface import StoreError
 from ._postgres_schema import quote_identifier
 
 DEFAULT_LEASE = 10.0
-"""Seconds a paused or cut-off writer keeps the database before a standby may take over."""
-STANDBY_POLL = 0.2
-"""Seconds between a standby's tries for the writer's lock: how soon after the writing
-process dies another takes over (PostgreSQL ends a killed process's session at once)."""
-OWNER_LOCK = 7_366_151
-"""First key of the writer's advisory lock; the second is the schema's oid."""
+"""Seconds after its last renewal when a process's instances may be claimed by others."""
 
 
 _NETWORK_DEFAULTS = {
@@ -59,37 +45,6 @@ def connect(conninfo: str, schema: str | None, where: str) -> psycopg.Connection
         # store names its tables unqualified.
         conn.execute(f"SET search_path TO {quote_identifier(schema)}")
     return conn
-
-
-def try_lock(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute(
-        "SELECT pg_try_advisory_lock(%s, current_schema()::regnamespace::oid::int)",
-        (OWNER_LOCK,),
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def unlock(conn: psycopg.Connection[Any]) -> None:
-    """Let go of the writer's lock before the connection closes: PostgreSQL ends a closed
-    session a moment later, and a process reopening the database at once would find the
-    lock still held. A connection already lost holds nothing any more."""
-    with contextlib.suppress(psycopg.Error):
-        conn.execute("SELECT pg_advisory_unlock_all()")
-
-
-def lock_holder(conn: psycopg.Connection[Any]) -> str:
-    """Who holds the writer's lock, as its connection named itself ("trioflow pid N on
-    host"), for messages."""
-    row = conn.execute(
-        "SELECT a.application_name, a.client_addr FROM pg_locks AS l"
-        " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-        " AND l.granted AND l.classid::bigint = %s"
-        " AND l.objid = current_schema()::regnamespace::oid",
-        (OWNER_LOCK,),
-    ).fetchone()
-    if row is None:
-        return "another process"
-    return str(row[0] or f"a process at {row[1]}")
 
 
 def split_url(url: str) -> tuple[str, str | None]:
