@@ -34,9 +34,6 @@ _log = logging.getLogger("trioflow")
 
 Apply = Callable[[Command], Awaitable[None]]
 """Carries out a command for an instance this process drives (the runtime's own method)."""
-Claim = Callable[[str], Any]
-"""``PostgresStore.claim``: blocking; None when the instance is this process's now, else the
-live owner (with its ``id``)."""
 
 
 @attrs.define(eq=False)
@@ -46,7 +43,6 @@ class LinkedPeers:
     _link: PostgresLink
     _services: Services
     _apply: Apply
-    _claim: Claim
     _poll_interval: float = 1.0
     _cursor: EventCursor | None = None
     _listener: Listener | None = None
@@ -63,11 +59,13 @@ class LinkedPeers:
         if not instance_ids:
             return {}
         owners = self._link.owners_of(instance_ids)
-        return {iid: owner or "" for iid, owner in owners.items() if owner != self.owner}
+        # An instance nobody drives now is this process's to take: sent something here, it
+        # is claimed and replayed (``WorkflowActor``), rather than waiting for a claim.
+        return {iid: owner for iid, owner in owners.items() if owner and owner != self.owner}
 
     async def take(self, instance_id: str) -> str | None:
-        owner = await trio.to_thread.run_sync(self._claim, instance_id)
-        return None if owner is None else str(owner.id)
+        held = await self._services.take(instance_id)
+        return None if held is None else held.id
 
     def wake(self, owners: Collection[str]) -> None:
         others = {owner for owner in owners if owner and owner != self.owner}

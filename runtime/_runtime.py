@@ -669,14 +669,14 @@ class Runtime:
 def _peers(
     store: Store, services: Services, apply: Callable[[Command], Any], poll_interval: float
 ) -> Peers:
-    """`LinkedPeers` for a store shared by several processes, else `LocalPeers`."""
-    owner = getattr(store, "owner", None)
-    claim = getattr(store, "claim", None)
-    if owner is None or claim is None or not hasattr(store, "link"):
+    """`LinkedPeers` for a store several processes share, else `LocalPeers`."""
+    shared = services.shared
+    link = getattr(store, "link", None)
+    if shared is None or shared.owner is None or link is None:
         return LocalPeers()
     from ._routing_postgres import LinkedPeers
 
-    return LinkedPeers(store.link(owner), services, apply, claim, poll_interval)
+    return LinkedPeers(link(shared.owner), services, apply, poll_interval)
 
 
 def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:
