@@ -546,7 +546,7 @@ class Runtime:
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
             settle = self._settle
-            if not here and self._services.peers.elsewhere([instance_id]):
+            if not here and not self._ours(instance_id):
                 settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
                 status, output, error_text = await settle(instance_id, status)
@@ -571,11 +571,21 @@ class Runtime:
             summary: Summary | InstanceRow | None = settled.summary
             if summary is None:
                 summary = self._row(instance_id)
-                if summary.status not in SETTLED and self._services.peers.elsewhere([instance_id]):
+                if summary.status not in SETTLED and not self._ours(instance_id):
                     # Another process took it over from this one (``_actor``): its row tells.
                     return await self._settle_elsewhere(instance_id, summary.status)
             status, output, error_text = summary.status, summary.output, summary.error
         return status, output, error_text
+
+    def _ours(self, instance_id: str) -> bool:
+        """Whether this process drives the instance, so that its settling wakes `_settle`:
+        always on a store of its own; on a shared one, when it owns it (one that nobody
+        drives now may be claimed and finished by another process)."""
+        shared = self._services.shared
+        if shared is None:
+            return True
+        owner = shared.owner_of(instance_id)
+        return owner is not None and owner.id == shared.owner
 
     async def _settle_elsewhere(
         self, instance_id: str, status: str

@@ -198,3 +198,53 @@ async def test_a_resume_for_an_instance_whose_process_died_is_applied_where_it_a
         assert (await b.publish(Event(type="routed.go", subject="k6", data=6))).delivered == (iid,)
         with trio.fail_after(5):
             assert await b.result(iid) == 6
+
+
+async def test_an_unreadable_command_is_dropped_and_the_others_applied(url: str) -> None:
+    async with two(url) as (a, b):
+        iid = await a.start("routed_wait", "k7")
+        link = peers(b)._link
+        link.post_command(iid, "not a command", 0.0, None)
+        await b.cancel(iid, "after the bad one")
+        with trio.fail_after(5), pytest.raises(WorkflowCancelled, match="after the bad one"):
+            await a.result(iid)
+        await peers(a).catch_up()
+        assert link.commands(mine=False) == []
+
+
+async def test_a_result_awaited_where_nobody_drives_the_instance_comes_when_another_finishes_it(
+    url: str,
+) -> None:
+    shared = registry()
+    async with (
+        Runtime.open(url, registry=shared, lease=1) as a,  # looks for orphans 4 times a second
+        Runtime.open(url, registry=shared, lease=100) as b,  # not for the next 25 s
+    ):
+        iid = await a.start("routed_wait", "k8")
+        let_go(url, iid)
+        async with trio.open_nursery() as nursery:
+            outcome: list[Any] = []
+
+            async def wait_on_b() -> None:
+                outcome.append(await b.result(iid, timeout=10))
+
+            nursery.start_soon(wait_on_b)
+            await claimed(a, iid)
+            await a.publish(Event(type="routed.go", subject="k8", data=8))
+        assert outcome == [8]
+
+
+def let_go(url: str, instance_id: str) -> None:
+    """Leave the instance to nobody, as a process that closed leaves its instances."""
+    with psycopg.connect(url.split("?")[0], autocommit=True) as admin:
+        schema = url.split("schema=")[1].split("&")[0]
+        admin.execute(f'UPDATE "{schema}".instances SET owner = NULL WHERE id = %s', (instance_id,))
+
+
+async def claimed(rt: Runtime, instance_id: str) -> None:
+    """Until `rt` has claimed the instance (its own task does: no event tells)."""
+    shared = rt._services.shared
+    assert shared is not None
+    with trio.fail_after(5):
+        while (held := shared.owner_of(instance_id)) is None or held.id != shared.owner:  # noqa: ASYNC110
+            await trio.sleep(0.02)
