@@ -59,7 +59,13 @@ class LinkedPeers:
         if not instance_ids:
             return {}
         owners = self._link.owners_of(instance_ids)
-        return {iid: owner or "" for iid, owner in owners.items() if owner != self.owner}
+        # An instance nobody drives now is this process's to take: sent something here, it
+        # is claimed and replayed (``WorkflowActor``), rather than waiting for a claim.
+        return {iid: owner for iid, owner in owners.items() if owner and owner != self.owner}
+
+    async def take(self, instance_id: str) -> str | None:
+        held = await self._services.take(instance_id)
+        return None if held is None else held.id
 
     def wake(self, owners: Collection[str]) -> None:
         others = {owner for owner in owners if owner and owner != self.owner}

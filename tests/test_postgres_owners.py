@@ -11,9 +11,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import trio
+import trio.testing
 from _stores import POSTGRES_URL, fresh_postgres_url
 from test_store_contract import append
 
+from runtime import Event, Runtime, WorkflowContext, workflow
 from runtime.store import NotOwner, PostgresStore
 from runtime.store import _postgres_owners as owners
 
@@ -180,3 +183,91 @@ def test_a_read_only_store_owns_nothing(url: str) -> None:
         assert [o.id for o in reader.owners()] == [first.owner]
         with pytest.raises(Exception, match="read-only"):
             reader.claim_orphans()
+
+
+@workflow
+async def owners_parked(ctx: WorkflowContext, n: int) -> int:
+    event = await ctx.wait_event("owners.go", subject=str(n))
+    return n + int(event.data)
+
+
+@workflow
+async def owners_napping(ctx: WorkflowContext, n: int) -> int:
+    await ctx.sleep(10)
+    return n
+
+
+async def waiting(runtime: Runtime, ids: list[str]) -> None:
+    await trio.testing.wait_all_tasks_blocked()
+    assert {(await runtime.get(i)).status for i in ids} == {"waiting"}
+
+
+async def test_a_runtime_takes_over_a_dead_processs_instances_every_quarter_lease(
+    url: str, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = PostgresStore(url)
+    monkeypatch.setattr(dead, "release", lambda: None)  # killed: it lets go of nothing
+    async with Runtime.open(url, lease=4.0) as second:
+        async with Runtime.open(url, store=dead) as first:
+            ids = [await first.start(owners_parked, n) for n in range(3)]
+            await waiting(first, ids)
+        store = second._services.store
+        assert isinstance(store, PostgresStore)
+        assert [store.owner_of(i).id for i in ids] == [dead.owner] * 3  # type: ignore[union-attr]
+        expire(dead)
+        await trio.sleep(1.5)  # a quarter lease: one round of claims at least
+        assert [store.owner_of(i).id for i in ids] == [store.owner] * 3  # type: ignore[union-attr]
+        for n in range(3):
+            await second.publish(Event(type="owners.go", subject=str(n), data=10))
+        assert [await second.result(i, timeout=5) for i in ids] == [10, 11, 12]
+
+
+async def test_a_runtime_that_closes_hands_its_instances_over_at_once(
+    url: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with Runtime.open(url, lease=400.0) as second:
+        async with Runtime.open(url) as first:
+            ids = [await first.start(owners_parked, n) for n in range(2)]
+            await waiting(first, ids)
+        await trio.sleep(101)  # a quarter lease: no lease ran out, the close released them
+        store = second._services.store
+        assert isinstance(store, PostgresStore)
+        assert [store.owner_of(i).id for i in ids] == [store.owner] * 2  # type: ignore[union-attr]
+        for n in range(2):
+            await second.publish(Event(type="owners.go", subject=str(n), data=1))
+        assert [await second.result(i, timeout=5) for i in ids] == [1, 2]
+
+
+async def test_a_runtime_drops_an_instance_another_process_took_and_writes_nothing_to_it(
+    url: str, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Runtime.open(url) as first:
+        store = first._services.store
+        assert isinstance(store, PostgresStore)
+        iid = await first.start(owners_napping, 7)
+        await waiting(first, [iid])
+        with PostgresStore(url) as other:
+            expire(store)  # paused past its lease, as far as the others can tell
+            assert other.claim_orphans() == [iid]
+            before = other.read(iid)
+            await trio.sleep(11)  # its timer fires here: the append is refused
+            assert other.read(iid) == before
+            assert (await first.get(iid)).status == "waiting"
+            assert not first._services.system.is_resident(iid)
+    assert f"instance {iid} was taken over by {other.owner}" in caplog.text
+
+
+def test_the_rows_of_long_dead_owners_that_hold_nothing_unfinished_go(url: str) -> None:
+    with PostgresStore(url) as first, PostgresStore(url) as second:
+        first.write([append("a", 1, new=True, status="waiting")])
+        first._stopping.set()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(
+                f"UPDATE \"{first.schema}\".owners SET expires_at = now() - interval '2 hours'"
+                " WHERE id = %s",
+                (first.owner,),
+            )
+        assert second.claim_orphans(limit=1) == ["a"]  # a full batch: it looks no further
+        assert len(second.owners()) == 2
+        assert second.claim_orphans() == []
+        assert [o.id for o in second.owners()] == [second.owner]

@@ -68,6 +68,9 @@ from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_b
 from ._rows import instance_row
 
 _T = TypeVar("_T")
+FORGET_AFTER = 3600.0
+"""Seconds after its lease ran out when the row of an owner that holds nothing unfinished is
+deleted (until then `owners` shows it, and `owner_of` its finished instances')."""
 _log = logging.getLogger("trioflow")
 _ROW_COLUMNS = (
     "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq,"
@@ -202,9 +205,12 @@ class PostgresStore:
         """Make at most `limit` orphans this store's: unfinished instances (not suspended)
         released by their owner or whose owner's lease ran out. Their ids, oldest first;
         replay them. Blocks on the database: call it from a worker thread."""
-        return self._on_owner_connection(
+        claimed = self._on_owner_connection(
             lambda conn, owner: owners.claim_orphans(conn, owner, limit)
         )
+        if len(claimed) < limit:  # all taken: the rows of long-dead owners may go
+            self._on_owner_connection(lambda conn, _: owners.forget_dead(conn, FORGET_AFTER))
+        return claimed
 
     def claim(self, instance_id: str) -> Owner | None:
         """Make `instance_id` this store's unless another live process owns it: None when
