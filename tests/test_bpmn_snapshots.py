@@ -50,7 +50,7 @@ from runtime import _records as r
 from runtime._core import WorkflowCore
 from runtime._queries import replay_report, replayed_core
 from runtime._replay import at_once, replay, replay_stored
-from runtime.store import SqliteStore, Store
+from runtime.store import Append, NewInstance, SqliteStore, Store, Summary
 
 pytestmark = pytest.mark.usefixtures("inline_commits")
 
@@ -406,3 +406,28 @@ async def test_an_instance_at_an_incident_resumes_from_its_snapshot_and_is_resol
         assert await rt.result(iid, timeout=1000) == {"card": "good", "charged": True}
         assert (await rt.replay(iid)).ok
     assert attempts == ["bad", "bad", "good"]
+
+
+async def test_every_store_rehydrates_from_the_latest_snapshot(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, store: Store
+) -> None:
+    """The journal of an instance run on SQLite, copied into each store, is rebuilt there
+    from its latest snapshot."""
+    path = str(tmp_path / "loop.db")
+    registry = loop_registry(10)
+    await _run_loop(path, registry, 20.5)
+    with SqliteStore(path) as source:
+        row, records = source.get("loop-1"), source.read("loop-1")
+    assert row is not None
+    copied = Append(
+        instance_id=row.id,
+        records=tuple(records),
+        summary=Summary(status=row.status, waiting_on=row.waiting_on, updated_at=row.updated_at),
+        new=NewInstance(workflow=row.workflow, input=row.input, created_at=row.created_at),
+    )
+    assert store.write([copied]) == [None]
+    latest = store.last_of_kind("loop-1", "snapshot")
+    assert latest is not None and latest.seq > 1
+    core = replayed_core(registry, store, "loop-1")
+    assert core.snapshot_seq == latest.seq and core.exposed["variables"]["n"] == 21
+    core.close()
