@@ -431,3 +431,35 @@ async def test_every_store_rehydrates_from_the_latest_snapshot(
     core = replayed_core(registry, store, "loop-1")
     assert core.snapshot_seq == latest.seq and core.exposed["variables"]["n"] == 21
     core.close()
+
+
+async def test_a_passivated_instance_wakes_up_from_its_snapshot(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one actor resident, two looping instances take turns in memory: each wake-up
+    rebuilds one from its latest snapshot, and both count on as if never passivated."""
+    restored: list[str] = []
+    restore = WorkflowCore.restore
+
+    def counted(core: WorkflowCore, state: dict[str, Any], at: float) -> None:
+        restore(core, state, at)
+        restored.append(core.instance_id)
+
+    monkeypatch.setattr(WorkflowCore, "restore", counted)
+    registry = loop_registry(10)
+    path = str(tmp_path / "loop.db")
+    with caplog.at_level(logging.WARNING, "trioflow"):
+        async with Runtime.open(
+            path, registry=registry, wall_time=lambda: T0, max_resident=1
+        ) as rt:
+            for iid in ("loop-1", "loop-2"):
+                await rt.start("loop", {"n": 0, "limit": 30}, instance_id=iid)
+            outputs = [await rt.result(iid, timeout=1000) for iid in ("loop-1", "loop-2")]
+            reports = [await rt.replay(iid) for iid in ("loop-1", "loop-2")]
+    assert outputs == [{"n": 30, "limit": 30}] * 2
+    assert all(report.ok for report in reports)
+    assert "cannot be used" not in caplog.text
+    assert set(restored) == {"loop-1", "loop-2"}  # woken up from snapshots, both of them
