@@ -440,7 +440,7 @@ class Runtime:
         row = self._row(instance_id)
         if row.status in TERMINAL:
             raise InstanceFinished(f"instance {instance_id!r} has finished ({row.status})")
-        if self._forwarded(Command(kind="cancel", instance_id=instance_id, reason=reason)):
+        if await self._forwarded(Command(kind="cancel", instance_id=instance_id, reason=reason)):
             return
         if (refusal := self._services.journal.unavailable()) is not None:
             raise refusal
@@ -465,7 +465,7 @@ class Runtime:
             return
         if row.status != "suspended":
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
-        if self._forwarded(Command(kind="resume", instance_id=instance_id)):
+        if await self._forwarded(Command(kind="resume", instance_id=instance_id)):
             return
         if (refusal := services.journal.unavailable()) is not None:
             raise refusal
@@ -474,11 +474,14 @@ class Runtime:
         await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
 
-    def _forwarded(self, command: Command) -> bool:
-        """Whether another process drives the command's instance: then the command is
-        stored for it (``_routing``), and applied there."""
+    async def _forwarded(self, command: Command) -> bool:
+        """Whether another live process drives the command's instance: then the command
+        is stored for it (``_routing``), and applied there. An instance whose process is
+        gone is taken here first (and the command applied here)."""
         peers = self._services.peers
-        owner = peers.elsewhere([command.instance_id]).get(command.instance_id)
+        if command.instance_id not in peers.elsewhere([command.instance_id]):
+            return False
+        owner = await peers.take(command.instance_id)
         if owner is None:
             return False
         peers.post(command, owner)
@@ -548,7 +551,7 @@ class Runtime:
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
             settle = self._settle
-            if not here and self._services.peers.elsewhere([instance_id]):
+            if not here and not self._ours(instance_id):
                 settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
                 status, output, error_text = await settle(instance_id, status)
@@ -573,11 +576,21 @@ class Runtime:
             summary: Summary | InstanceRow | None = settled.summary
             if summary is None:
                 summary = self._row(instance_id)
-                if summary.status not in SETTLED and self._services.peers.elsewhere([instance_id]):
+                if summary.status not in SETTLED and not self._ours(instance_id):
                     # Another process took it over from this one (``_actor``): its row tells.
                     return await self._settle_elsewhere(instance_id, summary.status)
             status, output, error_text = summary.status, summary.output, summary.error
         return status, output, error_text
+
+    def _ours(self, instance_id: str) -> bool:
+        """Whether this process drives the instance, so that its settling wakes `_settle`:
+        always on a store of its own; on a shared one, when it owns it (one that nobody
+        drives now may be claimed and finished by another process)."""
+        shared = self._services.shared
+        if shared is None:
+            return True
+        owner = shared.owner_of(instance_id)
+        return owner is not None and owner.id == shared.owner
 
     async def _settle_elsewhere(
         self, instance_id: str, status: str
@@ -671,13 +684,14 @@ class Runtime:
 def _peers(
     store: Store, services: Services, apply: Callable[[Command], Any], poll_interval: float
 ) -> Peers:
-    """`LinkedPeers` for a store shared by several processes, else `LocalPeers`."""
-    owner = getattr(store, "owner", None)
-    if owner is None or not hasattr(store, "link"):
+    """`LinkedPeers` for a store several processes share, else `LocalPeers`."""
+    shared = services.shared
+    link = getattr(store, "link", None)
+    if shared is None or shared.owner is None or link is None:
         return LocalPeers()
     from ._routing_postgres import LinkedPeers
 
-    return LinkedPeers(store.link(owner), services, apply, poll_interval)
+    return LinkedPeers(link(shared.owner), services, apply, poll_interval)
 
 
 def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:

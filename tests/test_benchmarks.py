@@ -108,8 +108,9 @@ def test_the_probe_counts_a_refused_connection_as_an_error(tmp_path: Path) -> No
     [
         (["throughput.py", "--n", "40", "--concurrency", "8"], {"instances_per_s", "p99_ms"}),
         (["takeover.py", "--k", "20"], {"takeover_s", "waiting_after"}),
+        (["routing.py", "--n", "10", "--every", "0"], {"p50_ms", "p99_ms", "forwarded"}),
     ],
-    ids=["throughput", "takeover"],
+    ids=["throughput", "takeover", "routing"],
 )
 def test_a_benchmark_runs_on_postgres(tmp_path: Path, argv: list[str], fields: set[str]) -> None:
     skip_without_postgres()

@@ -50,7 +50,7 @@ from runtime import _records as r
 from runtime._core import WorkflowCore
 from runtime._queries import replay_report, replayed_core
 from runtime._replay import at_once, replay, replay_stored
-from runtime.store import SqliteStore, Store
+from runtime.store import Append, NewInstance, SqliteStore, Store, Summary
 
 pytestmark = pytest.mark.usefixtures("inline_commits")
 
@@ -406,3 +406,60 @@ async def test_an_instance_at_an_incident_resumes_from_its_snapshot_and_is_resol
         assert await rt.result(iid, timeout=1000) == {"card": "good", "charged": True}
         assert (await rt.replay(iid)).ok
     assert attempts == ["bad", "bad", "good"]
+
+
+async def test_every_store_rehydrates_from_the_latest_snapshot(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, store: Store
+) -> None:
+    """The journal of an instance run on SQLite, copied into each store, is rebuilt there
+    from its latest snapshot."""
+    path = str(tmp_path / "loop.db")
+    registry = loop_registry(10)
+    await _run_loop(path, registry, 20.5)
+    with SqliteStore(path) as source:
+        row, records = source.get("loop-1"), source.read("loop-1")
+    assert row is not None
+    copied = Append(
+        instance_id=row.id,
+        records=tuple(records),
+        summary=Summary(status=row.status, waiting_on=row.waiting_on, updated_at=row.updated_at),
+        new=NewInstance(workflow=row.workflow, input=row.input, created_at=row.created_at),
+    )
+    assert store.write([copied]) == [None]
+    latest = store.last_of_kind("loop-1", "snapshot")
+    assert latest is not None and latest.seq > 1
+    core = replayed_core(registry, store, "loop-1")
+    assert core.snapshot_seq == latest.seq and core.exposed["variables"]["n"] == 21
+    core.close()
+
+
+async def test_a_passivated_instance_wakes_up_from_its_snapshot(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one actor resident, two looping instances take turns in memory: each wake-up
+    rebuilds one from its latest snapshot, and both count on as if never passivated."""
+    restored: list[str] = []
+    restore = WorkflowCore.restore
+
+    def counted(core: WorkflowCore, state: dict[str, Any], at: float) -> None:
+        restore(core, state, at)
+        restored.append(core.instance_id)
+
+    monkeypatch.setattr(WorkflowCore, "restore", counted)
+    registry = loop_registry(10)
+    path = str(tmp_path / "loop.db")
+    with caplog.at_level(logging.WARNING, "trioflow"):
+        async with Runtime.open(
+            path, registry=registry, wall_time=lambda: T0, max_resident=1
+        ) as rt:
+            for iid in ("loop-1", "loop-2"):
+                await rt.start("loop", {"n": 0, "limit": 30}, instance_id=iid)
+            outputs = [await rt.result(iid, timeout=1000) for iid in ("loop-1", "loop-2")]
+            reports = [await rt.replay(iid) for iid in ("loop-1", "loop-2")]
+    assert outputs == [{"n": 30, "limit": 30}] * 2
+    assert all(report.ok for report in reports)
+    assert "cannot be used" not in caplog.text
+    assert set(restored) == {"loop-1", "loop-2"}  # woken up from snapshots, both of them

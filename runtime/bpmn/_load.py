@@ -92,14 +92,15 @@ def load(
     """Register every executable process of a BPMN file; return the workflow names.
 
     ``source``: the file's bytes, its XML text, or its path. Loading the same file again
-    changes nothing (but ``retention``); a changed file adds a new version of each of its
-    workflows. ``retention`` (a timedelta or seconds; None: forever) is how long the
-    processes' finished instances are kept, instead of the runtime's. Every
-    ``snapshot_every`` records (default 1000; 0 or None: never) an instance journals a
-    snapshot of its state, so that rehydrating it replays only the records after its latest
-    one (when its state is not plain data at that moment, at the first record after where
-    it is: see ``_snapshots``). Raises ``BpmnError`` listing every problem when the file
-    cannot be run.
+    changes nothing (but ``retention`` and ``snapshot_every``); a changed file adds a new
+    version of each of its workflows. ``retention`` (a timedelta or seconds; None: forever)
+    is how long the processes' finished instances are kept, instead of the runtime's.
+    Every ``snapshot_every`` records (default 1000; 0 or None: never) an instance journals
+    a snapshot of its state, so that rehydrating it replays only the records after its
+    latest one (while it runs a subprocess, a multi-instance or call activity, a
+    non-interrupting boundary event or a compensation, its state is not plain data: the
+    snapshot waits for the first record after that; README.md, "A workflow"). Raises
+    ``BpmnError`` listing every problem when the file cannot be run.
     """
     seconds = own_retention(retention)
     every = snapshot_interval(snapshot_every)

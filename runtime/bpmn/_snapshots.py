@@ -9,7 +9,10 @@ the same operations again (a handler's job, a message subscription, a timer, the
 boundary events around a task, the events after an event-based gateway), which take the
 recorded steps instead of new ones (with what was recorded of them: a job's variables, a
 timer's due time), and its local variables are the recorded ones, not those its input
-mappings would give now; a token that waited for an incident waits for it again.
+mappings would give now; a token that waited for an incident waits for it again. Where an
+operation issued again differs from the recorded one in what it waits for (a correlation key,
+or a user task's assignee, read from variables that changed since), or the state rebuilt
+differs from the snapshot in any way, the snapshot is not used: the whole journal is.
 
 That holds while the instance is one level of tokens that each wait at one element. It is
 not the case, and no snapshot is taken (the next append tries again), while the instance
