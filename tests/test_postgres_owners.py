@@ -20,6 +20,7 @@ from test_store_contract import append
 from runtime import Event, Runtime, WorkflowContext, workflow
 from runtime.store import NotOwner, PostgresStore
 from runtime.store import _postgres_owners as owners
+from runtime.store._postgres_routing import owners_of
 
 
 @pytest.fixture
@@ -300,10 +301,12 @@ def test_a_killed_owner_is_gone_before_its_lease_runs_out(url: str) -> None:
         assert second.claim_orphans() == []
         owner = second.owner_of("a")
         assert owner is not None and owner.live
+        assert owners_of(second._reader, ["a"]) == {"a": first.owner}  # routing's view
         # Killed: its sessions end, and its lock with them.
         end_session(first._owner_conn)
         owner = second.owner_of("a")
         assert owner is not None and not owner.live
+        assert owners_of(second._reader, ["a"]) == {"a": None}
         assert second.claim_orphans() == ["a"]
 
 
