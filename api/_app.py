@@ -360,6 +360,7 @@ def _published(result: PublishResult) -> dict[str, Any]:
         "started": list(result.started),
         "rejected": list(result.rejected),
         "stored": result.stored,
+        "forwarded": list(result.forwarded),
     }
 
 

@@ -102,7 +102,11 @@ _INCIDENT_PATHS: dict[str, Any] = {
                 }
             },
             "responses": {
-                "202": _json(_ref("Started"), "The resolution is committed."),
+                "202": _json(
+                    _ref("Started"),
+                    "The resolution is committed; for an instance another server on the same"
+                    " database drives, it is stored for that server, which applies it.",
+                ),
                 **_problems(400, 401, 404, 409, 415, 503),
             },
         }
@@ -287,7 +291,11 @@ OPENAPI: dict[str, Any] = {
                     }
                 },
                 "responses": {
-                    "202": _json(_ref("Started"), "The cancellation is committed."),
+                    "202": _json(
+                        _ref("Started"),
+                        "The cancellation is committed; for an instance another server on the"
+                        " same database drives, it is stored for that server, which applies it.",
+                    ),
                     **_problems(400, 401, 404, 409, 415, 503),
                 },
             }
@@ -301,7 +309,12 @@ OPENAPI: dict[str, Any] = {
                 " resuming it makes the journal writer try the database again now.",
                 "parameters": [_INSTANCE_ID],
                 "responses": {
-                    "202": _json(_ref("Started"), "The instance's status after the attempt."),
+                    "202": _json(
+                        _ref("Started"),
+                        "The instance's status after the attempt; for an instance another"
+                        " server on the same database drives, the resume is stored for that"
+                        " server, which applies it.",
+                    ),
                     **_problems(401, 404, 409, 503),
                 },
             }
@@ -626,6 +639,12 @@ OPENAPI: dict[str, Any] = {
                     "started": {"type": "array", "items": {"type": "string"}},
                     "rejected": {"type": "array", "items": {"type": "string"}},
                     "stored": {"const": True},
+                    "forwarded": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Waiting instances another server on the same database"
+                        " drives: the event is stored and that server delivers it there.",
+                    },
                 },
             },
             "CloudEvent": {

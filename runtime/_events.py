@@ -52,7 +52,9 @@ class PublishResult:
     ``duplicate``: its ``(source, id)`` was received before; nothing else happened.
     ``delivered``: instances that took it. ``started``: instances its type triggered.
     ``rejected``: triggered workflows that refused its data, and waiting instances whose
-    ``data_type`` it does not fit (they wait on), each with the reason.
+    ``data_type`` it does not fit (they wait on), each with the reason. ``forwarded``:
+    waiting instances that another process drives (on a shared database): the event is
+    stored and that process was told; it delivers the event there.
     """
 
     duplicate: bool
@@ -60,6 +62,7 @@ class PublishResult:
     started: tuple[str, ...] = ()
     rejected: tuple[str, ...] = ()
     stored: bool = True
+    forwarded: tuple[str, ...] = ()
 
 
 def trigger_instance_id(workflow: str, event: Event) -> str:
@@ -203,7 +206,17 @@ async def _deliver(
                 waits.append(wait)
             else:
                 subscriptions.setdefault(wait.message, []).append(wait)
-    replies = [await _send(services, wait, data) for wait in waits]
+    elsewhere = services.peers.elsewhere(
+        {w.instance_id for w in waits}
+        | {w.instance_id for line in subscriptions.values() for w in line}
+    )
+    forwarded: list[str] = []
+    replies = []
+    for wait in waits:
+        if wait.instance_id in elsewhere:
+            _forward(wait.instance_id, forwarded)
+        else:
+            replies.append(await _send(services, wait, data))
     delivered: list[str] = []
     rejected: list[str] = []
     for instance_id, reply in replies:
@@ -211,11 +224,16 @@ async def _deliver(
             delivered.append(instance_id)
     for line in subscriptions.values():
         for wait in sorted(line, key=lambda w: w.opened):
+            if wait.instance_id in elsewhere:
+                # Its owner hands the message to the first subscription in line that takes it.
+                _forward(wait.instance_id, forwarded)
+                break
             instance_id, reply = await _send(services, wait, data)
             if await _taken(instance_id, reply, rejected):
                 if instance_id not in delivered:
                     delivered.append(instance_id)
                 break
+    services.peers.wake({elsewhere[instance_id] for instance_id in forwarded})
 
     started = await _trigger(start, services, event, rejected)
     return PublishResult(
@@ -223,7 +241,13 @@ async def _deliver(
         delivered=tuple(delivered),
         started=tuple(started),
         rejected=tuple(rejected),
+        forwarded=tuple(forwarded),
     )
+
+
+def _forward(instance_id: str, forwarded: list[str]) -> None:
+    if instance_id not in forwarded:
+        forwarded.append(instance_id)
 
 
 async def _send(services: Services, wait: WaitRow, data: dict[str, Any]) -> tuple[str, Reply]:

@@ -7,7 +7,7 @@ and the work that failed starts again with its retries counted afresh.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _records as r
@@ -23,12 +23,15 @@ async def resolve_incident(
     instance_id: str,
     incident_id: str,
     variables: Mapping[str, Any] | None = None,
+    *,
+    forward: Callable[[dict[str, Any]], bool] = lambda values: False,
 ) -> None:
     """Resolve incident ``incident_id`` of ``instance_id`` once its journal holds it.
 
     ``InstanceNotFound``/``IncidentNotFound`` when there is no such instance or incident,
     ``IncidentResolved`` when it is no longer open, ``InvalidInput`` for variables that are
-    not a JSON object.
+    not a JSON object. Once those checks pass, ``forward`` (given the variables) may hand the
+    resolution to the process that drives the instance: True when it did.
     """
     row = services.store.get(instance_id)
     if row is None:
@@ -46,6 +49,8 @@ async def resolve_incident(
         raise IncidentResolved(
             f"incident {incident_id!r} is not open: instance {instance_id!r} is {row.status}"
         )
+    if forward(values):
+        return
     reply = Reply()
     record = r.IncidentResolved(step=step, variables=values)
     await services.system.send(instance_id, Deliver(record=record, reply=reply))

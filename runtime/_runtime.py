@@ -44,6 +44,7 @@ from ._messages import Deliver, Reply, Start, Wake
 from ._queries import replay_report_in_slices, replayed_core_in_slices
 from ._resolve import resolve_incident
 from ._retention import DEFAULT_RETENTION, Cutoff, Pruner, PruneReport, let_go, run_retention
+from ._routing import Command, LocalPeers, Peers, poll_until_settled
 from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
@@ -84,6 +85,7 @@ class Runtime:
         retention: Retention = DEFAULT_RETENTION,
         archive: str | os.PathLike[str] | None = None,
         drive: bool = True,
+        poll_interval: float = 1.0,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
 
@@ -111,9 +113,16 @@ class Runtime:
         store, nothing is recovered, fired, scheduled, purged or deleted, and every command is
         refused with ``JournalClosed``. Nothing is ``blocked`` there: only the driving process
         knows.
+
+        On a PostgreSQL database that several processes drive at once, events and commands
+        for an instance another process drives are stored and that process is notified
+        (``_routing``); ``poll_interval`` (seconds) bounds how late one arrives when a
+        notification is lost.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
+        if not poll_interval > 0:
+            raise ValueError("poll_interval must be > 0")
         kept = retention_seconds(retention, "retention")
         archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
@@ -123,6 +132,8 @@ class Runtime:
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
         services = Services(registry=registry, store=store, journal=journal, clock=clock)
         runtime = cls(services, registry, archived, commit_inline)
+        if drive:
+            services.peers = _peers(store, services, runtime._apply, poll_interval)
         if not drive:
             journal.close()  # before anything is appended: every command is refused
         body_error: BaseException | None = None
@@ -139,6 +150,7 @@ class Runtime:
                             restart_policy or RestartPolicy(),
                         )
                         if drive:
+                            await inner.start(services.peers.run)
                             await runtime._recover()
                             inner.start_soon(
                                 run_retention,
@@ -332,7 +344,20 @@ class Runtime:
         ``InstanceNotFound``/``IncidentNotFound`` (404) for an unknown instance or incident,
         ``IncidentResolved`` (409) when it is no longer open.
         """
-        await resolve_incident(self._services, instance_id, incident_id, variables)
+        await resolve_incident(
+            self._services,
+            instance_id,
+            incident_id,
+            variables,
+            forward=lambda values: self._forwarded(
+                Command(
+                    kind="resolve",
+                    instance_id=instance_id,
+                    incident=incident_id,
+                    variables=values,
+                )
+            ),
+        )
 
     async def cancel(self, instance_id: str, reason: str = "") -> None:
         """Raise ``WorkflowCancelled`` at the workflow's current await.
@@ -343,6 +368,8 @@ class Runtime:
         row = self._row(instance_id)
         if row.status in TERMINAL:
             raise InstanceFinished(f"instance {instance_id!r} has finished ({row.status})")
+        if self._forwarded(Command(kind="cancel", instance_id=instance_id, reason=reason)):
+            return
         if (refusal := self._services.journal.unavailable()) is not None:
             raise refusal
         reply = Reply()
@@ -366,12 +393,35 @@ class Runtime:
             return
         if row.status != "suspended":
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
+        if self._forwarded(Command(kind="resume", instance_id=instance_id)):
+            return
         if (refusal := services.journal.unavailable()) is not None:
             raise refusal
         services.system.stop(instance_id)  # the next actor of it starts from its Wake
         reply = Reply()
         await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
+
+    def _forwarded(self, command: Command) -> bool:
+        """Whether another process drives the command's instance: then the command is
+        stored for it (``_routing``), and applied there."""
+        peers = self._services.peers
+        owner = peers.elsewhere([command.instance_id]).get(command.instance_id)
+        if owner is None:
+            return False
+        peers.post(command, owner)
+        return True
+
+    async def _apply(self, command: Command) -> None:
+        """Carry out a command another process stored for an instance this one drives."""
+        if command.kind == "cancel":
+            await self.cancel(command.instance_id, command.reason)
+        elif command.kind == "resume":
+            await self.resume(command.instance_id)
+        elif command.kind == "resolve":
+            await self.resolve_incident(command.instance_id, command.incident, command.variables)
+        else:
+            _log.error("unknown command %r for instance %s", command.kind, command.instance_id)
 
     async def prune(
         self,
@@ -424,11 +474,14 @@ class Runtime:
             row = self._row(instance_id)
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
+            settle = self._settle
+            if self._services.peers.elsewhere([instance_id]):
+                settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
-                status, output, error_text = await self._settle(instance_id, status)
+                status, output, error_text = await settle(instance_id, status)
             else:
                 with trio.move_on_after(timeout):
-                    status, output, error_text = await self._settle(instance_id, status)
+                    status, output, error_text = await settle(instance_id, status)
         if status == "completed":
             return None if output is None else loads(output)
         error = loads(error_text) if error_text else {"type": "", "message": ""}
@@ -449,6 +502,14 @@ class Runtime:
                 summary = self._row(instance_id)
             status, output, error_text = summary.status, summary.output, summary.error
         return status, output, error_text
+
+    async def _settle_elsewhere(
+        self, instance_id: str, status: str
+    ) -> tuple[str, str | None, str | None]:
+        """Like `_settle` for an instance another process drives: its row is read until it
+        settles, often at first, then less often (``poll_until_settled``)."""
+        row = await poll_until_settled(lambda: self._row(instance_id), SETTLED)
+        return row.status, row.output, row.error
 
     async def list(
         self,
@@ -529,6 +590,18 @@ class Runtime:
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:
         return list(self._registry.workflows())
+
+
+def _peers(
+    store: Store, services: Services, apply: Callable[[Command], Any], poll_interval: float
+) -> Peers:
+    """`LinkedPeers` for a store shared by several processes, else `LocalPeers`."""
+    owner = getattr(store, "owner", None)
+    if owner is None or not hasattr(store, "link"):
+        return LocalPeers()
+    from ._routing_postgres import LinkedPeers
+
+    return LinkedPeers(store.link(owner), services, apply, poll_interval)
 
 
 def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:

@@ -15,6 +15,7 @@ from ._definitions import Registry
 from ._executor import ActivityExecutor
 from ._journal import JournalWriter
 from ._messages import Deliver
+from ._routing import LocalPeers, Peers
 from ._timers import TimerService
 from .store import Store, Summary
 
@@ -30,6 +31,8 @@ class Services:
     executor: ActivityExecutor = attrs.field(init=False)
     timers: TimerService = attrs.field(init=False)
     system: ActorSystem[str, Any] = attrs.field(init=False)
+    peers: Peers = attrs.field(factory=LocalPeers)
+    """The other processes driving instances of the same database (`_routing`)."""
     _settled: dict[str, Settled] = attrs.field(factory=dict)
     _claims: set[tuple[str, str, str]] = attrs.field(factory=set)
 

@@ -91,7 +91,15 @@ def emptied_postgres_url(name: str) -> str:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             tables = ", ".join(
                 f'"{schema}".{table}'
-                for table in ("instances", "journal", "timers", "events", "waits", "correlations")
+                for table in (
+                    "instances",
+                    "journal",
+                    "timers",
+                    "events",
+                    "waits",
+                    "correlations",
+                    "inbox",
+                )
             )
             conn.execute(f"TRUNCATE {tables}")
     return schema_url(schema)

@@ -306,6 +306,7 @@ async def test_an_instance_event_reaches_that_instance_only(
         "started": [],
         "rejected": [],
         "stored": True,
+        "forwarded": [],
     }
     assert await rt.result(a) == {"amount": 5}
     assert (await rt.get(b)).status == "waiting"
@@ -340,6 +341,7 @@ async def test_a_structured_cloudevent_is_delivered_once(
         "started": [],
         "rejected": [],
         "stored": True,
+        "forwarded": [],
     }
     again = await body(await client.post(path, data=event, headers=headers))
     assert again["duplicate"] is True and again["delivered"] == []

@@ -45,6 +45,7 @@ from ._filelock import DatabaseLocked
 from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
 from ._interface import Write as WriteItem
 from ._paging import MAX_PAGE, MAX_SEQ, keyset, page_of, page_request
+from ._postgres_link import PostgresLink
 from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
@@ -375,6 +376,12 @@ class PostgresStore:
         """The process that writes the database now, as its connection named itself
         ("trioflow pid 4242 on host-a"); "another process" when none holds the lock."""
         return self._run(lock_holder, "another process")
+
+    def link(self, owner: str) -> PostgresLink:
+        """What process `owner` needs to reach the others on this database (its own
+        connection: close it when done). See `_postgres_routing`."""
+        self._check_open()
+        return PostgresLink(self._conninfo, self.schema, self._where, owner)
 
     @property
     def schema_version(self) -> int:

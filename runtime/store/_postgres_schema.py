@@ -16,6 +16,7 @@ from typing import Any
 
 from ._interface import StoreError
 from ._postgres_prune import FINISHED_INDEX
+from ._postgres_routing import ROUTING_MIGRATION
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers, events, waits, correlations (SQLite's migrations 1-3).
@@ -95,6 +96,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: retention finds the finished instances, oldest first (`_postgres_prune`).
     FINISHED_INDEX,
+    # 4: events carry their transaction for the routing poll; commands for other processes
+    # wait in an inbox (`_postgres_routing`).
+    ROUTING_MIGRATION,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""

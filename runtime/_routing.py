@@ -1,0 +1,97 @@
+"""Routing: how an event or a command reaches the process that drives its instance.
+
+Theory of operation. On a database that several processes share, each unfinished instance is
+driven by one of them (its *owner*, see the PostgreSQL store); any process may receive an
+event or a command for it. What arrives is made durable first, where the owner will find it,
+then the owner is woken:
+
+- An event is stored once, by the process that received it, as on a single process. That
+  process delivers it to the waits of its own instances and wakes the owners of the others
+  (`Peers.wake`). An owner reads the events stored since its last read with the waits of its
+  instances they match and delivers them; it also does so every poll interval, so that a
+  lost wake-up delays an event by at most that long and never loses it. An instance counts
+  each event once however often it is handed over (it remembers what it consumed).
+- A command for one instance (cancel, resume, resolve an incident) is checked against the
+  stored instance as its owner would check it, then put in a durable inbox with a wake-up
+  for the owner (`Peers.post`). The owner applies it and takes it out of the inbox only
+  then; the owner at the time it is read applies it, so a command survives the crash of
+  either process. The caller's answer is the owner's, except that it comes once the command
+  is stored rather than once it is applied.
+- Waiting for the result of an instance driven elsewhere polls its row, with a backoff.
+
+A database one process drives alone (SQLite) has nothing to route: `LocalPeers` says every
+instance is this process's, and its service does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+
+@attrs.frozen(kw_only=True)
+class Command:
+    """A command for the owner of `instance_id`: ``cancel`` (with `reason`), ``resume``, or
+    ``resolve`` (incident `incident`, setting `variables` first)."""
+
+    kind: str
+    instance_id: str
+    reason: str = ""
+    incident: str = ""
+    variables: Mapping[str, Any] | None = None
+
+
+class Peers(Protocol):
+    """How a runtime reaches the processes that share its database."""
+
+    def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
+        """Of `instance_ids`, those this process does not drive, each with the id of the
+        process that does ("" when none does now: the next to claim it will)."""
+        ...
+
+    def wake(self, owners: Collection[str]) -> None:
+        """Tell `owners` that events for their instances were stored."""
+        ...
+
+    def post(self, command: Command, owner: str) -> None:
+        """Store `command` for the owner of its instance and wake `owner` (if not "")."""
+        ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver what other processes routed here, until cancelled; started before the
+        runtime recovers, so that nothing stored from then on is missed."""
+        ...
+
+
+class LocalPeers:
+    """The `Peers` of a database one process drives alone: there is nobody to reach."""
+
+    def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
+        return {}
+
+    def wake(self, owners: Collection[str]) -> None:
+        pass
+
+    def post(self, command: Command, owner: str) -> None:
+        raise AssertionError("a database driven by one process has no other owner")
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+
+
+async def poll_until_settled(
+    read: Any, settled: Collection[str], *, first: float = 0.02, longest: float = 0.5
+) -> Any:
+    """Call `read()` until what it returns has a status in `settled` (or is None), waiting
+    `first` seconds after the first read and half as long again after each, at most
+    `longest`: the row of an instance another process drives, until it finishes."""
+    delay = first
+    while True:
+        row = read()
+        if row is None or row.status in settled:
+            return row
+        await trio.sleep(delay)
+        delay = min(longest, delay * 1.5)
