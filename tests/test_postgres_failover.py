@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+import pytest
 import trio
 from _processes import read_effects
 from _stores import fresh_postgres_url
 from test_serve import free_port
 
-from runtime.store import open_read_only
+from runtime.store import PostgresStore, open_read_only
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests/standby_app.py"
@@ -327,3 +329,23 @@ async def test_a_standby_serves_reads_refuses_commands_and_takes_over_on_its_por
                 done = await two.get("/instances/order-1/result", params={"wait": 30})
                 assert done.json() == {"status": "completed", "output": "order-1"}
     assert "taking over" in (tmp_path / "second.log").read_text()
+
+
+async def test_a_standby_ends_the_session_of_a_writer_paused_in_the_middle_of_a_copy() -> None:
+    # A writer paused between starting a COPY and sending its rows: its session is active,
+    # reading from the client, which no idle timeout of PostgreSQL ends.
+    with fresh_postgres_url() as url, PostgresStore(url, lease=0.5) as first:
+        writer = first._writer
+        assert writer is not None
+        with first._writer_lock, writer.cursor() as cursor:
+            # Its session is ended meanwhile: the COPY cannot finish.
+            with (
+                pytest.raises(psycopg.OperationalError),
+                cursor.copy("COPY journal (instance_id) FROM STDIN"),
+                trio.fail_after(30),
+            ):
+                second = await trio.to_thread.run_sync(
+                    lambda: PostgresStore(url, standby=True, lease=0.5), abandon_on_cancel=True
+                )
+            with second:
+                assert not second.list().items

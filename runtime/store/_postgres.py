@@ -54,6 +54,7 @@ from ._postgres_session import (
     STANDBY_POLL,
     connect,
     describe,
+    end_stalled_holder,
     lock_holder,
     split_url,
     try_lock,
@@ -148,6 +149,14 @@ class PostgresStore:
                 if not announced:
                     _log.warning("%s is served by %s; standing by", self._where, holder)
                     announced = True
+                stalled = end_stalled_holder(conn, self.lease)
+                if stalled is not None:
+                    _log.warning(
+                        "%s: %s has been stuck in one statement, waiting on its process, for"
+                        " longer than the lease (paused?): its session is ended",
+                        self._where,
+                        stalled,
+                    )
                 time.sleep(STANDBY_POLL)
             if announced:
                 _log.warning("%s: taking over", self._where)

@@ -6,6 +6,12 @@ connection: every write goes through that session, so a process writes only whil
 the lock, and PostgreSQL lets go of it when the session ends (the process died, or it was
 silent longer than its lease: ``idle_session_timeout``). A new session must take the lock
 again, and cannot while another process has it.
+
+One silence those timeouts miss: a process paused in the middle of a ``COPY`` leaves its
+session *active*, reading the rest from its client, for as long as the pause lasts (neither
+``idle_session_timeout``, ``idle_in_transaction_session_timeout`` nor ``statement_timeout``
+ends it). A standby ends such a session itself once it has waited longer than the lease
+(`end_stalled_holder`).
 """
 
 from __future__ import annotations
@@ -90,6 +96,27 @@ def lock_holder(conn: psycopg.Connection[Any]) -> str:
     if row is None:
         return "another process"
     return str(row[0] or f"a process at {row[1]}")
+
+
+def end_stalled_holder(conn: psycopg.Connection[Any], lease: float) -> str | None:
+    """End the session holding the writer's lock if it has waited on its client in the
+    middle of one statement for longer than `lease` seconds (its process is paused mid-COPY):
+    who it was, as `lock_holder` names it; None if it was not so, or may not be ended."""
+    try:
+        row = conn.execute(
+            "SELECT a.application_name, pg_terminate_backend(a.pid) FROM pg_locks AS l"
+            " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+            " AND l.granted AND l.classid::bigint = %s"
+            " AND l.objid = current_schema()::regnamespace::oid"
+            " AND a.state = 'active' AND a.wait_event = 'ClientRead'"
+            " AND a.state_change < now() - make_interval(secs => %s)",
+            (OWNER_LOCK, lease),
+        ).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return None  # another role's session: its process must come back, or die
+    if row is None or not row[1]:
+        return None
+    return str(row[0] or "another process")
 
 
 def split_url(url: str) -> tuple[str, str | None]:
