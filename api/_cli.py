@@ -99,7 +99,9 @@ def _show(args: argparse.Namespace) -> None:
                 # An instance that continued as new: a heading tells its runs apart.
                 print(f"run {json.loads(rec.data).get('run', 1)}")
             when = dt.datetime.fromtimestamp(rec.at, dt.UTC).isoformat()
-            print(f"{rec.seq:>5} {when} {rec.kind} {rec.data}")
+            # A snapshot holds the whole state (variables and all): its size says enough.
+            data = f"({len(rec.data)} bytes of state)" if rec.kind == "snapshot" else rec.data
+            print(f"{rec.seq:>5} {when} {rec.kind} {data}")
 
 
 def _replay(args: argparse.Namespace) -> None:
@@ -163,14 +165,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument(
         "--standby",
         action="store_true",
-        help="PostgreSQL: while another server writes the database, wait, then take over",
+        help=argparse.SUPPRESS,  # deprecated, does nothing: every server serves
     )
     serve.add_argument(
         "--lease",
         type=float,
         default=None,
-        help="PostgreSQL: seconds a paused or cut-off server keeps the database before a"
-        " standby takes over (default 10)",
+        help="PostgreSQL: seconds after which the instances of a paused, cut-off or killed"
+        " server are taken over by the others (default 10)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)

@@ -134,9 +134,7 @@ OPENAPI: dict[str, Any] = {
         "/healthz": {
             "get": {
                 "summary": "Health check (no token needed)",
-                "description": "200 when this process serves the database; 503 while it"
-                " stands by for the one that does (`serve --standby`), where commands are"
-                " refused too: a load balancer sends them to the other.",
+                "description": "200 while this process serves; 503 while it cannot.",
                 "security": [],
                 "responses": {
                     "200": _json(

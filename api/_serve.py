@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import gc
 import importlib
 import importlib.util
@@ -21,15 +19,13 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
-from quart_trio import QuartTrio
 
-from runtime import DEFAULT_RETENTION, DatabaseLocked, Runtime
-from runtime.store import Store, is_postgres_url, open_read_only, open_store, upgrade_database
+from runtime import DEFAULT_RETENTION, Runtime
+from runtime.store import SharedStore, is_postgres_url, open_store
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
 from ._listener import Listener
-from ._standby import Switch, stand_by
 
 _log = logging.getLogger("trioflow")
 
@@ -131,14 +127,11 @@ async def run(
     ``check=False`` skips SQLite's ``quick_check`` of the file at open (one read of it).
     ``fast_path=False`` (default: ``$TRIOFLOW_FAST_PATH``, else on) serves every request
     the stock way, through Hypercorn's connection class and Quart (``_fast_path``).
-    ``standby=True`` (a PostgreSQL database only): serve at once, while another server writes
-    the database, its reads (commands and ``/healthz`` are answered 503, ``_standby``); when
-    that one goes, take over (recover its instances) and serve everything on the same port.
-    A server that finds another took over (its connection was lost meanwhile) stops, having
-    written nothing more.
-    ``lease`` (PostgreSQL, default 10 s): how long a paused or cut-off server keeps the
-    database before a standby may take over. ``retention`` (seconds; None: forever) and
-    ``archive`` are ``Runtime.open``'s.
+    On a PostgreSQL database several servers serve at once, each driving the instances it
+    owns; ``lease`` (default 10 s) is how long after a server was killed, paused or cut off
+    the others take its instances over. ``standby`` is deprecated and does nothing (it made a
+    server wait for another's end; now both serve). ``retention`` (seconds; None: forever)
+    and ``archive`` are ``Runtime.open``'s.
     """
     from ._app import create_app
 
@@ -149,104 +142,42 @@ async def run(
     gc.set_threshold(50_000, 50, 100)
     max_connections = _fit_open_files(max_connections)
     module = load_app_module(target)
-    lost = trio.Event()
-    token_ = trio.lowlevel.current_trio_token()
-
-    def on_lost() -> None:
-        token_.run_sync_soon(lost.set)
-
-    trigger = shutdown_trigger or wait_for_signal
-
-    async def until_stopped_or_lost() -> None:
-        async with trio.open_nursery() as nursery:
-
-            async def stop_on(wait: Callable[[], Awaitable[object]]) -> None:
-                await wait()
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(stop_on, trigger)
-            nursery.start_soon(stop_on, lost.wait)
-
-    def make_app(runtime: Runtime, *, reader: bool = False) -> QuartTrio:
-        app = create_app(
-            runtime, token=token, max_starts=max_starts, fast_path=False if reader else fast_path
+    if standby:
+        _log.warning(
+            "--standby is deprecated and does nothing: every server on a PostgreSQL database"
+            " serves, and takes over the instances of one that stops"
         )
+        if not is_postgres_url(db):
+            raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
+    store = open_store(db, check=check, lease=lease)
+    async with Runtime.open(db, store=store, retention=retention, archive=archive) as runtime:
+        app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
         extend = getattr(module, "routes", None)
         if callable(extend):
             extend(app, runtime)
-        return app
+        gc.freeze()  # what exists now (modules, the app, recovered state) lives on
 
-    def driving(store: Store) -> contextlib.AbstractAsyncContextManager[Runtime]:
-        return Runtime.open(db, store=store, retention=retention, archive=archive)
-
-    serving = functools.partial(
-        serve,
-        host=host,
-        port=port,
-        shutdown_trigger=until_stopped_or_lost,
-        graceful_timeout=graceful_timeout,
-        max_connections=max_connections,
-        backlog=backlog,
-        fast_path=fast_path,
-        task_status=task_status,
-    )
-    if standby:
-        if not is_postgres_url(db):
-            raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
-        await _stand_by_then_serve(db, lease, on_lost, driving, make_app, serving)
-    else:
-        store = open_store(db, check=check, lease=lease, on_lost=on_lost)
-        async with driving(store) as runtime:
-            app = make_app(runtime)
-            gc.freeze()  # what exists now (modules, the app, recovered state) lives on
-            await serving(app)
-            _log.info("requests drained; committing pending journal appends and closing the store")
-    if lost.is_set():
-        raise DatabaseLocked(f"another server took over {db}: this one stopped")
-
-
-async def _stand_by_then_serve(
-    db: str,
-    lease: float | None,
-    on_lost: Callable[[], None],
-    driving: Callable[[Store], contextlib.AbstractAsyncContextManager[Runtime]],
-    make_app: Callable[..., QuartTrio],
-    serving: Callable[[Any], Awaitable[None]],
-) -> None:
-    """Serve reads from the database at once (``_standby``), wait for the writer's lock,
-    then recover and take every request, on the same listening socket."""
-    # A first start on an empty database: the tables the reader needs, made now.
-    await trio.to_thread.run_sync(upgrade_database, db)
-    from runtime.store import PostgresStore  # only here: it needs psycopg
-
-    reading = open_read_only(db)
-    assert isinstance(reading, PostgresStore)
-    async with Runtime.open(db, store=reading, drive=False) as viewer:
-        # Through Quart, every route: the standby's refusals are made in its request hooks.
-        reader = make_app(viewer, reader=True)
-        stand_by(reader, reading.writing_process)
-        switch = Switch(reader=reader)
-        served = trio.Event()
-
-        async def take_over() -> None:
-            store = await trio.to_thread.run_sync(
-                functools.partial(open_store, db, standby=True, lease=lease, on_lost=on_lost),
-                abandon_on_cancel=True,
+        async def serving(*, task_status: trio.TaskStatus[list[str]]) -> None:
+            await serve(
+                app,
+                host=host,
+                port=port,
+                shutdown_trigger=shutdown_trigger or wait_for_signal,
+                graceful_timeout=graceful_timeout,
+                max_connections=max_connections,
+                backlog=backlog,
+                fast_path=fast_path,
+                task_status=task_status,
             )
-            async with driving(store) as runtime:
-                async with switch.taken_over(make_app(runtime)):
-                    gc.freeze()
-                    await served.wait()
-                _log.info(
-                    "requests drained; committing pending journal appends and closing the store"
-                )
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(take_over)
-            await serving(switch)
-            served.set()
-            if switch.writer is None:  # stopped while standing by (or recovering)
-                nursery.cancel_scope.cancel()
+            bound = await nursery.start(serving)
+            if isinstance(store, SharedStore) and bound:
+                # Where this server answers, for the others sharing the database.
+                address = bound[0]
+                await trio.to_thread.run_sync(store.advertise, address)
+            task_status.started(bound)
+        _log.info("requests drained; committing pending journal appends and closing the store")
 
 
 def serving_token(token: str | None, host: str) -> str | None:

@@ -1,14 +1,15 @@
-"""Takeover: two `trioflow serve --standby` processes on one PostgreSQL database; the serving
-one is SIGKILLed with K unfinished instances; how long until the standby has them all running
-again.
+"""Takeover: two `trioflow serve` processes on one PostgreSQL database; one is SIGKILLed with
+K unfinished instances it owns; how long until the other has them all running again.
 
 The first server starts K instances of a workflow that runs one activity and then waits for an
-event (`_takeover_app.py`); once all K wait, it is SIGKILLed. The standby notices at once (the
-server ends the killed process's session, and the lock with it), replays every journal, and
-takes commands only when all K run again: the figure is the time from the kill until its health
-route answers 200 (a standby answers it 503). Prints one JSON line.
+event (`_takeover_app.py`); once all K wait, it is SIGKILLed. The other claims them once the
+killed one's lease has run out (it looks every quarter lease) and replays every journal: the
+figure is the time from the kill until its `/metrics` count K resident instances, all waiting
+again: what is left of the killed one's lease at the kill (its last renewal was up to a
+quarter lease before), up to a quarter lease until the other looks, and the replay. Prints
+one JSON line.
 
-    python benchmarks/takeover.py --db postgresql://user@host/db [--k 1000]
+    python benchmarks/takeover.py --db postgresql://user@host/db [--k 1000] [--lease 10]
 """
 
 from __future__ import annotations
@@ -47,11 +48,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(url: str, port: int, log: Any) -> subprocess.Popen[bytes]:
+def _serve(url: str, port: int, lease: float, log: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": ROOT}
     command = [sys.executable, "-m", "api", "serve", APP, "--db", url, "--port", str(port)]
     return subprocess.Popen(
-        [*command, "--standby"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+        [*command, "--lease", str(lease)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
     )
 
 
@@ -100,31 +105,46 @@ def _count(port: int, status: str) -> int:
             return total
 
 
+def _resident(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("trioflow_resident_instances "):
+                return int(float(line.split()[1]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="a postgresql:// URL (a schema is made)")
     parser.add_argument("--k", type=int, default=1000, help="unfinished instances (default 1000)")
+    parser.add_argument(
+        "--lease", type=float, default=10.0, help="the servers' --lease (default 10 s)"
+    )
     args = parser.parse_args(argv)
-    if not _common.is_postgres_url(args.db) or args.k < 1:
-        parser.error("--db must be a postgresql:// URL and --k >= 1")
+    if not _common.is_postgres_url(args.db) or args.k < 1 or args.lease <= 0:
+        parser.error("--db must be a postgresql:// URL, --k >= 1 and --lease > 0")
     first_port, second_port = _free_port(), _free_port()
     with _common.fresh_schema(args.db) as url, open(os.devnull, "wb") as quiet:
-        first = _serve(url, first_port, quiet)
+        first = _serve(url, first_port, args.lease, quiet)
         second = None
         try:
             _wait_healthy(first_port, 60)
-            second = _serve(url, second_port, quiet)
+            second = _serve(url, second_port, args.lease, quiet)
+            _wait_healthy(second_port, 60)
             _start(first_port, args.k)
             deadline = time.monotonic() + 300
             while _count(first_port, "waiting") < args.k:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the instances did not all reach their wait in 300 s")
                 time.sleep(0.05)
-            time.sleep(1.0)  # the standby has been polling for the lock a while
             killed_at = time.monotonic()
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
-            _wait_healthy(second_port, 300)
+            deadline = killed_at + 10 * args.lease + 300
+            while _resident(second_port) < args.k:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the other server did not take every instance over")
+                time.sleep(0.01)
             seconds = time.monotonic() - killed_at
             recovered = _count(second_port, "waiting")
         finally:
@@ -136,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         {
             "benchmark": "takeover",
             "k": args.k,
+            "lease_s": args.lease,
             "takeover_s": round(seconds, 3),
             "waiting_after": recovered,
         }

@@ -5,6 +5,12 @@ decided outputs to the journal, waits until they are committed, and only then
 carries the commands out (run an activity, start a timer, report the outcome).
 Its state lives in the journal: starting the actor (spawn, restart after a failure,
 rehydration after passivation, recovery after a crash) replays it.
+
+On a store that several processes share, an actor drives its instance only if this process
+owns it: starting, it claims the instance (`Services.take`), and leaves it alone when another
+live process owns it. An append refused with `NotOwner` (another process took the instance
+while this one was paused past its lease) ends the actor at once: nothing it holds is
+written, and the log names the instance and the process that drives it now.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from .store import (
     InstanceExists,
     NewInstance,
     NewRun,
+    NotOwner,
     StoredRecord,
     Summary,
     TimerRow,
@@ -59,11 +66,21 @@ class WorkflowActor:
     _last_seq: int = 0
     _created_at: float = 0.0
     _last_summary: Summary | None = None
-    _resume_error: TrioflowError | None = None
+    _resume_error: TrioflowError | NotOwner | None = None
+    _elsewhere: str | None = None
+    """The process that owns the instance, when it is not this one (a shared store)."""
+    _since_snapshot: int = 0
+    """Records journaled since the latest snapshot (or the run's start)."""
 
     # --- actors.Actor -------------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self._rehydrate()
+        except NotOwner as exc:
+            self._taken_over(exc)
+
+    async def _rehydrate(self) -> None:
         services = self._services
         spawned_for = services.system.next_message(self._id)
         if isinstance(spawned_for, Start):
@@ -76,6 +93,14 @@ class WorkflowActor:
         self._created_at = row.created_at
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
+            return
+        held = await services.take(self._id)
+        if held is not None:
+            # Another live process drives it: messages for it are refused here.
+            self._elsewhere = held.id
+            if resuming:
+                self._resume_error = NotOwner(self._id, held.id)
+            services.system.stop(self._id)
             return
         try:
             # A slice of the journal at a time: a long one does not hold the event loop.
@@ -93,6 +118,7 @@ class WorkflowActor:
             core.close()
             await self._suspend(divergence)
             return
+        self._since_snapshot = row.last_seq - max(core.snapshot_seq, row.run_seq - 1)
         if resuming:
             # Before anything is re-armed: a resume the store cannot take leaves it suspended.
             try:
@@ -111,6 +137,12 @@ class WorkflowActor:
         await self._take_stored_events(core, in_flight.waits)
 
     async def handle(self, message: Message) -> None:
+        try:
+            await self._handle(message)
+        except NotOwner as exc:
+            self._taken_over(exc)
+
+    async def _handle(self, message: Message) -> None:
         if isinstance(message, Wake):
             if message.reply is not None:
                 if self._resume_error is not None:
@@ -296,7 +328,25 @@ class WorkflowActor:
             return False
         return (record.event.get("source"), record.event.get("id")) in core.consumed
 
-    def _not_running(self) -> TrioflowError:
+    def _taken_over(self, exc: NotOwner) -> None:
+        """Another process took the instance (this one was paused or cut off past its
+        lease): drive it no more, keep nothing of it."""
+        _log.warning(
+            "instance %s was taken over by %s while this process could not renew its lease;"
+            " this process drives it no more",
+            self._id,
+            exc.owner,
+        )
+        self._elsewhere = exc.owner
+        if self._core is not None:
+            self._core.close()
+            self._core = None
+        self._services.system.stop(self._id)
+        self._services.instance_settled(self._id)  # its waiters read its row from now on
+
+    def _not_running(self) -> TrioflowError | NotOwner:
+        if self._elsewhere is not None:
+            return NotOwner(self._id, self._elsewhere)
         if self._status in TERMINAL or (self._core is not None and self._core.finished):
             return InstanceFinished(f"instance {self._id!r} has finished")
         return InstanceFinished(f"instance {self._id!r} is {self._status}")
@@ -324,6 +374,10 @@ class WorkflowActor:
             core, start, decision = self._next_run(core, at)
             run = NewRun(run=start.run, seq=self._last_seq + len(records) + 1)
             records += [start, *decision.outputs]
+            self._since_snapshot = -(run.seq - self._last_seq - 1)  # count the new run's only
+        snapshot = self._snapshot(core, len(records))
+        if snapshot is not None:
+            records.append(snapshot)
         seq = self._last_seq
         stored = []
         for rec in records:
@@ -344,10 +398,20 @@ class WorkflowActor:
             on_blocked=on_blocked,
             run=run,
         )
+        self._since_snapshot = 0 if snapshot is not None else self._since_snapshot + len(records)
         if run is not None and self._core is not None and self._core is not core:
             self._core.close()
             self._core = core
         return core, decision
+
+    def _snapshot(self, core: WorkflowCore, adding: int) -> r.Snapshot | None:
+        """A snapshot to journal after ``adding`` more records, when one is due and the
+        instance's state can be captured now (else it is tried again at the next append)."""
+        every = core.definition.snapshot_every
+        if not every or self._since_snapshot + adding < every or core.finished:
+            return None
+        state = core.capture()
+        return None if state is None else r.Snapshot(state=state)
 
     def _next_run(
         self, ended: WorkflowCore, at: float

@@ -77,6 +77,8 @@ class Operations(Protocol):
     at: float
     """The time of the input being handled."""
     exposed: Any
+    holder: Any
+    """The workflow's state as plain data, when it has one (``_snapshot.StateHolder``)."""
 
     def schedule_activity(
         self, activity: ActivityDefinition[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]
@@ -202,6 +204,11 @@ class WorkflowContext:
         It is rebuilt by replay, never stored: keep it a function of the journal.
         """
         self._core.exposed = state
+
+    def _keep_state(self, holder: Any) -> None:
+        """For a workflow whose state is plain data (the BPMN interpreter's instance):
+        ``holder`` gives it when the core takes a snapshot (``_snapshot.StateHolder``)."""
+        self._core.holder = holder
 
     def now(self) -> dt.datetime:
         """The time of the record being handled: the same on every replay."""

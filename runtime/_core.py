@@ -23,6 +23,10 @@ Replay (``_replay``) feeds a recorded journal's inputs back through a fresh core
 checks that it decides the same outputs; a difference is a ``NonDeterminismError``
 naming the step.
 
+A workflow whose state is plain data (a BPMN instance) can be captured whole (``capture``,
+journaled as a ``Snapshot`` record) and a fresh core brought to it without replaying what
+came before (``restore``); see ``_snapshot``.
+
 A core holds one *run* of its instance. ``ctx.continue_as_new`` ends it with a
 ``WorkflowContinued`` output (``continued``); the shell then starts the next run in a fresh
 core, whose start record says where its step numbers begin (``_runs``).
@@ -48,6 +52,7 @@ from ._errors import (
 )
 from ._event import Event
 from ._runs import ContinueAsNew, continue_input
+from ._snapshot import Adoption, Resumable, SnapshotMismatch, StateHolder, plain, step_spec
 from ._steps import (
     ActivityStep,
     IncidentStep,
@@ -93,6 +98,13 @@ class WorkflowCore:
         """What the workflow published with ``ctx.expose`` (read by ``Runtime.query``)."""
         self.consumed: set[tuple[str, str]] = set()
         """``(source, id)`` of every event this instance has taken."""
+        self.holder: StateHolder | None = None
+        """The workflow's state as plain data, for snapshots (``WorkflowContext._keep_state``)."""
+        self.snapshot_seq = 0
+        """The seq of the snapshot this core was restored from (0: replayed from the start)."""
+        self._ctx: WorkflowContext | None = None
+        self._seed = 0
+        self._adoption: Adoption | None = None
         # What the input being handled sets and clears beside its outputs (see ``decide``).
         self._refused: InvalidInput | None = None
         self._attempts: list[r.ActivityScheduled] = []
@@ -285,6 +297,7 @@ class WorkflowCore:
         self.run, self._next_step = record.run, record.first_step
         self.consumed.update((source, id_) for source, id_ in record.consumed)
         ctx = WorkflowContext(self, self.instance_id, self.definition.name, record.seed)
+        self._ctx, self._seed = ctx, record.seed
         if self.definition.takes_input:
             try:
                 value = from_json_value(record.input, self.definition.input_type, path="input")
@@ -364,6 +377,13 @@ class WorkflowCore:
         )
 
     def _new_step(self, step: Step) -> int:
+        task = step.owner = self._tasks.current
+        if self._adoption is not None:
+            adopted = self._adoption.adopt(step, task)
+            if adopted is not None:
+                self._steps[adopted] = step
+                step.future.step = adopted
+                return adopted
         n = self._next_step
         self._next_step += 1
         self._steps[n] = step
@@ -454,7 +474,85 @@ class WorkflowCore:
         return continue_input(self.definition, args)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
-        return self._tasks.spawn(coro).done
+        task = self._tasks.spawn(coro)
+        if self._adoption is not None:
+            self._adoption.assign(task)
+        return task.done
+
+    # --- snapshots (``_snapshot``) ----------------------------------------------------
+
+    def capture(self) -> dict[str, Any] | None:
+        """The whole state as JSON data (a ``Snapshot``'s), or None when it is not plain
+        data now: no ``StateHolder``, finished or cancelling, random numbers drawn, a task
+        or a step the holder cannot name."""
+        holder, main, ctx = self.holder, self._main, self._ctx
+        if holder is None or main is None or ctx is None or self.finished:
+            return None
+        if self.cancel_requested or ctx._rng is not None:
+            return None
+        tasks = self._tasks.live
+        if not tasks or tasks[0] is not main:
+            return None
+        owned: dict[int, list[int]] = {id(task): [] for task in tasks}
+        steps = []
+        for n, step in sorted(self._steps.items()):
+            mine = owned.get(id(step.owner))
+            if mine is None:
+                return None
+            mine.append(n)
+            steps.append([n, step_spec(step)])
+        if owned[id(main)]:
+            return None
+        workflow = holder.capture([task.coro for task in tasks[1:]])
+        if workflow is None:
+            return None
+        core = {
+            "version": self.definition.version,
+            "run": self.run,
+            "seed": self._seed,
+            "next_step": self._next_step,
+            "consumed": sorted([source, id_] for source, id_ in self.consumed),
+            "steps": steps,
+            "tasks": [owned[id(task)] for task in tasks],
+        }
+        return plain({"core": core, "workflow": workflow})
+
+    def restore(self, state: dict[str, Any], at: float) -> None:
+        """Bring this fresh core to ``state``, captured at ``at``, as replay would have.
+
+        ``SnapshotMismatch`` (or any error reading ``state``) when it cannot: the core is
+        then of no use, and the whole journal is replayed instead.
+        """
+        resumable: Resumable = self.definition.fn  # type: ignore[assignment]
+        if getattr(resumable, "resume", None) is None:
+            raise SnapshotMismatch(f"workflow {self.definition.name!r} has no snapshots")
+        core = state["core"]
+        if core["version"] != self.definition.version:
+            raise SnapshotMismatch(f"the snapshot is of version {core['version']!r}")
+        self.started, self.at, self.run = True, at, int(core["run"])
+        self._next_step, self._seed = int(core["next_step"]), int(core["seed"])
+        self.consumed = {(str(source), str(id_)) for source, id_ in core["consumed"]}
+        self._adoption = adoption = Adoption(
+            {int(n): spec for n, spec in core["steps"]}, core["tasks"]
+        )
+        self._ctx = ctx = WorkflowContext(self, self.instance_id, self.definition.name, self._seed)
+        try:
+            self._main = main = self._tasks.spawn(resumable.resume(ctx, state["workflow"]))
+            adoption.assign(main)
+            self._tasks.run_ready()
+            adoption.finish()
+        finally:
+            self._adoption = None
+            # What the restarted tasks issued took recorded steps: nothing is journaled.
+            self._out, self._attempts = [], []
+            self._timers_set, self._timers_cleared = [], []
+            self._waits_set, self._waits_cleared = [], []
+        if adoption.problems:
+            raise SnapshotMismatch("; ".join(adoption.problems[:3]))
+        if main.done.done:
+            raise SnapshotMismatch("the workflow rebuilt from the snapshot ended at once")
+        if self.capture() != state:
+            raise SnapshotMismatch("the state rebuilt differs from the snapshot")
 
     @staticmethod
     def _scheduled(n: int, step: ActivityStep) -> r.ActivityScheduled:

@@ -126,6 +126,9 @@ class WorkflowDefinition:
     retention: float | Literal["runtime"] | None = "runtime"
     """Seconds a finished instance is kept before retention deletes it; None: forever;
     ``"runtime"``: the ``retention`` the runtime was opened with."""
+    snapshot_every: int | None = None
+    """Journal a snapshot of the instance's state every this many records (a BPMN process,
+    ``bpmn.load``); None: never (a code workflow's state is not plain data)."""
 
 
 @attrs.define(eq=False)

@@ -19,9 +19,14 @@ def _row(store: Store, instance_id: str) -> InstanceRow:
     return row
 
 
-def _replaying(registry: Registry, store: Store, instance_id: str) -> tuple[Replayed, int]:
+def _replaying(
+    registry: Registry, store: Store, instance_id: str, *, whole: bool = False
+) -> tuple[Replayed, int]:
+    """The replay of the instance's current run: from its latest snapshot, or (``whole``,
+    a determinism check) all of it, each snapshot checked on the way."""
     row = _row(store, instance_id)
-    return replay_stored(registry, store, row), row.last_seq - row.run_seq + 1
+    replaying = replay_stored(registry, store, row, from_snapshot=not whole)
+    return replaying, row.last_seq - row.run_seq + 1
 
 
 def _report(instance_id: str, records: int, divergence: NonDeterminismError | None) -> ReplayReport:
@@ -56,7 +61,7 @@ async def replayed_core_in_slices(
 
 def replay_report(registry: Registry, store: Store, instance_id: str) -> ReplayReport:
     """Replay one instance's journal through the code in ``registry``, touching nothing."""
-    replaying, records = _replaying(registry, store, instance_id)
+    replaying, records = _replaying(registry, store, instance_id, whole=True)
     core, divergence = at_once(replaying)
     core.close()
     return _report(instance_id, records, divergence)
@@ -66,7 +71,7 @@ async def replay_report_in_slices(
     registry: Registry, store: Store, instance_id: str
 ) -> ReplayReport:
     """``replay_report`` with a checkpoint after every slice of the journal."""
-    replaying, records = _replaying(registry, store, instance_id)
+    replaying, records = _replaying(registry, store, instance_id, whole=True)
     core, divergence = await in_slices(replaying)
     core.close()
     return _report(instance_id, records, divergence)

@@ -195,7 +195,20 @@ Output = (
     | WorkflowCancelled
     | WorkflowContinued
 )
-Record = Input | Output
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot:
+    """The whole state of an instance whose state is plain data (a BPMN process instance),
+    written after the outputs of the input that led to it, in the same append
+    (``_snapshot``): rehydration starts here and replays only the records after it. Neither
+    an input nor an output: replaying the whole journal checks that it reproduces it."""
+
+    VERSION: ClassVar[int] = 1
+    state: dict[str, Any]
+
+
+Record = Input | Output | Snapshot
 
 INPUT_TYPES: tuple[type, ...] = (
     WorkflowStarted,
@@ -217,6 +230,7 @@ _TYPES: tuple[type, ...] = (
     WorkflowFailed,
     WorkflowCancelled,
     WorkflowContinued,
+    Snapshot,
 )
 
 

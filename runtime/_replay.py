@@ -7,19 +7,30 @@ instance, each slice ends with a checkpoint (``in_slices``): a long-running inst
 journal of tens of thousands of records does not hold the event loop while it is read. The
 records read are those of the instance's row as it was read (``last_seq``), a prefix of the
 journal that ends where an append ended.
+
+An instance whose workflow takes snapshots (a BPMN process, ``_snapshot``) is rebuilt from
+its latest ``Snapshot`` record and replays only the records after it; a snapshot that
+cannot be used (written by an incompatible version, say) is logged and the whole journal is
+replayed. Replaying the whole journal (``from_snapshot=False``: ``Runtime.replay``) checks
+that each snapshot on the way is the state the replay reached there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+import logging
+from collections.abc import Generator, Iterable, Sequence
 
 import trio
 
 from . import _records as r
 from ._core import WorkflowCore
 from ._definitions import Registry
-from ._errors import InstanceNotFound, NonDeterminismError
-from .store import InstanceRow, Store
+from ._errors import InstanceNotFound, NonDeterminismError, WorkflowNotFound
+from .store import InstanceRow, Store, StoredRecord
+
+_log = logging.getLogger("trioflow")
+
+SNAPSHOT = r.kind_of(r.Snapshot)
 
 SLICE = 1000
 """Records read and replayed between two checkpoints."""
@@ -27,24 +38,31 @@ SLICE = 1000
 Replayed = Generator[None, None, tuple[WorkflowCore, NonDeterminismError | None]]
 
 
-def replay_stored(registry: Registry, store: Store, row: InstanceRow) -> Replayed:
-    """Replay the journal of the instance of ``row`` (its current run: from ``run_seq``)
-    through a fresh core for the code in ``registry``, yielding after each slice; return the
-    core and the divergence, if any.
+def replay_stored(
+    registry: Registry, store: Store, row: InstanceRow, *, from_snapshot: bool = True
+) -> Replayed:
+    """Replay the journal of the instance of ``row`` (its current run: from ``run_seq``, or
+    from its latest snapshot when ``from_snapshot``) through a fresh core for the code in
+    ``registry``, yielding after each slice; return the core and the divergence, if any.
 
     ``WorkflowNotFound`` when ``registry`` lacks the workflow (or the version) it started
     with; ``InstanceNotFound`` when the instance is deleted while it is read.
     """
     replaying: Replay | None = None
     seq = row.run_seq
+    restored = restored_core(registry, store, row) if from_snapshot else None
+    if restored is not None:
+        replaying = Replay(restored, check_snapshots=False)
+        seq = restored.snapshot_seq + 1
     while seq <= row.last_seq:
         upper = min(seq + SLICE - 1, row.last_seq)
         stored = store.read(row.id, seq, upper)
         if len(stored) != upper - seq + 1:  # deleted (retention) while we read it
             raise InstanceNotFound(f"no instance has id {row.id!r}")
-        journal = [(r.decode(s.kind, s.version, s.data), s.at) for s in stored]
+        journal = _decoded(stored)
         if replaying is None:
-            replaying = Replay(core_for(registry, row.workflow, row.id, journal))
+            core = core_for(registry, row.workflow, row.id, journal)
+            replaying = Replay(core, check_snapshots=not from_snapshot)
         try:
             for record, at in journal:
                 replaying.feed(record, at)
@@ -60,6 +78,56 @@ def replay_stored(registry: Registry, store: Store, row: InstanceRow) -> Replaye
     except NonDeterminismError as exc:
         return replaying.core, exc
     return replaying.core, None
+
+
+def restored_core(registry: Registry, store: Store, row: InstanceRow) -> WorkflowCore | None:
+    """A core brought to the instance's latest snapshot (``core.snapshot_seq``), or None:
+    its workflow takes none, it has none, or the one it has cannot be used (logged)."""
+    try:
+        latest = registry.workflow(row.workflow)
+    except WorkflowNotFound:
+        return None
+    if getattr(latest.fn, "resume", None) is None:
+        return None
+    stored = store.last_of_kind(row.id, SNAPSHOT, row.run_seq, row.last_seq)
+    if stored is None:
+        return None
+    core: WorkflowCore | None = None
+    try:
+        snapshot = r.decode(stored.kind, stored.version, stored.data)
+        assert isinstance(snapshot, r.Snapshot)
+        version = snapshot.state["core"]["version"]
+        core = WorkflowCore(registry.workflow(row.workflow, version), row.id, registry.activity)
+        core.restore(snapshot.state, stored.at)
+    except Exception as exc:
+        if core is not None:
+            core.close()
+        _log.warning(
+            "instance %s: its snapshot at seq %d cannot be used (%s: %s); replaying its"
+            " whole journal",
+            row.id,
+            stored.seq,
+            type(exc).__name__,
+            exc,
+        )
+        return None
+    core.snapshot_seq = stored.seq
+    return core
+
+
+def _decoded(stored: Sequence[StoredRecord]) -> list[tuple[r.Record, float]]:
+    """Stored records decoded; a snapshot this code cannot read is left out (it only
+    shortens rehydration, and a whole replay needs none)."""
+    journal = []
+    for s in stored:
+        try:
+            record = r.decode(s.kind, s.version, s.data)
+        except r.RecordDecodeError:
+            if s.kind == SNAPSHOT:
+                continue
+            raise
+        journal.append((record, s.at))
+    return journal
 
 
 def at_once(replaying: Replayed) -> tuple[WorkflowCore, NonDeterminismError | None]:
@@ -136,12 +204,26 @@ class Replay:
     """A recorded journal fed through a core record by record, so that a long journal can be
     read and replayed a slice at a time; ``NonDeterminismError`` at the first divergence."""
 
-    def __init__(self, core: WorkflowCore) -> None:
+    def __init__(self, core: WorkflowCore, *, check_snapshots: bool = True) -> None:
+        """``check_snapshots``: each ``Snapshot`` record must be the state the core reached
+        there (a determinism check); else they are passed over (rehydration, which falls
+        back to the whole journal when a snapshot cannot be used, must not trip on it)."""
         self.core = core
+        self._check_snapshots = check_snapshots
         self._expected: list[r.Output] = []
         self._produced: list[r.Output] = []
 
     def feed(self, record: r.Record, at: float) -> None:
+        if isinstance(record, r.Snapshot):
+            self._compare()
+            self._expected, self._produced = [], []
+            if self._check_snapshots and self.core.capture() != record.state:
+                raise NonDeterminismError(
+                    self.core.next_step,
+                    "a snapshot of the instance's state here",
+                    "another state (or none that can be captured)",
+                )
+            return
         if r.is_input(record):
             self._compare()
             out = self.core.receive(record, at)  # type: ignore[arg-type]

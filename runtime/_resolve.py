@@ -7,7 +7,7 @@ and the work that failed starts again with its retries counted afresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from . import _records as r
@@ -24,7 +24,7 @@ async def resolve_incident(
     incident_id: str,
     variables: Mapping[str, Any] | None = None,
     *,
-    forward: Callable[[dict[str, Any]], bool] = lambda values: False,
+    forward: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
 ) -> None:
     """Resolve incident ``incident_id`` of ``instance_id`` once its journal holds it.
 
@@ -49,7 +49,7 @@ async def resolve_incident(
         raise IncidentResolved(
             f"incident {incident_id!r} is not open: instance {instance_id!r} is {row.status}"
         )
-    if forward(values):
+    if forward is not None and await forward(values):
         return
     reply = Reply()
     record = r.IncidentResolved(step=step, variables=values)

@@ -12,11 +12,16 @@ then the owner is woken:
   lost wake-up delays an event by at most that long and never loses it. An instance counts
   each event once however often it is handed over (it remembers what it consumed).
 - A command for one instance (cancel, resume, resolve an incident) is checked against the
-  stored instance as its owner would check it, then put in a durable inbox with a wake-up
-  for the owner (`Peers.post`). The owner applies it and takes it out of the inbox only
-  then; the owner at the time it is read applies it, so a command survives the crash of
-  either process. The caller's answer is the owner's, except that it comes once the command
-  is stored rather than once it is applied.
+  stored instance as its owner would check it, then goes into a durable inbox with a
+  wake-up for the owner (`Peers.post`). The owner applies it and takes it out of the inbox
+  only then; the owner at the time it is read applies it, so a command survives the crash
+  of either process. The caller's answer is the owner's, except that it comes once the
+  command is stored rather than once it is applied.
+- An event or a command for an instance nobody drives now (its process died, or let it
+  go) is delivered here as for one of this process's own: sending it to the instance
+  claims it (``WorkflowActor``), which matters most for a suspended instance, which nobody
+  claims by themselves. `Peers.take` does the same for a command whose owner died between
+  the look-up and the post.
 - Waiting for the result of an instance driven elsewhere polls its row, with a backoff.
 
 A database one process drives alone (SQLite) has nothing to route: `LocalPeers` says every
@@ -48,8 +53,16 @@ class Peers(Protocol):
     """How a runtime reaches the processes that share its database."""
 
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
-        """Of `instance_ids`, those this process does not drive, each with the id of the
-        process that does ("" when none does now: the next to claim it will)."""
+        """Of `instance_ids`, those another live process drives, each with that process's
+        id. One that nobody drives now (its process died or let it go) is not among them:
+        this process takes it when it sends it something."""
+        ...
+
+    async def take(self, instance_id: str) -> str | None:
+        """Make `instance_id` this process's unless another live process drives it: None
+        when this process drives it now, else the id of the one that does. An instance whose
+        process died (or let it go) is taken so, and is replayed here when it is next sent
+        something."""
         ...
 
     def wake(self, owners: Collection[str]) -> None:
@@ -57,7 +70,7 @@ class Peers(Protocol):
         ...
 
     def post(self, command: Command, owner: str) -> None:
-        """Store `command` for the owner of its instance and wake `owner` (if not "")."""
+        """Store `command` for the owner of its instance, and wake `owner`."""
         ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -71,6 +84,9 @@ class LocalPeers:
 
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
         return {}
+
+    async def take(self, instance_id: str) -> str | None:
+        return None
 
     def wake(self, owners: Collection[str]) -> None:
         pass

@@ -11,6 +11,7 @@ for its instances. See `_routing` for the whole design.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
@@ -57,8 +58,20 @@ class LinkedPeers:
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
         if not instance_ids:
             return {}
-        owners = self._link.owners_of(instance_ids)
-        return {iid: owner or "" for iid, owner in owners.items() if owner != self.owner}
+        try:
+            owners = self._link.owners_of(instance_ids)
+        except StoreError as exc:
+            # Sent here, an instance another live process drives refuses it: nothing is
+            # done twice, and what was stored reaches it through its poll.
+            _log.warning("cannot read who drives %d instances: %s", len(instance_ids), exc)
+            return {}
+        # An instance nobody drives now is this process's to take: sent something here, it
+        # is claimed and replayed (``WorkflowActor``), rather than waiting for a claim.
+        return {iid: owner for iid, owner in owners.items() if owner and owner != self.owner}
+
+    async def take(self, instance_id: str) -> str | None:
+        held = await self._services.take(instance_id)
+        return None if held is None else held.id
 
     def wake(self, owners: Collection[str]) -> None:
         others = {owner for owner in owners if owner and owner != self.owner}
@@ -80,7 +93,13 @@ class LinkedPeers:
             sort_keys=True,
         )
         at = self._services.clock.now()
-        self._link.post_command(command.instance_id, text, at, owner or None)
+        try:
+            self._link.post_command(command.instance_id, text, at, owner or None)
+        except StoreError as exc:
+            raise StorageUnavailable(
+                f"the {command.kind} of instance {command.instance_id!r} could not be stored"
+                f" for the process that drives it ({owner}): {exc}"
+            ) from exc
 
     # --- the service ---------------------------------------------------------------------
 
@@ -98,6 +117,8 @@ class LinkedPeers:
                 await self.catch_up()
         finally:
             self._listener.close()
+            with contextlib.suppress(StoreError):
+                self._link.notify([self.owner], "closed")  # wakes the waiting thread
             self._link.close()
 
     async def catch_up(self) -> None:
@@ -163,14 +184,18 @@ class LinkedPeers:
     async def _apply_stored(self, instance_id: str, text: str) -> bool:
         """Apply one stored command; False to leave it for the next catch-up (the store
         takes no writes now)."""
-        fields = json.loads(text)
-        command = Command(
-            kind=fields["kind"],
-            instance_id=instance_id,
-            reason=fields.get("reason", ""),
-            incident=fields.get("incident", ""),
-            variables=fields.get("variables"),
-        )
+        try:
+            fields = json.loads(text)
+            command = Command(
+                kind=fields["kind"],
+                instance_id=instance_id,
+                reason=fields.get("reason", ""),
+                incident=fields.get("incident", ""),
+                variables=fields.get("variables"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            _log.error("dropping an unreadable command for instance %s: %r", instance_id, exc)
+            return True
         try:
             await self._apply(command)
         except (StorageUnavailable, Overloaded):

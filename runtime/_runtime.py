@@ -1,4 +1,8 @@
-"""``Runtime``: opens the store, recovers every unfinished instance, and serves calls."""
+"""``Runtime``: opens the store, recovers every unfinished instance, and serves calls.
+
+On a store that several processes share (PostgreSQL), recovering means claiming: the runtime
+drives the instances it creates and those it claims, the orphans of processes that closed or
+whose lease ran out, at open and then every quarter lease (`_take_over`)."""
 
 from __future__ import annotations
 
@@ -49,9 +53,20 @@ from ._runs import Run, history_items, runs_of
 from ._schedule import run_schedules
 from ._services import Services
 from ._timers import TimerService
-from .store import TERMINAL, Append, InstanceRow, Store, StoreError, Summary, open_store
+from .store import (
+    TERMINAL,
+    Append,
+    InstanceRow,
+    SharedStore,
+    Store,
+    StoreError,
+    Summary,
+    open_store,
+)
 
 SETTLED = TERMINAL | {"suspended"}
+CLAIM_BATCH = 500
+"""Orphans claimed per statement (recovery claims batch after batch until none is left)."""
 _log = logging.getLogger("trioflow")
 
 
@@ -85,6 +100,7 @@ class Runtime:
         retention: Retention = DEFAULT_RETENTION,
         archive: str | os.PathLike[str] | None = None,
         drive: bool = True,
+        lease: float | None = None,
         poll_interval: float = 1.0,
     ) -> AsyncIterator[Runtime]:
         """Open the store at ``path``, recover every unfinished instance, then yield.
@@ -114,10 +130,15 @@ class Runtime:
         refused with ``JournalClosed``. Nothing is ``blocked`` there: only the driving process
         knows.
 
-        On a PostgreSQL database that several processes drive at once, events and commands
-        for an instance another process drives are stored and that process is notified
-        (``_routing``); ``poll_interval`` (seconds) bounds how late one arrives when a
-        notification is lost.
+        On PostgreSQL several processes may open one database at once, each driving the
+        instances it owns (``store._postgres_owners``): recovery claims the orphans (instances
+        of processes that closed, or whose lease ran out), and so does a task every quarter
+        ``lease`` (seconds, default 10) while the runtime runs. A process paused past its
+        lease loses the instances another claimed meanwhile: its appends for them are
+        refused, and it drops them. Closing releases this process's unfinished instances.
+        Events and commands for an instance another process drives are stored and that
+        process is notified (``_routing``); ``poll_interval`` (seconds) bounds how late one
+        arrives when a notification is lost.
         """
         if event_retention <= 0:
             raise ValueError("event_retention must be > 0")
@@ -127,10 +148,18 @@ class Runtime:
         archived = None if archive is None else Archive(archive)
         registry = registry or default_registry
         if store is None:
-            store = open_store(path, synchronous=synchronous)
+            store = open_store(path, synchronous=synchronous, lease=lease)
         clock = WallClock(wall_time())
         journal = JournalWriter(store, now=clock.now, commit_inline=commit_inline)
-        services = Services(registry=registry, store=store, journal=journal, clock=clock)
+        shared = store if isinstance(store, SharedStore) and store.owner is not None else None
+        services = Services(
+            registry=registry,
+            store=store,
+            journal=journal,
+            clock=clock,
+            shared=shared,
+            inline=commit_inline,
+        )
         runtime = cls(services, registry, archived, commit_inline)
         if drive:
             services.peers = _peers(store, services, runtime._apply, poll_interval)
@@ -152,6 +181,8 @@ class Runtime:
                         if drive:
                             await inner.start(services.peers.run)
                             await runtime._recover()
+                            if shared is not None:
+                                inner.start_soon(runtime._take_over, shared.lease / 4)
                             inner.start_soon(
                                 run_retention,
                                 services,
@@ -209,6 +240,12 @@ class Runtime:
 
     async def _recover(self) -> None:
         services = self._services
+        if services.shared is not None:
+            # Replaying an instance re-arms its timers: those of instances that others
+            # drive are theirs to fire.
+            while await self._claim_orphans(wait=True) == CLAIM_BATCH:
+                pass
+            return
         for timer in services.store.timers():
             services.timers.schedule(timer.instance_id, timer.step, timer.fire_at)
         replies = []
@@ -218,6 +255,36 @@ class Runtime:
             replies.append(reply)
         for reply in replies:
             await reply.wait()
+
+    async def _claim_orphans(self, *, wait: bool) -> int:
+        """Claim a batch of orphans and replay them (waiting until they are resident with
+        `wait`); how many were claimed."""
+        services = self._services
+        assert services.shared is not None
+        ids = await services.blocking(services.shared.claim_orphans, CLAIM_BATCH)
+        replies = []
+        for instance_id in ids:
+            services.system.stop(instance_id)  # an actor left of it starts afresh
+            reply = Reply() if wait else None
+            await services.system.send(instance_id, Wake(reply=reply))
+            if reply is not None:
+                replies.append(reply)
+        for reply in replies:
+            await reply.wait()
+        if ids:
+            _log.info("claimed %d instances whose process stopped or lost its lease", len(ids))
+        return len(ids)
+
+    async def _take_over(self, interval: float) -> None:
+        """Every `interval` seconds, claim the orphans (released by a process that closed,
+        or left by one whose lease ran out) and drive them."""
+        while True:
+            await trio.sleep(interval)
+            try:
+                while await self._claim_orphans(wait=False) == CLAIM_BATCH:
+                    pass
+            except StoreError as exc:  # the database is away: the next round tries again
+                _log.warning("claiming orphaned instances failed: %s", exc)
 
     async def _give_up(self, instance_id: str, exc: RestartIntensityExceeded) -> None:
         """Restart intensity exceeded: stop driving the instance, keep everything else.
@@ -368,7 +435,7 @@ class Runtime:
         row = self._row(instance_id)
         if row.status in TERMINAL:
             raise InstanceFinished(f"instance {instance_id!r} has finished ({row.status})")
-        if self._forwarded(Command(kind="cancel", instance_id=instance_id, reason=reason)):
+        if await self._forwarded(Command(kind="cancel", instance_id=instance_id, reason=reason)):
             return
         if (refusal := self._services.journal.unavailable()) is not None:
             raise refusal
@@ -393,7 +460,7 @@ class Runtime:
             return
         if row.status != "suspended":
             raise NotSuspended(f"instance {instance_id!r} is {row.status}, not suspended")
-        if self._forwarded(Command(kind="resume", instance_id=instance_id)):
+        if await self._forwarded(Command(kind="resume", instance_id=instance_id)):
             return
         if (refusal := services.journal.unavailable()) is not None:
             raise refusal
@@ -402,11 +469,14 @@ class Runtime:
         await services.system.send(instance_id, Wake(reply=reply, resume=True))
         await reply.wait()
 
-    def _forwarded(self, command: Command) -> bool:
-        """Whether another process drives the command's instance: then the command is
-        stored for it (``_routing``), and applied there."""
+    async def _forwarded(self, command: Command) -> bool:
+        """Whether another live process drives the command's instance: then the command
+        is stored for it (``_routing``), and applied there. An instance whose process is
+        gone is taken here first (and the command applied here)."""
         peers = self._services.peers
-        owner = peers.elsewhere([command.instance_id]).get(command.instance_id)
+        if command.instance_id not in peers.elsewhere([command.instance_id]):
+            return False
+        owner = await peers.take(command.instance_id)
         if owner is None:
             return False
         peers.post(command, owner)
@@ -467,7 +537,8 @@ class Runtime:
         ``WorkflowCancelled``; ``TimeoutError`` if it has not finished in ``timeout``.
         """
         actor = self._services.system.actor(instance_id)
-        if isinstance(actor, WorkflowActor) and actor.running:
+        here = isinstance(actor, WorkflowActor) and actor.running
+        if here:
             # In memory and unfinished: its settling will wake us, no need to read its row.
             status, output, error_text = "running", None, None
         else:
@@ -475,7 +546,7 @@ class Runtime:
             status, output, error_text = row.status, row.output, row.error
         if status not in SETTLED:
             settle = self._settle
-            if self._services.peers.elsewhere([instance_id]):
+            if not here and not self._ours(instance_id):
                 settle = self._settle_elsewhere
             if timeout is None:  # no cancel scope: it costs on the hot path
                 status, output, error_text = await settle(instance_id, status)
@@ -500,8 +571,21 @@ class Runtime:
             summary: Summary | InstanceRow | None = settled.summary
             if summary is None:
                 summary = self._row(instance_id)
+                if summary.status not in SETTLED and not self._ours(instance_id):
+                    # Another process took it over from this one (``_actor``): its row tells.
+                    return await self._settle_elsewhere(instance_id, summary.status)
             status, output, error_text = summary.status, summary.output, summary.error
         return status, output, error_text
+
+    def _ours(self, instance_id: str) -> bool:
+        """Whether this process drives the instance, so that its settling wakes `_settle`:
+        always on a store of its own; on a shared one, when it owns it (one that nobody
+        drives now may be claimed and finished by another process)."""
+        shared = self._services.shared
+        if shared is None:
+            return True
+        owner = shared.owner_of(instance_id)
+        return owner is not None and owner.id == shared.owner
 
     async def _settle_elsewhere(
         self, instance_id: str, status: str
@@ -595,13 +679,14 @@ class Runtime:
 def _peers(
     store: Store, services: Services, apply: Callable[[Command], Any], poll_interval: float
 ) -> Peers:
-    """`LinkedPeers` for a store shared by several processes, else `LocalPeers`."""
-    owner = getattr(store, "owner", None)
-    if owner is None or not hasattr(store, "link"):
+    """`LinkedPeers` for a store several processes share, else `LocalPeers`."""
+    shared = services.shared
+    link = getattr(store, "link", None)
+    if shared is None or shared.owner is None or link is None:
         return LocalPeers()
     from ._routing_postgres import LinkedPeers
 
-    return LinkedPeers(store.link(owner), services, apply, poll_interval)
+    return LinkedPeers(link(shared.owner), services, apply, poll_interval)
 
 
 def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -17,7 +18,9 @@ from ._journal import JournalWriter
 from ._messages import Deliver
 from ._routing import LocalPeers, Peers
 from ._timers import TimerService
-from .store import Store, Summary
+from .store import Owner, SharedStore, Store, Summary
+
+_T = TypeVar("_T")
 
 
 @attrs.define(eq=False)
@@ -28,6 +31,11 @@ class Services:
     store: Store
     journal: JournalWriter
     clock: WallClock
+    shared: SharedStore | None = None
+    """The store again when several processes share it (each drives the instances it
+    owns); None when this process drives every instance (SQLite)."""
+    inline: bool = False
+    """Run the store's blocking calls in the event loop's thread (``commit_inline``)."""
     executor: ActivityExecutor = attrs.field(init=False)
     timers: TimerService = attrs.field(init=False)
     system: ActorSystem[str, Any] = attrs.field(init=False)
@@ -47,6 +55,26 @@ class Services:
 
     def release(self, key: tuple[str, str, str]) -> None:
         self._claims.discard(key)
+
+    async def take(self, instance_id: str) -> Owner | None:
+        """Make `instance_id` this process's to drive, unless another live process owns it:
+        None when it is ours (always, for a store that is not shared), else that owner."""
+        shared = self.shared
+        if shared is None:
+            return None
+        held = shared.owner_of(instance_id)  # one read, no thread: mostly it is ours
+        if held is not None and (held.id == shared.owner or held.live):
+            return None if held.id == shared.owner else held
+        return await self.blocking(shared.claim, instance_id)
+
+    async def blocking(self, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)``, a call that waits on the database, off the event loop's thread
+        (unless `inline`)."""
+        if self.inline:
+            result = call(*args)
+            await trio.lowlevel.checkpoint()
+            return result
+        return await trio.to_thread.run_sync(call, *args)
 
     async def deliver(self, instance_id: str, record: r.Input) -> None:
         await self.system.send(instance_id, Deliver(record=record))

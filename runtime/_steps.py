@@ -21,12 +21,16 @@ class ActivityStep:
     attempt: int = 1
     in_backoff: bool = False
     fire_at: float = 0.0
+    owner: object = None
+    """The task that started it (``Tasks.current``): what a snapshot says waits for it."""
 
 
 @attrs.define(eq=False)
 class TimerStep:
     future: Future[Any]
     fire_at: float
+    owner: object = None
+    """The task that started it (``Tasks.current``): what a snapshot says waits for it."""
 
 
 @attrs.define(eq=False)
@@ -37,6 +41,8 @@ class WaitStep:
     timeout_at: float | None
     data_type: Any
     message: bool = False
+    owner: object = None
+    """The task that started it (``Tasks.current``): what a snapshot says waits for it."""
 
 
 @attrs.define(eq=False)
@@ -45,6 +51,8 @@ class IncidentStep:
     element_id: str
     message: str
     since: float
+    owner: object = None
+    """The task that started it (``Tasks.current``): what a snapshot says waits for it."""
 
 
 Step = ActivityStep | TimerStep | WaitStep | IncidentStep

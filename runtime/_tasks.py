@@ -42,6 +42,13 @@ class Tasks:
         self._workflow = workflow
         self._all: list[Task] = []
         self.ready: collections.deque[_Ready] = collections.deque()
+        self.current: Task | None = None
+        """The task running now: the owner of the operations it starts."""
+
+    @property
+    def live(self) -> list[Task]:
+        """The tasks that have not ended, in the order they were spawned."""
+        return list(self._all)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Task:
         task = Task(tasks=self, coro=coro, done=Future())
@@ -54,6 +61,7 @@ class Tasks:
         ready = self.ready
         while ready:
             task, future, error = ready.popleft()
+            self.current = task
             while True:
                 try:
                     if error is not None:
@@ -82,6 +90,7 @@ class Tasks:
                     "workflow code may only await ctx.run, ctx.sleep, ctx.sleep_until, "
                     "ctx.wait_event and ctx.gather"
                 )
+        self.current = None
 
     def throw_into_waiting(self, error: BaseException) -> None:
         """Every task that waits stops waiting and gets ``error`` raised at its await."""

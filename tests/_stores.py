@@ -140,9 +140,9 @@ def write_one_by_one(store: Store, group: Sequence[Write]) -> list[StoreError | 
         from runtime.store import _postgres_write
 
         conn = store._writer
-        assert conn is not None
+        assert conn is not None and store.owner is not None
         with conn.transaction(), conn.cursor() as cursor:
-            return _postgres_write.write_one_by_one(cursor, group)
+            return _postgres_write.write_one_by_one(cursor, group, store.owner)
     assert isinstance(store, SqliteStore)
     cursor = store._writer.cursor()
     cursor.execute("BEGIN IMMEDIATE")

@@ -43,6 +43,10 @@ RUNS = [
         {"long_replay_seconds", "chained_replay_seconds", "chained_replayed_records"},
     ),
     (
+        ["rehydrate_bpmn.py", "--steps", "30", "--every", "10", "--repeat", "1"],
+        {"whole_rehydrate_seconds", "snapshots_rehydrate_seconds", "snapshots_replayed_records"},
+    ),
+    (
         ["recovery.py", "--k", "20", "--max-resident", "10"],
         {"open_seconds", "activities_rerun_at_open", "complete_seconds"},
     ),
@@ -104,12 +108,13 @@ def test_the_probe_counts_a_refused_connection_as_an_error(tmp_path: Path) -> No
     [
         (["throughput.py", "--n", "40", "--concurrency", "8"], {"instances_per_s", "p99_ms"}),
         (["takeover.py", "--k", "20"], {"takeover_s", "waiting_after"}),
+        (["routing.py", "--n", "10", "--every", "0"], {"p50_ms", "p99_ms", "forwarded"}),
         (
             ["throughput.py", "--n", "41", "--concurrency", "8", "--processes", "2"],
             {"instances_per_s", "p99_ms", "per_process"},
         ),
     ],
-    ids=["throughput", "takeover", "throughput-processes"],
+    ids=["throughput", "takeover", "routing", "throughput-processes"],
 )
 def test_a_benchmark_runs_on_postgres(tmp_path: Path, argv: list[str], fields: set[str]) -> None:
     skip_without_postgres()

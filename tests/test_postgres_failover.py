@@ -1,9 +1,10 @@
-"""Two ``trioflow serve`` processes on one PostgreSQL database: one serves, the other stands
-by and takes over when the first is killed (SIGKILL) or paused past its lease (SIGSTOP).
+"""Two ``trioflow serve`` processes on one PostgreSQL database: both serve commands, each
+drives the instances it owns, and each takes over the other's when it is killed (SIGKILL) or
+paused past its lease (SIGSTOP).
 
 Every acknowledged instance completes; an activity whose completion was journaled before the
 takeover does not run again; one in flight then runs again at most once; a paused server that
-wakes finds it was taken over and stops, having written nothing more.
+wakes finds its instances taken, writes not one record into them and drops them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import pytest
 import trio
 from _processes import read_effects
 from _stores import fresh_postgres_url
@@ -30,15 +29,16 @@ from test_serve import free_port
 from runtime.store import PostgresStore, open_read_only
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = "tests/standby_app.py"
-INSTANCES = 300
+APP = "tests/shared_app.py"
+INSTANCES = 200
+LEASE = ("--lease", "1")
 
 
 @asynccontextmanager
 async def serving(
     url: str, port: int, log: Path, effects: Path, *options: str
 ) -> AsyncIterator[trio.Process]:
-    """A ``trioflow serve --standby`` process; killed on exit if it still runs."""
+    """A ``trioflow serve`` process; killed on exit if it still runs."""
     paths = [str(ROOT), str(ROOT / "tests")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     env["TRIOFLOW_TEST_EFFECTS"] = str(effects)
@@ -46,7 +46,7 @@ async def serving(
     command = [sys.executable, "-m", "api", "serve", APP, "--db", url, "--port", str(port)]
     with log.open("wb") as stderr:
         proc = await trio.lowlevel.open_process(
-            [*command, "--standby", *options],
+            [*command, *options],
             env=env,
             cwd=str(ROOT),
             stdout=subprocess.DEVNULL,
@@ -81,14 +81,16 @@ async def healthy(client: httpx.AsyncClient, timeout: float) -> None:
             await trio.sleep(0.05)
 
 
-async def start_all(client: httpx.AsyncClient, ids: list[str]) -> None:
+async def start_all(
+    client: httpx.AsyncClient, ids: list[str], workflow: str = "failover_order"
+) -> None:
     """Start one instance per id (its id, its input), 20 at a time; each acknowledged."""
     limiter = trio.CapacityLimiter(20)
 
     async def start(instance_id: str) -> None:
         async with limiter:
             answer = await client.post(
-                "/workflows/failover_order",
+                f"/workflows/{workflow}",
                 json=instance_id,
                 headers={"Idempotency-Key": instance_id},
             )
@@ -170,182 +172,157 @@ def check_runs(
     return again
 
 
-async def test_a_standby_takes_over_a_killed_server(tmp_path: Path) -> None:
+def owned_by(url: str, pid: int) -> int:
+    """How many unfinished instances the process `pid` owns."""
+    with PostgresStore(url, read_only=True) as store:
+        ids = [o.id for o in store.owners() if o.pid == pid and o.live]
+        if not ids:
+            return 0
+        rows = store._query(
+            "SELECT count(*) FROM instances WHERE owner = ANY(%s)"
+            " AND status NOT IN ('completed', 'failed', 'cancelled')",
+            (ids,),
+        )
+    return int(rows[0][0])
+
+
+async def test_two_servers_both_serve_and_each_answers_queries_of_all(tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    ports = free_port(), free_port()
+    ids = {port: [f"p{port}-{n:02d}" for n in range(20)] for port in ports}
+    with fresh_postgres_url() as url:
+        async with (
+            serving(url, ports[0], tmp_path / "first.log", effects) as first,
+            serving(url, ports[1], tmp_path / "second.log", effects) as second,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30) as one,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[1]}", timeout=30) as two,
+        ):
+            await healthy(one, 60)
+            await healthy(two, 60)
+            await start_all(one, ids[ports[0]])
+            await start_all(two, ids[ports[1]])
+            await send_go(one, ids[ports[0]])
+            await send_go(two, ids[ports[1]])
+            # Each process drives what it started; each answers about every instance.
+            for client in (one, two):
+                await all_completed(client, [*ids[ports[0]], *ids[ports[1]]], 60)
+            other = ids[ports[1]][0]
+            result = await one.get(f"/instances/{other}/result", params={"wait": 5})
+            assert result.json() == {"status": "completed", "output": other}
+            history = (await one.get(f"/instances/{other}/history")).json()["items"]
+            assert history == (await two.get(f"/instances/{other}/history")).json()["items"]
+            with PostgresStore(url, read_only=True) as store:
+                owners = {o.pid: o for o in store.owners()}
+                for pid, port in ((first.pid, ports[0]), (second.pid, ports[1])):
+                    assert owners[pid].live and owners[pid].url == f"http://127.0.0.1:{port}"
+                    for instance_id in ids[port]:
+                        held = store.owner_of(instance_id)
+                        assert held is not None and held.pid == pid
+    runs = read_effects(effects)
+    for port, pid in ((ports[0], first.pid), (ports[1], second.pid)):
+        for instance_id in ids[port]:
+            assert runs[instance_id, "failover_charge"] == [pid]
+
+
+async def test_a_killed_servers_instances_are_taken_over_within_its_lease(
+    tmp_path: Path,
+) -> None:
     effects = tmp_path / "effects"
     ids = [f"order-{n:03d}" for n in range(INSTANCES)]
     first_port, second_port = free_port(), free_port()
     with fresh_postgres_url() as url:
         async with (
-            serving(url, first_port, tmp_path / "first.log", effects) as first,
+            serving(url, first_port, tmp_path / "first.log", effects, *LEASE) as first,
+            serving(url, second_port, tmp_path / "second.log", effects, *LEASE) as second,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{first_port}", timeout=30) as one,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{second_port}", timeout=30) as two,
         ):
             await healthy(one, 60)
-            async with serving(url, second_port, tmp_path / "second.log", effects) as second:
-                await until(
-                    lambda: "standing by" in (tmp_path / "second.log").read_text(),
-                    60,
-                    "the second server stands by",
-                )
-                await start_all(one, ids)
-                await send_go(one, ids[: INSTANCES // 2])
-                await until(lambda: len(effects.read_text().splitlines()) >= 200, 60, "work")
-                # The standby is held still while the journal is read, so that what it holds
-                # is what the killed server left.
-                second.send_signal(signal.SIGSTOP)
-                first.kill()
-                await first.wait()
-                journaled = journaled_activities(url)
-                second.send_signal(signal.SIGCONT)
-                await healthy(two, 60)
-                await send_go(two, ids[INSTANCES // 2 :])
-                await all_completed(two, ids, 120)
-    assert "taking over" in (tmp_path / "second.log").read_text()
+            await healthy(two, 60)
+            await start_all(one, ids)
+            await send_go(one, ids[: INSTANCES // 2])
+            await until(lambda: len(effects.read_text().splitlines()) >= 150, 60, "work")
+            # The second is held still while the journal is read, so that what it holds
+            # is what the killed server left.
+            second.send_signal(signal.SIGSTOP)
+            first.kill()
+            await first.wait()
+            journaled = journaled_activities(url)
+            second.send_signal(signal.SIGCONT)
+            with trio.fail_after(30):
+                await until(lambda: owned_by(url, second.pid) > 0, 30, "a first claim")
+            # Waiting ones (a timer, or the event) wait on the second now.
+            await until(
+                lambda: owned_by(url, second.pid) == INSTANCES - completed_count(url),
+                30,
+                "every unfinished instance claimed",
+            )
+            await send_go(two, ids[INSTANCES // 2 :])
+            await all_completed(two, ids, 120)
+    assert "claimed" in (tmp_path / "second.log").read_text()
     again = check_runs(effects, first.pid, journaled, ids)
     assert sum(again.values()) <= 256  # at most the activities one process runs at once
 
 
-async def test_a_paused_server_is_taken_over_and_stops_when_it_wakes(tmp_path: Path) -> None:
-    effects = tmp_path / "effects"
-    ids = [f"order-{n:03d}" for n in range(INSTANCES)]
-    first_port, second_port = free_port(), free_port()
-    lease = ("--lease", "1")
-    with fresh_postgres_url() as url:
-        async with (
-            serving(url, first_port, tmp_path / "first.log", effects, *lease) as first,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{first_port}", timeout=30) as one,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{second_port}", timeout=30) as two,
-        ):
-            await healthy(one, 60)
-            async with serving(url, second_port, tmp_path / "second.log", effects, *lease):
-                await until(
-                    lambda: "standing by" in (tmp_path / "second.log").read_text(),
-                    60,
-                    "the second server stands by",
-                )
-                await start_all(one, ids)
-                await send_go(one, ids)
-                await until(lambda: len(effects.read_text().splitlines()) >= 200, 60, "work")
-                first.send_signal(signal.SIGSTOP)
-                await healthy(two, 60)  # the lease ran out: the standby took over
-                first.send_signal(signal.SIGCONT)
-                with trio.fail_after(60):
-                    await first.wait()
-                await all_completed(two, ids, 120)
-                journaled = completions(url)
-    assert set(journaled.values()) == {1} and len(journaled) == 2 * INSTANCES
-    first_log = (tmp_path / "first.log").read_text()
-    assert first.returncode == 1, first_log
-    assert "another process took over" in first_log
-    assert "another server took over" in first_log
-    runs = read_effects(effects)
-    for instance_id in ids:
-        for name in ("failover_reserve", "failover_charge"):
-            assert 1 <= len(runs[instance_id, name]) <= 2, (instance_id, name)
+def completed_count(url: str) -> int:
+    with open_read_only(url) as store:
+        return store.counts_by_status().get("completed", 0)
 
 
-async def answers(client: httpx.AsyncClient, path: str, timeout: float) -> httpx.Response:
-    """The first answer to ``GET path`` once the server's port is open."""
-    with trio.fail_after(timeout):
-        while True:
-            try:
-                return await client.get(path)
-            except httpx.TransportError:
-                await trio.sleep(0.05)
-
-
-async def test_a_standby_serves_reads_refuses_commands_and_takes_over_on_its_port(
+async def test_a_paused_server_wakes_to_find_its_instances_taken_and_writes_none(
     tmp_path: Path,
 ) -> None:
     effects = tmp_path / "effects"
+    ids = [f"order-{n:03d}" for n in range(INSTANCES)]
     first_port, second_port = free_port(), free_port()
+    # The second's lease is longer: it stays the owner while it is held still below.
     with fresh_postgres_url() as url:
         async with (
-            serving(url, first_port, tmp_path / "first.log", effects) as first,
+            serving(url, first_port, tmp_path / "first.log", effects, *LEASE) as first,
+            serving(url, second_port, tmp_path / "second.log", effects, "--lease", "8") as second,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{first_port}", timeout=30) as one,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{second_port}", timeout=30) as two,
         ):
             await healthy(one, 60)
-            async with serving(url, second_port, tmp_path / "second.log", effects) as second:
-                health = await answers(two, "/healthz", 60)
-                assert health.status_code == 503, health.text
-                assert health.headers["Retry-After"].isdigit()
-                assert health.headers["Content-Type"] == "application/problem+json"
-                assert f"stands by for trioflow pid {first.pid} on" in health.json()["detail"]
-
-                started = await one.post("/workflows/failover_order", json="order-1",
-                                         headers={"Idempotency-Key": "order-1"})  # fmt: skip
-                assert started.status_code == 202, started.text
-                # The writer's progress, read on the standby: it reaches the wait for "go".
-                with trio.fail_after(60):
-                    while True:
-                        instance = (await two.get("/instances/order-1")).json()
-                        if instance["status"] == "waiting":
-                            break
-                        await trio.sleep(0.05)
-                assert instance["workflow"] == "failover_order"
-                assert instance["input"] == "order-1" and instance["blocked"] is None
-                assert instance == (await one.get("/instances/order-1")).json()
-                listed = (await two.get("/instances")).json()["items"]
-                assert [item["id"] for item in listed] == ["order-1"]
-                history = (await two.get("/instances/order-1/history")).json()["items"]
-                assert history == (await one.get("/instances/order-1/history")).json()["items"]
-                result = await two.get("/instances/order-1/result")
-                assert (result.status_code, result.json()) == (202, {"status": "waiting"})
-                viewer = await two.get("/ui/")
-                assert viewer.status_code == 200 and "order-1" in viewer.text
-                assert 'status="waiting"' in (await two.get("/metrics")).text
-                assert (await two.get("/openapi.json")).status_code == 200
-
-                commands = [
-                    ("/workflows/failover_order", {"json": "order-2"}),
-                    ("/instances/order-1/events", {"json": {"type": "go"}}),
-                    ("/instances/order-1/cancel", {"json": {}}),
-                    ("/instances/order-1/resume", {}),
-                    ("/signals/go", {"json": {}}),
-                    ("/prune?older_than=0s", {}),
-                    ("/events", {"json": {"specversion": "1.0", "id": "e1", "source": "/t",
-                                          "type": "go", "instanceid": "order-1"}}),
-                ]  # fmt: skip
-                for path, body in commands:
-                    refused = await two.post(path, **body)
-                    assert refused.status_code == 503, (path, refused.text)
-                    assert refused.headers["Retry-After"].isdigit(), path
-                    assert f"trioflow pid {first.pid}" in refused.json()["detail"], path
-                assert (await one.get("/instances/order-1")).json()["status"] == "waiting"
-                assert [i["id"] for i in (await one.get("/instances")).json()["items"]] == [
-                    "order-1"
-                ]
-
-                first.kill()
-                await first.wait()
-                # The standby's port stays open: every poll is answered, 503 then 200.
-                with trio.fail_after(60):
-                    while (await two.get("/healthz")).status_code != 200:  # noqa: ASYNC110
-                        await trio.sleep(0.05)
-                assert second.poll() is None
-                sent = await two.post("/instances/order-1/events", json={"type": "go"})
-                assert sent.status_code == 202, sent.text
-                done = await two.get("/instances/order-1/result", params={"wait": 30})
-                assert done.json() == {"status": "completed", "output": "order-1"}
-    assert "taking over" in (tmp_path / "second.log").read_text()
+            await healthy(two, 60)
+            await start_all(one, ids, "failover_nap")
+            await until(lambda: waiting_count(url) == INSTANCES, 30, "every 5 s timer pending")
+            # Paused with its timers pending: the second claims the instances and re-arms
+            # them, writing nothing until they fire.
+            first.send_signal(signal.SIGSTOP)
+            await until(
+                lambda: owned_by(url, second.pid) == INSTANCES, 30, "the second claims them all"
+            )
+            # The second is held still too, so that only the fence stands between the woken
+            # first and the instances the second claimed (and may not have written to yet).
+            second.send_signal(signal.SIGSTOP)
+            before = journals(url)
+            first.send_signal(signal.SIGCONT)
+            log = tmp_path / "first.log"
+            await until(lambda: "was taken over by" in log.read_text(), 30, "the first finds out")
+            await trio.sleep(0.5)  # its other timers fire at the same moment
+            assert journals(url) == before
+            second.send_signal(signal.SIGCONT)
+            await send_go(two, ids)
+            await all_completed(two, ids, 120)
+            assert (await one.get("/healthz")).status_code == 200  # it serves on
+            assert first.poll() is None
+            journaled = completions(url)
+    # Each activity's completion is journaled once, and every journal is one unbroken run
+    # of seqs (`completions` checks).
+    assert set(journaled.values()) == {1} and len(journaled) == 2 * INSTANCES
+    runs = read_effects(effects)
+    for instance_id in ids:
+        assert runs[instance_id, "failover_charge"] == [second.pid]
+        assert 1 <= len(runs[instance_id, "failover_reserve"]) <= 2, instance_id
 
 
-async def test_a_standby_ends_the_session_of_a_writer_paused_in_the_middle_of_a_copy() -> None:
-    # A writer paused between starting a COPY and sending its rows: its session is active,
-    # reading from the client, which no idle timeout of PostgreSQL ends.
-    with fresh_postgres_url() as url, PostgresStore(url, lease=0.5) as first:
-        writer = first._writer
-        assert writer is not None
-        with first._writer_lock, writer.cursor() as cursor:
-            # Its session is ended meanwhile: the COPY cannot finish.
-            with (
-                pytest.raises(psycopg.OperationalError),
-                cursor.copy("COPY journal (instance_id) FROM STDIN"),
-                trio.fail_after(30),
-            ):
-                second = await trio.to_thread.run_sync(
-                    lambda: PostgresStore(url, standby=True, lease=0.5), abandon_on_cancel=True
-                )
-            with second:
-                assert not second.list().items
+def journals(url: str) -> dict[str, int]:
+    """Every instance's last seq."""
+    with open_read_only(url) as store:
+        return {row.id: row.last_seq for row in store.list(limit=500).items}
+
+
+def waiting_count(url: str) -> int:
+    with open_read_only(url) as store:
+        return store.counts_by_status().get("waiting", 0)

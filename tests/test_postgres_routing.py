@@ -96,13 +96,6 @@ def test_an_event_committed_late_is_read_once_after_its_commit(
     assert read_all(link, cursor)[0] == []
 
 
-def test_events_before_the_cursor_are_not_read(store: PostgresStore, link: PostgresLink) -> None:
-    store.write([event("old")])
-    cursor = link.cursor()
-    store.write([event("new")])
-    assert read_all(link, cursor)[0] == ["new"]
-
-
 def test_a_page_at_a_time_reads_every_event_once(store: PostgresStore, link: PostgresLink) -> None:
     cursor = link.cursor()
     with session(store) as slow:

@@ -1,10 +1,10 @@
-"""What only the PostgreSQL store has: its URL, its schema in a database others share, one
-writer at a time, a lost connection survived, and the driver as an optional dependency."""
+"""What only the PostgreSQL store has: its URL, its schema in a database others share,
+several writers at once, a lost connection survived, and the driver as an optional dependency.
+(Which writer owns which instance: `test_postgres_owners`.)"""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from test_store_contract import append
 from api._cli import main
 from runtime import Runtime, WorkflowContext, activity, workflow
 from runtime.store import (
-    DatabaseLocked,
     PostgresStore,
     StoreError,
     open_read_only,
@@ -52,17 +51,13 @@ def test_the_url_picks_the_store_and_its_schema(url: str) -> None:
     assert rows == [("a",)]
 
 
-def test_a_second_writing_store_on_one_schema_is_refused(url: str) -> None:
-    with (
-        PostgresStore(url),
-        pytest.raises(
-            DatabaseLocked,
-            match=r"open for writing by trioflow pid \d+ on .*--standby waits for it",
-        ),
-    ):
-        PostgresStore(url)
-    with PostgresStore(url) as again:  # the first one let go when it closed
-        assert again.get("a") is None
+def test_several_stores_write_one_schema_at_once(url: str) -> None:
+    with PostgresStore(url) as first, PostgresStore(url) as second:
+        assert first.owner != second.owner
+        assert first.write([append("a", 1, new=True)]) == [None]
+        assert second.write([append("b", 1, new=True)]) == [None]
+        assert first.write([append("a", 2)]) == [None]
+        assert second.last_seq("a") == 2 and first.last_seq("b") == 1
 
 
 def test_a_read_only_store_sees_commits_and_refuses_writes(url: str) -> None:
@@ -179,55 +174,13 @@ async def test_a_runtime_survives_its_connections_being_dropped(url: str) -> Non
         assert reader.counts_by_status() == {"completed": 35}
 
 
-def open_when_free(url: str, deadline: float) -> PostgresStore:
-    """A writing store on `url`, once its writer's lock is free (polling: the lock is freed
-    by the server, which no event here tells about)."""
-    while True:
-        try:
-            return PostgresStore(url)
-        except DatabaseLocked:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def test_a_paused_writer_loses_its_lease_and_then_writes_nothing(url: str) -> None:
-    lost: list[bool] = []
-    first = PostgresStore(url, lease=0.5, on_lost=lambda: lost.append(True))
-    try:
-        assert first.write([append("a", 1, new=True)]) == [None]
-        first._stopping.set()  # paused: it renews its lease no more
-        began = time.monotonic()
-        with open_when_free(url, began + 10) as second:
-            # The server ended the paused session after the lease, not before.
-            assert time.monotonic() - began >= 0.4
-            assert second.write([append("a", 2)]) == [None]
-            # Awake again, the first finds its session gone and the lock taken.
-            with pytest.raises(DatabaseLocked):
-                first.write([append("a", 2)])
-            assert lost == [True]
-            assert [r.kind for r in second.read("a")] == ["step", "step"]
-    finally:
-        first.close()
-
-
-def test_a_live_writer_keeps_its_lease_while_idle(url: str) -> None:
-    with PostgresStore(url, lease=1.0) as first:
-        time.sleep(2.5)  # leases without a write: the renewals keep the session
-        with pytest.raises(DatabaseLocked):
-            PostgresStore(url)
-        assert first.write([append("a", 1, new=True)]) == [None]
-
-
 @pytest.mark.parametrize("lease", [0, -1, float("nan"), 86400])
 def test_the_lease_is_checked(url: str, lease: float) -> None:
     with pytest.raises(ValueError, match="lease must be between 0 and 86400 seconds"):
         PostgresStore(url, lease=lease)
 
 
-def test_standby_and_lease_are_refused_for_a_sqlite_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="standing by needs a PostgreSQL database"):
-        open_store(str(tmp_path / "a.db"), standby=True)
+def test_a_lease_is_refused_for_a_sqlite_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a lease needs a PostgreSQL database"):
         open_store(str(tmp_path / "a.db"), lease=3.0)
     assert not (tmp_path / "a.db").exists()

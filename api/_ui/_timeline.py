@@ -16,6 +16,10 @@ def _folded(summary: str, value: Any) -> str:
     return f"<details><summary>{esc(summary)}</summary>{json_block(value)}</details>"
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _error(error: Any) -> str:
     if isinstance(error, dict):
         return f"{error.get('type', '')}: {error.get('message', '')}".strip(": ")
@@ -80,6 +84,12 @@ def _line(item: HistoryItem, names: dict[int, str], now: dt.datetime) -> tuple[s
     if k == "workflow_failed":
         error = f"<span class=error-text>{esc(_error(d.get('error')))}</span>"
         return "bad", f"workflow failed: {error}", ""
+    if k == "snapshot":
+        state = _dict(d.get("state"))
+        tokens = _dict(state.get("workflow")).get("tokens")
+        tokens = tokens if isinstance(tokens, list) else []
+        text = f"snapshot of the state ({len(tokens)} token(s)): rehydration starts here"
+        return "", text, _folded("state", state)
     if k == "workflow_cancelled":
         return "bad", f"workflow cancelled: {esc(d.get('reason') or 'no reason given')}", ""
     return "", esc(k), _folded("data", item.data)

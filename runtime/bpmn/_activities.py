@@ -39,7 +39,7 @@ from ._work import as_thrown, begin, event_data, result
 async def run_activity(inst: Running, scope: ActiveScope, token: int, node: Activity) -> str:
     """Run ``node`` to its end; return the element to leave from (it, or a boundary event)."""
     variables = scope.variables
-    local = {} if node.loop is not None else inst.inputs(node, variables)
+    local = {} if node.loop is not None else inst.entry_inputs(token, node, variables)
     if scope.is_over:
         raise Withdrawn
     work: Future[Any] | None

@@ -42,12 +42,14 @@ around it; what it produces is set where the name exists already, nearest first,
 the instance, as Zeebe propagates variables.
 
 All state (variables, token positions, what completed) is rebuilt by replay, and is
-published with ``ctx.expose`` after every change for ``Runtime.query``.
+published with ``ctx.expose`` after every change for ``Runtime.query``. While the instance
+runs one level with tokens that each wait at one element, that state is plain data: it is
+captured for snapshots and an instance resumes from it (``_snapshots``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from .._context import Future, WorkflowContext
@@ -86,6 +88,7 @@ from ._model import (
 )
 from ._running import Loaded, Running
 from ._scope import ActiveScope, Graph, Variables, is_join
+from ._snapshots import captured, restore_into
 from ._work import as_thrown, event_data, result, start_job
 
 
@@ -112,10 +115,77 @@ class Instance(Running):
         self.stopping: list[Future[Any]] = []
         """What must be done before it ends: cancelling called instances, reporting
         escalations to its parent."""
+        self.coroutines: dict[int, Coroutine[Any, Any, None]] = {}
+        """The coroutine of each token, by token id."""
+        self.held: dict[int, tuple[str, str, bool]] = {}
+        """Tokens waiting for an incident's resolution: ``(element, message, entered)``."""
+        self.entered_with: dict[int, tuple[str, dict[str, Any]]] = {}
+        """The local variables (input mappings) of the element each token entered last."""
+        self.resumed_with: dict[int, tuple[str, dict[str, Any]]] = {}
+        """Those of a snapshot, for the tokens of an instance resumed from it."""
+        ctx._keep_state(self)
+
+    def capture(self, tasks: Sequence[Coroutine[Any, Any, Any]]) -> dict[str, Any] | None:
+        """The instance's state as plain data for a snapshot (``_snapshots``)."""
+        return captured(self, tasks)
+
+    def entry_inputs(self, token: int, node: FlowNode, variables: Variables) -> dict[str, Any]:
+        """The local variables of ``node`` as ``token`` enters it: its input mappings, or,
+        for a token resumed from a snapshot where it waited, those it entered with then
+        (the variables they read may have changed since)."""
+        resumed = self.resumed_with.pop(token, None)
+        if resumed is not None and resumed[0] == node.id:
+            local = resumed[1]
+        else:
+            local = self.inputs(node, variables)
+        self.entered_with[token] = (node.id, local)
+        return local
+
+    @property
+    def open_scopes(self) -> list[ActiveScope]:
+        return self._scopes
+
+    def plain_fields(self) -> dict[str, Any]:
+        """What the instance holds beside its scopes, as plain data."""
+        return {
+            "variables": self.variables,
+            "tasks": self.tasks,
+            "completed": list(self._completed),
+            "flows": list(self._flows),
+            "next_token": self._next_token,
+            "call_count": self.call_count,
+            "called": self.called,
+            "loops": self.loops,
+            "escalations": self.escalations,
+        }
+
+    def set_plain_fields(self, fields: dict[str, Any]) -> None:
+        self.variables.clear()
+        self.variables.update(fields["variables"])
+        self.tasks = fields["tasks"]
+        self._completed = dict.fromkeys(fields["completed"])
+        self._flows = dict.fromkeys(fields["flows"])
+        self._next_token = int(fields["next_token"])
+        self.call_count = int(fields["call_count"])
+        self.called, self.loops = fields["called"], fields["loops"]
+        self.escalations = int(fields["escalations"])
 
     async def run(self, start_id: str) -> dict[str, Any]:
         root = self.open_scope(self.process.id, Variables(self.variables))
         self.spawn(root, start_id, via=None, entered=True)
+        return await self._outcome(root)
+
+    async def resume(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Go on from a snapshot's state: the tokens wait where they waited."""
+        root = self.open_scope(self.process.id, Variables(self.variables))
+        for token, node_id, held in restore_into(self, root, state):
+            scope_token = self._token(root, token, node_id, None, held is None or held[2], held)
+            self.coroutines[token] = scope_token
+            self.ctx.gather(scope_token)
+        self.changed()
+        return await self._outcome(root)
+
+    async def _outcome(self, root: ActiveScope) -> dict[str, Any]:
         try:
             await root.outcome
             await settle(self)
@@ -167,7 +237,8 @@ class Instance(Running):
         self._next_token += 1
         token = self._next_token
         scope.tokens[token] = node_id
-        self.ctx.gather(self._token(scope, token, node_id, via, entered))
+        self.coroutines[token] = coro = self._token(scope, token, node_id, via, entered)
+        self.ctx.gather(coro)
 
     def watch_escalations(
         self, scope: ActiveScope, node: CallActivity, child_id: str, outcome: Future[Any]
@@ -185,19 +256,29 @@ class Instance(Running):
         self.changed()
 
     async def _token(
-        self, scope: ActiveScope, token: int, node_id: str, via: str | None, entered: bool
+        self,
+        scope: ActiveScope,
+        token: int,
+        node_id: str,
+        via: str | None,
+        entered: bool,
+        held: tuple[str, str, bool] | None = None,
     ) -> None:
+        """A token's walk; ``held``: it resumes waiting at an incident (``resume``)."""
         try:
             while True:
+                if held is not None:
+                    await self._hold(scope, token, Incident(held[0], held[1]), entered)
+                    held = None  # resolved: the element is tried again
                 try:
                     step = await self._step(scope, token, node_id, via, entered)
                 except (Thrown, Withdrawn, WorkflowCancelled):
                     raise
                 except Incident as incident:
-                    await self._hold(scope, incident)
-                    continue  # resolved: the element is tried again
+                    held = (incident.element_id, incident.reason, entered)
+                    continue
                 except Exception as error:  # a bug or a non-JSON variable: name the element
-                    await self._hold(scope, Incident(node_id, f"{type(error).__name__}: {error}"))
+                    held = (node_id, f"{type(error).__name__}: {error}", entered)
                     continue
                 if step is None:
                     break
@@ -209,6 +290,9 @@ class Instance(Running):
         except Thrown as error:
             self._failed(scope, token, error)
             return
+        finally:
+            self.coroutines.pop(token, None)
+            self.entered_with.pop(token, None)
         if not scope.is_over and token in scope.tokens:
             del scope.tokens[token]
             self._settle(scope)
@@ -227,14 +311,20 @@ class Instance(Running):
             raise Withdrawn
         return self._leave(scope, leave_from)
 
-    async def _hold(self, scope: ActiveScope, incident: Incident) -> None:
+    async def _hold(
+        self, scope: ActiveScope, token: int, incident: Incident, entered: bool
+    ) -> None:
         """Wait at the element until the incident is resolved (Zeebe's incidents), then set
         the variables given with the resolution, as Zeebe's set-variables command does."""
         if scope.is_over:
             raise Withdrawn
-        variables = await self.wait(
-            scope, self.ctx.raise_incident(incident.element_id, incident.reason)
-        )
+        self.held[token] = (incident.element_id, incident.reason, entered)
+        try:
+            variables = await self.wait(
+                scope, self.ctx.raise_incident(incident.element_id, incident.reason)
+            )
+        finally:
+            del self.held[token]
         for name, value in variables.items():
             scope.variables.holder(name)[name] = value
         self.changed()
@@ -291,9 +381,9 @@ class Instance(Running):
             return node.id
         if isinstance(node, EndEvent):
             if isinstance(node.trigger, MessageEventDefinition):
-                await self._job_event(scope, node)
+                await self._job_event(scope, token, node)
             elif isinstance(node.trigger, SignalEventDefinition):
-                await self._signal(scope, node, node.trigger)
+                await self._signal(scope, token, node, node.trigger)
             elif isinstance(node.trigger, CompensateEventDefinition):
                 await compensate(self, scope, node, node.trigger)
             else:
@@ -314,7 +404,7 @@ class Instance(Running):
         if isinstance(node, EventBasedGateway):
             return await self._event_gateway(scope, token, node)
         if isinstance(node, IntermediateCatchEvent):
-            local = self.inputs(node, variables)
+            local = self.entry_inputs(token, node, variables)
             if isinstance(
                 node.trigger,
                 MessageEventDefinition | TimerEventDefinition | SignalEventDefinition,
@@ -330,13 +420,13 @@ class Instance(Running):
                     raise Withdrawn  # an interrupting catch ended where the token was
                 return node.id
             if isinstance(node.trigger, SignalEventDefinition):
-                await self._signal(scope, node, node.trigger)
+                await self._signal(scope, token, node, node.trigger)
                 return node.id
             if isinstance(node.trigger, CompensateEventDefinition):
                 await compensate(self, scope, node, node.trigger)
                 return node.id
             if not isinstance(node.trigger, LinkEventDefinition):
-                await self._job_event(scope, node)
+                await self._job_event(scope, token, node)
                 return node.id
             self.apply(node, self.inputs(node, variables), None, variables)
             catch = self.element(scope.graph.link_catches[node.trigger.name])
@@ -346,10 +436,12 @@ class Instance(Running):
             return catch.id
         return node.id
 
-    async def _job_event(self, scope: ActiveScope, node: EndEvent | IntermediateThrowEvent) -> None:
+    async def _job_event(
+        self, scope: ActiveScope, token: int, node: EndEvent | IntermediateThrowEvent
+    ) -> None:
         """A message throw or end event: a job for a handler, as a service task's."""
         variables = scope.variables
-        local = self.inputs(node, variables)
+        local = self.entry_inputs(token, node, variables)
         if scope.is_over:
             raise Withdrawn
         work = start_job(self, node, variables.view().new_child(local))
@@ -364,13 +456,14 @@ class Instance(Running):
     async def _signal(
         self,
         scope: ActiveScope,
+        token: int,
         node: EndEvent | IntermediateThrowEvent,
         trigger: SignalEventDefinition,
     ) -> None:
         """Broadcast the signal (its variables: the event's input mappings, as in Zeebe),
         then apply the event's output mappings."""
         variables = scope.variables
-        local = self.inputs(node, variables)
+        local = self.entry_inputs(token, node, variables)
         await self.wait(scope, self.ctx.run(BROADCAST, trigger.signal.name, local))
         self.apply(node, local, None, variables)
 

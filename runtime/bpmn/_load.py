@@ -40,6 +40,18 @@ from ._timers import TimerError, start_schedule
 
 VARIABLES = dict[str, Any] | None
 
+SNAPSHOT_EVERY = 1000
+"""By default an instance journals a snapshot of its state every this many records."""
+
+
+def snapshot_interval(value: int | None) -> int | None:
+    """``snapshot_every`` checked: a whole number >= 1, or 0 or None (no snapshots)."""
+    if isinstance(value, bool) or not (value is None or isinstance(value, int)):
+        raise TypeError(f"snapshot_every must be a whole number of records or None, not {value!r}")
+    if value is not None and value < 0:
+        raise ValueError(f"snapshot_every must be >= 0 (0 or None: no snapshots), got {value}")
+    return value or None
+
 
 @attrs.define(eq=False)
 class LoadedProcess:
@@ -57,6 +69,10 @@ class LoadedProcess:
     ) -> Coroutine[Any, Any, dict[str, Any]]:
         return Instance(ctx, self, variables or {}).run(self.start_id)
 
+    def resume(self, ctx: WorkflowContext, state: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        """An instance going on from a snapshot's state (``_snapshots``)."""
+        return Instance(ctx, self, {}).resume(state)
+
 
 _loaded: dict[tuple[str, str], LoadedProcess] = {}
 
@@ -71,16 +87,23 @@ def load(
     *,
     registry: Registry | None = None,
     retention: Retention | Literal["runtime"] = "runtime",
+    snapshot_every: int | None = SNAPSHOT_EVERY,
 ) -> list[str]:
     """Register every executable process of a BPMN file; return the workflow names.
 
     ``source``: the file's bytes, its XML text, or its path. Loading the same file again
-    changes nothing (but ``retention``); a changed file adds a new version of each of its
-    workflows. ``retention`` (a timedelta or seconds; None: forever) is how long the
-    processes' finished instances are kept, instead of the runtime's. Raises
+    changes nothing (but ``retention`` and ``snapshot_every``); a changed file adds a new
+    version of each of its workflows. ``retention`` (a timedelta or seconds; None: forever)
+    is how long the processes' finished instances are kept, instead of the runtime's.
+    Every ``snapshot_every`` records (default 1000; 0 or None: never) an instance journals
+    a snapshot of its state, so that rehydrating it replays only the records after its
+    latest one (while it runs a subprocess, a multi-instance or call activity, a
+    non-interrupting boundary event or a compensation, its state is not plain data: the
+    snapshot waits for the first record after that; README.md, "A workflow"). Raises
     ``BpmnError`` listing every problem when the file cannot be run.
     """
     seconds = own_retention(retention)
+    every = snapshot_interval(snapshot_every)
     registry = registry or default_registry
     definitions = parse(source)
     entries: list[_Entry] = []
@@ -111,8 +134,8 @@ def load(
                 schedule_relative=entry.schedule_relative,
             )
             _loaded[(name, definitions.version)] = loaded
-        if definition.retention != seconds:
-            definition = attrs.evolve(definition, retention=seconds)
+        if definition.retention != seconds or definition.snapshot_every != every:
+            definition = attrs.evolve(definition, retention=seconds, snapshot_every=every)
         registry.add_workflow(definition)
         names.append(name)
     return names

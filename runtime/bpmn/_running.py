@@ -67,6 +67,9 @@ class Running(Evaluation):
     def done(self, element_id: str) -> None:
         raise NotImplementedError
 
+    def entry_inputs(self, token: int, node: FlowNode, variables: Variables) -> dict[str, Any]:
+        raise NotImplementedError
+
     def trigger(
         self, node: FlowNode, variables: Variables, local: Mapping[str, Any] | None = None
     ) -> Future[Any]:

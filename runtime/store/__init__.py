@@ -21,9 +21,12 @@ from ._interface import InstanceExists as InstanceExists
 from ._interface import InstanceRow as InstanceRow
 from ._interface import NewInstance as NewInstance
 from ._interface import NewRun as NewRun
+from ._interface import NotOwner as NotOwner
+from ._interface import Owner as Owner
 from ._interface import Page as Page
 from ._interface import PurgeEvents as PurgeEvents
 from ._interface import SequenceConflict as SequenceConflict
+from ._interface import SharedStore as SharedStore
 from ._interface import Store as Store
 from ._interface import StoredRecord as StoredRecord
 from ._interface import StoreError as StoreError
@@ -50,10 +53,13 @@ __all__ = [
     "InstanceRow",
     "NewInstance",
     "NewRun",
+    "NotOwner",
+    "Owner",
     "Page",
     "PostgresStore",
     "PurgeEvents",
     "SequenceConflict",
+    "SharedStore",
     "SqliteStore",
     "Store",
     "StoreError",

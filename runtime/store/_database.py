@@ -8,7 +8,6 @@ database, whose store needs the psycopg driver (the ``postgres`` extra).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from ._interface import StoreError
@@ -42,21 +41,17 @@ def open_store(
     *,
     synchronous: Literal["normal", "full"] = "normal",
     check: bool = True,
-    standby: bool = False,
-    on_lost: Callable[[], None] | None = None,
     lease: float | None = None,
+    url: str | None = None,
 ) -> SqliteStore | PostgresStore:
     """The store for writing the database at ``path`` (a SQLite file) or URL (PostgreSQL).
-    ``synchronous`` and ``check`` concern SQLite only; ``standby`` (wait while another
-    process writes the database) and ``on_lost`` (called, from the writing thread, when
-    another process took the database over) and ``lease`` (seconds a paused writer keeps
-    the database; default 10) PostgreSQL only."""
+    ``synchronous`` and ``check`` concern SQLite only; ``lease`` (seconds after which the
+    instances of a paused or dead process are claimed by the others; default 10) and ``url``
+    (where this process serves, shown to the others) PostgreSQL only."""
     if is_postgres_url(path):
         if lease is None:
-            return postgres_store()(path, standby=standby, on_lost=on_lost)
-        return postgres_store()(path, standby=standby, on_lost=on_lost, lease=lease)
-    if standby:
-        raise ValueError("standing by needs a PostgreSQL database (postgresql://...)")
+            return postgres_store()(path, url=url)
+        return postgres_store()(path, lease=lease, url=url)
     if lease is not None:
         raise ValueError(
             "a lease needs a PostgreSQL database (postgresql://...): a SQLite file is"

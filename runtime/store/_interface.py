@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -221,6 +221,24 @@ class Page:
     prev_cursor: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class Owner:
+    """A process that writes the database (an ``owners`` row), as another one sees it."""
+
+    id: str
+    """Unique to one opening of a store, never reused: a process that reopens is another
+    owner. Text of at most 63 bytes (it fits a PostgreSQL identifier, a NOTIFY channel)."""
+    host: str
+    pid: int
+    url: str | None
+    """Where the process serves HTTP, if it said so (`PostgresStore.advertise`)."""
+    expires_at: float
+    """When its lease runs out, epoch seconds of the database server's clock."""
+    live: bool
+    """Whether its lease ran on when this was read: an owner that is not live may have
+    died; its instances are claimed by the others."""
+
+
 class StoreError(Exception):
     """The store refused or failed a request. Base of the more specific errors below.
 
@@ -244,6 +262,23 @@ class SequenceConflict(StoreError):
     without records,
     or seqs that are not consecutive). With one writer per instance this means a bug or a second
     process driving the same instance."""
+
+
+class NotOwner(StoreError):
+    """An append's instance is owned by another process now: that one claimed it after this
+    store's lease ran out (the process was paused, say, or cut off from the database).
+    Nothing of the append was written, and what this process holds of the instance is stale:
+    it must stop driving it. Only a store that several processes share refuses so.
+
+    `owner` is the id of the process that owns the instance now.
+    """
+
+    http_status = 503  # another process drives it: asked again, it answers from there
+
+    def __init__(self, instance_id: str, owner: str) -> None:
+        super().__init__(f"instance {instance_id!r} is owned by {owner} now")
+        self.instance_id = instance_id
+        self.owner = owner
 
 
 class DuplicateEvent(StoreError):
@@ -399,4 +434,42 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the database. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SharedStore(Store, Protocol):
+    """A `Store` that several processes write at once (`PostgresStore`), each instance
+    driven by one of them, its *owner* (see `_postgres_owners`).
+
+    A process drives only the instances it owns: the ones it created, and the ones it
+    claimed. An append for an instance another process took from it is refused with
+    `NotOwner`. The claims block on the database: they are called from a worker thread.
+    """
+
+    owner: str | None
+    """This store's owner id; None when it writes nothing (read-only)."""
+    lease: float
+    """Seconds after its last renewal when this store's instances may be claimed."""
+
+    def claim(self, instance_id: str) -> Owner | None:
+        """Make `instance_id` this store's unless another live process owns it: None when
+        this store owns it now (or there is no such instance), else that owner."""
+        ...
+
+    def claim_orphans(self, limit: int = 500) -> builtins.list[str]:
+        """Make at most `limit` orphans this store's (unfinished, not suspended instances
+        whose owner released them or let its lease run out); their ids, oldest first."""
+        ...
+
+    def owner_of(self, instance_id: str) -> Owner | None:
+        """The process that owns `instance_id`; None when nobody does (or no such instance)."""
+        ...
+
+    def owners(self) -> builtins.list[Owner]:
+        """Every process registered on the database, the oldest first."""
+        ...
+
+    def release(self) -> None:
+        """Let go of this store's unfinished instances, for others to claim at once."""
         ...

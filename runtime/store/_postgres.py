@@ -18,12 +18,18 @@ as a whole: the journal writer keeps the group and retries it, and the next `wri
 anew. A commit whose answer was lost may have been applied: the retry then finds its records
 stored already, byte for byte, and counts them as written (see `write`).
 
-One store at a time writes a database: the writer's session holds a lock
-(`_postgres_session`), `DatabaseLocked` for a second one, which may stand by instead
-(``standby=True``) and take over once the first lets go. A writer that was silent longer
-than its lease (paused, cut off) loses its session and the lock with it; a thread renews the
-lease of a live one. A writer that finds its session gone and the lock taken writes nothing
-more and calls ``on_lost``.
+Several processes write one database at once, each driving instances of its own: a store
+opened for writing is an *owner* (`_postgres_owners`), with a lease that a third connection,
+in a thread of its own, renews every quarter lease. Every append is fenced: an instance that
+another process claimed (after this one's lease ran out) refuses it with `NotOwner`. The
+runtime claims the orphans of dead owners (`claim_orphans`) and replays them. Closing the
+store releases its unfinished instances, for others to claim at once.
+
+Ownership API (what a process sharing the database uses): `owner` (this store's id),
+`owner_of(instance_id)` (the `Owner` driving an instance: id, host, pid, advertised URL,
+lease), `owners()` (every registered process), `advertise(url)`, `claim(instance_id)`,
+`claim_orphans(limit)` and `release()`. The claims block on the database: call them from a
+worker thread.
 
 The URL is libpq's (``postgresql://user@host:port/database``), with one addition: a
 ``schema`` query parameter (``?schema=name``) puts the tables in that PostgreSQL schema, made
@@ -35,35 +41,36 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
-import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 
-from ._filelock import DatabaseLocked
-from ._interface import EventRow, InstanceRow, Page, StoredRecord, StoreError, TimerRow, WaitRow
+from . import _postgres_owners as owners
+from ._interface import (
+    EventRow,
+    InstanceRow,
+    Owner,
+    Page,
+    StoredRecord,
+    StoreError,
+    TimerRow,
+    WaitRow,
+)
 from ._interface import Write as WriteItem
 from ._paging import MAX_PAGE, MAX_SEQ, keyset, page_of, page_request
 from ._postgres_link import PostgresLink
 from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
-from ._postgres_session import (
-    DEFAULT_LEASE,
-    STANDBY_POLL,
-    connect,
-    describe,
-    end_stalled_holder,
-    lock_holder,
-    split_url,
-    try_lock,
-    unlock,
-)
+from ._postgres_session import DEFAULT_LEASE, connect, describe, split_url
 from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
 from ._rows import instance_row
 
 _T = TypeVar("_T")
+FORGET_AFTER = 3600.0
+"""Seconds after its lease ran out when the row of an owner that holds nothing unfinished is
+deleted (until then `owners` shows it, and `owner_of` its finished instances')."""
 _log = logging.getLogger("trioflow")
 _ROW_COLUMNS = (
     "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq,"
@@ -74,54 +81,60 @@ _ROW_COLUMNS = (
 class PostgresStore:
     """A `Store` in a PostgreSQL database. See the module docstring for the design.
 
-    ``read_only=True`` takes no lock, applies no migration and refuses `write`: it reads
-    beside running services (the CLI's queries). ``standby=True`` makes the constructor wait
-    (blocking: call it from a thread) while another process writes the database. ``lease``:
-    seconds of silence after which PostgreSQL ends the writer's session, so that a paused
-    process loses the database to a standby; ``on_lost`` is called (from the writing or the
-    renewing thread) when this store finds it lost the database so.
+    ``read_only=True`` registers no owner, applies no migration and refuses `write`: it
+    reads beside running services (the CLI's queries). ``lease``: seconds after the last
+    renewal of this store's lease (a paused or cut-off process renews nothing) when other
+    processes may claim its instances. ``url``: where this process serves HTTP, shown to
+    the others (`Owner.url`).
     """
 
     def __init__(
         self,
-        url: str,
+        database: str,
         *,
         read_only: bool = False,
         schema: str | None = None,
-        standby: bool = False,
-        on_lost: Callable[[], None] | None = None,
         lease: float = DEFAULT_LEASE,
+        url: str | None = None,
     ) -> None:
         if not (0 < lease < 86400):
             raise ValueError(f"lease must be between 0 and 86400 seconds, got {lease!r}")
         self.lease = lease
         self._writer_lock = threading.Lock()
         self._stopping = threading.Event()
-        conninfo, url_schema = split_url(url)
-        self._on_lost = on_lost
-        self._lost = False
+        conninfo, url_schema = split_url(database)
+        self._url = url
+        self.owner: str | None = None
+        """This store's owner id (`_postgres_owners`); None when read-only."""
+        self._owner_conn: psycopg.Connection[Any] | None = None
+        self._owner_lock = threading.Lock()
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
-        self._where = describe(url)
+        self._where = describe(database)
         self._closed = False
         self._close_lock = threading.Lock()
         self._reader = self._connect()
+        self._writer: psycopg.Connection[Any] | None = None
         try:
             if read_only:
                 version = schema_version(self._reader)
                 if version is None:
                     raise StoreError(f"{self._where} holds no trioflow tables")
                 check_version(version, self._where)
-                self._writer: psycopg.Connection[Any] | None = None
             else:
                 migrate(self._reader, self.schema, self._where)
-                self._writer = self._connect_writer(standby=standby)
+                self._writer = self._connect_writer()
+                self.owner = owners.new_owner_id()
+                self._owner_conn = self._connect_writer()
+                owners.register(self._owner_conn, self.owner, lease, url)
         except BaseException:
-            self._reader.close()
+            for conn in (self._reader, self._writer, self._owner_conn):
+                if conn is not None:
+                    conn.close()
             raise
         self._ambiguous = False
-        if self._writer is not None:
+        if self.owner is not None:
             threading.Thread(target=self._renew, name="trioflow-lease", daemon=True).start()
 
     def __enter__(self) -> PostgresStore:
@@ -133,38 +146,12 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[Any]:
         return connect(self._conninfo, self.schema, self._where)
 
-    def _connect_writer(self, *, standby: bool = False) -> psycopg.Connection[Any]:
-        """A connection holding the writer's lock. `standby`: wait until the process that
-        holds it lets go (or dies: PostgreSQL ends its session, and the lock with it)."""
+    def _connect_writer(self) -> psycopg.Connection[Any]:
+        """A connection for writing: a transaction left open by a paused process is ended
+        after the lease, so that its row locks do not hold up the others' claims."""
         conn = self._connect()
         try:
-            announced = False
-            while not try_lock(conn):
-                holder = lock_holder(conn)
-                if not standby:
-                    raise DatabaseLocked(
-                        f"{self._where} is open for writing by {holder} (one process at a"
-                        " time writes a trioflow database; --standby waits for it)"
-                    )
-                if not announced:
-                    _log.warning("%s is served by %s; standing by", self._where, holder)
-                    announced = True
-                stalled = end_stalled_holder(conn, self.lease)
-                if stalled is not None:
-                    _log.warning(
-                        "%s: %s has been stuck in one statement, waiting on its process, for"
-                        " longer than the lease (paused?): its session is ended",
-                        self._where,
-                        stalled,
-                    )
-                time.sleep(STANDBY_POLL)
-            if announced:
-                _log.warning("%s: taking over", self._where)
-            # The lease: a session that says nothing for this long (its process is paused,
-            # or cut off) is ended by the server, and its lock with it, so that a standby
-            # takes over; `_renew` speaks often enough for a live process to keep it.
             lease_ms = max(1, round(self.lease * 1000))
-            conn.execute(f"SET idle_session_timeout = {lease_ms}")
             conn.execute(f"SET idle_in_transaction_session_timeout = {lease_ms}")
         except BaseException:
             conn.close()
@@ -184,58 +171,90 @@ class PostgresStore:
                 # one fails too, the journal writer retries with a backoff.
                 return self._write(appends)
 
-    def _reconnect_writer(self) -> None:
-        try:
-            self._writer = self._connect_writer()
-        except DatabaseLocked:
-            # Our session ended (the lease ran out while this process was paused, say) and
-            # another process took the lock since: it serves the database now. Nothing more
-            # is written from here.
-            if not self._lost:
-                self._lost = True
-                _log.error("%s: another process took over; this one writes no more", self._where)
-                if self._on_lost is not None:
-                    self._on_lost()
-            raise
-
     def _renew(self) -> None:
-        """Keep the writer's session, and so its lock, alive while the process runs: one
-        statement every quarter lease unless a write is going on (which renews it too)."""
+        """Renew this store's lease every quarter lease while the process runs, on a
+        connection of its own: a long write does not hold it up."""
         while not self._stopping.wait(self.lease / 4):
-            if not self._writer_lock.acquire(blocking=False):
-                continue
             try:
-                if self._closed or self._lost:
-                    return
-                if self._writer is None or self._writer.closed:
-                    self._reconnect_writer()
-                else:
-                    self._writer.execute("SELECT 1")
-            except DatabaseLocked:
-                return
-            except (psycopg.Error, StoreError) as exc:
-                _log.warning("%s: renewing the writer's lease failed: %s", self._where, exc)
-                if self._writer is not None:
-                    unlock(self._writer)
-                    self._writer.close()
-            finally:
-                self._writer_lock.release()
+                self._on_owner_connection(
+                    lambda conn, owner: owners.renew(conn, owner, self.lease, self._url)
+                )
+            except StoreError as exc:
+                _log.warning("%s: renewing this process's lease failed: %s", self._where, exc)
+
+    def _on_owner_connection(self, work: Callable[[psycopg.Connection[Any], str], _T]) -> _T:
+        """Run `work` on the owner's connection (made again if it was lost)."""
+        with self._owner_lock:
+            self._check_open()
+            if self.owner is None:
+                raise StoreError(f"the store on {self._where} was opened read-only")
+            for attempt in (1, 2):
+                if self._owner_conn is None or self._owner_conn.closed:
+                    self._owner_conn = self._connect_writer()
+                try:
+                    return work(self._owner_conn, self.owner)
+                except psycopg.OperationalError as exc:
+                    self._owner_conn.close()
+                    if attempt == 2:
+                        raise StoreError(f"{self._where} cannot be written: {exc}") from exc
+            raise AssertionError("unreachable")
+
+    # --- ownership --------------------------------------------------------------------
+
+    def claim_orphans(self, limit: int = 500) -> builtins.list[str]:
+        """Make at most `limit` orphans this store's: unfinished instances (not suspended)
+        released by their owner or whose owner's lease ran out. Their ids, oldest first;
+        replay them. Blocks on the database: call it from a worker thread."""
+        claimed = self._on_owner_connection(
+            lambda conn, owner: owners.claim_orphans(conn, owner, limit)
+        )
+        if len(claimed) < limit:  # all taken: the rows of long-dead owners may go
+            self._on_owner_connection(lambda conn, _: owners.forget_dead(conn, FORGET_AFTER))
+        return claimed
+
+    def claim(self, instance_id: str) -> Owner | None:
+        """Make `instance_id` this store's unless another live process owns it: None when
+        this store owns it now (or there is no such instance), else that owner. Blocks on
+        the database: call it from a worker thread."""
+        return self._on_owner_connection(lambda conn, owner: owners.claim(conn, owner, instance_id))
+
+    def release(self) -> None:
+        """Let go of this store's unfinished instances, for other processes to claim at once
+        (`close` does it too). Appends for them are refused afterwards."""
+        self._on_owner_connection(owners.release)
+
+    def advertise(self, url: str | None) -> None:
+        """Tell the other processes where this one serves HTTP (`Owner.url`)."""
+        self._url = url
+        self._on_owner_connection(lambda conn, owner: owners.advertise(conn, owner, url))
+
+    def owner_of(self, instance_id: str) -> Owner | None:
+        """The process driving `instance_id` (live or not: see `Owner.live`); None for an
+        instance nobody owns (released, or created before ownership) or an unknown one."""
+        return self._run(lambda conn: owners.owner_of(conn, instance_id), None)
+
+    def owners(self) -> builtins.list[Owner]:
+        """Every process registered on the database, the oldest first."""
+        return self._run(owners.owners, [])
 
     def _write(self, appends: Sequence[WriteItem]) -> builtins.list[StoreError | None]:
         if self._writer is None or self._writer.closed:
-            self._reconnect_writer()
+            self._writer = self._connect_writer()
         conn = self._writer
-        assert conn is not None
+        owner = self.owner
+        assert owner is not None
         try:
             with conn.cursor() as cursor:
                 if not self._ambiguous:
                     try:
                         with conn.transaction():
-                            return write_batched(cursor, appends)
+                            return write_batched(cursor, appends, owner)
                     except BATCH_REFUSED:
                         pass
                 with conn.transaction():
-                    results = write_one_by_one(cursor, appends, already_written=self._ambiguous)
+                    results = write_one_by_one(
+                        cursor, appends, owner, already_written=self._ambiguous
+                    )
                 self._ambiguous = False
                 return results
         except psycopg.OperationalError:
@@ -381,11 +400,6 @@ class PostgresStore:
         )
         return {status: count for status, count in rows}
 
-    def writing_process(self) -> str:
-        """The process that writes the database now, as its connection named itself
-        ("trioflow pid 4242 on host-a"); "another process" when none holds the lock."""
-        return self._run(lock_holder, "another process")
-
     def link(self, owner: str) -> PostgresLink:
         """What process `owner` needs to reach the others on this database (its own
         connection: close it when done). See `_postgres_routing`."""
@@ -401,12 +415,19 @@ class PostgresStore:
         with self._close_lock:
             if self._closed:
                 return
-            self._closed = True
             self._stopping.set()
+            if self.owner is not None:
+                try:
+                    self.release()
+                except StoreError as exc:  # others claim them once the lease runs out
+                    _log.warning("%s: releasing instances failed: %s", self._where, exc)
+            self._closed = True
             self._reader.close()
-            with self._writer_lock:  # not in the middle of a renewal
+            with self._owner_lock:  # not in the middle of a renewal
+                if self._owner_conn is not None:
+                    self._owner_conn.close()
+            with self._writer_lock:  # not in the middle of a write
                 if self._writer is not None:
-                    unlock(self._writer)
                     self._writer.close()
 
     def _check_open(self) -> None:

@@ -65,8 +65,8 @@ class PostgresLink:
         return self._run(lambda conn: events_after(conn, cursor, owner=owner, limit=limit))
 
     def owners_of(self, instance_ids: Collection[str]) -> dict[str, str | None]:
-        """Which process drives each of `instance_ids` (None: none now); unknown ids are
-        left out."""
+        """Which live process drives each of `instance_ids` (None: none now, the next to
+        claim it will); unknown ids are left out."""
         return self._run(lambda conn: owners_of(conn, instance_ids))
 
     def post_command(

@@ -58,20 +58,27 @@ class Listener:
         has come; [] when none did), or `LOST` when the connection was lost and is listening
         again (or still cannot be made). Blocks: call it from a thread."""
         with self._lock:
-            if self._closed:
-                raise StoreError("the listener is closed")
-            if self._conn is None or self._conn.closed:
-                return self._reconnect(timeout)
-            conn = self._conn
             try:
-                payloads = [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)]
-                if payloads:
-                    # Those that came with it, without waiting for more.
-                    payloads += [n.payload for n in conn.notifies(timeout=0.0)]
-            except psycopg.OperationalError:
-                conn.close()
-                return self._reconnect(timeout)
-            return payloads
+                return self._wait(timeout)
+            finally:
+                if self._closed and self._conn is not None:
+                    self._conn.close()
+
+    def _wait(self, timeout: float) -> list[str] | str:
+        if self._closed:
+            raise StoreError("the listener is closed")
+        if self._conn is None or self._conn.closed:
+            return self._reconnect(timeout)
+        conn = self._conn
+        try:
+            payloads = [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)]
+            if payloads:
+                # Those that came with it, without waiting for more.
+                payloads += [n.payload for n in conn.notifies(timeout=0.0)]
+        except psycopg.OperationalError:
+            conn.close()
+            return self._reconnect(timeout)
+        return payloads
 
     def _reconnect(self, timeout: float) -> str:
         try:
@@ -81,9 +88,12 @@ class Listener:
         return LOST
 
     def close(self) -> None:
-        """Stop listening. Idempotent; a `wait` in progress returns first (within its
-        timeout)."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
+        """Stop listening. Idempotent, and never blocks: a `wait` in progress closes the
+        connection when it returns (within its timeout, or at the next notification)."""
+        self._closed = True
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._conn is not None:
+                    self._conn.close()
+            finally:
+                self._lock.release()

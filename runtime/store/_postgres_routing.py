@@ -174,9 +174,12 @@ def events_after(
 def owners_of(
     conn: psycopg.Connection[Any], instance_ids: Collection[str]
 ) -> dict[str, str | None]:
-    """The owner of each of `instance_ids` that is stored (None: released, nobody's now)."""
+    """The live owner of each of `instance_ids` that is stored: None when nobody drives it
+    now (released, or its owner's lease ran out: the next to claim it will)."""
     rows = conn.execute(
-        "SELECT id, owner FROM instances WHERE id = ANY(%s)", (list(instance_ids),)
+        "SELECT i.id, o.id FROM instances AS i LEFT JOIN owners AS o"
+        " ON o.id = i.owner AND o.expires_at >= now() WHERE i.id = ANY(%s)",
+        (list(instance_ids),),
     ).fetchall()
     return {instance_id: owner for instance_id, owner in rows}
 

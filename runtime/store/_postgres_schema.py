@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._interface import StoreError
+from ._postgres_owners import OWNERS_TABLE
 from ._postgres_prune import FINISHED_INDEX
 from ._postgres_routing import ROUTING_MIGRATION
 
@@ -99,6 +100,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: events carry their transaction for the routing poll; commands for other processes
     # wait in an inbox (`_postgres_routing`).
     ROUTING_MIGRATION,
+    # 5: the processes sharing the database, and which one drives each instance
+    # (`_postgres_owners`).
+    OWNERS_TABLE,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""

@@ -1,22 +1,7 @@
-"""The sessions of `PostgresStore`: connecting, and the writer's lock that makes one process
-at a time write a database.
-
-The lock is a session-level advisory lock keyed by the schema, held by the writer's
-connection: every write goes through that session, so a process writes only while it holds
-the lock, and PostgreSQL lets go of it when the session ends (the process died, or it was
-silent longer than its lease: ``idle_session_timeout``). A new session must take the lock
-again, and cannot while another process has it.
-
-One silence those timeouts miss: a process paused in the middle of a ``COPY`` leaves its
-session *active*, reading the rest from its client, for as long as the pause lasts (neither
-``idle_session_timeout``, ``idle_in_transaction_session_timeout`` nor ``statement_timeout``
-ends it). A standby ends such a session itself once it has waited longer than the lease
-(`end_stalled_holder`).
-"""
+"""The sessions of `PostgresStore`: its URL, and connecting with it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import urllib.parse
@@ -29,12 +14,7 @@ from ._interface import StoreError
 from ._postgres_schema import quote_identifier
 
 DEFAULT_LEASE = 10.0
-"""Seconds a paused or cut-off writer keeps the database before a standby may take over."""
-STANDBY_POLL = 0.2
-"""Seconds between a standby's tries for the writer's lock: how soon after the writing
-process dies another takes over (PostgreSQL ends a killed process's session at once)."""
-OWNER_LOCK = 7_366_151
-"""First key of the writer's advisory lock; the second is the schema's oid."""
+"""Seconds after its last renewal when a process's instances may be claimed by others."""
 
 
 _NETWORK_DEFAULTS = {
@@ -65,58 +45,6 @@ def connect(conninfo: str, schema: str | None, where: str) -> psycopg.Connection
         # store names its tables unqualified.
         conn.execute(f"SET search_path TO {quote_identifier(schema)}")
     return conn
-
-
-def try_lock(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute(
-        "SELECT pg_try_advisory_lock(%s, current_schema()::regnamespace::oid::int)",
-        (OWNER_LOCK,),
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def unlock(conn: psycopg.Connection[Any]) -> None:
-    """Let go of the writer's lock before the connection closes: PostgreSQL ends a closed
-    session a moment later, and a process reopening the database at once would find the
-    lock still held. A connection already lost holds nothing any more."""
-    with contextlib.suppress(psycopg.Error):
-        conn.execute("SELECT pg_advisory_unlock_all()")
-
-
-def lock_holder(conn: psycopg.Connection[Any]) -> str:
-    """Who holds the writer's lock, as its connection named itself ("trioflow pid N on
-    host"), for messages."""
-    row = conn.execute(
-        "SELECT a.application_name, a.client_addr FROM pg_locks AS l"
-        " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-        " AND l.granted AND l.classid::bigint = %s"
-        " AND l.objid = current_schema()::regnamespace::oid",
-        (OWNER_LOCK,),
-    ).fetchone()
-    if row is None:
-        return "another process"
-    return str(row[0] or f"a process at {row[1]}")
-
-
-def end_stalled_holder(conn: psycopg.Connection[Any], lease: float) -> str | None:
-    """End the session holding the writer's lock if it has waited on its client in the
-    middle of one statement for longer than `lease` seconds (its process is paused mid-COPY):
-    who it was, as `lock_holder` names it; None if it was not so, or may not be ended."""
-    try:
-        row = conn.execute(
-            "SELECT a.application_name, pg_terminate_backend(a.pid) FROM pg_locks AS l"
-            " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-            " AND l.granted AND l.classid::bigint = %s"
-            " AND l.objid = current_schema()::regnamespace::oid"
-            " AND a.state = 'active' AND a.wait_event = 'ClientRead'"
-            " AND a.state_change < now() - make_interval(secs => %s)",
-            (OWNER_LOCK, lease),
-        ).fetchone()
-    except psycopg.errors.InsufficientPrivilege:
-        return None  # another role's session: its process must come back, or die
-    if row is None or not row[1]:
-        return None
-    return str(row[0] or "another process")
 
 
 def split_url(url: str) -> tuple[str, str | None]:

@@ -10,6 +10,12 @@ as the updates (an unknown instance, a gap or an overlap changes fewer); a new i
 INSERT fails on the unique id. When PostgreSQL refuses any of it, the transaction is rolled
 back and the group written again by the *one-by-one path*, each append in a savepoint, so that
 a refused append gets its own error and its neighbours commit.
+
+Both paths fence every append (`_postgres_owners`): a continuing append updates its instance's
+row only where that row names the writing store as its owner (or no owner: a released
+instance is then the writer's), and a new instance is created as the writer's. An append for
+an instance another process owns is refused with `NotOwner` when that process's lease runs;
+one whose owner is gone (it closed, or its lease ran out) takes the instance, as a claim does.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from ._interface import (
     EventBatch,
     EventRow,
     NewInstance,
+    NotOwner,
     PurgeEvents,
     SequenceConflict,
     StoreError,
@@ -52,19 +59,29 @@ from ._postgres_values import (
 )
 
 LAST_SEQ = "SELECT last_seq FROM instances WHERE id = %s"
+# The row, its owner and whether that owner's lease runs (NULL: no owner, or none registered).
+_LOCK_ROW = (
+    "SELECT i.last_seq, i.owner, o.expires_at >= now() FROM instances AS i"
+    " LEFT JOIN owners AS o ON o.id = i.owner WHERE i.id = %s FOR UPDATE OF i"
+)
+_TAKE_ROW = "UPDATE instances SET owner = %s, epoch = epoch + 1 WHERE id = %s"
 _SET_RUN = "UPDATE instances SET run = %s, run_seq = %s WHERE id = %s"
 _INSTANCE_COLUMNS = (
-    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq"
+    "id, workflow, status, input, output, error, waiting_on, created_at, updated_at, last_seq,"
+    " owner, epoch"
 )
+# The fence: only the owner's append (or the first one after a release) moves the row on.
+_OWNED = "(i.owner = %b::text OR i.owner IS NULL)"
+_TAKE = "owner = %b::text, epoch = CASE WHEN i.owner IS NULL THEN i.epoch + 1 ELSE i.epoch END"
 _UPDATE_INSTANCES = (
     "UPDATE instances AS i SET status = v.status, output = v.output, error = v.error,"
-    " waiting_on = v.waiting_on, updated_at = v.updated_at, last_seq = v.last_seq"
+    f" waiting_on = v.waiting_on, updated_at = v.updated_at, last_seq = v.last_seq, {_TAKE}"
     " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::int8[],"
     " %b::text[], %b::int8[]) AS v(status, output, error, waiting_on, updated_at, last_seq,"
-    " id, prev) WHERE i.id = v.id AND i.last_seq = v.prev"
+    f" id, prev) WHERE i.id = v.id AND i.last_seq = v.prev AND {_OWNED}"
 )
 _COPY_INSTANCES = f"COPY instances ({_INSTANCE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_INSTANCE_TYPES = ["text"] * 7 + ["float8", "float8", "int8"]
+_INSTANCE_TYPES = ["text"] * 7 + ["float8", "float8", "int8", "text", "int8"]
 _COPY_RECORDS = (
     "COPY journal (instance_id, seq, kind, version, at, data) FROM STDIN (FORMAT BINARY)"
 )
@@ -105,17 +122,19 @@ class _BatchRefused(Exception):
 BATCH_REFUSED = (_BatchRefused, *VALUE_ERRORS)
 
 
-def write_batched(cursor: psycopg.Cursor[Any], group: Sequence[Write]) -> list[StoreError | None]:
-    """Write `group` by the batched path inside the open transaction; raise one of
+def write_batched(
+    cursor: psycopg.Cursor[Any], group: Sequence[Write], owner: str
+) -> list[StoreError | None]:
+    """Write `group` for `owner` by the batched path inside the open transaction; raise one of
     `BATCH_REFUSED` when PostgreSQL refuses part of it (then roll back and go one by one)."""
     results: list[StoreError | None] = [None] * len(group)
-    batch = _Batch()
+    batch = _Batch(owner)
     for index, item in enumerate(group):
         if isinstance(item, Append):
             if not batch.add(item):
                 batch.write(cursor)
                 if not batch.add(item):
-                    results[index] = _apply(cursor, item)
+                    results[index] = _apply(cursor, item, owner)
         elif isinstance(item, EventRow):
             results[index] = insert_event(cursor, item)
         elif isinstance(item, EventBatch):
@@ -128,9 +147,13 @@ def write_batched(cursor: psycopg.Cursor[Any], group: Sequence[Write]) -> list[S
 
 
 def write_one_by_one(
-    cursor: psycopg.Cursor[Any], group: Sequence[Write], *, already_written: bool = False
+    cursor: psycopg.Cursor[Any],
+    group: Sequence[Write],
+    owner: str,
+    *,
+    already_written: bool = False,
 ) -> list[StoreError | None]:
-    """Write `group` one append at a time inside the open transaction.
+    """Write `group` for `owner` one append at a time inside the open transaction.
 
     With `already_written` (the previous attempt lost its connection, perhaps after its
     COMMIT was applied), an append whose records are stored already, identical, counts as
@@ -139,7 +162,7 @@ def write_one_by_one(
     results: list[StoreError | None] = []
     for item in group:
         if isinstance(item, Append):
-            refusal = _apply(cursor, item)
+            refusal = _apply(cursor, item, owner)
             if refusal is not None and already_written and _stored_already(cursor, item):
                 refusal = None
             results.append(refusal)
@@ -166,6 +189,7 @@ class _Batch:
     """Appends of distinct instances, as the rows each statement writes for them (checked
     for their types as they come in, so that COPY gets only what its columns take)."""
 
+    _owner: str
     _ids: set[str] = attrs.Factory(set)
     _records: list[tuple[Any, ...]] = attrs.Factory(list)
     _new: list[tuple[Any, ...]] = attrs.Factory(list)
@@ -229,7 +253,7 @@ class _Batch:
             )
             self._updates.append(update)
         else:
-            self._new.append(new_instance_row(instance_id, new, summary, last))
+            self._new.append(new_instance_row(instance_id, new, summary, last, self._owner))
         self._records += rows
         if run is not None:
             self._runs.append((run.run, run.seq, instance_id))
@@ -262,7 +286,8 @@ class _Batch:
         if not self._ids:
             return
         if self._updates:
-            cursor.execute(_UPDATE_INSTANCES, _columns(self._updates, 8))
+            columns = _columns(self._updates, 8)
+            cursor.execute(_UPDATE_INSTANCES, [self._owner, *columns, self._owner])
             if cursor.rowcount != len(self._updates):
                 raise _BatchRefused
         if self._new:
@@ -310,21 +335,30 @@ def _copy(
             copy.write_row(row)
 
 
-def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
-    """Write one append inside the open transaction; return why it was refused, if it was."""
+def _apply(cursor: psycopg.Cursor[Any], append: Append, owner: str) -> StoreError | None:
+    """Write one append for `owner` inside the open transaction; return why it was refused,
+    if it was."""
     instance_id = append.instance_id
     records = append.records
     if problem := append_problem(append):
         return problem
     try:
         with cursor.connection.transaction():
-            row = cursor.execute(LAST_SEQ + " FOR UPDATE", (instance_id,)).fetchone()
+            row = cursor.execute(_LOCK_ROW, (instance_id,)).fetchone()
     except VALUE_ERRORS as exc:  # an id PostgreSQL cannot take (a NUL character)
         return _refused(instance_id, exc)
-    last: int | None = None if row is None else row[0]
+    last, holder, live = (None, None, None) if row is None else row
+    taken = holder is not None and holder != owner
+    if holder is not None and taken and live and append.new is None:
+        return NotOwner(instance_id, holder)
     if problem := continuation_problem(append, last):
         return problem
-    batch = _Batch()
+    if taken:
+        # Its owner is gone (closed, or dead past its lease): the append takes it, as a
+        # claim would. The runtime claims before it drives an instance; a store used on its
+        # own (the CLI's resume) writes so.
+        cursor.execute(_TAKE_ROW, (owner, instance_id))
+    batch = _Batch(owner)
     try:
         with cursor.connection.transaction():
             if records:
@@ -332,7 +366,7 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append) -> StoreError | None:
                 assert added  # checked above: consecutive seqs continuing the journal
                 batch.write(cursor)
             else:  # a summary-only update (suspending, say): a batch takes no such append
-                _update_summary(cursor, append, last or 0)
+                _update_summary(cursor, append, owner)
     except VALUE_ERRORS as exc:
         return _refused(instance_id, exc)
     except _BatchRefused:  # the row changed under us: cannot happen while it is locked
@@ -356,18 +390,19 @@ def _stored_already(cursor: psycopg.Cursor[Any], append: Append) -> bool:
     return stored == [(r.seq, r.kind, r.version, r.at, r.data) for r in records]
 
 
-def _update_summary(cursor: psycopg.Cursor[Any], append: Append, last: int) -> None:
+def _update_summary(cursor: psycopg.Cursor[Any], append: Append, owner: str) -> None:
     summary = append.summary
     instance_id = append.instance_id
     cursor.execute(
-        "UPDATE instances SET status = %s, output = %s, error = %s, waiting_on = %s,"
-        " updated_at = %s WHERE id = %s",
+        "UPDATE instances AS i SET status = %b, output = %b, error = %b, waiting_on = %b,"
+        f" updated_at = %b, {_TAKE} WHERE id = %b",
         (
             text(summary.status),
             optional_text(summary.output),
             optional_text(summary.error),
             optional_text(summary.waiting_on),
             real(summary.updated_at),
+            owner,
             instance_id,
         ),
     )
@@ -375,7 +410,7 @@ def _update_summary(cursor: psycopg.Cursor[Any], append: Append, last: int) -> N
         cursor.execute(_CLEAR_ALL_TIMERS, ([instance_id],))
         cursor.execute(_CLEAR_ALL_WAITS, ([instance_id],))
         return
-    batch = _Batch()
+    batch = _Batch(owner)
     batch._add_waits_and_timers(append)
     batch._correlated += [(*taken, instance_id) for taken in append.correlated]
     batch.write_waits_and_timers(cursor)
@@ -388,7 +423,7 @@ def _refused(instance_id: str, exc: BaseException) -> StoreError:
 
 
 def new_instance_row(
-    instance_id: str, new: NewInstance, summary: Summary, last_seq: int
+    instance_id: str, new: NewInstance, summary: Summary, last_seq: int, owner: str
 ) -> tuple[Any, ...]:
     """The `instances` row of a new instance, in `_INSTANCE_COLUMNS` order."""
     return (
@@ -402,4 +437,6 @@ def new_instance_row(
         real(new.created_at),
         real(summary.updated_at),
         last_seq,
+        owner,
+        1,
     )

@@ -1,4 +1,4 @@
-"""The app of the PostgreSQL failover tests: ``trioflow serve`` processes on one database.
+"""The app of the PostgreSQL tests of several ``trioflow serve`` processes on one database.
 
 Each activity first writes its side effect, one line ``<instance id> <activity> <pid>`` in the
 file ``$TRIOFLOW_TEST_EFFECTS``, then works for a while, so that a kill lands in some. The
@@ -40,5 +40,16 @@ async def failover_charge(instance_id: str) -> str:
 async def failover_order(ctx: WorkflowContext, instance_id: str) -> str:
     await ctx.run(failover_reserve, instance_id)
     await ctx.sleep(0.2)
+    await ctx.wait_event("go")
+    return str(await ctx.run(failover_charge, instance_id))
+
+
+@workflow
+async def failover_nap(ctx: WorkflowContext, instance_id: str) -> str:
+    """`failover_order` with a longer timer: it is still pending when another process has
+    claimed the instance, so that its firing is the first write of the process it was
+    taken from."""
+    await ctx.run(failover_reserve, instance_id)
+    await ctx.sleep(5)
     await ctx.wait_event("go")
     return str(await ctx.run(failover_charge, instance_id))

@@ -1,0 +1,154 @@
+"""Which process drives each instance of a PostgreSQL database that several processes share.
+
+Theory of operation. Every process that opens a `PostgresStore` for writing is an *owner*: a
+row of ``owners`` with an id of its own, never used again (host, pid and a random part), and a
+lease, ``expires_at``, in the server's time. A thread renews the row every quarter lease, so
+the lease of every instance the process drives is renewed by one statement, however many
+there are. An instance names its owner (``instances.owner``) and counts the hands it went
+through (``instances.epoch``: 1 when created, one more with each claim).
+
+- Creating an instance makes it the creator's.
+- Every append is fenced in its own transaction: the statement that moves the instance's
+  journal on also requires that the instance is still the writer's (`_postgres_write`). An
+  append for an instance another process took is refused with `NotOwner` and writes nothing;
+  the rest of its group commits.
+- An instance whose owner's lease ran out (the process died, or was paused or cut off for
+  longer than its lease), or that its owner released, is an *orphan*: any process may claim
+  it (`claim_orphans`, ``FOR UPDATE SKIP LOCKED``, so that two claimers take different
+  ones), and then replays it as recovery does. A paused owner that wakes finds its appends for
+  those refused, while the ones nobody took are still its own.
+- A process that closes its store releases its unfinished instances (owner NULL), so that
+  another claims them at once instead of after the lease.
+
+Safety does not rest on clocks: a lease only decides when others may claim; the fence, in the
+database, decides whose appends count. An instance that no process took is still its owner's
+after that owner's lease ran out, and its appends commit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from typing import Any
+
+import psycopg
+
+from ._interface import Owner
+
+OWNERS_TABLE = """
+    CREATE TABLE owners (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        url TEXT,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    ALTER TABLE instances ADD COLUMN owner TEXT COLLATE "C";
+    ALTER TABLE instances ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX instances_owner ON instances (owner)
+        WHERE status NOT IN ('completed', 'failed', 'cancelled');
+"""
+"""Migration 4. The index holds the unfinished instances by owner: what a claim or a release
+looks for, whatever the number of finished ones."""
+
+_UNFINISHED = "status NOT IN ('completed', 'failed', 'cancelled')"  # the index's condition
+
+_REGISTER = (
+    "INSERT INTO owners (id, host, pid, url, expires_at)"
+    " VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s))"
+    " ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at"
+)
+_RENEW = "UPDATE owners SET expires_at = now() + make_interval(secs => %s) WHERE id = %s"
+_CLAIM_ORPHANS = (
+    "WITH orphans AS (SELECT pk FROM instances"
+    f" WHERE {_UNFINISHED} AND status <> 'suspended' AND (owner IS NULL OR owner IN"
+    " (SELECT id FROM owners WHERE expires_at < now() AND id <> %(me)s))"
+    " ORDER BY pk LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+    " UPDATE instances AS i SET owner = %(me)s, epoch = i.epoch + 1 FROM orphans"
+    " WHERE i.pk = orphans.pk RETURNING i.id, i.pk"
+)
+_CLAIM_ONE = (
+    "UPDATE instances AS i SET owner = %(me)s, epoch = i.epoch + 1"
+    " WHERE i.id = %(id)s AND i.owner IS DISTINCT FROM %(me)s AND (i.owner IS NULL"
+    " OR NOT EXISTS (SELECT 1 FROM owners AS o WHERE o.id = i.owner AND o.expires_at >= now()))"
+    " RETURNING i.epoch"
+)
+_OWNER_COLUMNS = (
+    "o.id, o.host, o.pid, o.url, extract(epoch FROM o.expires_at)::float8, o.expires_at >= now()"
+)
+_OWNER_OF = (
+    f"SELECT {_OWNER_COLUMNS} FROM instances AS i JOIN owners AS o ON o.id = i.owner"
+    " WHERE i.id = %s"
+)
+_OWNERS = f"SELECT {_OWNER_COLUMNS} FROM owners AS o ORDER BY o.started_at, o.id"
+_RELEASE = f"UPDATE instances SET owner = NULL WHERE owner = %s AND {_UNFINISHED}"
+_FORGET_DEAD = (
+    "DELETE FROM owners AS o WHERE o.expires_at < now() - make_interval(secs => %s)"
+    f" AND NOT EXISTS (SELECT 1 FROM instances WHERE owner = o.id AND {_UNFINISHED})"
+)
+
+
+def new_owner_id() -> str:
+    """``host:pid:random``, at most 63 bytes."""
+    host = socket.gethostname().encode()[:40].decode(errors="ignore")
+    return f"{host}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
+def register(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | None) -> None:
+    conn.execute(_REGISTER, (owner, socket.gethostname(), os.getpid(), url, lease))
+
+
+def renew(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | None) -> None:
+    """Push the owner's lease a `lease` further; make its row again if it was forgotten."""
+    if conn.execute(_RENEW, (lease, owner)).rowcount == 0:
+        register(conn, owner, lease, url)
+
+
+def advertise(conn: psycopg.Connection[Any], owner: str, url: str | None) -> None:
+    conn.execute("UPDATE owners SET url = %s WHERE id = %s", (url, owner))
+
+
+def release(conn: psycopg.Connection[Any], owner: str) -> None:
+    """Let go of every unfinished instance of `owner` (others claim them at once) and of its
+    row, in one transaction."""
+    with conn.transaction():
+        conn.execute(_RELEASE, (owner,))
+        conn.execute("DELETE FROM owners WHERE id = %s", (owner,))
+
+
+def claim_orphans(conn: psycopg.Connection[Any], owner: str, limit: int) -> list[str]:
+    """Make at most `limit` orphans `owner`'s (released ones, and those whose owner's lease
+    ran out); their ids, oldest first. Rows another claimer holds are skipped, not waited for."""
+    rows = conn.execute(_CLAIM_ORPHANS, {"me": owner, "limit": limit}).fetchall()
+    return [instance_id for instance_id, _ in sorted(rows, key=lambda row: row[1])]
+
+
+def claim(conn: psycopg.Connection[Any], owner: str, instance_id: str) -> Owner | None:
+    """Make `instance_id` `owner`'s unless a live process owns it. None when `owner` has it
+    now (or there is no such instance); else the live owner."""
+    with conn.transaction():
+        if conn.execute(_CLAIM_ONE, {"me": owner, "id": instance_id}).rowcount:
+            return None
+        held = owner_of(conn, instance_id)
+    return None if held is None or held.id == owner else held
+
+
+def owner_of(conn: psycopg.Connection[Any], instance_id: str) -> Owner | None:
+    row = conn.execute(_OWNER_OF, (instance_id,)).fetchone()
+    return None if row is None else _owner(row)
+
+
+def owners(conn: psycopg.Connection[Any]) -> list[Owner]:
+    return [_owner(row) for row in conn.execute(_OWNERS).fetchall()]
+
+
+def forget_dead(conn: psycopg.Connection[Any], after: float) -> None:
+    """Delete the rows of owners dead for `after` seconds that own nothing unfinished."""
+    conn.execute(_FORGET_DEAD, (after,))
+
+
+def _owner(row: Any) -> Owner:
+    id_, host, pid, url, expires_at, live = row
+    return Owner(id=id_, host=host, pid=int(pid), url=url, expires_at=expires_at, live=bool(live))
