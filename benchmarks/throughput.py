@@ -10,15 +10,12 @@ on stderr when stderr is a terminal and `rich` is installed.
 With `--processes N` (a PostgreSQL database), N worker processes (`_workers`) each open a
 runtime on the same fresh schema and, started together, run every N-th instance, each with
 `--concurrency` in flight. The figure is all N instances over the time from the start to the
-last one's end; each process's own figures come beside it. A worker that finds the database
-written by another process (`DatabaseLocked`: one process writes at a time) waits until it can
-open it, and the wait counts.
+last one's end; each process's own figures come beside it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -28,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 
 from runtime import Runtime, WorkflowContext, activity, tune_gc, workflow
-from runtime.store import DatabaseLocked, upgrade_database
+from runtime.store import upgrade_database
 
 if TYPE_CHECKING:  # mypy, run from the repository's root, names this folder `benchmarks`
     from benchmarks import _common, _workers
@@ -119,28 +116,15 @@ async def _run(
 
 async def _run_worker(url: str, inputs: range, concurrency: int) -> dict[str, Any]:
     """One worker of `--processes`: its share, `inputs`, run once the parent says go."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def opened() -> Runtime | None:
-            try:
-                return await stack.enter_async_context(Runtime.open(url))
-            except DatabaseLocked:
-                return None  # another process writes the database: wait for it
-
-        rt = await opened()
+    async with Runtime.open(url) as rt:
         await _workers.wait_for_go()
         began = time.time()
-        while rt is None:
-            await trio.sleep(0.05)
-            rt = await opened()
-        running = time.time()
         latencies = await _instances(rt, inputs, concurrency, lambda: None)
         ended = time.time()
     return {
         "pid": os.getpid(),
         "n": len(inputs),
         "began": began,
-        "running": running,
         "ended": ended,
         "latencies": [round(latency, 6) for latency in latencies],
         "peak_rss_mb": _common.peak_rss_mb(),
@@ -161,7 +145,6 @@ def _run_processes(args: argparse.Namespace, url: str) -> dict[str, Any]:
             "pid": w["pid"],
             "n": w["n"],
             "seconds": round(w["ended"] - w["began"], 3),
-            "waited_s": round(w["running"] - w["began"], 3),
             "instances_per_s": round(w["n"] / (w["ended"] - w["began"]), 1),
             **_common.p50_p99_ms(w["latencies"]),
             "peak_rss_mb": w["peak_rss_mb"],
