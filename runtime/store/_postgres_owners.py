@@ -14,10 +14,9 @@ created, one more with each claim).
   append for an instance another process took is refused with `NotOwner` and writes nothing;
   the rest of its group commits.
 - An instance whose owner is *gone*, or that its owner released, is an *orphan*: any process
-  may claim
-  it (`claim_orphans`, ``FOR UPDATE SKIP LOCKED``, so that two claimers take different
-  ones), and then replays it as recovery does. A paused owner that wakes finds its appends for
-  those refused, while the ones nobody took are still its own.
+  may claim it (`claim_orphans`, ``FOR UPDATE SKIP LOCKED``, so that two claimers take
+  different ones), and then replays it as recovery does. A paused owner that wakes finds its
+  appends for those refused, while the ones nobody took are still its own.
 - A process that closes its store releases its unfinished instances (owner NULL), so that
   another claims them at once instead of after the lease.
 
@@ -32,7 +31,10 @@ before the three are missed.
 
 Safety does not rest on clocks: a lease only decides when others may claim; the fence, in the
 database, decides whose appends count. An instance that no process took is still its owner's
-after that owner's lease ran out, and its appends commit.
+after that owner's lease ran out, and its appends commit. The fence compares owner ids, not
+epochs: an id is never used twice, so an instance that names its writer either never left it
+or was claimed back by it, and a claim replays the instance from its journal before the
+runtime drives it again (an append must also continue the stored journal, seq after seq).
 """
 
 from __future__ import annotations
