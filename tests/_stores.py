@@ -99,6 +99,7 @@ def emptied_postgres_url(name: str) -> str:
                     "waits",
                     "correlations",
                     "inbox",
+                    "owners",
                 )
             )
             conn.execute(f"TRUNCATE {tables}")

@@ -183,7 +183,8 @@ class PostgresStore:
             try:
                 self._on_owner_connection(self._beat)
             except StoreError as exc:
-                _log.warning("%s: renewing this process's lease failed: %s", self._where, exc)
+                if not self._stopping.is_set():  # closing, it has nothing more to renew
+                    _log.warning("%s: renewing this lease failed: %s", self._where, exc)
 
     def _beat(self, conn: psycopg.Connection[Any], owner: str) -> None:
         owners.renew(conn, owner, self.lease, self._address)
