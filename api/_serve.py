@@ -21,7 +21,7 @@ from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
 from runtime import DEFAULT_RETENTION, Runtime
-from runtime.store import SharedStore, is_postgres_url, open_store
+from runtime.store import SharedStore, StoreError, is_postgres_url, open_store
 
 from ._app import MAX_STARTS
 from ._fast_path import connection_class
@@ -173,9 +173,11 @@ async def run(
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(serving)
             if isinstance(store, SharedStore) and bound:
-                # Where this server answers, for the others sharing the database.
-                address = bound[0]
-                await trio.to_thread.run_sync(store.advertise, address)
+                # Where this server answers, for the others sharing the database to show.
+                try:
+                    await trio.to_thread.run_sync(store.advertise, bound[0])
+                except StoreError as exc:  # only for display: serve on
+                    _log.warning("cannot tell the other servers this one's address: %s", exc)
             task_status.started(bound)
         _log.info("requests drained; committing pending journal appends and closing the store")
 

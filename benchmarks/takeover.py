@@ -3,11 +3,10 @@ K unfinished instances it owns; how long until the other has them all running ag
 
 The first server starts K instances of a workflow that runs one activity and then waits for an
 event (`_takeover_app.py`); once all K wait, it is SIGKILLed. The other claims them once the
-killed one's lease has run out (it looks every quarter lease) and replays every journal: the
-figure is the time from the kill until its `/metrics` count K resident instances, all waiting
-again: what is left of the killed one's lease at the kill (its last renewal was up to a
-quarter lease before), up to a quarter lease until the other looks, and the replay. Prints
-one JSON line.
+killed one is gone (its sessions ended and three of its half-second renewals missed: not its
+whole lease, see `runtime/store/_postgres_owners.py`; it looks every second) and replays
+every journal: the figure is the time from the kill until its `/metrics` count K resident
+instances, all waiting again. Prints one JSON line.
 
     python benchmarks/takeover.py --db postgresql://user@host/db [--k 1000] [--lease 10]
 """

@@ -1,8 +1,8 @@
 """``Runtime``: opens the store, recovers every unfinished instance, and serves calls.
 
 On a store that several processes share (PostgreSQL), recovering means claiming: the runtime
-drives the instances it creates and those it claims, the orphans of processes that closed or
-whose lease ran out, at open and then every quarter lease (`_take_over`)."""
+drives the instances it creates and those it claims, the orphans of processes that closed,
+died or whose lease ran out, at open and then every second (`_take_over`)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,9 @@ from .store import (
 
 SETTLED = TERMINAL | {"suspended"}
 CLAIM_BATCH = 500
+LOOK_EVERY = 1.0
+"""At most this many seconds between two looks for orphans (a quarter lease when shorter): a
+process that was killed is gone within about two seconds (`store._postgres_owners`)."""
 """Orphans claimed per statement (recovery claims batch after batch until none is left)."""
 _log = logging.getLogger("trioflow")
 
@@ -132,10 +135,11 @@ class Runtime:
 
         On PostgreSQL several processes may open one database at once, each driving the
         instances it owns (``store._postgres_owners``): recovery claims the orphans (instances
-        of processes that closed, or whose lease ran out), and so does a task every quarter
-        ``lease`` (seconds, default 10) while the runtime runs. A process paused past its
-        lease loses the instances another claimed meanwhile: its appends for them are
-        refused, and it drops them. Closing releases this process's unfinished instances.
+        of processes that closed, died, or were silent longer than their ``lease``, seconds,
+        default 10), and so does a task every second while the runtime runs (every quarter
+        lease when that is shorter). A process paused past its lease loses the instances
+        another claimed meanwhile: its appends for them are refused, and it drops them.
+        Closing releases this process's unfinished instances.
         Events and commands for an instance another process drives are stored and that
         process is notified (``_routing``); ``poll_interval`` (seconds) bounds how late one
         arrives when a notification is lost.
@@ -182,7 +186,8 @@ class Runtime:
                             await inner.start(services.peers.run)
                             await runtime._recover()
                             if shared is not None:
-                                inner.start_soon(runtime._take_over, shared.lease / 4)
+                                look = min(shared.lease / 4, LOOK_EVERY)
+                                inner.start_soon(runtime._take_over, look)
                             inner.start_soon(
                                 run_retention,
                                 services,

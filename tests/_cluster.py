@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 import httpx
 import trio
+from _stores import POSTGRES_URL
 from test_serve import free_port
 
 from runtime.store import open_read_only
@@ -229,6 +230,20 @@ async def all_completed(servers: Sequence[Server], ids: Sequence[str], timeout: 
         answer = await servers[n % len(servers)].client.get(f"/instances/{instance_id}")
         body = answer.json()
         assert (body["status"], body["output"]) == ("completed", instance_id), body
+
+
+def sessions_of(pid: int) -> list[tuple[Any, ...]]:
+    """The PostgreSQL sessions of the trioflow process `pid`: state, wait event, seconds in
+    that state and the statement's start, for the message of a test that waited in vain."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT state, wait_event, extract(epoch FROM now() - state_change)::int,"
+            " left(query, 60) FROM pg_stat_activity WHERE application_name LIKE %s",
+            (f"trioflow pid {pid} on %",),
+        ).fetchall()
+    return [tuple(row) for row in rows]
 
 
 def journaled(url: str, ids: Sequence[str] | None = None) -> collections.Counter[Key]:

@@ -109,8 +109,12 @@ def test_the_probe_counts_a_refused_connection_as_an_error(tmp_path: Path) -> No
         (["throughput.py", "--n", "40", "--concurrency", "8"], {"instances_per_s", "p99_ms"}),
         (["takeover.py", "--k", "20"], {"takeover_s", "waiting_after"}),
         (["routing.py", "--n", "10", "--every", "0"], {"p50_ms", "p99_ms", "forwarded"}),
+        (
+            ["throughput.py", "--n", "41", "--concurrency", "8", "--processes", "2"],
+            {"instances_per_s", "p99_ms", "per_process"},
+        ),
     ],
-    ids=["throughput", "takeover", "routing"],
+    ids=["throughput", "takeover", "routing", "throughput-processes"],
 )
 def test_a_benchmark_runs_on_postgres(tmp_path: Path, argv: list[str], fields: set[str]) -> None:
     skip_without_postgres()
@@ -126,3 +130,19 @@ def test_a_benchmark_runs_on_postgres(tmp_path: Path, argv: list[str], fields: s
     result = json.loads(line)
     assert result["benchmark"] == argv[0].removesuffix(".py")
     assert fields <= set(result), fields - set(result)
+    if "--processes" in argv:  # every instance ran, each in one process's share
+        assert result["processes"] == 2
+        assert sorted(each["n"] for each in result["per_process"]) == [20, 21]
+        assert len({each["pid"] for each in result["per_process"]}) == 2
+
+
+def test_several_processes_need_postgres(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "throughput.py"), "--processes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "--processes > 1 needs a PostgreSQL database" in done.stderr

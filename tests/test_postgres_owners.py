@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ from test_store_contract import append
 from runtime import Event, Runtime, WorkflowContext, workflow
 from runtime.store import NotOwner, PostgresStore
 from runtime.store import _postgres_owners as owners
+from runtime.store._postgres_routing import owners_of
 
 
 @pytest.fixture
@@ -40,12 +42,30 @@ def expire(store: PostgresStore) -> None:
         )
 
 
+def stale(store: PostgresStore) -> None:
+    """As if `store` had missed many heartbeats (its lease still runs)."""
+    store._stopping.set()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(
+            f"UPDATE \"{store.schema}\".owners SET renewed_at = now() - interval '1 minute'"
+            " WHERE id = %s",
+            (store.owner,),
+        )
+
+
+def end_session(conn: psycopg.Connection[Any] | None) -> None:
+    """End the server side of `conn` (its process was killed), and wait until it is gone."""
+    assert conn is not None
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,))
+
+
 def journal_kinds(store: PostgresStore, instance_id: str) -> list[str]:
     return [r.kind for r in store.read(instance_id)]
 
 
 def test_a_new_instance_is_owned_by_the_store_that_created_it(url: str) -> None:
-    with PostgresStore(url, url="http://127.0.0.1:8001") as first, PostgresStore(url) as second:
+    with PostgresStore(url, address="http://127.0.0.1:8001") as first, PostgresStore(url) as second:
         assert first.write([append("a", 1, new=True)]) == [None]
         owner = second.owner_of("a")
         assert owner is not None and owner.id == first.owner
@@ -271,3 +291,35 @@ def test_the_rows_of_long_dead_owners_that_hold_nothing_unfinished_go(url: str) 
         assert len(second.owners()) == 2
         assert second.claim_orphans() == []
         assert [o.id for o in second.owners()] == [second.owner]
+
+
+def test_a_killed_owner_is_gone_before_its_lease_runs_out(url: str) -> None:
+    with PostgresStore(url, lease=600) as first, PostgresStore(url) as second:
+        first.write([append("a", 1, new=True, status="waiting")])
+        stale(first)
+        # Paused (silent, but its session holds its lock): it keeps its instances.
+        assert second.claim_orphans() == []
+        owner = second.owner_of("a")
+        assert owner is not None and owner.live
+        assert owners_of(second._reader, ["a"]) == {"a": first.owner}  # routing's view
+        # Killed: its sessions end, and its lock with them.
+        end_session(first._owner_conn)
+        owner = second.owner_of("a")
+        assert owner is not None and not owner.live
+        assert owners_of(second._reader, ["a"]) == {"a": None}
+        assert second.claim_orphans() == ["a"]
+
+
+def test_a_live_owner_whose_connection_dropped_takes_its_lock_again(url: str) -> None:
+    with PostgresStore(url, lease=600) as first, PostgresStore(url) as second:
+        first.write([append("a", 1, new=True, status="waiting")])
+        lost = first._owner_conn
+        end_session(lost)
+        deadline = time.monotonic() + 10
+        while first._holding in (None, lost):  # its next heartbeat (another thread's)
+            assert time.monotonic() < deadline, "the lock was not taken again"
+            time.sleep(0.05)
+        stale(first)
+        assert second.claim_orphans() == []
+        owner = second.owner_of("a")
+        assert owner is not None and owner.live

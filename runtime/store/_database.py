@@ -42,16 +42,16 @@ def open_store(
     synchronous: Literal["normal", "full"] = "normal",
     check: bool = True,
     lease: float | None = None,
-    url: str | None = None,
+    address: str | None = None,
 ) -> SqliteStore | PostgresStore:
     """The store for writing the database at ``path`` (a SQLite file) or URL (PostgreSQL).
     ``synchronous`` and ``check`` concern SQLite only; ``lease`` (seconds after which the
-    instances of a paused or dead process are claimed by the others; default 10) and ``url``
+    instances of a paused or dead process are claimed by the others; default 10) and ``address``
     (where this process serves, shown to the others) PostgreSQL only."""
     if is_postgres_url(path):
         if lease is None:
-            return postgres_store()(path, url=url)
-        return postgres_store()(path, lease=lease, url=url)
+            return postgres_store()(path, address=address)
+        return postgres_store()(path, lease=lease, address=address)
     if lease is not None:
         raise ValueError(
             "a lease needs a PostgreSQL database (postgresql://...): a SQLite file is"

@@ -20,14 +20,15 @@ stored already, byte for byte, and counts them as written (see `write`).
 
 Several processes write one database at once, each driving instances of its own: a store
 opened for writing is an *owner* (`_postgres_owners`), with a lease that a third connection,
-in a thread of its own, renews every quarter lease. Every append is fenced: an instance that
+in a thread of its own, renews every heartbeat (and whose session holds the owner's lock,
+which tells the others at once when the process dies). Every append is fenced: an instance that
 another process claimed (after this one's lease ran out) refuses it with `NotOwner`. The
 runtime claims the orphans of dead owners (`claim_orphans`) and replays them. Closing the
 store releases its unfinished instances, for others to claim at once.
 
 Ownership API (what a process sharing the database uses): `owner` (this store's id),
 `owner_of(instance_id)` (the `Owner` driving an instance: id, host, pid, advertised URL,
-lease), `owners()` (every registered process), `advertise(url)`, `claim(instance_id)`,
+lease), `owners()` (every registered process), `advertise(address)`, `claim(instance_id)`,
 `claim_orphans(limit)` and `release()`. The claims block on the database: call them from a
 worker thread.
 
@@ -84,34 +85,36 @@ class PostgresStore:
     ``read_only=True`` registers no owner, applies no migration and refuses `write`: it
     reads beside running services (the CLI's queries). ``lease``: seconds after the last
     renewal of this store's lease (a paused or cut-off process renews nothing) when other
-    processes may claim its instances. ``url``: where this process serves HTTP, shown to
-    the others (`Owner.url`).
+    processes may claim its instances. ``address``: where this process serves HTTP, shown
+    to the others (`Owner.url`).
     """
 
     def __init__(
         self,
-        database: str,
+        url: str,
         *,
         read_only: bool = False,
         schema: str | None = None,
         lease: float = DEFAULT_LEASE,
-        url: str | None = None,
+        address: str | None = None,
     ) -> None:
         if not (0 < lease < 86400):
             raise ValueError(f"lease must be between 0 and 86400 seconds, got {lease!r}")
         self.lease = lease
         self._writer_lock = threading.Lock()
         self._stopping = threading.Event()
-        conninfo, url_schema = split_url(database)
-        self._url = url
+        conninfo, url_schema = split_url(url)
+        self._address = address
         self.owner: str | None = None
         """This store's owner id (`_postgres_owners`); None when read-only."""
         self._owner_conn: psycopg.Connection[Any] | None = None
         self._owner_lock = threading.Lock()
+        self._holding: psycopg.Connection[Any] | None = None
+        """The owner's connection whose session holds the owner's lock."""
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
-        self._where = describe(database)
+        self._where = describe(url)
         self._closed = False
         self._close_lock = threading.Lock()
         self._reader = self._connect()
@@ -127,7 +130,9 @@ class PostgresStore:
                 self._writer = self._connect_writer()
                 self.owner = owners.new_owner_id()
                 self._owner_conn = self._connect_writer()
-                owners.register(self._owner_conn, self.owner, lease, url)
+                owners.register(self._owner_conn, self.owner, lease, address)
+                if owners.hold(self._owner_conn, self.owner):
+                    self._holding = self._owner_conn
         except BaseException:
             for conn in (self._reader, self._writer, self._owner_conn):
                 if conn is not None:
@@ -172,15 +177,19 @@ class PostgresStore:
                 return self._write(appends)
 
     def _renew(self) -> None:
-        """Renew this store's lease every quarter lease while the process runs, on a
-        connection of its own: a long write does not hold it up."""
-        while not self._stopping.wait(self.lease / 4):
+        """Renew this store's lease every heartbeat while the process runs, on a connection
+        of its own (a long write does not hold it up), which holds the owner's lock too."""
+        while not self._stopping.wait(owners.heartbeat(self.lease)):
             try:
-                self._on_owner_connection(
-                    lambda conn, owner: owners.renew(conn, owner, self.lease, self._url)
-                )
+                self._on_owner_connection(self._beat)
             except StoreError as exc:
                 _log.warning("%s: renewing this process's lease failed: %s", self._where, exc)
+
+    def _beat(self, conn: psycopg.Connection[Any], owner: str) -> None:
+        owners.renew(conn, owner, self.lease, self._address)
+        if self._holding is not conn:
+            # A new connection (the last one was lost): its session takes the lock over.
+            self._holding = conn if owners.hold(conn, owner) else None
 
     def _on_owner_connection(self, work: Callable[[psycopg.Connection[Any], str], _T]) -> _T:
         """Run `work` on the owner's connection (made again if it was lost)."""
@@ -223,10 +232,10 @@ class PostgresStore:
         (`close` does it too). Appends for them are refused afterwards."""
         self._on_owner_connection(owners.release)
 
-    def advertise(self, url: str | None) -> None:
+    def advertise(self, address: str | None) -> None:
         """Tell the other processes where this one serves HTTP (`Owner.url`)."""
-        self._url = url
-        self._on_owner_connection(lambda conn, owner: owners.advertise(conn, owner, url))
+        self._address = address
+        self._on_owner_connection(lambda conn, owner: owners.advertise(conn, owner, address))
 
     def owner_of(self, instance_id: str) -> Owner | None:
         """The process driving `instance_id` (live or not: see `Owner.live`); None for an

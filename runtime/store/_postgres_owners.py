@@ -2,23 +2,33 @@
 
 Theory of operation. Every process that opens a `PostgresStore` for writing is an *owner*: a
 row of ``owners`` with an id of its own, never used again (host, pid and a random part), and a
-lease, ``expires_at``, in the server's time. A thread renews the row every quarter lease, so
-the lease of every instance the process drives is renewed by one statement, however many
-there are. An instance names its owner (``instances.owner``) and counts the hands it went
-through (``instances.epoch``: 1 when created, one more with each claim).
+lease, ``expires_at``, in the server's time. A thread renews the row every *heartbeat* (a
+quarter lease, at most half a second), so the lease of every instance the process drives is
+renewed by one statement, however many there are. An instance names its owner
+(``instances.owner``) and counts the hands it went through (``instances.epoch``: 1 when
+created, one more with each claim).
 
 - Creating an instance makes it the creator's.
 - Every append is fenced in its own transaction: the statement that moves the instance's
   journal on also requires that the instance is still the writer's (`_postgres_write`). An
   append for an instance another process took is refused with `NotOwner` and writes nothing;
   the rest of its group commits.
-- An instance whose owner's lease ran out (the process died, or was paused or cut off for
-  longer than its lease), or that its owner released, is an *orphan*: any process may claim
+- An instance whose owner is *gone*, or that its owner released, is an *orphan*: any process
+  may claim
   it (`claim_orphans`, ``FOR UPDATE SKIP LOCKED``, so that two claimers take different
   ones), and then replays it as recovery does. A paused owner that wakes finds its appends for
   those refused, while the ones nobody took are still its own.
 - A process that closes its store releases its unfinished instances (owner NULL), so that
   another claims them at once instead of after the lease.
+
+An owner is gone when its lease ran out (the process died, or was paused or cut off for
+longer than its lease), or sooner when it died: the renewing connection also holds a
+session-level advisory lock keyed by the owner's id, which PostgreSQL lets go the moment the
+session ends, as it does when the process is killed (its sockets close). An owner whose lock
+is free and whose row missed three heartbeats is gone. A paused process keeps its sessions,
+and so its lock, and keeps its instances for its whole lease; a live one whose connection
+dropped (a restarted server) makes a new one and takes its lock again at its next heartbeat,
+before the three are missed.
 
 Safety does not rest on clocks: a lease only decides when others may claim; the fence, in the
 database, decides whose appends count. An instance that no process took is still its owner's
@@ -50,21 +60,42 @@ OWNERS_TABLE = """
     CREATE INDEX instances_owner ON instances (owner)
         WHERE status NOT IN ('completed', 'failed', 'cancelled');
 """
-"""Migration 4. The index holds the unfinished instances by owner: what a claim or a release
+"""Migration 5. The index holds the unfinished instances by owner: what a claim or a release
 looks for, whatever the number of finished ones."""
+
+OWNERS_HEARTBEAT = """
+    ALTER TABLE owners ADD COLUMN renewed_at TIMESTAMPTZ NOT NULL DEFAULT now();
+    ALTER TABLE owners ADD COLUMN heartbeat DOUBLE PRECISION NOT NULL DEFAULT 2.5;
+"""
+"""Migration 6: when each owner renewed its lease last, and how often it does."""
+
+HEARTBEAT_LOCK = 7_366_152
+"""First key of an owner's advisory lock; the second is ``hashtext`` of its id."""
+_LOCK_KEY = f"{HEARTBEAT_LOCK}, hashtext(%s)"
+_GONE = (
+    "(o.expires_at < now() OR (o.renewed_at < now() - make_interval(secs => 3 * o.heartbeat)"
+    " AND NOT EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = 'advisory'"
+    f" AND l.classid = {HEARTBEAT_LOCK} AND l.objid = hashtext(o.id)::oid AND l.objsubid = 2"
+    " AND l.granted)))"
+)
+"""Whether the owner ``o`` is gone (see the module docstring)."""
+LIVE_OWNER = f"NOT {_GONE}"
 
 _UNFINISHED = "status NOT IN ('completed', 'failed', 'cancelled')"  # the index's condition
 
 _REGISTER = (
-    "INSERT INTO owners (id, host, pid, url, expires_at)"
-    " VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s))"
-    " ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at"
+    "INSERT INTO owners (id, host, pid, url, expires_at, heartbeat)"
+    " VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s), %s)"
+    " ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, renewed_at = now()"
 )
-_RENEW = "UPDATE owners SET expires_at = now() + make_interval(secs => %s) WHERE id = %s"
+_RENEW = (
+    "UPDATE owners SET expires_at = now() + make_interval(secs => %s), renewed_at = now()"
+    " WHERE id = %s"
+)
 _CLAIM_ORPHANS = (
     "WITH orphans AS (SELECT pk FROM instances"
     f" WHERE {_UNFINISHED} AND status <> 'suspended' AND (owner IS NULL OR owner IN"
-    " (SELECT id FROM owners WHERE expires_at < now() AND id <> %(me)s))"
+    f" (SELECT o.id FROM owners AS o WHERE {_GONE} AND o.id <> %(me)s))"
     " ORDER BY pk LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
     " UPDATE instances AS i SET owner = %(me)s, epoch = i.epoch + 1 FROM orphans"
     " WHERE i.pk = orphans.pk RETURNING i.id, i.pk"
@@ -72,11 +103,12 @@ _CLAIM_ORPHANS = (
 _CLAIM_ONE = (
     "UPDATE instances AS i SET owner = %(me)s, epoch = i.epoch + 1"
     " WHERE i.id = %(id)s AND i.owner IS DISTINCT FROM %(me)s AND (i.owner IS NULL"
-    " OR NOT EXISTS (SELECT 1 FROM owners AS o WHERE o.id = i.owner AND o.expires_at >= now()))"
+    " OR NOT EXISTS (SELECT 1 FROM owners AS o WHERE o.id = i.owner"
+    f" AND {LIVE_OWNER}))"
     " RETURNING i.epoch"
 )
 _OWNER_COLUMNS = (
-    "o.id, o.host, o.pid, o.url, extract(epoch FROM o.expires_at)::float8, o.expires_at >= now()"
+    f"o.id, o.host, o.pid, o.url, extract(epoch FROM o.expires_at)::float8, {LIVE_OWNER}"
 )
 _OWNER_OF = (
     f"SELECT {_OWNER_COLUMNS} FROM instances AS i JOIN owners AS o ON o.id = i.owner"
@@ -96,14 +128,27 @@ def new_owner_id() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(6)}"
 
 
+def heartbeat(lease: float) -> float:
+    """Seconds between the renewals of an owner with a lease of `lease` seconds."""
+    return min(lease / 4, 0.5)
+
+
 def register(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | None) -> None:
-    conn.execute(_REGISTER, (owner, socket.gethostname(), os.getpid(), url, lease))
+    values = (owner, socket.gethostname(), os.getpid(), url, lease, heartbeat(lease))
+    conn.execute(_REGISTER, values)
 
 
 def renew(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | None) -> None:
     """Push the owner's lease a `lease` further; make its row again if it was forgotten."""
     if conn.execute(_RENEW, (lease, owner)).rowcount == 0:
         register(conn, owner, lease, url)
+
+
+def hold(conn: psycopg.Connection[Any], owner: str) -> bool:
+    """Take the owner's advisory lock on `conn` (its session keeps it); False while a
+    session of a lost connection of ours still has it (then try again next time)."""
+    row = conn.execute(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (owner,)).fetchone()
+    return bool(row and row[0])
 
 
 def advertise(conn: psycopg.Connection[Any], owner: str, url: str | None) -> None:

@@ -44,6 +44,7 @@ import attrs
 import psycopg
 
 from ._interface import EventRow, WaitRow
+from ._postgres_owners import LIVE_OWNER
 from ._rows import event_row, wait_row
 
 ROUTING_MIGRATION = """
@@ -175,10 +176,10 @@ def owners_of(
     conn: psycopg.Connection[Any], instance_ids: Collection[str]
 ) -> dict[str, str | None]:
     """The live owner of each of `instance_ids` that is stored: None when nobody drives it
-    now (released, or its owner's lease ran out: the next to claim it will)."""
+    now (released, or its owner is gone: the next to claim it will)."""
     rows = conn.execute(
         "SELECT i.id, o.id FROM instances AS i LEFT JOIN owners AS o"
-        " ON o.id = i.owner AND o.expires_at >= now() WHERE i.id = ANY(%s)",
+        f" ON o.id = i.owner AND {LIVE_OWNER} WHERE i.id = ANY(%s)",
         (list(instance_ids),),
     ).fetchall()
     return {instance_id: owner for instance_id, owner in rows}

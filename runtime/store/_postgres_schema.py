@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._interface import StoreError
-from ._postgres_owners import OWNERS_TABLE
+from ._postgres_owners import OWNERS_HEARTBEAT, OWNERS_TABLE
 from ._postgres_prune import FINISHED_INDEX
 from ._postgres_routing import ROUTING_MIGRATION
 
@@ -103,6 +103,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 5: the processes sharing the database, and which one drives each instance
     # (`_postgres_owners`).
     OWNERS_TABLE,
+    # 6: an owner that died is gone before its lease runs out (`_postgres_owners`).
+    OWNERS_HEARTBEAT,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""

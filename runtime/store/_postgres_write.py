@@ -55,6 +55,7 @@ from ._postgres_events import (
     insert_event,
     insert_events,
 )
+from ._postgres_owners import LIVE_OWNER
 from ._postgres_prune import delete_instances, purge_events
 from ._postgres_values import (
     VALUE_ERRORS,
@@ -67,7 +68,7 @@ from ._postgres_values import (
 LAST_SEQ = "SELECT last_seq FROM instances WHERE id = %s"
 # The row, its owner and whether that owner's lease runs (NULL: no owner, or none registered).
 _LOCK_ROW = (
-    "SELECT i.last_seq, i.owner, o.expires_at >= now() FROM instances AS i"
+    f"SELECT i.last_seq, i.owner, {LIVE_OWNER} FROM instances AS i"
     " LEFT JOIN owners AS o ON o.id = i.owner WHERE i.id = %s FOR UPDATE OF i"
 )
 _TAKE_ROW = "UPDATE instances SET owner = %s, epoch = epoch + 1 WHERE id = %s"
