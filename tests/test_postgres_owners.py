@@ -223,14 +223,15 @@ async def waiting(runtime: Runtime, ids: list[str]) -> None:
 
 
 async def test_a_runtime_takes_over_a_dead_processs_instances_every_quarter_lease(
-    url: str, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    url: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     dead = PostgresStore(url)
-    monkeypatch.setattr(dead, "release", lambda: None)  # killed: it lets go of nothing
     async with Runtime.open(url, lease=4.0) as second:
-        async with Runtime.open(url, store=dead) as first:
-            ids = [await first.start(owners_parked, n) for n in range(3)]
-            await waiting(first, ids)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(owners, "leave", lambda conn, owner: None)  # killed: it leaves nothing
+            async with Runtime.open(url, store=dead) as first:
+                ids = [await first.start(owners_parked, n) for n in range(3)]
+                await waiting(first, ids)
         store = second._services.store
         assert isinstance(store, PostgresStore)
         assert [store.owner_of(i).id for i in ids] == [dead.owner] * 3  # type: ignore[union-attr]

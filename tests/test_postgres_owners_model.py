@@ -100,10 +100,7 @@ class OwnersModel(RuleBasedStateMachine):
 
     @rule(by=stores_)
     def release(self, by: int) -> None:
-        store = self.stores[by]
-        store.release()
-        if by not in self.gone:
-            store._on_owner_connection(store._beat)  # its row, as its next heartbeat makes
+        self.stores[by].release()
         for row in self.rows.values():
             if row.owner == by and row.status not in TERMINAL:
                 row.owner = None

@@ -428,7 +428,7 @@ class PostgresStore:
             self._stopping.set()
             if self.owner is not None:
                 try:
-                    self.release()
+                    self._on_owner_connection(owners.leave)
                 except StoreError as exc:  # others claim them once the lease runs out
                     _log.warning("%s: releasing instances failed: %s", self._where, exc)
             self._closed = True

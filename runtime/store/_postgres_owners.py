@@ -158,8 +158,15 @@ def advertise(conn: psycopg.Connection[Any], owner: str, url: str | None) -> Non
 
 
 def release(conn: psycopg.Connection[Any], owner: str) -> None:
-    """Let go of every unfinished instance of `owner` (others claim them at once) and of its
-    row, in one transaction."""
+    """Let go of every unfinished instance of `owner`: others claim them at once."""
+    conn.execute(_RELEASE, (owner,))
+
+
+def leave(conn: psycopg.Connection[Any], owner: str) -> None:
+    """Release every unfinished instance of `owner` and delete its row, in one transaction:
+    its store is closing, and creates no instance any more. (A row is deleted only so, or
+    when its owner is long dead and owns nothing unfinished: an instance always names an
+    owner whose row says whether it is gone.)"""
     with conn.transaction():
         conn.execute(_RELEASE, (owner,))
         conn.execute("DELETE FROM owners WHERE id = %s", (owner,))
