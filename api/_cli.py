@@ -65,6 +65,7 @@ def _serve(args: argparse.Namespace) -> None:
             fast_path=args.fast_path,
             standby=args.standby,
             lease=args.lease,
+            poll_interval=args.poll_interval,
             retention=args.retention,
             archive=args.archive,
         )
@@ -173,6 +174,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="PostgreSQL: seconds after which the instances of a paused, cut-off or killed"
         " server are taken over by the others (default 10)",
+    )
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="PostgreSQL: seconds between this server's looks for events and commands other"
+        " servers stored for its instances, in case a notification was lost (default 1)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)

@@ -114,6 +114,7 @@ async def run(
     fast_path: bool | None = None,
     standby: bool = False,
     lease: float | None = None,
+    poll_interval: float = 1.0,
     retention: float | None = DEFAULT_RETENTION,
     archive: str | None = None,
     shutdown_trigger: ShutdownTrigger | None = None,
@@ -130,8 +131,9 @@ async def run(
     On a PostgreSQL database several servers serve at once, each driving the instances it
     owns; ``lease`` (default 10 s) is how long after a server was killed, paused or cut off
     the others take its instances over. ``standby`` is deprecated and does nothing (it made a
-    server wait for another's end; now both serve). ``retention`` (seconds; None: forever)
-    and ``archive`` are ``Runtime.open``'s.
+    server wait for another's end; now both serve). ``poll_interval`` (seconds) bounds how
+    late an event or a command sent to another server reaches this one when its notification
+    is lost. ``retention`` (seconds; None: forever) and ``archive`` are ``Runtime.open``'s.
     """
     from ._app import create_app
 
@@ -150,7 +152,9 @@ async def run(
         if not is_postgres_url(db):
             raise ValueError("--standby needs a PostgreSQL database (--db postgresql://...)")
     store = open_store(db, check=check, lease=lease)
-    async with Runtime.open(db, store=store, retention=retention, archive=archive) as runtime:
+    async with Runtime.open(
+        db, store=store, retention=retention, archive=archive, poll_interval=poll_interval
+    ) as runtime:
         app = create_app(runtime, token=token, max_starts=max_starts, fast_path=fast_path)
         extend = getattr(module, "routes", None)
         if callable(extend):

@@ -193,7 +193,8 @@ async def test_two_servers_both_serve_and_each_answers_queries_of_all(tmp_path: 
     with fresh_postgres_url() as url:
         async with (
             serving(url, ports[0], tmp_path / "first.log", effects) as first,
-            serving(url, ports[1], tmp_path / "second.log", effects) as second,
+            # --standby is deprecated: accepted, and this server serves like the other.
+            serving(url, ports[1], tmp_path / "second.log", effects, "--standby") as second,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30) as one,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[1]}", timeout=30) as two,
         ):
@@ -218,6 +219,7 @@ async def test_two_servers_both_serve_and_each_answers_queries_of_all(tmp_path: 
                     for instance_id in ids[port]:
                         held = store.owner_of(instance_id)
                         assert held is not None and held.pid == pid
+    assert "--standby is deprecated and does nothing" in (tmp_path / "second.log").read_text()
     runs = read_effects(effects)
     for port, pid in ((ports[0], first.pid), (ports[1], second.pid)):
         for instance_id in ids[port]:

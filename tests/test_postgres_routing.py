@@ -5,6 +5,7 @@ survive the loss of the listening connection (as `LOST`)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_store_contract import append
 
-from runtime.store import EventRow, PostgresStore, WaitRow
+from runtime.store import EventRow, MessageTaken, PostgresStore, WaitRow
 from runtime.store._postgres_link import PostgresLink
 from runtime.store._postgres_listen import LOST, Listener
 from runtime.store._postgres_routing import EventCursor, Routed
@@ -276,3 +277,31 @@ def test_a_listener_whose_connection_is_killed_says_lost_then_hears_again(
     finally:
         listener.close()
     listener.close()  # idempotent
+
+
+def test_a_message_taken_in_another_process_at_the_same_moment_refuses_the_second_append(
+    store: PostgresStore,
+) -> None:
+    """Another process's transaction stores the correlation first and commits while this
+    store's append waits on it: the append is refused, not stored beside it."""
+    store.write([append("a", 1, new=True), append("b", 1, new=True)])
+    results: list[Any] = []
+    with session(store) as other:
+        other.execute("BEGIN")
+        other.execute(
+            "INSERT INTO correlations (source, id, workflow, instance_id)"
+            " VALUES ('bank', 'paid', 'wf', 'a')"
+        )
+        writing = threading.Thread(
+            target=lambda: results.extend(
+                store.write([append("b", 2, correlated=(("bank", "paid", "wf"),))])
+            )
+        )
+        writing.start()
+        writing.join(0.3)
+        assert writing.is_alive()  # it waits for the other transaction's outcome
+        other.execute("COMMIT")
+        writing.join(10)
+    [refused] = results
+    assert isinstance(refused, MessageTaken)
+    assert store.last_seq("b") == 1

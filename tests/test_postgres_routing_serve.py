@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from _cluster import Server, cluster, until
-from _stores import fresh_postgres_url
+from _stores import POSTGRES_URL, fresh_postgres_url
 
 from runtime.store import open_read_only
 
@@ -91,3 +92,21 @@ async def test_an_event_sent_while_its_server_is_dead_completes_the_instance_els
             # Within the lease the dead server still owns it: the event is stored for it.
             await pay(second, "orphaned")
             assert await result(third, "orphaned") == {"status": "completed", "output": "orphaned"}
+
+
+async def test_a_server_whose_listening_connection_is_killed_still_gets_what_is_sent_to_it(
+    tmp_path: Path,
+) -> None:
+    with fresh_postgres_url() as url:
+        async with cluster(url, tmp_path, lease=10) as (first, second, _):
+            await start(first, "unheard")
+            await until(lambda: waits_for_payment(url, "unheard"), 30, "it waits")
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE 'LISTEN %%' AND application_name LIKE %s",
+                    (f"trioflow pid {first.pid} %",),
+                ).fetchall()
+            assert killed == [(True,)]
+            assert (await pay(second, "unheard"))["forwarded"] == ["unheard"]
+            assert await result(second, "unheard") == {"status": "completed", "output": "unheard"}

@@ -16,6 +16,7 @@ from runtime.store import (
     EventRow,
     InstanceExists,
     InstanceRow,
+    MessageTaken,
     NewInstance,
     NewRun,
     SequenceConflict,
@@ -408,3 +409,23 @@ def test_an_append_that_begins_a_run_moves_the_run_and_drops_the_old_rows(store:
     assert store.timers() == [TimerRow(instance_id="a", step=3, fire_at=9.0)]
     assert store.waits_of("a") == []
     assert [r.seq for r in store.read("a")] == [1, 2, 3, 4]  # the old run's records stay
+
+
+def test_a_message_taken_by_one_instance_refuses_another_instance_of_its_workflow(
+    store: Store,
+) -> None:
+    message = ("bank", "paid-1", "wf")
+    store.write([append("a", 1, new=True), append("b", 1, new=True)])
+    assert store.write([append("a", 2, correlated=(message,))]) == [None]
+    [refused] = store.write([append("b", 2, correlated=(message,))])
+    assert isinstance(refused, MessageTaken)
+    assert store.last_seq("b") == 1  # nothing of it was written
+    assert store.write([append("a", 3, correlated=(message,))]) == [None]  # its own, again
+    # The same two in one group: the first to be applied has it.
+    other = ("bank", "paid-2", "wf")
+    results = store.write(
+        [append("b", 2, correlated=(other,)), append("a", 4, correlated=(other,))]
+    )
+    assert results[0] is None and isinstance(results[1], MessageTaken)
+    assert (store.last_seq("a"), store.last_seq("b")) == (3, 2)
+    assert store.is_correlated("bank", "paid-2", "wf")

@@ -19,6 +19,7 @@ from ._interface import EventBatch as EventBatch
 from ._interface import EventRow as EventRow
 from ._interface import InstanceExists as InstanceExists
 from ._interface import InstanceRow as InstanceRow
+from ._interface import MessageTaken as MessageTaken
 from ._interface import NewInstance as NewInstance
 from ._interface import NewRun as NewRun
 from ._interface import NotOwner as NotOwner
@@ -51,6 +52,7 @@ __all__ = [
     "EventRow",
     "InstanceExists",
     "InstanceRow",
+    "MessageTaken",
     "NewInstance",
     "NewRun",
     "NotOwner",

@@ -3,7 +3,14 @@ it continues the instance's stored journal (once the store has read the last seq
 
 from __future__ import annotations
 
-from ._interface import Append, InstanceExists, SequenceConflict, StoreError, UnknownInstance
+from ._interface import (
+    Append,
+    InstanceExists,
+    MessageTaken,
+    SequenceConflict,
+    StoreError,
+    UnknownInstance,
+)
 
 
 def append_problem(append: Append) -> StoreError | None:
@@ -51,3 +58,12 @@ def continuation_problem(append: Append, last: int | None) -> StoreError | None:
     if first is not None and first != last + 1:
         return SequenceConflict(f"instance {instance_id!r}: expected seq {last + 1}, got {first}")
     return None
+
+
+def taken_message(append: Append) -> MessageTaken:
+    """The refusal of an append whose message another instance of its workflow took."""
+    taken = ", ".join(f"{id_!r} from {source!r}" for source, id_, _ in append.correlated)
+    return MessageTaken(
+        f"instance {append.instance_id!r}: another instance of its workflow took the message"
+        f" ({taken}) first"
+    )

@@ -281,6 +281,13 @@ class NotOwner(StoreError):
         self.owner = owner
 
 
+class MessageTaken(StoreError):
+    """An append's ``correlated`` names an event that another instance of that workflow took
+    already as a message: nothing of the append was written. Processes sharing a database
+    may both hand one buffered message to a subscription at the same moment; the store lets
+    one of them have it, and the other instance replays without it."""
+
+
 class DuplicateEvent(StoreError):
     """An event with that `(source, id)` is stored already: a redelivery."""
 

@@ -16,6 +16,11 @@ row only where that row names the writing store as its owner (or no owner: a rel
 instance is then the writer's), and a new instance is created as the writer's. An append for
 an instance another process owns is refused with `NotOwner` when that process's lease runs;
 one whose owner is gone (it closed, or its lease ran out) takes the instance, as a claim does.
+
+A message (an untargeted event a BPMN subscription takes, ``Append.correlated``) goes to one
+instance per workflow even when two processes hand it to one of theirs at the same moment:
+the second insert of its correlation waits for the first transaction, finds the row and
+inserts nothing, and the append that wanted it is refused with `MessageTaken`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import attrs
 import psycopg
 import psycopg.errors
 
-from ._append_rules import append_problem, continuation_problem
+from ._append_rules import append_problem, continuation_problem, taken_message
 from ._interface import (
     TERMINAL,
     Append,
@@ -36,6 +41,7 @@ from ._interface import (
     DuplicateEvents,
     EventBatch,
     EventRow,
+    MessageTaken,
     NewInstance,
     NotOwner,
     PurgeEvents,
@@ -109,15 +115,26 @@ _SET_WAITS = (
     " ON CONFLICT (instance_id, step) DO UPDATE SET type = excluded.type,"
     " subject = excluded.subject, message = excluded.message"
 )
+# A row is returned for each correlation stored now or stored already for the same instance:
+# fewer rows than asked means another instance took one of the messages.
 _CORRELATE = (
-    "INSERT INTO correlations (source, id, workflow, instance_id)"
+    "INSERT INTO correlations AS c (source, id, workflow, instance_id)"
     " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
-    " ON CONFLICT DO NOTHING"
+    " ON CONFLICT (source, id, workflow) DO UPDATE SET instance_id = excluded.instance_id"
+    " WHERE c.instance_id = excluded.instance_id RETURNING 1"
+)
+_CORRELATED_ELSEWHERE = (
+    "SELECT 1 FROM correlations WHERE source = %s AND id = %s AND workflow = %s"
+    " AND instance_id <> %s"
 )
 
 
 class _BatchRefused(Exception):
     """PostgreSQL refused part of a batch: write the group again one append at a time."""
+
+
+class _MessageTaken(_BatchRefused):
+    """Another instance of the workflow took a message of the batch (`MessageTaken`)."""
 
 
 BATCH_REFUSED = (_BatchRefused, *VALUE_ERRORS)
@@ -317,6 +334,8 @@ class _Batch:
         ):
             if rows:
                 cursor.execute(statement, _columns(rows, width))
+                if statement is _CORRELATE and cursor.rowcount != len(rows):
+                    raise _MessageTaken
                 rows.clear()
         self._ended.clear()
 
@@ -354,6 +373,8 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append, owner: str) -> StoreErro
         return NotOwner(instance_id, holder)
     if problem := continuation_problem(append, last):
         return problem
+    if problem := _message_taken(cursor, append):
+        return problem
     if taken:
         # Its owner is gone (closed, or dead past its lease): the append takes it, as a
         # claim would. The runtime claims before it drives an instance; a store used on its
@@ -370,8 +391,20 @@ def _apply(cursor: psycopg.Cursor[Any], append: Append, owner: str) -> StoreErro
                 _update_summary(cursor, append, owner)
     except VALUE_ERRORS as exc:
         return _refused(instance_id, exc)
+    except _MessageTaken:  # by a transaction that committed since the check above
+        return taken_message(append)
     except _BatchRefused:  # the row changed under us: cannot happen while it is locked
         return SequenceConflict(f"instance {instance_id!r}: its journal moved during the append")
+    return None
+
+
+def _message_taken(cursor: psycopg.Cursor[Any], append: Append) -> MessageTaken | None:
+    """`MessageTaken` if another instance took a message `append` takes."""
+    for source, id_, workflow in append.correlated:
+        if cursor.execute(
+            _CORRELATED_ELSEWHERE, (source, id_, workflow, append.instance_id)
+        ).fetchone():
+            return taken_message(append)
     return None
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import apsw
 import attrs
 
-from ._append_rules import append_problem, continuation_problem
+from ._append_rules import append_problem, continuation_problem, taken_message
 from ._interface import (
     TERMINAL,
     Append,
@@ -276,6 +276,13 @@ class _Batch:
         if self._timers_set:
             cursor.executemany(_SET_TIMER, self._timers_set)
         if self._correlated:
+            takers: dict[tuple[str, str, str], str] = {}
+            for source, id_, workflow, instance_id in self._correlated:
+                key = (source, id_, workflow)
+                if takers.setdefault(key, instance_id) != instance_id or _taken_by_another(
+                    cursor, *key, instance_id
+                ):
+                    raise _BatchRefused  # the one-by-one path says which: `MessageTaken`
             cursor.executemany(CORRELATE, self._correlated)
         for rows in (
             self._ids,
@@ -327,6 +334,8 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
     last: int | None = cursor.execute(LAST_SEQ, (instance_id,)).get
     if problem := continuation_problem(append, last):
         return problem
+    if any(_taken_by_another(cursor, *taken, instance_id) for taken in append.correlated):
+        return taken_message(append)
     run = append.run
 
     summary = append.summary
@@ -383,6 +392,20 @@ def _apply(cursor: apsw.Cursor, append: Append) -> StoreError | None:
         error.__cause__ = exc
         return error
     return None
+
+
+def _taken_by_another(
+    cursor: apsw.Cursor, source: str, id_: str, workflow: str, instance_id: str
+) -> bool:
+    """Whether another instance of `workflow` took the event `(source, id_)` as a message."""
+    return (
+        cursor.execute(
+            "SELECT 1 FROM correlations WHERE source = ? AND id = ? AND workflow = ?"
+            " AND instance_id <> ?",
+            (source, id_, workflow, instance_id),
+        ).fetchone()
+        is not None
+    )
 
 
 def _new_instance_row(
