@@ -12,6 +12,8 @@ import psycopg
 import pytest
 import trio
 from _stores import POSTGRES_URL, fresh_postgres_url
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_bpmn_run import FIXTURES
 
 from runtime import Event, Registry, Runtime, WorkflowCancelled, WorkflowContext, bpmn, workflow
@@ -31,6 +33,16 @@ async def routed_wait(ctx: WorkflowContext, key: str) -> Any:
 
 
 @workflow
+async def routed_collect(ctx: WorkflowContext, count: int) -> Any:
+    """Takes `count` events of type ``routed.tick`` for itself, one wait after another."""
+    taken = []
+    for _ in range(count):
+        event = await ctx.wait_event("routed.tick", subject=ctx.instance_id)
+        taken.append(event.data)
+    return taken
+
+
+@workflow
 async def routed_signal(ctx: WorkflowContext) -> Any:
     event = await ctx.wait_event("trioflow.signal:routed")
     return event.data
@@ -40,6 +52,7 @@ def registry() -> Registry:
     registry = Registry()
     registry.add_workflow(routed_wait)
     registry.add_workflow(routed_signal)
+    registry.add_workflow(routed_collect)
     bpmn.load(FIXTURES / "messages.bpmn", registry=registry)
     return registry
 
@@ -248,3 +261,71 @@ async def claimed(rt: Runtime, instance_id: str) -> None:
     with trio.fail_after(5):
         while (held := shared.owner_of(instance_id)) is None or held.id != shared.owner:  # noqa: ASYNC110
             await trio.sleep(0.02)
+
+
+Sent = tuple[int, int, bool, bool]
+"""An event: for which instance (of three, all on A), through which runtime (0: A, 1: B),
+sent twice or not, and with B's notifications lost or not."""
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 1), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_every_event_is_taken_once_whichever_way_it_travels(sent: list[Sent]) -> None:
+    """Events for A's instances, sent to A or to B, some twice, some while B's notifications
+    are lost: each instance takes each event sent to it exactly once."""
+    with fresh_postgres_url() as url:
+        trio.run(_send_every_way, url, sent)
+
+
+async def _send_every_way(url: str, sent: list[Sent]) -> None:
+    counts = [sum(1 for target, *_ in sent if target == k) for k in range(3)]
+    async with two(url, poll_interval=0.05) as (a, b):
+        ids = [await a.start("routed_collect", count) for count in counts]
+        notify = peers(b)._link.notify
+        for number, (target, via, twice, lost) in enumerate(sent):
+            runtime = (a, b)[via]
+            peers(b)._link.notify = (  # type: ignore[method-assign]
+                (lambda owners, payload: None) if lost else notify
+            )
+            event = Event(type="routed.tick", subject=ids[target], id=f"e{number}", data=number)
+            for _ in range(2 if twice else 1):
+                await runtime.publish(event)
+        with trio.fail_after(20):
+            for k, iid in enumerate(ids):
+                expected = [n for n, (target, *_) in enumerate(sent) if target == k]
+                assert sorted(await a.result(iid)) == expected
+
+
+async def test_an_incident_resolved_through_the_other_process_is_retried_by_the_owner(
+    url: str,
+) -> None:
+    shared = Registry()
+    cards: list[str] = []
+
+    @bpmn.handler("charge-card", registry=shared)
+    async def charge(variables: dict[str, Any]) -> dict[str, Any]:
+        cards.append(variables["card"])
+        if variables["card"] != "good":
+            raise ConnectionError(f"card {variables['card']} declined")
+        return {"charged": True}
+
+    bpmn.load(FIXTURES / "incidents.bpmn", registry=shared)
+    async with (
+        Runtime.open(url, registry=shared) as a,
+        Runtime.open(url, registry=shared) as b,
+    ):
+        iid = await a.start("incident_charge", {"card": "bad"})
+        with trio.fail_after(20):
+            while (instance := await b.get(iid)).status != "incident":  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        [incident] = instance.incidents
+        await b.resolve_incident(iid, incident["id"], {"card": "good"})
+        with trio.fail_after(10):
+            assert await b.result(iid) == {"card": "good", "charged": True}
+        assert cards[-1] == "good" and all(card == "bad" for card in cards[:-1])
