@@ -3,8 +3,9 @@ client that spreads its requests over them as a client of a serious engine does,
 records the tests compare (each activity's runs, each instance's journal).
 
 The client sends each request to the server it is given and, when that one refuses (503) or
-cannot be reached (refused, reset, no answer in time), to the next; when every server has
-refused, it waits what the largest ``Retry-After`` asked and goes round again. A start carries
+cannot be reached (refused, reset, no answer in time), to the next; a server it could not reach
+is tried after the others until it answers again. When every server has refused, it waits
+what the largest ``Retry-After`` asked and goes round again. A start carries
 its instance id as ``Idempotency-Key`` and an event its own ``(source, id)``, so a request
 sent again after a lost answer does nothing twice.
 
@@ -134,18 +135,24 @@ class Client:
     servers: Sequence[Server]
     answered_by: dict[str, Server] = attrs.field(factory=dict)
     """Which server acknowledged each start."""
+    _unreachable: set[str] = attrs.field(factory=set)
+    """Servers that a request could not reach (refused, reset, no answer in time) since they
+    last answered: tried after the others."""
 
     async def send(self, first: int, method: str, path: str, **options: Any) -> Server:
-        """Send the request to server `first`, else the next ones, until one answers it with
-        2xx (returned); any answer but 2xx and 503 fails the test."""
+        """Send the request to server `first`, else the next ones (those that could not be
+        reached last), until one answers it with 2xx (returned); any answer but 2xx and 503
+        fails the test."""
         while True:
             retry_after = 0.0
-            for n in range(len(self.servers)):
-                server = self.servers[(first + n) % len(self.servers)]
+            turn = [self.servers[(first + n) % len(self.servers)] for n in range(len(self.servers))]
+            for server in sorted(turn, key=lambda server: server.name in self._unreachable):
                 try:
                     answer = await server.client.request(method, path, **options)
                 except httpx.TransportError:
+                    self._unreachable.add(server.name)
                     continue
+                self._unreachable.discard(server.name)
                 if answer.status_code == 503:
                     retry_after = max(retry_after, float(answer.headers["Retry-After"]))
                     continue
