@@ -300,3 +300,32 @@ async def _send_every_way(url: str, sent: list[Sent]) -> None:
             for k, iid in enumerate(ids):
                 expected = [n for n, (target, *_) in enumerate(sent) if target == k]
                 assert sorted(await a.result(iid)) == expected
+
+
+async def test_an_incident_resolved_through_the_other_process_is_retried_by_the_owner(
+    url: str,
+) -> None:
+    shared = Registry()
+    cards: list[str] = []
+
+    @bpmn.handler("charge-card", registry=shared)
+    async def charge(variables: dict[str, Any]) -> dict[str, Any]:
+        cards.append(variables["card"])
+        if variables["card"] != "good":
+            raise ConnectionError(f"card {variables['card']} declined")
+        return {"charged": True}
+
+    bpmn.load(FIXTURES / "incidents.bpmn", registry=shared)
+    async with (
+        Runtime.open(url, registry=shared) as a,
+        Runtime.open(url, registry=shared) as b,
+    ):
+        iid = await a.start("incident_charge", {"card": "bad"})
+        with trio.fail_after(20):
+            while (instance := await b.get(iid)).status != "incident":  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        [incident] = instance.incidents
+        await b.resolve_incident(iid, incident["id"], {"card": "good"})
+        with trio.fail_after(10):
+            assert await b.result(iid) == {"card": "good", "charged": True}
+        assert cards[-1] == "good" and all(card == "bad" for card in cards[:-1])
