@@ -108,12 +108,14 @@ class LinkedPeers:
         self._listener = await trio.to_thread.run_sync(self._link.listener)
         try:
             task_status.started()
+            interrupted = False
             while True:
                 heard = await trio.to_thread.run_sync(
                     self._listener.wait, self._poll_interval, abandon_on_cancel=True
                 )
-                if heard == LOST:
+                if heard == LOST and not interrupted:  # said once, not every poll of an outage
                     _log.warning("listening for other processes was interrupted; catching up")
+                interrupted = heard == LOST
                 await self.catch_up()
         finally:
             self._listener.close()
@@ -131,6 +133,7 @@ class LinkedPeers:
                 if not routed:
                     break
                 await self._deliver(routed)
+                await trio.lowlevel.checkpoint()  # a long backlog does not hold the loop
             commands = self._link.commands()
         except StoreError as exc:
             _log.warning("cannot read what other processes routed here: %s", exc)

@@ -63,21 +63,12 @@ class Server:
         return [(line.split()[0], line.split()[1]) for line in lines]
 
 
-async def _serve_options() -> list[str]:
-    """``--standby`` while ``trioflow serve`` has it: one server writes and the others stand by
-    (answering commands 503) until it goes. Without it every server runs instances."""
-    helped = await trio.run_process(
-        [sys.executable, "-m", "api", "serve", "--help"], capture_stdout=True, cwd=str(ROOT)
-    )
-    return ["--standby"] if b"--standby" in helped.stdout else []
-
-
 @asynccontextmanager
 async def cluster(url: str, where: Path, lease: float) -> AsyncIterator[list[Server]]:
     """Three servers on the database at `url` with a lease of `lease` seconds, once each
     answers; the first answers ``/healthz`` with 200 before the others start. Each one still
     running is killed on exit."""
-    options = [*await _serve_options(), "--lease", str(lease)]
+    options = ["--lease", str(lease)]
     paths = [str(ROOT), str(ROOT / "tests")]
     async with AsyncExitStack() as stack:
         servers: list[Server] = []

@@ -6,9 +6,6 @@ answers; no activity whose completion was journaled before the kill runs again; 
 at the kill runs at most twice. Another is paused (SIGSTOP) past its lease and woken
 (SIGCONT): every journal stays whole (seqs 1, 2, 3, ... and each activity's result once) and
 everything completes.
-
-The tests hold whatever the servers do to share the work: with one writing and the others
-standing by until it goes, or with each running the instances it started.
 """
 
 from __future__ import annotations

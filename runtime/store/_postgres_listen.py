@@ -75,7 +75,7 @@ class Listener:
             if payloads:
                 # Those that came with it, without waiting for more.
                 payloads += [n.payload for n in conn.notifies(timeout=0.0)]
-        except psycopg.OperationalError:
+        except psycopg.Error:  # the connection was lost (or is unusable): make it again
             conn.close()
             return self._reconnect(timeout)
         return payloads
@@ -83,7 +83,7 @@ class Listener:
     def _reconnect(self, timeout: float) -> str:
         try:
             self._listen()
-        except StoreError:
+        except (StoreError, psycopg.Error):  # the server is not back yet
             time.sleep(timeout)
         return LOST
 
