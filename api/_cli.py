@@ -172,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--lease",
         type=float,
         default=None,
-        help="PostgreSQL: seconds after which the instances of a paused, cut-off or killed"
-        " server are taken over by the others (default 10)",
+        help="PostgreSQL: seconds after which the instances of a paused or cut-off server"
+        " are taken over by the others (default 10; a killed one's within about 2 s)",
     )
     serve.add_argument(
         "--poll-interval",

@@ -129,9 +129,10 @@ async def run(
     ``fast_path=False`` (default: ``$TRIOFLOW_FAST_PATH``, else on) serves every request
     the stock way, through Hypercorn's connection class and Quart (``_fast_path``).
     On a PostgreSQL database several servers serve at once, each driving the instances it
-    owns; ``lease`` (default 10 s) is how long after a server was killed, paused or cut off
-    the others take its instances over. ``standby`` is deprecated and does nothing (it made a
-    server wait for another's end; now both serve). ``poll_interval`` (seconds) bounds how
+    owns; ``lease`` (default 10 s) is how long after a server was paused or cut off the
+    others take its instances over (those of a killed one, within about two seconds).
+    ``standby`` is deprecated and does nothing (it made a server wait for another's end; now
+    both serve). ``poll_interval`` (seconds) bounds how
     late an event or a command sent to another server reaches this one when its notification
     is lost. ``retention`` (seconds; None: forever) and ``archive`` are ``Runtime.open``'s.
     """
