@@ -94,7 +94,7 @@ class WorkflowActor:
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
-        held = await services.take(self._id)
+        held = await services.take(self._id, row)
         if held is not None:
             # Another live process drives it: messages for it are refused here.
             self._elsewhere = held.id

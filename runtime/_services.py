@@ -18,7 +18,7 @@ from ._journal import JournalWriter
 from ._messages import Deliver
 from ._routing import LocalPeers, Peers
 from ._timers import TimerService
-from .store import Owner, SharedStore, Store, Summary
+from .store import InstanceRow, Owner, SharedStore, Store, Summary
 
 _T = TypeVar("_T")
 
@@ -56,11 +56,12 @@ class Services:
     def release(self, key: tuple[str, str, str]) -> None:
         self._claims.discard(key)
 
-    async def take(self, instance_id: str) -> Owner | None:
+    async def take(self, instance_id: str, row: InstanceRow | None = None) -> Owner | None:
         """Make `instance_id` this process's to drive, unless another live process owns it:
-        None when it is ours (always, for a store that is not shared), else that owner."""
+        None when it is ours (always, for a store that is not shared), else that owner.
+        `row`, the instance's row just read, answers at once when it names this process."""
         shared = self.shared
-        if shared is None:
+        if shared is None or (row is not None and row.owner == shared.owner):
             return None
         held = shared.owner_of(instance_id)  # one read, no thread: mostly it is ours
         if held is not None and (held.id == shared.owner or held.live):

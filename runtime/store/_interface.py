@@ -209,6 +209,9 @@ class InstanceRow:
     """The instance's current run: 1, then one more with each ``continue_as_new``."""
     run_seq: int = 1
     """The seq of the current run's first record: rehydration replays from there."""
+    owner: str | None = attrs.field(default=None, eq=False)
+    """On a store several processes share, the id of the one that owns it (see `Owner`), as
+    `Store.get` read it; None there when nobody does, and always None elsewhere."""
 
 
 @attrs.frozen(kw_only=True)

@@ -312,7 +312,9 @@ class PostgresStore:
         return 0 if not rows else int(rows[0][0])
 
     def get(self, instance_id: str) -> InstanceRow | None:
-        rows = self._query(f"SELECT {_ROW_COLUMNS} FROM instances WHERE id = %s", (instance_id,))
+        rows = self._query(
+            f"SELECT {_ROW_COLUMNS}, owner FROM instances WHERE id = %s", (instance_id,)
+        )
         return instance_row(rows[0]) if rows else None
 
     def list(

@@ -24,6 +24,7 @@ def instance_row(row: Sequence[Any]) -> InstanceRow:
         last_seq=last,
         run=row[10],
         run_seq=row[11],
+        owner=row[12] if len(row) > 12 else None,
     )
 
 
