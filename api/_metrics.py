@@ -101,6 +101,25 @@ class RuntimeCollector(Collector):
             "Messages queued in the mailboxes of resident instances.",
             value=stats.mailbox_depth,
         )
+        routing = stats.routing
+        events = CounterMetricFamily(
+            "trioflow_routed_events",
+            "Events for instances another process drives (a shared PostgreSQL database):"
+            " forwarded from here, or delivered here.",
+            labels=["direction"],
+        )
+        events.add_metric(["forwarded"], routing.events_forwarded)
+        events.add_metric(["delivered"], routing.events_delivered)
+        yield events
+        commands = CounterMetricFamily(
+            "trioflow_routed_commands",
+            "Cancels, resumes and incident resolutions for instances another process drives:"
+            " posted from here, or applied here.",
+            labels=["direction"],
+        )
+        commands.add_metric(["posted"], routing.commands_posted)
+        commands.add_metric(["applied"], routing.commands_applied)
+        yield commands
         yield GaugeMetricFamily(
             "trioflow_resident_instances",
             "Workflow instances held in memory.",

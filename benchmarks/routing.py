@@ -42,6 +42,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--db", required=True, help="a PostgreSQL URL")
     _common.add_n_option(parser, 200, "events (and instances)")
     parser.add_argument("--every", type=float, default=0.01, help="seconds between events")
+    parser.add_argument(
+        "--lose-notifications",
+        action="store_true",
+        help="send no NOTIFY: every event waits for the owner's poll (the fallback's latency)",
+    )
     parser.add_argument("--owner", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -57,7 +62,9 @@ async def _own(url: str, n: int) -> None:
             await rt.result(f"routed-{i}")
 
 
-async def _publish(url: str, n: int, every: float, owner: subprocess.Popen[str]) -> None:
+async def _publish(
+    url: str, n: int, every: float, lose: bool, owner: subprocess.Popen[str]
+) -> None:
     assert owner.stdout is not None
     line = await trio.to_thread.run_sync(owner.stdout.readline)
     if line.strip() != "ready":
@@ -65,6 +72,9 @@ async def _publish(url: str, n: int, every: float, owner: subprocess.Popen[str])
     sent: dict[str, float] = {}
     forwarded = 0
     async with Runtime.open(url) as rt:
+        if lose:  # as if each notification were lost with a dropped connection
+            link = getattr(rt._services.peers, "_link")  # noqa: B009  (private on purpose)
+            link.notify = lambda owners, payload: None
         with _common.progress("routing", n) as advance:
             for i in range(n):
                 sent[f"routed-{i}"] = time.time()
@@ -80,7 +90,13 @@ async def _publish(url: str, n: int, every: float, owner: subprocess.Popen[str])
             latencies.append(taken.at.timestamp() - at)
     owner.wait(timeout=60)
     _common.print_json_line(
-        {"benchmark": "routing", "n": n, "forwarded": forwarded, **_stats(latencies)}
+        {
+            "benchmark": "routing",
+            "n": n,
+            "forwarded": forwarded,
+            "notified": not lose,
+            **_stats(latencies),
+        }
     )
 
 
@@ -103,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             [*command, "--n", str(args.n)], stdout=subprocess.PIPE, text=True
         ) as owner:
             try:
-                trio.run(_publish, url, args.n, args.every, owner)
+                trio.run(_publish, url, args.n, args.every, args.lose_notifications, owner)
             finally:
                 if owner.poll() is None:
                     owner.kill()

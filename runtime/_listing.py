@@ -10,6 +10,7 @@ import attrs
 
 from ._instance import Instance, InstancePage, blocked_page
 from ._journal import Blocked, JournalStats
+from ._routing import RoutingCounts
 from .store import STATUSES, InstanceRow, Store
 
 
@@ -28,6 +29,8 @@ class RuntimeStats:
     activities_in_flight: int
     storage_failure: str | None = None
     """Why the store fails every journal transaction now (retried); None while it writes."""
+    routing: RoutingCounts = attrs.Factory(RoutingCounts)
+    """What this process routed to and from others sharing its database (`_routing`)."""
 
 
 def instance_of(row: InstanceRow, blocked: Mapping[str, Blocked]) -> Instance:

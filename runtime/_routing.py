@@ -49,8 +49,24 @@ class Command:
     variables: Mapping[str, Any] | None = None
 
 
+@attrs.define(kw_only=True)
+class RoutingCounts:
+    """What this process routed since it opened (for metrics)."""
+
+    events_forwarded: int = 0
+    """Events stored here for instances other processes drive (each once, however many)."""
+    events_delivered: int = 0
+    """Events other processes stored, handed here to a waiting instance of this process."""
+    commands_posted: int = 0
+    """Commands stored here for the processes that drive their instances."""
+    commands_applied: int = 0
+    """Commands other processes stored, applied (or refused as done already) here."""
+
+
 class Peers(Protocol):
     """How a runtime reaches the processes that share its database."""
+
+    counts: RoutingCounts
 
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
         """Of `instance_ids`, those another live process drives, each with that process's
@@ -81,6 +97,9 @@ class Peers(Protocol):
 
 class LocalPeers:
     """The `Peers` of a database one process drives alone: there is nobody to reach."""
+
+    def __init__(self) -> None:
+        self.counts = RoutingCounts()
 
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
         return {}

@@ -23,7 +23,7 @@ import trio
 from . import _records as r
 from ._errors import Overloaded, StorageUnavailable, TrioflowError
 from ._messages import Deliver, Reply
-from ._routing import Command
+from ._routing import Command, RoutingCounts
 from ._services import Services
 from .store import StoreError
 from .store._postgres_link import PostgresLink
@@ -47,7 +47,8 @@ class LinkedPeers:
     _cursor: EventCursor | None = None
     _listener: Listener | None = None
     caught_up: int = 0
-    """How many catch-ups ran (for tests and metrics)."""
+    """How many catch-ups ran (for tests)."""
+    counts: RoutingCounts = attrs.Factory(RoutingCounts)
 
     @property
     def owner(self) -> str:
@@ -76,6 +77,7 @@ class LinkedPeers:
     def wake(self, owners: Collection[str]) -> None:
         others = {owner for owner in owners if owner and owner != self.owner}
         if others:
+            self.counts.events_forwarded += 1
             try:
                 self._link.notify(others, "e")
             except StoreError as exc:  # the event is stored: their poll finds it
@@ -95,6 +97,7 @@ class LinkedPeers:
         at = self._services.clock.now()
         try:
             self._link.post_command(command.instance_id, text, at, owner or None)
+            self.counts.commands_posted += 1
         except StoreError as exc:
             raise StorageUnavailable(
                 f"the {command.kind} of instance {command.instance_id!r} could not be stored"
@@ -178,11 +181,14 @@ class LinkedPeers:
             item.wait.instance_id, Deliver(record=record, reply=answer)
         )
         if answer is None:
+            self.counts.events_delivered += 1
             return True
         try:
-            return await answer.wait() is True
+            taken = await answer.wait() is True
         except (TrioflowError, StoreError):
             return False
+        self.counts.events_delivered += taken
+        return taken
 
     async def _apply_stored(self, instance_id: str, text: str) -> bool:
         """Apply one stored command; False to leave it for the next catch-up (the store
@@ -207,4 +213,5 @@ class LinkedPeers:
             # Done already (finished, resumed, resolved) or no longer there: as the owner
             # would have answered the sender, who was told what the store said then.
             _log.info("command %s for instance %s: %s", command.kind, instance_id, exc)
+        self.counts.commands_applied += 1
         return True

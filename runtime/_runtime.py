@@ -675,6 +675,7 @@ class Runtime:
             activities_failed=services.executor.failed,
             activities_in_flight=services.executor.in_flight,
             storage_failure=services.journal.failure,
+            routing=attrs.evolve(services.peers.counts),
         )
 
     def workflows(self) -> builtins.list[WorkflowDefinition]:

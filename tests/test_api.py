@@ -649,6 +649,8 @@ async def test_metrics(client: Client, rt: Runtime, autojump_clock: trio.testing
         "trioflow_journal_queued",
         "trioflow_mailbox_depth",
         "trioflow_resident_instances",
+        'trioflow_routed_events_total{direction="forwarded"} 0.0',
+        'trioflow_routed_commands_total{direction="applied"} 0.0',
     ):
         assert name in text
     assert re.search(r'^trioflow_instances\{status="completed"\} [1-9]', text, re.MULTILINE)

@@ -113,8 +113,9 @@ def test_the_probe_counts_a_refused_connection_as_an_error(tmp_path: Path) -> No
             ["throughput.py", "--n", "41", "--concurrency", "8", "--processes", "2"],
             {"instances_per_s", "p99_ms", "per_process"},
         ),
+        (["routing.py", "--n", "3", "--lose-notifications"], {"p99_ms", "notified"}),
     ],
-    ids=["throughput", "takeover", "routing", "throughput-processes"],
+    ids=["throughput", "takeover", "routing", "throughput-processes", "routing-polled"],
 )
 def test_a_benchmark_runs_on_postgres(tmp_path: Path, argv: list[str], fields: set[str]) -> None:
     skip_without_postgres()

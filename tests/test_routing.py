@@ -95,6 +95,7 @@ async def test_an_event_sent_to_the_other_process_completes_the_instance_once(ur
         again = await b.publish(Event(type="routed.go", subject="k1", id="e1", data=7))
         assert again.duplicate
         assert (await history_kinds(a, iid)).count("event_received") == 1
+        assert (b.stats().routing.events_forwarded, a.stats().routing.events_delivered) == (1, 1)
 
 
 async def test_a_targeted_event_and_a_signal_reach_the_other_process(url: str) -> None:
@@ -142,6 +143,8 @@ async def test_a_cancel_sent_to_the_other_process_is_applied_by_the_owner(url: s
             await a.result(iid)
         await peers(a).catch_up()  # applied at most once more: it is finished
         assert peers(a)._link.commands(mine=False) == []  # taken out once applied
+        assert b.stats().routing.commands_posted == 1
+        assert a.stats().routing.commands_applied in (1, 2)  # a second time refused as done
 
 
 async def test_a_lost_notification_is_made_up_for_by_the_poll(url: str) -> None:
