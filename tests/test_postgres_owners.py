@@ -324,3 +324,21 @@ def test_a_live_owner_whose_connection_dropped_takes_its_lock_again(url: str) ->
         assert second.claim_orphans() == []
         owner = second.owner_of("a")
         assert owner is not None and owner.live
+
+
+def test_a_claim_does_not_wait_for_a_row_a_paused_writer_holds(url: str) -> None:
+    with PostgresStore(url) as first, PostgresStore(url) as second:
+        first.write([append("a", 1, new=True, status="waiting")])
+        expire(first)
+        with psycopg.connect(url.split("?")[0], autocommit=True) as writer:
+            writer.execute(f'SET search_path TO "{first.schema}"')
+            writer.execute("SET idle_in_transaction_session_timeout = 10000")  # bounds a failure
+            with writer.transaction():
+                # The first, paused in the middle of a write: the row stays locked.
+                writer.execute("SELECT 1 FROM instances WHERE id = 'a' FOR UPDATE")
+                began = time.monotonic()
+                held = second.claim("a")
+                assert time.monotonic() - began < 5
+                assert held is not None and held.id == first.owner
+                assert second.claim_orphans() == []  # skipped, not waited for
+        assert second.claim("a") is None  # the write ended: the instance is the second's

@@ -129,7 +129,7 @@ class PostgresStore:
                 migrate(self._reader, self.schema, self._where)
                 self._writer = self._connect_writer()
                 self.owner = owners.new_owner_id()
-                self._owner_conn = self._connect_writer()
+                self._owner_conn = self._connect_owner()
                 owners.register(self._owner_conn, self.owner, lease, address)
                 if owners.hold(self._owner_conn, self.owner):
                     self._holding = self._owner_conn
@@ -158,6 +158,17 @@ class PostgresStore:
         try:
             lease_ms = max(1, round(self.lease * 1000))
             conn.execute(f"SET idle_in_transaction_session_timeout = {lease_ms}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_owner(self) -> psycopg.Connection[Any]:
+        """The connection of the lease and the claims: a claim does not wait long for a row
+        another process's write holds (`owners.CLAIM_LOCK_TIMEOUT_MS`)."""
+        conn = self._connect_writer()
+        try:
+            conn.execute(f"SET lock_timeout = {owners.CLAIM_LOCK_TIMEOUT_MS}")
         except BaseException:
             conn.close()
             raise
@@ -200,7 +211,7 @@ class PostgresStore:
                 raise StoreError(f"the store on {self._where} was opened read-only")
             for attempt in (1, 2):
                 if self._owner_conn is None or self._owner_conn.closed:
-                    self._owner_conn = self._connect_writer()
+                    self._owner_conn = self._connect_owner()
                 try:
                     return work(self._owner_conn, self.owner)
                 except psycopg.OperationalError as exc:

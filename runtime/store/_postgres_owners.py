@@ -45,8 +45,9 @@ import socket
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
-from ._interface import Owner
+from ._interface import Owner, StoreError
 
 OWNERS_TABLE = """
     CREATE TABLE owners (
@@ -179,13 +180,27 @@ def claim_orphans(conn: psycopg.Connection[Any], owner: str, limit: int) -> list
     return [instance_id for instance_id, _ in sorted(rows, key=lambda row: row[1])]
 
 
+CLAIM_LOCK_TIMEOUT_MS = 1000
+"""How long a claim waits for an instance's row that a write holds (the owner's connection's
+``lock_timeout``): a process paused in the middle of a write holds its rows until it wakes."""
+
+
 def claim(conn: psycopg.Connection[Any], owner: str, instance_id: str) -> Owner | None:
     """Make `instance_id` `owner`'s unless a live process owns it. None when `owner` has it
-    now (or there is no such instance); else the live owner."""
-    with conn.transaction():
-        if conn.execute(_CLAIM_ONE, {"me": owner, "id": instance_id}).rowcount:
-            return None
+    now (or there is no such instance); else the live owner, or the one in the middle of
+    writing it (`StoreError` if that one names no owner: try again)."""
+    try:
+        with conn.transaction():
+            if conn.execute(_CLAIM_ONE, {"me": owner, "id": instance_id}).rowcount:
+                return None
+            held = owner_of(conn, instance_id)
+    except psycopg.errors.LockNotAvailable:
+        # A process writes the instance now, or was paused while it did: until its
+        # transaction ends, nobody else may take the instance.
         held = owner_of(conn, instance_id)
+        if held is None:
+            raise StoreError(f"instance {instance_id!r} is being written elsewhere") from None
+        return held
     return None if held is None or held.id == owner else held
 
 
