@@ -305,3 +305,22 @@ def test_a_message_taken_in_another_process_at_the_same_moment_refuses_the_secon
     [refused] = results
     assert isinstance(refused, MessageTaken)
     assert store.last_seq("b") == 1
+
+
+def test_a_process_reads_back_the_events_others_stored_not_its_own(
+    store: PostgresStore, link: PostgresLink
+) -> None:
+    assert store.owner is not None
+    own = store.link(store.owner)
+    try:
+        mine, theirs = own.cursor(), link.cursor()
+        with session(store) as other:
+            insert(other, "stored-elsewhere")
+        assert store.write([event("stored-here")]) == [None]
+        assert [r.event.id for r in own.events_after(mine)[0]] == ["stored-elsewhere"]
+        assert [r.event.id for r in link.events_after(theirs)[0]] == [
+            "stored-elsewhere",
+            "stored-here",
+        ]
+    finally:
+        own.close()

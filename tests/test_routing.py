@@ -332,3 +332,28 @@ async def test_an_incident_resolved_through_the_other_process_is_retried_by_the_
         with trio.fail_after(10):
             assert await b.result(iid) == {"card": "good", "charged": True}
         assert cards[-1] == "good" and all(card == "bad" for card in cards[:-1])
+
+
+async def test_every_publish_reports_the_delivery_it_made_while_the_poll_runs(url: str) -> None:
+    # The owner's own poll runs all the time and most instances must be read back from the
+    # store to take their event: the poll must not hand over an event this process stored
+    # itself ahead of the publish (which would then report it undelivered).
+    shared = registry()
+    async with Runtime.open(url, registry=shared, poll_interval=0.001, max_resident=4) as rt:
+        ids = [await rt.start("routed_wait", f"race-{i}") for i in range(150)]
+        results: dict[str, tuple[str, ...]] = {}
+
+        async def publish(i: int) -> None:
+            event = Event(type="routed.go", subject=f"race-{i}", id=f"race-{i}", data=i)
+            results[ids[i]] = (await rt.publish(event)).delivered
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                for i in range(len(ids)):
+                    nursery.start_soon(publish, i)
+            assert peers(rt).caught_up > 0
+            assert {iid: results[iid] for iid in ids} == {iid: (iid,) for iid in ids}
+            for i, iid in enumerate(ids):
+                assert await rt.result(iid) == i
+                assert (await history_kinds(rt, iid)).count("event_received") == 1
+        assert rt.stats().routing.events_delivered == 0

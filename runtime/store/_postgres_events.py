@@ -16,13 +16,14 @@ from ._interface import (
 from ._postgres_values import VALUE_ERRORS, optional_real, real
 
 INSERT_EVENT = (
-    "INSERT INTO events (source, id, type, subject, instanceid, event, received_at, expires_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (source, id) DO NOTHING"
+    "INSERT INTO events (source, id, type, subject, instanceid, event, received_at, expires_at,"
+    " stored_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (source, id) DO NOTHING"
 )
 
 
-def insert_event(cursor: psycopg.Cursor[Any], row: EventRow) -> StoreError | None:
-    """Store one event unless its ``(source, id)`` is stored already."""
+def insert_event(cursor: psycopg.Cursor[Any], row: EventRow, owner: str) -> StoreError | None:
+    """Store one event unless its ``(source, id)`` is stored already, as stored by `owner`
+    (whose routing poll leaves it to the delivery that follows the store)."""
     cursor.execute(
         INSERT_EVENT,
         (
@@ -34,6 +35,7 @@ def insert_event(cursor: psycopg.Cursor[Any], row: EventRow) -> StoreError | Non
             row.event,
             real(row.received_at),
             optional_real(row.expires_at),
+            owner,
         ),
     )
     if cursor.rowcount == 0:
@@ -41,14 +43,16 @@ def insert_event(cursor: psycopg.Cursor[Any], row: EventRow) -> StoreError | Non
     return None
 
 
-def insert_events(cursor: psycopg.Cursor[Any], item: EventRow | EventBatch) -> StoreError | None:
+def insert_events(
+    cursor: psycopg.Cursor[Any], item: EventRow | EventBatch, owner: str
+) -> StoreError | None:
     """Store one event, or every event of a batch, or none of them (a savepoint)."""
     try:
         with cursor.connection.transaction():
             if isinstance(item, EventRow):
-                return insert_event(cursor, item)
+                return insert_event(cursor, item, owner)
             duplicates = tuple(
-                index for index, row in enumerate(item.events) if insert_event(cursor, row)
+                index for index, row in enumerate(item.events) if insert_event(cursor, row, owner)
             )
             return DuplicateEvents(duplicates) if duplicates else None
     except VALUE_ERRORS as exc:

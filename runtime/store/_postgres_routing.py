@@ -19,6 +19,13 @@ time. Rows read before (same pos) are recognised and skipped (`EventCursor.seen`
 holds only events at or past the horizon, so it stays small unless a transaction somewhere
 in the cluster stays open for long (the horizon then waits for it, and reads grow).
 
+A process reads only the events *other* processes stored (``stored_by``): one it stored itself
+it hands over right after storing it, to the waits of the instances it drives then (and wakes
+the owners of the others), so its poll would only hand the same event over a second time, and
+might do so first, leaving the delivery that follows the store to be refused as a repeat. An
+instance that comes to this process later (a claim) is replayed, and takes the events stored
+for its waits from the store then.
+
 Signals and BPMN messages reach only the waits open when they were sent: each event row
 records how far the ``wait_opened`` sequence had gone when it was stored (``waits_seen``),
 and such waits opened later are not matched. Other waits match whenever they opened: a wait
@@ -61,6 +68,11 @@ ROUTING_MIGRATION = """
     CREATE INDEX inbox_instance ON inbox (instance_id, pos);
 """
 """The events' transaction ids and wait horizon, and the command inbox."""
+
+EVENTS_STORED_BY = """
+    ALTER TABLE events ADD COLUMN stored_by TEXT COLLATE "C";
+"""
+"""Migration 7: the process that stored each event (NULL: stored before this migration)."""
 
 SIGNAL_PREFIX = "trioflow.signal:"  # runtime._event.SIGNAL_TYPE_PREFIX: the store cannot import it
 
@@ -124,8 +136,9 @@ def events_after(
     """The events committed since `cursor`, each with every open wait it matches, in the
     order they were stored; and the cursor past them. With `owner`, only the waits of
     instances `owner` drives, and every BPMN message subscription (the first in line takes a
-    message, whoever drives it), each with its instance's owner. At most `limit` events are
-    read: call again while the answer is non-empty and the cursor moves."""
+    message, whoever drives it), each with its instance's owner; and not the events `owner`
+    stored (it delivered them when it did). At most `limit` events are read: call again while
+    the answer is non-empty and the cursor moves."""
     waits = (
         "SELECT w.*, NULL AS owner FROM waits AS w"
         if owner is None
@@ -135,7 +148,9 @@ def events_after(
     rows = conn.execute(
         "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon),"
         " e AS (SELECT * FROM events WHERE xid >= %(after)s::text::xid8"
-        "  AND NOT (pos = ANY(%(seen)s)) ORDER BY pos LIMIT %(limit)s)"
+        "  AND NOT (pos = ANY(%(seen)s))"
+        "  AND (%(owner)s::text IS NULL OR stored_by IS DISTINCT FROM %(owner)s)"
+        "  ORDER BY pos LIMIT %(limit)s)"
         f" SELECT h.horizon, e.pos, e.xid::text, {_EVENT_COLUMNS}, {_WAIT_COLUMNS}, w.owner"
         " FROM h LEFT JOIN e ON TRUE"
         f" LEFT JOIN ({waits}) AS w ON w.type = e.type AND ("

@@ -17,7 +17,7 @@ from typing import Any
 from ._interface import StoreError
 from ._postgres_owners import OWNERS_HEARTBEAT, OWNERS_TABLE
 from ._postgres_prune import FINISHED_INDEX
-from ._postgres_routing import ROUTING_MIGRATION
+from ._postgres_routing import EVENTS_STORED_BY, ROUTING_MIGRATION
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: instances, journal, timers, events, waits, correlations (SQLite's migrations 1-3).
@@ -105,6 +105,8 @@ MIGRATIONS: tuple[str, ...] = (
     OWNERS_TABLE,
     # 6: an owner that died is gone before its lease runs out (`_postgres_owners`).
     OWNERS_HEARTBEAT,
+    # 7: which process stored each event; its own routing poll skips it (`_postgres_routing`).
+    EVENTS_STORED_BY,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""

@@ -154,9 +154,9 @@ def write_batched(
                 if not batch.add(item):
                     results[index] = _apply(cursor, item, owner)
         elif isinstance(item, EventRow):
-            results[index] = insert_event(cursor, item)
+            results[index] = insert_event(cursor, item, owner)
         elif isinstance(item, EventBatch):
-            results[index] = insert_events(cursor, item)
+            results[index] = insert_events(cursor, item, owner)
         else:
             batch.write(cursor)  # what it deletes may be in the batch
             prune(cursor, item)
@@ -185,7 +185,7 @@ def write_one_by_one(
                 refusal = None
             results.append(refusal)
         elif isinstance(item, EventRow | EventBatch):
-            refusal = insert_events(cursor, item)
+            refusal = insert_events(cursor, item, owner)
             if already_written and isinstance(refusal, DuplicateEvent | DuplicateEvents):
                 refusal = events_stored_already(cursor, item, refusal)
             results.append(refusal)
