@@ -206,9 +206,8 @@ async def _deliver(
                 waits.append(wait)
             else:
                 subscriptions.setdefault(wait.message, []).append(wait)
-    elsewhere = services.peers.elsewhere(
-        {w.instance_id for w in waits}
-        | {w.instance_id for line in subscriptions.values() for w in line}
+    elsewhere = services.peers.elsewhere_of(
+        [*waits, *(w for line in subscriptions.values() for w in line)]
     )
     forwarded: list[str] = []
     replies = []

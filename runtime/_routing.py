@@ -30,11 +30,13 @@ instance is this process's, and its service does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 import attrs
 import trio
+
+from .store import WaitRow
 
 
 @attrs.frozen(kw_only=True)
@@ -74,6 +76,11 @@ class Peers(Protocol):
         this process takes it when it sends it something."""
         ...
 
+    def elsewhere_of(self, waits: Iterable[WaitRow]) -> dict[str, str]:
+        """As `elsewhere`, for the instances of `waits`, from the owners the store read with
+        them (``WaitRow.owner``): the event router asks nothing more of the database."""
+        ...
+
     async def take(self, instance_id: str) -> str | None:
         """Make `instance_id` this process's unless another live process drives it: None
         when this process drives it now, else the id of the one that does. An instance whose
@@ -102,6 +109,9 @@ class LocalPeers:
         self.counts = RoutingCounts()
 
     def elsewhere(self, instance_ids: Collection[str]) -> dict[str, str]:
+        return {}
+
+    def elsewhere_of(self, waits: Iterable[WaitRow]) -> dict[str, str]:
         return {}
 
     async def take(self, instance_id: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any
 
 import attrs
@@ -25,7 +25,7 @@ from ._errors import Overloaded, StorageUnavailable, TrioflowError
 from ._messages import Deliver, Reply
 from ._routing import Command, RoutingCounts
 from ._services import Services
-from .store import StoreError
+from .store import StoreError, WaitRow
 from .store._postgres_link import PostgresLink
 from .store._postgres_listen import LOST, Listener
 from .store._postgres_routing import EventCursor, Routed
@@ -69,6 +69,14 @@ class LinkedPeers:
         # An instance nobody drives now is this process's to take: sent something here, it
         # is claimed and replayed (``WorkflowActor``), rather than waiting for a claim.
         return {iid: owner for iid, owner in owners.items() if owner and owner != self.owner}
+
+    def elsewhere_of(self, waits: Iterable[WaitRow]) -> dict[str, str]:
+        # A wait's instance nobody drives now is this process's to take, as in `elsewhere`.
+        return {
+            wait.instance_id: wait.owner
+            for wait in waits
+            if wait.owner is not None and wait.owner != self.owner
+        }
 
     async def take(self, instance_id: str) -> str | None:
         held = await self._services.take(instance_id)

@@ -18,7 +18,7 @@ from _stores import POSTGRES_URL, fresh_postgres_url
 from test_store_contract import append
 
 from runtime import Event, Runtime, WorkflowContext, workflow
-from runtime.store import NotOwner, PostgresStore
+from runtime.store import NotOwner, PostgresStore, WaitRow
 from runtime.store import _postgres_owners as owners
 from runtime.store._postgres_routing import owners_of
 
@@ -342,3 +342,29 @@ def test_a_claim_does_not_wait_for_a_row_a_paused_writer_holds(url: str) -> None
                 assert held is not None and held.id == first.owner
                 assert second.claim_orphans() == []  # skipped, not waited for
         assert second.claim("a") is None  # the write ended: the instance is the second's
+
+
+def test_a_wait_is_read_with_the_live_owner_of_its_instance(url: str) -> None:
+    def opened(instance_id: str) -> Any:
+        return append(
+            instance_id,
+            1,
+            new=True,
+            status="waiting",
+            waits_set=(WaitRow(instance_id=instance_id, step=1, type="t", subject="s"),),
+        )
+
+    with PostgresStore(url) as first, PostgresStore(url) as second:
+        assert first.write([opened("a")]) == [None]
+        assert second.write([opened("b")]) == [None]
+        assert {w.instance_id: w.owner for w in first.waits_for("t", "s")} == {
+            "a": first.owner,
+            "b": second.owner,
+        }
+        assert [w.owner for w in first.waits_of("b")] == [second.owner]
+        expire(second)  # gone: nobody drives "b" now, the next to send it something takes it
+        assert {w.instance_id: w.owner for w in first.waits_for("t", "s")} == {
+            "a": first.owner,
+            "b": None,
+        }
+        assert [w.owner for w in first.waits_of("b")] == [None]

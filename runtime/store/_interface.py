@@ -99,6 +99,10 @@ class WaitRow:
     opened: int = attrs.field(default=0, eq=False)
     """Set by the store, increasing with each wait stored: the order subscriptions opened in
     (not part of equality: a row written is equal to the one read back)."""
+    owner: str | None = attrs.field(default=None, eq=False)
+    """On a store several processes share, the live process that drives the instance, read
+    with the wait (`Store.waits_for`, `Store.waits_of`); None when nobody does now, and
+    always None elsewhere (not part of equality)."""
 
 
 @attrs.frozen(kw_only=True)

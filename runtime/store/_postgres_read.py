@@ -8,28 +8,39 @@ import psycopg
 
 from ._interface import EventRow, WaitRow
 from ._paging import after_prefix
+from ._postgres_owners import LIVE_OWNER
 from ._rows import event_row, wait_row
 
 _WAIT_COLUMNS = "instance_id, step, type, subject, message, opened"
 _EVENT_COLUMNS = "source, id, type, subject, instanceid, event, received_at, expires_at"
+# Each wait with the live process that drives its instance (`WaitRow.owner`), in the same
+# statement: the event router needs both, for every event it delivers.
+_WAITS_WITH_OWNER = "w.instance_id, w.step, w.type, w.subject, w.message, w.opened, o.id"
+_OWNER_JOIN = (
+    "LEFT JOIN instances AS i ON i.id = w.instance_id"
+    f" LEFT JOIN owners AS o ON o.id = i.owner AND {LIVE_OWNER}"
+)
 
 
 def waits_for(conn: psycopg.Connection[Any], type: str, subject: str | None) -> list[WaitRow]:
     rows = conn.execute(
-        f"SELECT {_WAIT_COLUMNS} FROM waits WHERE type = %(type)s AND subject = %(subject)s"
+        f"SELECT {_WAITS_WITH_OWNER} FROM ("
+        f" SELECT {_WAIT_COLUMNS} FROM waits WHERE type = %(type)s AND subject = %(subject)s"
         " UNION ALL"
         f" SELECT {_WAIT_COLUMNS} FROM waits WHERE type = %(type)s AND subject IS NULL"
-        " ORDER BY instance_id, step",
+        f") AS w {_OWNER_JOIN} ORDER BY w.instance_id, w.step",
         {"type": type, "subject": subject},
     )
-    return [wait_row(row) for row in rows]
+    return [wait_row(row[:6], owner=row[6]) for row in rows]
 
 
 def waits_of(conn: psycopg.Connection[Any], instance_id: str) -> list[WaitRow]:
     rows = conn.execute(
-        f"SELECT {_WAIT_COLUMNS} FROM waits WHERE instance_id = %s ORDER BY step", (instance_id,)
+        f"SELECT {_WAITS_WITH_OWNER} FROM waits AS w {_OWNER_JOIN}"
+        " WHERE w.instance_id = %s ORDER BY w.step",
+        (instance_id,),
     )
-    return [wait_row(row) for row in rows]
+    return [wait_row(row[:6], owner=row[6]) for row in rows]
 
 
 def events_for(

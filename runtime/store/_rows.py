@@ -28,7 +28,7 @@ def instance_row(row: Sequence[Any]) -> InstanceRow:
     )
 
 
-def wait_row(row: tuple[Any, ...]) -> WaitRow:
+def wait_row(row: tuple[Any, ...], owner: str | None = None) -> WaitRow:
     instance_id, step, type_, subject, message, opened = row
     return WaitRow(
         instance_id=instance_id,
@@ -37,6 +37,7 @@ def wait_row(row: tuple[Any, ...]) -> WaitRow:
         subject=subject,
         message=message,
         opened=opened,
+        owner=owner,
     )
 
 
