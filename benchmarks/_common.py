@@ -101,6 +101,24 @@ def parse_n_and_concurrency(
     )
 
 
+def parse_rehydrate_args(
+    argv: list[str] | None, description: str, every_help: str, repeat_help: str
+) -> argparse.Namespace:
+    """The options of the rehydration benchmarks: `--steps`, `--every`, `--repeat` (each
+    >= 1), `--gc` and `--db`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=100_000, help="steps (default 100000)")
+    parser.add_argument("--every", type=int, default=1000, help=f"{every_help} (default 1000)")
+    parser.add_argument("--repeat", type=int, default=3, help=f"{repeat_help} (default 3)")
+    add_gc_option(parser)
+    return parse_args(
+        parser,
+        argv,
+        "--steps, --every and --repeat must be >= 1",
+        lambda a: a.steps < 1 or a.every < 1 or a.repeat < 1,
+    )
+
+
 @contextlib.contextmanager
 def database_path(db: str | None, name: str) -> Iterator[str]:
     """Yield the absolute path of the SQLite file to create: `db` if given, else the file `name`

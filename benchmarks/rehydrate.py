@@ -13,7 +13,6 @@ line.
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -99,21 +98,12 @@ async def _open_seconds(db: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Rehydrate an instance of N steps in one run and one that continued as new"
-        " every --every steps; print one JSON line."
-    )
-    parser.add_argument("--steps", type=int, default=100_000, help="steps (default 100000)")
-    parser.add_argument(
-        "--every", type=int, default=1000, help="steps per run when chained (default 1000)"
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="replays timed (default 3)")
-    _common.add_gc_option(parser)
-    args = _common.parse_args(
-        parser,
+    args = _common.parse_rehydrate_args(
         argv,
-        "--steps, --every and --repeat must be >= 1",
-        lambda a: a.steps < 1 or a.every < 1 or a.repeat < 1,
+        "Rehydrate an instance of N steps in one run and one that continued as new"
+        " every --every steps; print one JSON line.",
+        "steps per run when chained",
+        "replays timed",
     )
     if args.gc == "tuned":
         tune_gc()

@@ -13,7 +13,6 @@ unfinished instance before it returns. Prints one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -107,21 +106,12 @@ async def _open_seconds(db: str, registry: Registry) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Rehydrate a BPMN instance of N loop steps without and with snapshots;"
-        " print one JSON line."
-    )
-    parser.add_argument("--steps", type=int, default=100_000, help="steps (default 100000)")
-    parser.add_argument(
-        "--every", type=int, default=1000, help="records between snapshots (default 1000)"
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="rehydrations timed (default 3)")
-    _common.add_gc_option(parser)
-    args = _common.parse_args(
-        parser,
+    args = _common.parse_rehydrate_args(
         argv,
-        "--steps, --every and --repeat must be >= 1",
-        lambda a: a.steps < 1 or a.every < 1 or a.repeat < 1,
+        "Rehydrate a BPMN instance of N loop steps without and with snapshots;"
+        " print one JSON line.",
+        "records between snapshots",
+        "rehydrations timed",
     )
     if args.gc == "tuned":
         tune_gc()
