@@ -91,10 +91,12 @@ class WorkflowActor:
             return
         self._workflow, self._status, self._last_seq = row.workflow, row.status, row.last_seq
         self._created_at = row.created_at
+        claimed = services.just_claimed(self._id)
         if row.status in TERMINAL or (row.status == "suspended" and not resuming):
             services.instance_settled(self._id)  # in case a waiter missed the moment
             return
         held = await services.take(self._id, row)
+        claimed = services.just_claimed(self._id) or claimed
         if held is not None:
             # Another live process drives it: messages for it are refused here.
             self._elsewhere = held.id
@@ -135,6 +137,8 @@ class WorkflowActor:
         self._arm(in_flight.activities, in_flight.timers)
         # An event may have been stored but not delivered before a crash or while suspended.
         await self._take_stored_events(core, in_flight.waits)
+        if claimed:
+            await self._take_missed(core)
 
     async def handle(self, message: Message) -> None:
         try:
@@ -294,6 +298,35 @@ class WorkflowActor:
                     waits = []
                 waits += decision.waits_set
                 break
+
+    async def _take_missed(self, core: WorkflowCore) -> None:
+        """Claimed from a process that died or let go: take the signals and messages it may
+        not have delivered (`Peers.missed`). One it did deliver was consumed, and is refused
+        as a repeat (``WorkflowCore`` counts an event once, by source and id)."""
+        for step, row in self._services.peers.missed(self._id):
+            if core.finished or self._core is not core:
+                return
+            record = r.EventReceived(step=step, event=loads(row.event))
+            key = self._message_key(core, record)
+            if key is not None and not self._services.claim(key):
+                continue
+            try:
+                at = self._services.clock.now()
+                decision = core.decide(record, at)
+                if not decision.taken:
+                    continue
+                correlated = () if key is None else (key,)
+                ended = core
+                core, decision = await self._commit(
+                    core, record, decision, at, correlated=correlated
+                )
+            finally:
+                if key is not None:
+                    self._services.release(key)
+            self._carry_out(decision)
+            await self._take_stored_events(core, decision.waits_set)
+            if core is not ended:  # it continued as new: the steps read are the old run's
+                return
 
     def _stored_for(self, core: WorkflowCore, wait: WaitRow) -> list[EventRow]:
         if is_signal(wait.type):

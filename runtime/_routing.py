@@ -22,6 +22,10 @@ then the owner is woken:
   claims it (``WorkflowActor``), which matters most for a suspended instance, which nobody
   claims by themselves. `Peers.take` does the same for a command whose owner died between
   the look-up and the post.
+- An instance claimed from a process that died (or closed) is replayed, and takes then what
+  that process may not have delivered: the events stored for its waits, as on any replay,
+  and the signals and BPMN messages stored while its waits were open (`Peers.missed`),
+  which a replay does not take otherwise.
 - Waiting for the result of an instance driven elsewhere polls its row, with a backoff.
 
 A database one process drives alone (SQLite) has nothing to route: `LocalPeers` says every
@@ -36,7 +40,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from .store import WaitRow
+from .store import EventRow, WaitRow
 
 
 @attrs.frozen(kw_only=True)
@@ -88,6 +92,13 @@ class Peers(Protocol):
         something."""
         ...
 
+    def missed(self, instance_id: str) -> list[tuple[int, EventRow]]:
+        """The signals and BPMN messages stored while the open waits of `instance_id` were
+        open that they match (a message only when the wait is the first in line), each with
+        its wait's step: asked once a claimed instance is replayed, for what its previous
+        process may have died before delivering."""
+        ...
+
     def wake(self, owners: Collection[str]) -> None:
         """Tell `owners` that events for their instances were stored."""
         ...
@@ -116,6 +127,9 @@ class LocalPeers:
 
     async def take(self, instance_id: str) -> str | None:
         return None
+
+    def missed(self, instance_id: str) -> list[tuple[int, EventRow]]:
+        return []
 
     def wake(self, owners: Collection[str]) -> None:
         pass

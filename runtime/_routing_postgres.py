@@ -25,7 +25,7 @@ from ._errors import Overloaded, StorageUnavailable, TrioflowError
 from ._messages import Deliver, Reply
 from ._routing import Command, RoutingCounts
 from ._services import Services
-from .store import StoreError, WaitRow
+from .store import EventRow, StoreError, WaitRow
 from .store._postgres_link import PostgresLink
 from .store._postgres_listen import LOST, Listener
 from .store._postgres_routing import EventCursor, Routed
@@ -81,6 +81,15 @@ class LinkedPeers:
     async def take(self, instance_id: str) -> str | None:
         held = await self._services.take(instance_id)
         return None if held is None else held.id
+
+    def missed(self, instance_id: str) -> list[tuple[int, EventRow]]:
+        try:
+            return self._link.missed(instance_id)
+        except StoreError as exc:
+            _log.warning(
+                "cannot read the signals and messages instance %s missed: %s", instance_id, exc
+            )
+            return []
 
     def wake(self, owners: Collection[str]) -> None:
         others = {owner for owner in owners if owner and owner != self.owner}

@@ -267,6 +267,7 @@ class Runtime:
         services = self._services
         assert services.shared is not None
         ids = await services.blocking(services.shared.claim_orphans, CLAIM_BATCH)
+        services.claimed(ids)
         replies = []
         for instance_id in ids:
             services.system.stop(instance_id)  # an actor left of it starts afresh

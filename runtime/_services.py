@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
@@ -43,6 +43,21 @@ class Services:
     """The other processes driving instances of the same database (`_routing`)."""
     _settled: dict[str, Settled] = attrs.field(factory=dict)
     _claims: set[tuple[str, str, str]] = attrs.field(factory=set)
+    _claimed: set[str] = attrs.field(factory=set)
+    """Instances this process claimed from another and has not replayed since
+    (`just_claimed`)."""
+
+    def claimed(self, instance_ids: Iterable[str]) -> None:
+        """`instance_ids` were just made this process's, from a process that died or let go."""
+        self._claimed.update(instance_ids)
+
+    def just_claimed(self, instance_id: str) -> bool:
+        """Whether `instance_id` was claimed since it was last replayed here (asked once, by
+        the replay: its previous process may have left signals and messages undelivered)."""
+        if instance_id in self._claimed:
+            self._claimed.discard(instance_id)
+            return True
+        return False
 
     def claim(self, key: tuple[str, str, str]) -> bool:
         """Reserve the event ``(source, id)`` for one message subscription of ``workflow``:
@@ -66,7 +81,10 @@ class Services:
         held = shared.owner_of(instance_id)  # one read, no thread: mostly it is ours
         if held is not None and (held.id == shared.owner or held.live):
             return None if held.id == shared.owner else held
-        return await self.blocking(shared.claim, instance_id)
+        held = await self.blocking(shared.claim, instance_id)
+        if held is None:
+            self.claimed([instance_id])
+        return held
 
     async def blocking(self, call: Callable[..., _T], *args: Any) -> _T:
         """``call(*args)``, a call that waits on the database, off the event loop's thread

@@ -228,6 +228,26 @@ def test_signals_and_messages_match_only_the_waits_open_when_they_were_stored(
     assert routes(link, cursor) == [("sig", "early", 1), ("msg", "sub", 1), ("msg", "plain", 1)]
 
 
+def test_a_claimed_instance_is_offered_the_signals_and_messages_its_open_waits_match(
+    store: PostgresStore, link: PostgresLink
+) -> None:
+    signal = "trioflow.signal:go"
+    store.write([waiting("early", signal), waiting("first", "m", "k", message="wf")])
+    store.write([waiting("second", "m", "k", message="wf"), waiting("plain", "m", "k")])
+    store.write([event("sig", type=signal), event("msg", type="m", subject="k")])
+    store.write([waiting("late", signal), waiting("third", "m", "k", message="wf")])
+    store.write([event("sig2", type=signal), event("other", type="m", subject="j")])
+
+    def ids(instance_id: str) -> list[tuple[int, str]]:
+        return [(step, row.id) for step, row in link.missed(instance_id)]
+
+    assert ids("early") == [(1, "sig"), (1, "sig2")]
+    assert ids("late") == [(1, "sig2")]  # not the signal sent before it waited
+    assert ids("first") == [(1, "msg")]  # the first subscription in line takes a message
+    assert ids("second") == ids("third") == []
+    assert ids("plain") == []  # a plain wait takes its events from the store on replay
+
+
 def test_a_command_waits_in_the_inbox_until_it_is_done(
     store: PostgresStore, link: PostgresLink
 ) -> None:

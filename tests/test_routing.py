@@ -357,3 +357,32 @@ async def test_every_publish_reports_the_delivery_it_made_while_the_poll_runs(ur
                 assert await rt.result(iid) == i
                 assert (await history_kinds(rt, iid)).count("event_received") == 1
         assert rt.stats().routing.events_delivered == 0
+
+
+@pytest.mark.parametrize("kind", ["signal", "message"])
+async def test_a_signal_or_message_the_owner_stopped_before_delivering_reaches_the_claimer(
+    url: str, kind: str
+) -> None:
+    # Signals and messages reach only the waits open when they were stored, so a replay does
+    # not take them from the store: the claimer must offer them to the instance it claims.
+    shared = registry()
+    async with Runtime.open(url, registry=shared, lease=1) as b:  # looks for orphans often
+        async with Runtime.open(url, registry=shared) as a:
+            # A stops before it delivers what B forwards: it reads no routed event any more.
+            peers(a)._link.events_after = lambda cursor, **_: ([], cursor)  # type: ignore[method-assign]
+            if kind == "signal":
+                iid = await a.start("routed_signal")
+                await waiting(a, iid)
+                result = await b.broadcast_signal("routed", {"x": 1})
+                expected: Any = {"x": 1}
+            else:
+                iid = await a.start("messages_wait", {"orderId": "lost"})
+                await waiting(a, iid)
+                result = await b.publish(Event(type="paid", subject="lost", data={"amount": 5}))
+                expected = {"orderId": "lost", "paid": 5}
+            assert result.forwarded == (iid,)
+            assert (await a.get(iid)).status == "waiting"
+        # A closed and let its instance go: B claims it, replays it, and hands it the event.
+        with trio.fail_after(5):
+            assert await b.result(iid) == expected
+        assert (await history_kinds(b, iid)).count("event_received") == 1

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from ._interface import StoreError
+from ._interface import EventRow, StoreError
 from ._postgres_listen import Listener
 from ._postgres_routing import (
     Command,
@@ -25,6 +25,7 @@ from ._postgres_routing import (
     commands_for,
     event_cursor,
     events_after,
+    missed,
     notify,
     owners_of,
     post_command,
@@ -63,6 +64,11 @@ class PostgresLink:
         instances only (`mine`), or of every instance."""
         owner = self.owner if mine else None
         return self._run(lambda conn: events_after(conn, cursor, owner=owner, limit=limit))
+
+    def missed(self, instance_id: str) -> list[tuple[int, EventRow]]:
+        """The signals and messages the open waits of `instance_id` may have missed while
+        another process drove it, each with its wait's step (`_postgres_routing.missed`)."""
+        return self._run(lambda conn: missed(conn, instance_id))
 
     def owners_of(self, instance_ids: Collection[str]) -> dict[str, str | None]:
         """Which live process drives each of `instance_ids` (None: none now, the next to

@@ -26,6 +26,13 @@ might do so first, leaving the delivery that follows the store to be refused as 
 instance that comes to this process later (a claim) is replayed, and takes the events stored
 for its waits from the store then.
 
+Signals and BPMN messages are the exception: they are not taken from the store by a wait
+that opens later, so one forwarded to a process that died (or closed) before delivering it
+would be lost for the instance. The process that claims the instance therefore asks, once it
+is replayed, for the signals and messages stored while its open waits were open (`missed`,
+the same matching as `events_after`, whoever stored them) and offers them to it: an instance
+counts an event it consumed once, so one delivered before the crash is refused as a repeat.
+
 Signals and BPMN messages reach only the waits open when they were sent: each event row
 records how far the ``wait_opened`` sequence had gone when it was stored (``waits_seen``),
 and such waits opened later are not matched. Other waits match whenever they opened: a wait
@@ -185,6 +192,26 @@ def events_after(
     horizon = max(horizon, cursor.horizon)
     seen = {(pos, xid) for pos, xid in (*cursor.seen, *read.items()) if xid >= horizon}
     return routed, EventCursor(horizon=horizon, seen=frozenset(seen))
+
+
+def missed(conn: psycopg.Connection[Any], instance_id: str) -> list[tuple[int, EventRow]]:
+    """The untargeted signals and BPMN messages that the open waits of `instance_id` match as
+    `events_after` matches them (stored while the wait was open; a message only when the wait
+    is the first subscription in line), each with the step of its wait, in the order they were
+    stored: what its previous owner may have died before delivering."""
+    rows = conn.execute(
+        f"SELECT w.step, {_EVENT_COLUMNS} FROM waits AS w JOIN events AS e"
+        " ON e.type = w.type AND e.instanceid IS NULL"
+        " AND (w.subject IS NULL OR w.subject = e.subject) AND w.opened <= e.waits_seen"
+        " WHERE w.instance_id = %(instance)s"
+        " AND (w.message IS NOT NULL OR left(w.type, %(plen)s) = %(prefix)s)"
+        " AND (w.message IS NULL OR NOT EXISTS (SELECT 1 FROM waits AS f"
+        "  WHERE f.message = w.message AND f.type = e.type"
+        "  AND (f.subject IS NULL OR f.subject = e.subject) AND f.opened < w.opened))"
+        " ORDER BY e.pos, w.opened",
+        {"instance": instance_id, "plen": len(SIGNAL_PREFIX), "prefix": SIGNAL_PREFIX},
+    ).fetchall()
+    return [(int(row[0]), event_row(row[1:9])) for row in rows]
 
 
 def owners_of(
