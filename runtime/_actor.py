@@ -137,7 +137,7 @@ class WorkflowActor:
         self._arm(in_flight.activities, in_flight.timers)
         # An event may have been stored but not delivered before a crash or while suspended.
         await self._take_stored_events(core, in_flight.waits)
-        if claimed:
+        if claimed and any(is_signal(w.type) or w.message for w in in_flight.waits):
             await self._take_missed(core)
 
     async def handle(self, message: Message) -> None:
