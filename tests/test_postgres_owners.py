@@ -368,3 +368,43 @@ def test_a_wait_is_read_with_the_live_owner_of_its_instance(url: str) -> None:
             "b": None,
         }
         assert [w.owner for w in first.waits_of("b")] == [None]
+
+
+def test_an_owner_paused_in_the_middle_of_a_write_is_claimed_after_its_lease(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        PostgresStore(url) as first,
+        PostgresStore(url) as second,
+        PostgresStore(url) as third,
+    ):
+        first.write([append("a", 1, new=True, status="waiting")])
+        third.write([append("c", 1, new=True, status="waiting")])
+        writer, lease = first._writer, first._owner_conn
+        assert writer is not None and lease is not None
+        ended = sorted({writer.info.backend_pid, lease.info.backend_pid})
+        with (
+            first._writer_lock,
+            writer.cursor() as cursor,
+            pytest.raises(psycopg.OperationalError),  # its session was ended
+            writer.transaction(),
+        ):
+            cursor.execute("UPDATE instances SET updated_at = updated_at WHERE id = 'a'")
+            with cursor.copy("COPY journal (instance_id) FROM STDIN"):
+                # Paused here, its session active, holding the row of "a".
+                assert second.claim_orphans() == []  # its lease still runs
+                expire(first)
+                with caplog.at_level("WARNING", logger="trioflow"):
+                    assert second.claim_orphans() == ["a"]
+                assert f"backend pids {ended[0]}, {ended[1]}" in caplog.text
+                assert f"of owner {first.owner}," in caplog.text
+        # Nobody else's session was ended: the live third still writes on its own.
+        assert third.write([append("c", 2)]) == [None]
+        assert second.write([append("a", 2)]) == [None]
+        # Woken, the first connects anew; what was taken is refused, nothing is taken back.
+        results = first.write([append("a", 2), append("b", 1, new=True)])
+        assert isinstance(results[0], NotOwner) and results[1] is None
+        assert first.claim_orphans() == []
+        owner = second.owner_of("a")
+        assert owner is not None and owner.id == second.owner
+        assert [r.seq for r in second.read("a")] == [1, 2]

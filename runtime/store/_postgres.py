@@ -23,8 +23,9 @@ opened for writing is an *owner* (`_postgres_owners`), with a lease that a third
 in a thread of its own, renews every heartbeat (and whose session holds the owner's lock,
 which tells the others at once when the process dies). Every append is fenced: an instance that
 another process claimed (after this one's lease ran out) refuses it with `NotOwner`. The
-runtime claims the orphans of dead owners (`claim_orphans`) and replays them. Closing the
-store releases its unfinished instances, for others to claim at once.
+runtime claims the orphans of dead owners (`claim_orphans`, which first ends the sessions a
+gone owner left behind, such as a write it was paused in that holds its rows) and replays
+them. Closing the store releases its unfinished instances, for others to claim at once.
 
 Ownership API (what a process sharing the database uses): `owner` (this store's id),
 `owner_of(instance_id)` (the `Owner` driving an instance: id, host, pid, advertised URL,
@@ -111,6 +112,8 @@ class PostgresStore:
         self._owner_lock = threading.Lock()
         self._holding: psycopg.Connection[Any] | None = None
         """The owner's connection whose session holds the owner's lock."""
+        self._recorded: psycopg.Connection[Any] | None = None
+        """The owner's connection whose session is recorded in the owner's row."""
         self.schema = schema if schema is not None else url_schema
         self.read_only = read_only
         self._conninfo = conninfo
@@ -131,14 +134,18 @@ class PostgresStore:
                 self.owner = owners.new_owner_id()
                 self._owner_conn = self._connect_owner()
                 owners.register(self._owner_conn, self.owner, lease, address)
+                owners.record_session(self._owner_conn, self.owner, owners.LEASE_SESSION)
+                owners.record_session(self._writer, self.owner, owners.WRITER_SESSION)
                 if owners.hold(self._owner_conn, self.owner):
                     self._holding = self._owner_conn
+                self._recorded = self._owner_conn
         except BaseException:
             for conn in (self._reader, self._writer, self._owner_conn):
                 if conn is not None:
                     conn.close()
             raise
         self._ambiguous = False
+        self._writer_recorded = True
         if self.owner is not None:
             threading.Thread(target=self._renew, name="trioflow-lease", daemon=True).start()
 
@@ -213,6 +220,9 @@ class PostgresStore:
                 if self._owner_conn is None or self._owner_conn.closed:
                     self._owner_conn = self._connect_owner()
                 try:
+                    if self._owner_conn is not self._recorded:
+                        owners.record_session(self._owner_conn, self.owner, owners.LEASE_SESSION)
+                        self._recorded = self._owner_conn
                     return work(self._owner_conn, self.owner)
                 except psycopg.OperationalError as exc:
                     self._owner_conn.close()
@@ -227,11 +237,25 @@ class PostgresStore:
         released by their owner or whose owner's lease ran out. Their ids, oldest first;
         replay them. Blocks on the database: call it from a worker thread."""
         claimed = self._on_owner_connection(
-            lambda conn, owner: owners.claim_orphans(conn, owner, limit)
+            lambda conn, owner: self._claim_orphans(conn, owner, limit)
         )
         if len(claimed) < limit:  # all taken: the rows of long-dead owners may go
             self._on_owner_connection(lambda conn, _: owners.forget_dead(conn, FORGET_AFTER))
         return claimed
+
+    def _claim_orphans(
+        self, conn: psycopg.Connection[Any], owner: str, limit: int
+    ) -> builtins.list[str]:
+        # A gone owner's session may hold the rows of a write it was paused in: ended, it
+        # rolls back and lets them go.
+        for gone, pids in owners.end_sessions_of_gone(conn, owner).items():
+            _log.warning(
+                "%s: ended the sessions (backend pids %s) of owner %s, which is gone",
+                self._where,
+                ", ".join(map(str, pids)),
+                gone,
+            )
+        return owners.claim_orphans(conn, owner, limit)
 
     def claim(self, instance_id: str) -> Owner | None:
         """Make `instance_id` this store's unless another live process owns it: None when
@@ -259,12 +283,16 @@ class PostgresStore:
         return self._run(owners.owners, [])
 
     def _write(self, appends: Sequence[WriteItem]) -> builtins.list[StoreError | None]:
-        if self._writer is None or self._writer.closed:
-            self._writer = self._connect_writer()
-        conn = self._writer
         owner = self.owner
         assert owner is not None
+        if self._writer is None or self._writer.closed:
+            self._writer = self._connect_writer()
+            self._writer_recorded = False
+        conn = self._writer
         try:
+            if not self._writer_recorded:  # a claimer ends it if this process is gone
+                owners.record_session(conn, owner, owners.WRITER_SESSION)
+                self._writer_recorded = True
             with conn.cursor() as cursor:
                 if not self._ambiguous:
                     try:

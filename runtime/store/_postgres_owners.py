@@ -29,6 +29,19 @@ and so its lock, and keeps its instances for its whole lease; a live one whose c
 dropped (a restarted server) makes a new one and takes its lock again at its next heartbeat,
 before the three are missed.
 
+A paused process also keeps whatever its sessions hold: one stopped in the middle of a write
+(between the statements of its transaction, or while it sends the journal by COPY) is an
+*active* session that no PostgreSQL timeout ends, and the rows it updated stay locked, so a
+claim (which skips locked rows) would never take those instances while it sleeps. So each
+owner records in its row the sessions that write for it (``owners.sessions``: the lease's and
+the writer's, each as its backend pid and start, exact since a pid is used again only by a
+session started later), and a claimer first ends the recorded sessions of every owner that is
+gone (`end_sessions_of_gone`): their transactions roll back and their rows are free. That owner,
+if it wakes, connects anew and records its new sessions; its appends for what was taken are
+refused by the fence. Only an owner's own sessions are ended, and only once it is gone. (A
+claimer sees the start of the sessions of its own database role only: processes that connect
+as different roles do not end each other's.)
+
 Safety does not rest on clocks: a lease only decides when others may claim; the fence, in the
 database, decides whose appends count. An instance that no process took is still its owner's
 after that owner's lease ran out, and its appends commit. The fence compares owner ids, not
@@ -72,6 +85,24 @@ OWNERS_HEARTBEAT = """
 """
 """Migration 6: when each owner renewed its lease last, and how often it does."""
 
+OWNER_SESSIONS = "ALTER TABLE owners ADD COLUMN sessions TEXT[] NOT NULL DEFAULT '{}'"
+"""Migration 8: the sessions that write for each owner, for a claimer to end once it is gone."""
+
+LEASE_SESSION = 1
+WRITER_SESSION = 2
+"""Where each of an owner's sessions is recorded in ``owners.sessions``."""
+
+_SESSION = "a.pid || ' ' || extract(epoch FROM a.backend_start)"
+"""The session ``a`` of ``pg_stat_activity``, exactly (a pid alone may be a later session's)."""
+_RECORD_SESSION = (
+    "UPDATE owners SET sessions[%s] ="
+    f" (SELECT {_SESSION} FROM pg_stat_activity AS a WHERE a.pid = pg_backend_pid())"
+    " WHERE id = %s"
+)
+END_SESSION_WAIT_MS = 1000
+"""How long a claimer waits for each session it ends to be gone (a session that takes longer
+still rolls back, and the next claim takes what it held)."""
+
 HEARTBEAT_LOCK = 7_366_152
 """First key of an owner's advisory lock; the second is ``hashtext`` of its id."""
 _LOCK_KEY = f"{HEARTBEAT_LOCK}, hashtext(%s)"
@@ -94,6 +125,16 @@ _REGISTER = (
 _RENEW = (
     "UPDATE owners SET expires_at = now() + make_interval(secs => %s), renewed_at = now()"
     " WHERE id = %s"
+)
+_END_SESSIONS_OF_GONE = (
+    # The UPDATE locks the owner's row: a renewal that makes it live again waits, or runs first
+    # and then the owner is not gone any more.
+    "WITH gone AS (UPDATE owners AS o SET sessions = '{}' FROM owners AS old"
+    f" WHERE old.id = o.id AND cardinality(o.sessions) > 0 AND o.id <> %s AND {_GONE}"
+    " RETURNING o.id, old.sessions)"
+    f" SELECT gone.id, a.pid, pg_terminate_backend(a.pid, {END_SESSION_WAIT_MS}) FROM gone"
+    f" CROSS JOIN LATERAL (SELECT a.pid FROM pg_stat_activity AS a"
+    f" WHERE ({_SESSION}) = ANY(gone.sessions)) AS a"
 )
 _CLAIM_ORPHANS = (
     "WITH orphans AS (SELECT pk FROM instances"
@@ -147,6 +188,21 @@ def renew(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | No
         register(conn, owner, lease, url)
 
 
+def record_session(conn: psycopg.Connection[Any], owner: str, slot: int) -> None:
+    """Record `conn`'s session as `owner`'s `slot` (`LEASE_SESSION`, `WRITER_SESSION`)."""
+    conn.execute(_RECORD_SESSION, (slot, owner))
+
+
+def end_sessions_of_gone(conn: psycopg.Connection[Any], owner: str) -> dict[str, list[int]]:
+    """End the recorded sessions of every owner other than `owner` that is gone, and forget
+    them: by owner id, the backend pids of the sessions ended. One statement, that reads the
+    server's sessions only when some owner is gone with sessions recorded."""
+    ended: dict[str, list[int]] = {}
+    for gone, pid, _ in conn.execute(_END_SESSIONS_OF_GONE, (owner,)).fetchall():
+        ended.setdefault(gone, []).append(int(pid))
+    return ended
+
+
 def hold(conn: psycopg.Connection[Any], owner: str) -> bool:
     """Take the owner's advisory lock on `conn` (its session keeps it); False while a
     session of a lost connection of ours still has it (then try again next time)."""
@@ -175,7 +231,8 @@ def leave(conn: psycopg.Connection[Any], owner: str) -> None:
 
 def claim_orphans(conn: psycopg.Connection[Any], owner: str, limit: int) -> list[str]:
     """Make at most `limit` orphans `owner`'s (released ones, and those whose owner's lease
-    ran out); their ids, oldest first. Rows another claimer holds are skipped, not waited for."""
+    ran out); their ids, oldest first. Rows another claimer holds are skipped, not waited for
+    (end the sessions of gone owners first, for their rows to be free)."""
     rows = conn.execute(_CLAIM_ORPHANS, {"me": owner, "limit": limit}).fetchall()
     return [instance_id for instance_id, _ in sorted(rows, key=lambda row: row[1])]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._interface import StoreError
-from ._postgres_owners import OWNERS_HEARTBEAT, OWNERS_TABLE
+from ._postgres_owners import OWNER_SESSIONS, OWNERS_HEARTBEAT, OWNERS_TABLE
 from ._postgres_prune import FINISHED_INDEX
 from ._postgres_routing import EVENTS_STORED_BY, ROUTING_MIGRATION
 
@@ -107,6 +107,8 @@ MIGRATIONS: tuple[str, ...] = (
     OWNERS_HEARTBEAT,
     # 7: which process stored each event; its own routing poll skips it (`_postgres_routing`).
     EVENTS_STORED_BY,
+    # 8: the sessions of each owner, which a claimer ends once it is gone (`_postgres_owners`).
+    OWNER_SESSIONS,
 )
 """Schema migrations; ``trioflow_schema.version`` is how many have been applied. Append, never
 edit: a database made by an older trioflow is upgraded by the ones it lacks."""
