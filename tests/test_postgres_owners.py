@@ -4,6 +4,7 @@ closed) are claimed by another, each by one claimer only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -370,6 +371,24 @@ def test_a_wait_is_read_with_the_live_owner_of_its_instance(url: str) -> None:
         assert [w.owner for w in first.waits_of("b")] == [None]
 
 
+@contextlib.contextmanager
+def paused_in_a_write(store: PostgresStore, instance_id: str) -> Iterator[None]:
+    """As if `store`'s process were stopped in the middle of a write of `instance_id` (its
+    session active, sending the journal by COPY, the instance's row locked); its session
+    must be ended from outside before the block ends."""
+    writer = store._writer
+    assert writer is not None
+    with (
+        store._writer_lock,
+        writer.cursor() as cursor,
+        pytest.raises(psycopg.OperationalError),  # its session was ended
+        writer.transaction(),
+    ):
+        cursor.execute("UPDATE instances SET updated_at = updated_at WHERE id = %s", (instance_id,))
+        with cursor.copy("COPY journal (instance_id) FROM STDIN"):
+            yield
+
+
 def test_an_owner_paused_in_the_middle_of_a_write_is_claimed_after_its_lease(
     url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -383,21 +402,13 @@ def test_an_owner_paused_in_the_middle_of_a_write_is_claimed_after_its_lease(
         writer, lease = first._writer, first._owner_conn
         assert writer is not None and lease is not None
         ended = sorted({writer.info.backend_pid, lease.info.backend_pid})
-        with (
-            first._writer_lock,
-            writer.cursor() as cursor,
-            pytest.raises(psycopg.OperationalError),  # its session was ended
-            writer.transaction(),
-        ):
-            cursor.execute("UPDATE instances SET updated_at = updated_at WHERE id = 'a'")
-            with cursor.copy("COPY journal (instance_id) FROM STDIN"):
-                # Paused here, its session active, holding the row of "a".
-                assert second.claim_orphans() == []  # its lease still runs
-                expire(first)
-                with caplog.at_level("WARNING", logger="trioflow"):
-                    assert second.claim_orphans() == ["a"]
-                assert f"backend pids {ended[0]}, {ended[1]}" in caplog.text
-                assert f"of owner {first.owner}," in caplog.text
+        with paused_in_a_write(first, "a"):
+            assert second.claim_orphans() == []  # its lease still runs
+            expire(first)
+            with caplog.at_level("WARNING", logger="trioflow"):
+                assert second.claim_orphans() == ["a"]
+            assert f"backend pids {ended[0]}, {ended[1]}" in caplog.text
+            assert f"of owner {first.owner}," in caplog.text
         # Nobody else's session was ended: the live third still writes on its own.
         assert third.write([append("c", 2)]) == [None]
         assert second.write([append("a", 2)]) == [None]
@@ -408,3 +419,28 @@ def test_an_owner_paused_in_the_middle_of_a_write_is_claimed_after_its_lease(
         owner = second.owner_of("a")
         assert owner is not None and owner.id == second.owner
         assert [r.seq for r in second.read("a")] == [1, 2]
+
+
+def test_a_claim_of_an_instance_a_gone_owner_was_paused_writing_takes_it(url: str) -> None:
+    with PostgresStore(url) as first, PostgresStore(url) as second:
+        first.write([append("a", 1, new=True, status="waiting")])
+        with paused_in_a_write(first, "a"):
+            held = second.claim("a")  # live: it keeps it
+            assert held is not None and held.id == first.owner
+            expire(first)
+            assert second.claim("a") is None
+        owner = second.owner_of("a")
+        assert owner is not None and owner.id == second.owner
+
+
+def test_an_owner_whose_row_was_forgotten_records_its_sessions_again(url: str) -> None:
+    with PostgresStore(url) as first, PostgresStore(url) as second:
+        first._stopping.set()  # its heartbeats are the test's
+        first.write([append("a", 1, new=True)])
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DELETE FROM "{first.schema}".owners WHERE id = %s', (first.owner,))
+        first._on_owner_connection(first._beat)
+        first.write([append("a", 2)])
+        expire(first)
+        with paused_in_a_write(first, "a"):
+            assert second.claim_orphans() == ["a"]

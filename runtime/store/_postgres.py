@@ -205,7 +205,9 @@ class PostgresStore:
                     _log.warning("%s: renewing this lease failed: %s", self._where, exc)
 
     def _beat(self, conn: psycopg.Connection[Any], owner: str) -> None:
-        owners.renew(conn, owner, self.lease, self._address)
+        if owners.renew(conn, owner, self.lease, self._address):  # its row was forgotten
+            owners.record_session(conn, owner, owners.LEASE_SESSION)
+            self._writer_recorded = False  # by the next write
         if self._holding is not conn:
             # A new connection (the last one was lost): its session takes the lock over.
             self._holding = conn if owners.hold(conn, owner) else None
@@ -237,25 +239,11 @@ class PostgresStore:
         released by their owner or whose owner's lease ran out. Their ids, oldest first;
         replay them. Blocks on the database: call it from a worker thread."""
         claimed = self._on_owner_connection(
-            lambda conn, owner: self._claim_orphans(conn, owner, limit)
+            lambda conn, owner: owners.claim_orphans(conn, owner, limit)
         )
         if len(claimed) < limit:  # all taken: the rows of long-dead owners may go
             self._on_owner_connection(lambda conn, _: owners.forget_dead(conn, FORGET_AFTER))
         return claimed
-
-    def _claim_orphans(
-        self, conn: psycopg.Connection[Any], owner: str, limit: int
-    ) -> builtins.list[str]:
-        # A gone owner's session may hold the rows of a write it was paused in: ended, it
-        # rolls back and lets them go.
-        for gone, pids in owners.end_sessions_of_gone(conn, owner).items():
-            _log.warning(
-                "%s: ended the sessions (backend pids %s) of owner %s, which is gone",
-                self._where,
-                ", ".join(map(str, pids)),
-                gone,
-            )
-        return owners.claim_orphans(conn, owner, limit)
 
     def claim(self, instance_id: str) -> Owner | None:
         """Make `instance_id` this store's unless another live process owns it: None when

@@ -52,6 +52,7 @@ runtime drives it again (an append must also continue the stored journal, seq af
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -115,6 +116,7 @@ _GONE = (
 """Whether the owner ``o`` is gone (see the module docstring)."""
 LIVE_OWNER = f"NOT {_GONE}"
 
+_log = logging.getLogger("trioflow")
 _UNFINISHED = "status NOT IN ('completed', 'failed', 'cancelled')"  # the index's condition
 
 _REGISTER = (
@@ -127,11 +129,12 @@ _RENEW = (
     " WHERE id = %s"
 )
 _END_SESSIONS_OF_GONE = (
-    # The UPDATE locks the owner's row: a renewal that makes it live again waits, or runs first
-    # and then the owner is not gone any more.
-    "WITH gone AS (UPDATE owners AS o SET sessions = '{}' FROM owners AS old"
-    f" WHERE old.id = o.id AND cardinality(o.sessions) > 0 AND o.id <> %s AND {_GONE}"
-    " RETURNING o.id, old.sessions)"
+    # The owner's row stays locked until the sessions are ended: a renewal that makes it live
+    # again waits, or ran first and then the owner is not gone any more. A row that another
+    # claimer or a renewal holds is skipped.
+    "WITH gone AS (SELECT o.id, o.sessions FROM owners AS o"
+    f" WHERE cardinality(o.sessions) > 0 AND o.id <> %s AND {_GONE} FOR UPDATE SKIP LOCKED),"
+    " forgotten AS (UPDATE owners SET sessions = '{}' FROM gone WHERE owners.id = gone.id)"
     f" SELECT gone.id, a.pid, pg_terminate_backend(a.pid, {END_SESSION_WAIT_MS}) FROM gone"
     f" CROSS JOIN LATERAL (SELECT a.pid FROM pg_stat_activity AS a"
     f" WHERE ({_SESSION}) = ANY(gone.sessions)) AS a"
@@ -182,10 +185,13 @@ def register(conn: psycopg.Connection[Any], owner: str, lease: float, url: str |
     conn.execute(_REGISTER, values)
 
 
-def renew(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | None) -> None:
-    """Push the owner's lease a `lease` further; make its row again if it was forgotten."""
-    if conn.execute(_RENEW, (lease, owner)).rowcount == 0:
-        register(conn, owner, lease, url)
+def renew(conn: psycopg.Connection[Any], owner: str, lease: float, url: str | None) -> bool:
+    """Push the owner's lease a `lease` further; make its row again if it was forgotten (then
+    True: record its sessions again)."""
+    if conn.execute(_RENEW, (lease, owner)).rowcount:
+        return False
+    register(conn, owner, lease, url)
+    return True
 
 
 def record_session(conn: psycopg.Connection[Any], owner: str, slot: int) -> None:
@@ -200,6 +206,12 @@ def end_sessions_of_gone(conn: psycopg.Connection[Any], owner: str) -> dict[str,
     ended: dict[str, list[int]] = {}
     for gone, pid, _ in conn.execute(_END_SESSIONS_OF_GONE, (owner,)).fetchall():
         ended.setdefault(gone, []).append(int(pid))
+    for gone, pids in ended.items():
+        _log.warning(
+            "ended the sessions (backend pids %s) of owner %s, which is gone",
+            ", ".join(map(str, pids)),
+            gone,
+        )
     return ended
 
 
@@ -231,8 +243,9 @@ def leave(conn: psycopg.Connection[Any], owner: str) -> None:
 
 def claim_orphans(conn: psycopg.Connection[Any], owner: str, limit: int) -> list[str]:
     """Make at most `limit` orphans `owner`'s (released ones, and those whose owner's lease
-    ran out); their ids, oldest first. Rows another claimer holds are skipped, not waited for
-    (end the sessions of gone owners first, for their rows to be free)."""
+    ran out); their ids, oldest first. Rows another claimer holds are skipped, not waited for;
+    the sessions of gone owners are ended first, for the rows they hold to be free."""
+    end_sessions_of_gone(conn, owner)
     rows = conn.execute(_CLAIM_ORPHANS, {"me": owner, "limit": limit}).fetchall()
     return [instance_id for instance_id, _ in sorted(rows, key=lambda row: row[1])]
 
@@ -253,8 +266,11 @@ def claim(conn: psycopg.Connection[Any], owner: str, instance_id: str) -> Owner 
             held = owner_of(conn, instance_id)
     except psycopg.errors.LockNotAvailable:
         # A process writes the instance now, or was paused while it did: until its
-        # transaction ends, nobody else may take the instance.
+        # transaction ends, nobody else may take the instance. If that process is gone, its
+        # sessions are ended (the write rolls back) and the claim is tried once more.
         held = owner_of(conn, instance_id)
+        if held is not None and not held.live and end_sessions_of_gone(conn, owner):
+            return claim(conn, owner, instance_id)
         if held is None:
             raise StoreError(f"instance {instance_id!r} is being written elsewhere") from None
         return held
