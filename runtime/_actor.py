@@ -276,28 +276,38 @@ class WorkflowActor:
             for row in self._stored_for(core, wait):
                 if (row.source, row.id) in core.consumed:
                     continue
-                record = r.EventReceived(step=wait.step, event=loads(row.event))
-                key = self._message_key(core, record)
-                if key is not None and not self._services.claim(key):
+                ended = core
+                taken = await self._offer_stored(core, wait.step, row.event)
+                if taken is None:
                     continue
-                try:
-                    at = self._services.clock.now()
-                    decision = core.decide(record, at)
-                    if not decision.taken:
-                        continue
-                    correlated = () if key is None else (key,)
-                    ended = core
-                    core, decision = await self._commit(
-                        core, record, decision, at, correlated=correlated
-                    )
-                finally:
-                    if key is not None:
-                        self._services.release(key)
-                self._carry_out(decision)
+                core, decision = taken
                 if core is not ended:  # it continued as new: the old run's waits are gone
                     waits = []
                 waits += decision.waits_set
                 break
+
+    async def _offer_stored(
+        self, core: WorkflowCore, step: int, event: str
+    ) -> tuple[WorkflowCore, Decision] | None:
+        """Offer the stored `event` (JSON text) to wait `step`: the instance and decision after
+        it took the event, carried out; None where it was not taken (not a match, or a message
+        another instance of its workflow holds or took)."""
+        record = r.EventReceived(step=step, event=loads(event))
+        key = self._message_key(core, record)
+        if key is not None and not self._services.claim(key):
+            return None
+        try:
+            at = self._services.clock.now()
+            decision = core.decide(record, at)
+            if not decision.taken:
+                return None
+            correlated = () if key is None else (key,)
+            taken = await self._commit(core, record, decision, at, correlated=correlated)
+        finally:
+            if key is not None:
+                self._services.release(key)
+        self._carry_out(taken[1])
+        return taken
 
     async def _take_missed(self, core: WorkflowCore) -> None:
         """Claimed from a process that died or let go: take the signals and messages it may
@@ -306,24 +316,11 @@ class WorkflowActor:
         for step, row in self._services.peers.missed(self._id):
             if core.finished or self._core is not core:
                 return
-            record = r.EventReceived(step=step, event=loads(row.event))
-            key = self._message_key(core, record)
-            if key is not None and not self._services.claim(key):
+            ended = core
+            taken = await self._offer_stored(core, step, row.event)
+            if taken is None:
                 continue
-            try:
-                at = self._services.clock.now()
-                decision = core.decide(record, at)
-                if not decision.taken:
-                    continue
-                correlated = () if key is None else (key,)
-                ended = core
-                core, decision = await self._commit(
-                    core, record, decision, at, correlated=correlated
-                )
-            finally:
-                if key is not None:
-                    self._services.release(key)
-            self._carry_out(decision)
+            core, decision = taken
             await self._take_stored_events(core, decision.waits_set)
             if core is not ended:  # it continued as new: the steps read are the old run's
                 return
