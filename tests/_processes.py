@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -39,6 +40,13 @@ def record_effect(path: str, instance_id: str, name: str) -> None:
         os.write(fd, f"{instance_id} {name} {os.getpid()}\n".encode())
     finally:
         os.close(fd)
+
+
+async def run_effect(path: str, instance_id: str, name: str, seconds: tuple[float, float]) -> None:
+    """An activity's work: record its run (`record_effect`), then take a random time within
+    `seconds` for the rest of it, where a kill can land."""
+    record_effect(path, instance_id, name)
+    await trio.sleep(random.uniform(*seconds))
 
 
 def read_effects(path: Path) -> dict[Key, list[int]]:

@@ -10,10 +10,8 @@ works for a while, so that a kill or a pause lands in some.
 from __future__ import annotations
 
 import os
-import random
 
-import trio
-from _processes import record_effect
+from _processes import run_effect
 
 from runtime import WorkflowContext, activity, workflow
 
@@ -22,20 +20,19 @@ TIMER = 0.3
 """Seconds of the durable timer: real time, these are real processes."""
 
 
-async def _side_effect(instance_id: str, name: str) -> None:
-    record_effect(EFFECTS_PATH, instance_id, name)
-    await trio.sleep(random.uniform(0.02, 0.1))
+SECONDS = (0.02, 0.1)
+"""How long an activity works after recording its run."""
 
 
 @activity
 async def cluster_reserve(instance_id: str) -> str:
-    await _side_effect(instance_id, "cluster_reserve")
+    await run_effect(EFFECTS_PATH, instance_id, "cluster_reserve", SECONDS)
     return instance_id
 
 
 @activity
 async def cluster_charge(instance_id: str) -> str:
-    await _side_effect(instance_id, "cluster_charge")
+    await run_effect(EFFECTS_PATH, instance_id, "cluster_charge", SECONDS)
     return instance_id
 
 

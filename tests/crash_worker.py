@@ -14,11 +14,10 @@ line for one activity is a re-run of that attempt after the crash.
 from __future__ import annotations
 
 import functools
-import random
 import sys
 
 import trio
-from _processes import record_effect
+from _processes import run_effect
 
 from runtime import Runtime, WorkflowContext, activity, workflow
 
@@ -37,26 +36,25 @@ def expected_output(instance_id: str, n: int) -> str:
     return f"{instance_id}:{(n + 1) * 2}"
 
 
-async def _side_effect(instance_id: str, name: str) -> None:
-    record_effect(EFFECTS_PATH, instance_id, name)
-    await trio.sleep(random.uniform(0.01, 0.05))  # the rest of the work: the kill can land here
+SECONDS = (0.01, 0.05)
+"""How long an activity works after recording its run."""
 
 
 @activity
 async def crash_reserve(instance_id: str, n: int) -> int:
-    await _side_effect(instance_id, "crash_reserve")
+    await run_effect(EFFECTS_PATH, instance_id, "crash_reserve", SECONDS)
     return n + 1
 
 
 @activity
 async def crash_charge(instance_id: str, amount: int) -> int:
-    await _side_effect(instance_id, "crash_charge")
+    await run_effect(EFFECTS_PATH, instance_id, "crash_charge", SECONDS)
     return amount * 2
 
 
 @activity
 async def crash_ship(instance_id: str, amount: int) -> str:
-    await _side_effect(instance_id, "crash_ship")
+    await run_effect(EFFECTS_PATH, instance_id, "crash_ship", SECONDS)
     return f"{instance_id}:{amount}"
 
 

@@ -9,30 +9,27 @@ then runs a second activity: its output is its own instance id.
 from __future__ import annotations
 
 import os
-import random
 
-import trio
-from _processes import record_effect
+from _processes import run_effect
 
 from runtime import WorkflowContext, activity, workflow
 
 EFFECTS_PATH = os.environ.get("TRIOFLOW_TEST_EFFECTS", "")
 
 
-async def _side_effect(instance_id: str, name: str) -> None:
-    record_effect(EFFECTS_PATH, instance_id, name)
-    await trio.sleep(random.uniform(0.02, 0.1))
+SECONDS = (0.02, 0.1)
+"""How long an activity works after recording its run."""
 
 
 @activity
 async def failover_reserve(instance_id: str) -> str:
-    await _side_effect(instance_id, "failover_reserve")
+    await run_effect(EFFECTS_PATH, instance_id, "failover_reserve", SECONDS)
     return instance_id
 
 
 @activity
 async def failover_charge(instance_id: str) -> str:
-    await _side_effect(instance_id, "failover_charge")
+    await run_effect(EFFECTS_PATH, instance_id, "failover_charge", SECONDS)
     return instance_id
 
 
