@@ -8,7 +8,7 @@ so they survive restarts; the rest describes this process since it started.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
@@ -47,22 +47,18 @@ class RuntimeCollector(Collector):
             "Workflow instances started (all stored instances).",
             value=sum(stats.instances.values()),
         )
-        completions = CounterMetricFamily(
+        yield _counters(
             "trioflow_instance_completions",
             "Workflow instances that finished, by final status.",
-            labels=["status"],
+            "status",
+            {status: stats.instances.get(status, 0) for status in FINISHED},
         )
-        for status in FINISHED:
-            completions.add_metric([status], stats.instances.get(status, 0))
-        yield completions
-        attempts = CounterMetricFamily(
+        yield _counters(
             "trioflow_activity_attempts",
             "Activity attempts this process finished, by outcome.",
-            labels=["outcome"],
+            "outcome",
+            {"completed": stats.activities_completed, "failed": stats.activities_failed},
         )
-        attempts.add_metric(["completed"], stats.activities_completed)
-        attempts.add_metric(["failed"], stats.activities_failed)
-        yield attempts
         yield GaugeMetricFamily(
             "trioflow_activities_in_flight",
             "Activity attempts running now.",
@@ -102,29 +98,33 @@ class RuntimeCollector(Collector):
             value=stats.mailbox_depth,
         )
         routing = stats.routing
-        events = CounterMetricFamily(
+        yield _counters(
             "trioflow_routed_events",
             "Events for instances another process drives (a shared PostgreSQL database):"
             " forwarded from here, or delivered here.",
-            labels=["direction"],
+            "direction",
+            {"forwarded": routing.events_forwarded, "delivered": routing.events_delivered},
         )
-        events.add_metric(["forwarded"], routing.events_forwarded)
-        events.add_metric(["delivered"], routing.events_delivered)
-        yield events
-        commands = CounterMetricFamily(
+        yield _counters(
             "trioflow_routed_commands",
             "Cancels, resumes and incident resolutions for instances another process drives:"
             " posted from here, or applied here.",
-            labels=["direction"],
+            "direction",
+            {"posted": routing.commands_posted, "applied": routing.commands_applied},
         )
-        commands.add_metric(["posted"], routing.commands_posted)
-        commands.add_metric(["applied"], routing.commands_applied)
-        yield commands
         yield GaugeMetricFamily(
             "trioflow_resident_instances",
             "Workflow instances held in memory.",
             value=stats.resident,
         )
+
+
+def _counters(name: str, text: str, label: str, counts: Mapping[str, int]) -> Metric:
+    """A counter family with one sample per `counts` key, as the value of `label`."""
+    family = CounterMetricFamily(name, text, labels=[label])
+    for value, count in counts.items():
+        family.add_metric([value], count)
+    return family
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:
