@@ -248,8 +248,7 @@ class Runtime:
         if services.shared is not None:
             # Replaying an instance re-arms its timers: those of instances that others
             # drive are theirs to fire.
-            while await self._claim_orphans(wait=True) == CLAIM_BATCH:
-                pass
+            await self._claim_orphans(wait=True)
             return
         for timer in services.store.timers():
             services.timers.schedule(timer.instance_id, timer.step, timer.fire_at)
@@ -261,25 +260,27 @@ class Runtime:
         for reply in replies:
             await reply.wait()
 
-    async def _claim_orphans(self, *, wait: bool) -> int:
-        """Claim a batch of orphans and replay them (waiting until they are resident with
-        `wait`); how many were claimed."""
+    async def _claim_orphans(self, *, wait: bool) -> None:
+        """Claim the orphans, a batch at a time until a batch comes back short, and replay
+        them (each batch waited for until resident with `wait`)."""
         services = self._services
         assert services.shared is not None
-        ids = await services.blocking(services.shared.claim_orphans, CLAIM_BATCH)
-        services.claimed(ids)
-        replies = []
-        for instance_id in ids:
-            services.system.stop(instance_id)  # an actor left of it starts afresh
-            reply = Reply() if wait else None
-            await services.system.send(instance_id, Wake(reply=reply))
-            if reply is not None:
-                replies.append(reply)
-        for reply in replies:
-            await reply.wait()
-        if ids:
-            _log.info("claimed %d instances whose process stopped or lost its lease", len(ids))
-        return len(ids)
+        while True:
+            ids = await services.blocking(services.shared.claim_orphans, CLAIM_BATCH)
+            services.claimed(ids)
+            replies = []
+            for instance_id in ids:
+                services.system.stop(instance_id)  # an actor left of it starts afresh
+                reply = Reply() if wait else None
+                await services.system.send(instance_id, Wake(reply=reply))
+                if reply is not None:
+                    replies.append(reply)
+            for reply in replies:
+                await reply.wait()
+            if ids:
+                _log.info("claimed %d instances whose process stopped or lost its lease", len(ids))
+            if len(ids) < CLAIM_BATCH:
+                return
 
     async def _take_over(self, interval: float) -> None:
         """Every `interval` seconds, claim the orphans (released by a process that closed,
@@ -287,8 +288,7 @@ class Runtime:
         while True:
             await trio.sleep(interval)
             try:
-                while await self._claim_orphans(wait=False) == CLAIM_BATCH:
-                    pass
+                await self._claim_orphans(wait=False)
             except StoreError as exc:  # the database is away: the next round tries again
                 _log.warning("claiming orphaned instances failed: %s", exc)
 
