@@ -65,7 +65,7 @@ from ._postgres_link import PostgresLink
 from ._postgres_prune import count_expired_events, finished_query
 from ._postgres_read import events_for, filters, messages_for, waits_for, waits_of
 from ._postgres_schema import check_version, migrate, schema_version
-from ._postgres_session import DEFAULT_LEASE, connect, describe, split_url
+from ._postgres_session import DEFAULT_LEASE, connect, describe, run_reconnecting, split_url
 from ._postgres_write import BATCH_REFUSED, LAST_SEQ, write_batched, write_one_by_one
 from ._rows import instance_row
 
@@ -479,17 +479,16 @@ class PostgresStore:
     def _run(self, query: Callable[[psycopg.Connection[Any]], _T], empty: _T) -> _T:
         """Run a query on the reader; once more on a new connection if the old one was lost."""
         self._check_open()
-        for attempt in (1, 2):
-            if self._reader.closed:
-                self._reader = self._connect()
+
+        def answer(conn: psycopg.Connection[Any]) -> _T:
             try:
-                return query(self._reader)
-            except psycopg.OperationalError as exc:
-                self._reader.close()
-                if attempt == 2:
-                    raise StoreError(f"{self._where} cannot be read: {exc}") from exc
+                return query(conn)
             except (psycopg.DataError, UnicodeEncodeError):
                 # A value PostgreSQL cannot hold (a NUL character, a lone surrogate) names
                 # nothing stored: the answer is the one about no rows.
                 return empty
-        raise AssertionError("unreachable")
+
+        self._reader, result = run_reconnecting(
+            self._reader, self._connect, answer, f"{self._where} cannot be read"
+        )
+        return result

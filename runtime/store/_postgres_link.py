@@ -30,7 +30,7 @@ from ._postgres_routing import (
     owners_of,
     post_command,
 )
-from ._postgres_session import connect
+from ._postgres_session import connect, run_reconnecting
 
 _T = TypeVar("_T")
 
@@ -105,13 +105,10 @@ class PostgresLink:
     def _run(self, call: Callable[[psycopg.Connection[Any]], _T]) -> _T:
         if self._closed:
             raise StoreError("the link is closed")
-        for attempt in (1, 2):
-            if self._conn is None or self._conn.closed:
-                self._conn = connect(self._conninfo, self.schema, self._where)
-            try:
-                return call(self._conn)
-            except psycopg.OperationalError as exc:
-                self._conn.close()
-                if attempt == 2:
-                    raise StoreError(f"{self._where} cannot be reached: {exc}") from exc
-        raise AssertionError("unreachable")
+        self._conn, answer = run_reconnecting(
+            self._conn,
+            lambda: connect(self._conninfo, self.schema, self._where),
+            call,
+            f"{self._where} cannot be reached",
+        )
+        return answer

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import socket
 import urllib.parse
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ._interface import StoreError
 from ._postgres_schema import quote_identifier
+
+_T = TypeVar("_T")
 
 DEFAULT_LEASE = 10.0
 """Seconds after its last renewal when a process's instances may be claimed by others."""
@@ -45,6 +48,28 @@ def connect(conninfo: str, schema: str | None, where: str) -> psycopg.Connection
         # store names its tables unqualified.
         conn.execute(f"SET search_path TO {quote_identifier(schema)}")
     return conn
+
+
+def run_reconnecting(
+    conn: psycopg.Connection[Any] | None,
+    reconnect: Callable[[], psycopg.Connection[Any]],
+    call: Callable[[psycopg.Connection[Any]], _T],
+    failure: str,
+) -> tuple[psycopg.Connection[Any], _T]:
+    """``call(conn)``, on a new connection from `reconnect` where `conn` is missing or closed,
+    and once more on a new one where the connection is lost during the call: the connection
+    that answered, and its answer. A second loss is ``StoreError(f"{failure}: ...")``, with
+    the lost connection closed (the next call makes a new one)."""
+    for attempt in (1, 2):
+        if conn is None or conn.closed:
+            conn = reconnect()
+        try:
+            return conn, call(conn)
+        except psycopg.OperationalError as exc:
+            conn.close()
+            if attempt == 2:
+                raise StoreError(f"{failure}: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 def split_url(url: str) -> tuple[str, str | None]:
